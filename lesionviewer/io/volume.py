@@ -1,0 +1,97 @@
+"""The in-memory CT volume every part of LesionViewer passes around.
+
+Conventions (the same as SimpleITK's, so conversions are direct):
+
+* ``hu`` is indexed ``[z, y, x]`` (slice, row, column) and holds Hounsfield units as int16.
+* ``spacing`` is ``(z, y, x)`` in millimetres: slice step, row step, column step.
+* ``origin`` is the patient (DICOM LPS) position ``(x, y, z)`` in mm of the centre of voxel ``[0, 0, 0]``.
+* ``direction`` is a 3x3 matrix whose *columns* are the patient-space unit vectors of the array's
+  column, row and slice axes, in that order (ITK's direction matrix).
+
+Example:
+    >>> import numpy as np
+    >>> v = Volume(hu=np.zeros((3, 4, 5), np.int16), spacing=(2.5, 0.8, 0.8))
+    >>> v.shape
+    (3, 4, 5)
+    >>> v.index_to_patient(1, 0, 0).tolist()
+    [0.0, 0.0, 2.5]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Volume:
+    """A CT series as an int16 HU array with its patient geometry, metadata and loader warnings.
+
+    Example:
+        >>> import numpy as np
+        >>> v = Volume(hu=np.full((2, 2, 2), -1000, np.int16), spacing=(1.0, 0.5, 0.5))
+        >>> v.num_slices, v.warnings
+        (2, [])
+    """
+
+    hu: np.ndarray
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+    meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.hu.ndim != 3:
+            raise ValueError(f"a volume is 3-D (z, y, x); got an array of shape {self.hu.shape}")
+        self.spacing = tuple(float(s) for s in self.spacing)  # type: ignore[assignment]
+        self.origin = tuple(float(o) for o in self.origin)  # type: ignore[assignment]
+        self.direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(z, y, x)`` size of the array.
+
+        Example:
+            >>> import numpy as np
+            >>> Volume(np.zeros((1, 2, 3), np.int16), (1, 1, 1)).shape
+            (1, 2, 3)
+        """
+        return tuple(self.hu.shape)  # type: ignore[return-value]
+
+    @property
+    def num_slices(self) -> int:
+        """Number of axial slices.
+
+        Example:
+            >>> import numpy as np
+            >>> Volume(np.zeros((7, 2, 2), np.int16), (1, 1, 1)).num_slices
+            7
+        """
+        return int(self.hu.shape[0])
+
+    def index_to_patient(self, z: float, y: float, x: float) -> np.ndarray:
+        """Patient (LPS) position in mm of the voxel index ``(z, y, x)`` (fractional indices allowed).
+
+        Example:
+            >>> import numpy as np
+            >>> v = Volume(np.zeros((2, 2, 2), np.int16), (3.0, 0.5, 0.5), origin=(10, 20, 30))
+            >>> v.index_to_patient(1, 2, 4).tolist()
+            [12.0, 21.0, 33.0]
+        """
+        steps = np.array([x * self.spacing[2], y * self.spacing[1], z * self.spacing[0]], dtype=float)
+        return np.asarray(self.origin, dtype=float) + self.direction @ steps
+
+    def patient_to_index(self, point: np.ndarray | tuple[float, float, float]) -> np.ndarray:
+        """Fractional voxel index ``(z, y, x)`` of a patient (LPS) position in mm.
+
+        Example:
+            >>> import numpy as np
+            >>> v = Volume(np.zeros((2, 2, 2), np.int16), (3.0, 0.5, 0.5), origin=(10, 20, 30))
+            >>> v.patient_to_index((12.0, 21.0, 33.0)).tolist()
+            [1.0, 2.0, 4.0]
+        """
+        offset = np.asarray(point, dtype=float) - np.asarray(self.origin, dtype=float)
+        steps = np.linalg.solve(self.direction, offset)
+        return np.array([steps[2] / self.spacing[0], steps[1] / self.spacing[1], steps[0] / self.spacing[2]])

@@ -1,0 +1,1 @@
+"""Small helpers shared across the library (atomic file writing, user folders)."""

@@ -1,0 +1,30 @@
+import os
+
+import pytest
+
+from lesionviewer.util.atomic import atomic_open, atomic_write_bytes, atomic_write_text
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "sub" / "f.txt"
+    atomic_write_text(target, "first")
+    atomic_write_text(target, "second, longer")
+    assert target.read_text() == "second, longer"
+    assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
+def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "f.bin"
+    atomic_write_bytes(target, b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as handle:
+            handle.write(b"half-writ")
+            raise RuntimeError("killed mid-write")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_atomic_open_refuses_read_modes(tmp_path):
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_open(tmp_path / "x", "rb"):
+            pass
