@@ -38,10 +38,13 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 
+from lesionviewer.detection.networks.a3d import a3d_trunk
 from lesionviewer.detection.networks.backbone import ContextBackboneWithFPN
 from lesionviewer.detection.networks.depth_to_2d import depth_to_2d
+from lesionviewer.detection.networks.fpn_3dce import SLICES_PER_IMAGE, LateFusion, SharedTrunk2D, fpn3dce_norm
 from lesionviewer.detection.networks.mp3d_resnet import RESNET50_BLOCKS, mp3d_trunk
 from lesionviewer.detection.networks.normalization import no_norm, norm_layer
+from lesionviewer.detection.networks.resnet3d import mr3d_trunk
 
 PIXEL_MEAN = 123.675
 PIXEL_STD = 58.395
@@ -65,6 +68,9 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "mp3d63": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="gtm", depth_pooling=False),
     "mp3d63_ctm": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="ctm", depth_pooling=False),
     "mp3d63_isopool": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="gtm", depth_pooling=True),
+    "mr3d50": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="gtm", depth_pooling=False),
+    "fpn3dce": dict(width=64, blocks=RESNET50_BLOCKS),
+    "a3d": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="gtm"),
     "mp3d_small": dict(width=32, blocks=(2, 2, 2, 2), depth_to_2d="gtm", depth_pooling=False,
                        fpn_channels=128, representation_size=512),
 }
@@ -91,8 +97,32 @@ def _mp3d_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) 
     return ContextBackboneWithFPN(trunk, to_2d, trunk.stage_channels, fpn_channels)
 
 
+def _mr3d_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) -> nn.Module:
+    trunk = mr3d_trunk(options["width"], tuple(options["blocks"]), options["depth_pooling"],
+                       _norm(options["norm"]))
+    to_2d = [depth_to_2d(options["depth_to_2d"], c, d)
+             for c, d in zip(trunk.stage_channels, trunk.stage_depths(num_slices))]
+    return ContextBackboneWithFPN(trunk, to_2d, trunk.stage_channels, fpn_channels)
+
+
+def _a3d_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) -> nn.Module:
+    trunk = a3d_trunk(num_slices, options["width"], tuple(options["blocks"]), _norm(options["norm"]))
+    to_2d = [depth_to_2d(options["depth_to_2d"], c, num_slices) for c in trunk.stage_channels]
+    return ContextBackboneWithFPN(trunk, to_2d, trunk.stage_channels, fpn_channels)
+
+
+def _fpn3dce_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) -> nn.Module:
+    if num_slices % SLICES_PER_IMAGE:
+        raise ValueError(f"fpn3dce takes a multiple of 3 slices (3, 9, 27), not {num_slices}")
+    trunk = SharedTrunk2D(tuple(options["blocks"]), options["width"], fpn3dce_norm(options["norm"]))
+    images = num_slices // SLICES_PER_IMAGE
+    to_2d = [LateFusion(c, images) for c in trunk.stage_channels]
+    return ContextBackboneWithFPN(trunk, to_2d, trunk.stage_channels, fpn_channels)
+
+
 BACKBONE_BUILDERS: dict[str, Callable[[int, dict[str, Any], int], nn.Module]] = {
     "mp3d63": _mp3d_backbone, "mp3d63_ctm": _mp3d_backbone, "mp3d63_isopool": _mp3d_backbone,
+    "mr3d50": _mr3d_backbone, "fpn3dce": _fpn3dce_backbone, "a3d": _a3d_backbone,
     "mp3d_small": _mp3d_backbone,
 }
 
