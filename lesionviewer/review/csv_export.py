@@ -1,0 +1,209 @@
+"""Export a review to CSV: one row per finding, then one row per measurement, in a single table.
+
+Choices (so spreadsheets, pandas and PACS scripts all read it the same way):
+
+* One header line, then data; the ``row_type`` column says ``finding``, ``ruler`` or ``recist``.
+  Measurement rows leave the detector-only columns (box, score, status, model) empty and fill the
+  ``long_axis_*_px`` / ``short_axis_*_px`` end points instead.
+* UTF-8 **with** a byte-order mark: Excel otherwise reads the file in the local ANSI code page
+  and garbles accented notes; Python (``utf-8-sig``), pandas and LibreOffice accept the mark.
+  Lines end in CRLF (RFC 4180). Written atomically.
+* Findings exported by default: the *visible* ones (score >= the session's threshold, plus
+  accepted ones), rejected ones above the threshold included with their status so the decision is
+  on record. ``selection="all"`` or ``"accepted"`` choose otherwise.
+* No patient name or ID unless ``include_patient=True`` (then ``volume`` supplies them).
+* Every text cell goes through :func:`lesionviewer.util.csv_safety.neutralize_cell`; numbers are
+  written as numbers (mm rounded to 0.01, pixels to 0.1, scores to 0.0001).
+
+Example:
+    >>> import csv, tempfile, pathlib
+    >>> from lesionviewer.detection.finding import Finding
+    >>> from lesionviewer.review.session import ReviewSession
+    >>> s = ReviewSession("1.2.3")
+    >>> (fid,) = s.add_findings([Finding(3, (10, 10, 20, 30), 0.91234, "mp3d63")])
+    >>> s.set_note(fid, "=HYPERLINK(\\"http://evil\\")")
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "findings.csv"
+    >>> export_csv(s, out)
+    1
+    >>> row = next(csv.DictReader(out.open(encoding="utf-8-sig", newline="")))
+    >>> row["slice_index"], row["score"], row["note"]
+    ('3', '0.9123', '\\'=HYPERLINK("http://evil")')
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from lesionviewer.review.measurement import Measurement
+from lesionviewer.review.reviewed_finding import ReviewedFinding
+from lesionviewer.review.series_key import meta_text
+from lesionviewer.review.status import Status
+from lesionviewer.util.atomic import atomic_open
+from lesionviewer.util.csv_safety import neutralize_cell
+
+SELECTIONS = ("visible", "all", "accepted")
+PATIENT_COLUMNS = ("patient_name", "patient_id")
+_AXIS_POINTS = tuple(
+    f"{axis}_axis_{c}{n}_px" for axis in ("long", "short") for n in (1, 2) for c in ("x", "y")
+)
+COLUMNS = (
+    "row_type",
+    "id",
+    "study_instance_uid",
+    "series_instance_uid",
+    "series_description",
+    "slice_index",
+    "z_mm",
+    "box_x1_px",
+    "box_y1_px",
+    "box_x2_px",
+    "box_y2_px",
+    "box_x1_mm",
+    "box_y1_mm",
+    "box_x2_mm",
+    "box_y2_mm",
+    "center_x_mm",
+    "center_y_mm",
+    "center_z_mm",
+    "long_axis_mm",
+    "short_axis_mm",
+    "score",
+    "status",
+    "note",
+    "model_name",
+    "model_version",
+    *_AXIS_POINTS,
+)
+
+
+def csv_columns(include_patient: bool = False) -> list[str]:
+    """The header of an export; the patient columns follow ``id`` when asked for.
+
+    Example:
+        >>> csv_columns()[:4]
+        ['row_type', 'id', 'study_instance_uid', 'series_instance_uid']
+        >>> csv_columns(include_patient=True)[2:4]
+        ['patient_name', 'patient_id']
+    """
+    columns = list(COLUMNS)
+    if include_patient:
+        columns[2:2] = PATIENT_COLUMNS
+    return columns
+
+
+def _mm(v: float) -> float:
+    return round(float(v), 2)
+
+
+def _px(v: float) -> float:
+    return round(float(v), 1)
+
+
+def _finding_row(rf: ReviewedFinding) -> dict[str, Any]:
+    f = rf.finding
+    row: dict[str, Any] = {
+        "row_type": "finding",
+        "id": rf.id,
+        "slice_index": f.slice_index,
+        "z_mm": _mm(f.z_mm),
+        "long_axis_mm": _mm(f.long_axis_mm),
+        "short_axis_mm": _mm(f.short_axis_mm),
+        "score": round(float(f.score), 4),
+        "status": rf.status.value,
+        "note": rf.note,
+        "model_name": f.model_name,
+        "model_version": rf.model_version,
+    }
+    for name, v in zip(("box_x1_px", "box_y1_px", "box_x2_px", "box_y2_px"), f.box_px):
+        row[name] = _px(v)
+    for name, v in zip(("box_x1_mm", "box_y1_mm", "box_x2_mm", "box_y2_mm"), f.box_mm):
+        row[name] = _mm(v)
+    for name, v in zip(("center_x_mm", "center_y_mm", "center_z_mm"), f.center_mm):
+        row[name] = _mm(v)
+    return row
+
+
+def _measurement_row(m: Measurement) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "row_type": m.kind,
+        "id": m.id,
+        "slice_index": m.slice_index,
+        "z_mm": _mm(m.z_mm),
+        "long_axis_mm": _mm(m.long_axis_mm),
+        "short_axis_mm": "" if m.short_axis_mm is None else _mm(m.short_axis_mm),
+        "note": m.note,
+    }
+    for name, v in zip(("center_x_mm", "center_y_mm", "center_z_mm"), m.center_mm):
+        row[name] = _mm(v)
+    coords = [c for point in m.points for c in point]
+    for name, v in zip(_AXIS_POINTS, coords):
+        row[name] = _px(v)
+    return row
+
+
+def select_findings(session: Any, selection: str = "visible") -> list[ReviewedFinding]:
+    """The findings an export with ``selection`` (``visible``, ``all``, ``accepted``) contains.
+
+    Example:
+        >>> from lesionviewer.detection.finding import Finding
+        >>> from lesionviewer.review.session import ReviewSession
+        >>> s = ReviewSession("1.2")
+        >>> _ = s.add_findings([Finding(0, (0, 0, 1, 1), 0.9, "m"), Finding(1, (0, 0, 1, 1), 0.1, "m")])
+        >>> [len(select_findings(s, k)) for k in SELECTIONS]
+        [1, 2, 0]
+    """
+    if selection == "visible":
+        return session.visible_findings()
+    if selection == "all":
+        return session.findings()
+    if selection == "accepted":
+        return [rf for rf in session.findings() if rf.status is Status.ACCEPTED]
+    raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+
+
+def export_csv(
+    session: Any,
+    path: str | Path,
+    include_patient: bool = False,
+    volume: Any = None,
+    selection: str = "visible",
+    include_measurements: bool = True,
+) -> int:
+    """Write ``session``'s findings and measurements to ``path``; returns the number of data rows.
+
+    Clears ``session.dirty_since_export``. ``include_patient=True`` needs ``volume`` (its
+    ``meta`` holds the patient name and ID). See the module text for the format.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from lesionviewer.review.session import ReviewSession
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "empty.csv"
+        >>> export_csv(ReviewSession("1.2"), out)
+        0
+        >>> out.read_bytes()[:11]
+        b'\\xef\\xbb\\xbfrow_type'
+    """
+    if include_patient and volume is None:
+        raise ValueError("include_patient=True needs the volume, whose header holds the patient name and ID")
+    rows = [_finding_row(rf) for rf in select_findings(session, selection)]
+    if include_measurements:
+        rows += [_measurement_row(m) for m in session.measurements()]
+    common: dict[str, Any] = {
+        "study_instance_uid": session.study_uid,
+        "series_instance_uid": session.series_uid,
+        "series_description": session.series_description,
+    }
+    if include_patient:
+        meta = getattr(volume, "meta", {}) or {}
+        common["patient_name"] = meta_text(meta, "patient_name")
+        common["patient_id"] = meta_text(meta, "patient_id")
+    columns = csv_columns(include_patient)
+    with atomic_open(path, "w", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(columns)
+        for row in rows:
+            full = {**common, **row}
+            writer.writerow([neutralize_cell(full.get(name, "")) for name in columns])
+    session.mark_exported(path)
+    return len(rows)

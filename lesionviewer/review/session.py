@@ -1,0 +1,705 @@
+"""The review of one CT series: detector findings with decisions and notes, measurements, threshold.
+
+A :class:`ReviewSession` is a plain Python object that the GUI observes (``subscribe``); every
+change is saved at once (when the session has a file, as every session from :meth:`ReviewSession.open`
+has) and then announced with a :class:`~lesionviewer.review.events.ReviewEvent`.
+
+Rules worth knowing:
+
+* **Re-running the detector** (:meth:`ReviewSession.add_findings`): for every slice in ``slices``,
+  the *pending* findings already there are replaced by the new ones; *accepted and rejected*
+  findings stay, and a new finding that overlaps a decided one on the same slice (IoU >= 0.5) is
+  dropped, so a decision is never duplicated or undone by a re-run.
+* **Visible** findings (the overlay, the export default, next/previous): score >= threshold, plus
+  accepted findings whatever their score (the radiologist's decision outranks the slider).
+* **dirty_since_export** becomes True on a decision, a note or a measurement change (the
+  radiologist's work), not on detector output or threshold moves; exporting clears it.
+* Not thread-safe: call it from one thread (the GUI thread); a worker hands results over by signal.
+
+Example:
+    >>> import numpy as np
+    >>> from lesionviewer.io import Volume
+    >>> from lesionviewer.detection.finding import Finding
+    >>> vol = Volume(np.zeros((10, 64, 64), np.int16), (2.0, 0.5, 0.5), meta={"SeriesInstanceUID": "1.2.3"})
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()  # the app leaves folder out: user_data_dir()/reviews
+    >>> session = ReviewSession.open(vol, folder=folder)   # restores <folder>/1.2.3.json if present
+    >>> ids = session.add_findings([Finding.from_pixel_box(vol, 4, (10, 10, 20, 20), 0.9, "demo")], slices=[3, 4, 5])
+    >>> session.set_status(ids[0], "accepted")
+    >>> ReviewSession.open(vol, folder=folder).finding(ids[0]).status.value   # already on disk
+    'accepted'
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from lesionviewer.detection.finding import Finding
+from lesionviewer.review.events import ChangeKind, EventHub, Observer, ReviewEvent
+from lesionviewer.review.measurement import Measurement
+from lesionviewer.review.review_file import (
+    FORMAT_VERSION,
+    ReviewFileError,
+    read_review_file,
+    remove_stale_temporaries,
+    review_path,
+    set_aside,
+    write_review_file,
+)
+from lesionviewer.review.reviewed_finding import ReviewedFinding
+from lesionviewer.review.series_key import is_valid_key, meta_text, series_key
+from lesionviewer.review.status import Status
+
+DEFAULT_THRESHOLD = 0.5
+DUPLICATE_IOU = 0.5  # a re-run's finding this close to a decided one is the same lesion
+
+
+def box_iou(a: Iterable[float], b: Iterable[float]) -> float:
+    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes.
+
+    Example:
+        >>> box_iou((0, 0, 2, 2), (1, 0, 3, 2))
+        0.3333333333333333
+    """
+    ax1, ay1, ax2, ay2 = a
+    bx1, by1, bx2, by2 = b
+    iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
+    ih = max(0.0, min(ay2, by2) - max(ay1, by1))
+    inter = iw * ih
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _id_number(item_id: str) -> int:
+    digits = item_id[1:]
+    return int(digits) if digits.isdigit() else 0
+
+
+class ReviewSession:
+    """Findings, decisions, notes, measurements and the threshold of one series' review.
+
+    Build one with :meth:`open` (restores and autosaves); the constructor alone makes a session
+    that saves only when given ``path``.
+
+    Example:
+        >>> s = ReviewSession("1.2.3")            # in memory only: path=None
+        >>> from lesionviewer.detection.finding import Finding
+        >>> s.add_findings([Finding(2, (0, 0, 8, 8), 0.7, "m"), Finding(2, (30, 30, 40, 40), 0.2, "m")])
+        ['F1', 'F2']
+        >>> s.count_above(0.5), s.count_above(0.1)
+        (1, 2)
+    """
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        series_uid: str = "",
+        study_uid: str = "",
+        series_description: str = "",
+        num_slices: int | None = None,
+        path: str | Path | None = None,
+    ) -> None:
+        if not is_valid_key(key):
+            raise ValueError(f"{key!r} is not a valid series key (letters, digits, '.', '_', '-' only)")
+        self._key = key
+        self.series_uid = series_uid
+        self.study_uid = study_uid
+        self.series_description = series_description
+        self.num_slices = num_slices
+        self._path = Path(path) if path is not None else None
+        self._findings: dict[str, ReviewedFinding] = {}
+        self._measurements: dict[str, Measurement] = {}
+        self._threshold = DEFAULT_THRESHOLD
+        self._model_name = ""
+        self._model_version = ""
+        self._processed: set[int] = set()
+        self._next_finding = 1
+        self._next_measurement = 1
+        self._dirty = False
+        self._last_export: dict[str, Any] | None = None
+        self._hub = EventHub()
+        self.warnings: list[str] = []
+        self.autosave_error: str | None = None
+
+    # ------------------------------------------------------------------ opening and saving
+
+    @classmethod
+    def open(cls, source: Any, *, folder: str | Path | None = None) -> "ReviewSession":
+        """The saved review of ``source`` (a ``Volume`` or a series key), or a fresh one.
+
+        Never raises for a bad file: an unreadable, corrupt or newer-format file is renamed to
+        ``<key>.json.corrupt-<time>`` (or ``.unsupported-<time>``), a fresh session starts and
+        ``session.warnings`` says what happened. ``folder`` defaults to ``user_data_dir()/reviews``.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> folder = pathlib.Path(tempfile.mkdtemp())
+            >>> _ = (folder / "9.9.json").write_text("{ not json")
+            >>> s = ReviewSession.open("9.9", folder=folder)
+            >>> len(s.findings()), "corrupt" in s.warnings[0]
+            (0, True)
+        """
+        volume = None if isinstance(source, str) else source
+        key = source if isinstance(source, str) else series_key(source)
+        path = review_path(key, folder)
+        remove_stale_temporaries(path)
+        warnings: list[str] = []
+        try:
+            session = cls.from_dict(read_review_file(path), path=path)
+            if session.key != key:
+                raise ReviewFileError(path, f"belongs to series {session.key!r}, not {key!r}")
+        except FileNotFoundError:
+            session = cls(key, path=path)
+        except ReviewFileError as exc:
+            label = "unsupported" if "newer" in exc.reason else "corrupt"
+            try:
+                kept = set_aside(path, label)
+                where = f"it was kept as {kept.name}"
+            except OSError as move_exc:
+                kept = None
+                where = f"it could not be set aside ({move_exc}); autosave is off to protect it"
+            warnings.append(f"The saved review could not be used: {exc}; {where}. A new review was started.")
+            session = cls(key, path=path if kept is not None else None)
+        if volume is not None:
+            session._adopt_volume(volume)
+        session.warnings = warnings + session.warnings
+        return session
+
+    def _adopt_volume(self, volume: Any) -> None:
+        meta = getattr(volume, "meta", {}) or {}
+        self.series_uid = self.series_uid or meta_text(meta, "series_uid")
+        self.study_uid = self.study_uid or meta_text(meta, "study_uid")
+        self.series_description = self.series_description or meta_text(meta, "series_description")
+        n = int(volume.num_slices)
+        if self.num_slices is not None and self.num_slices != n:
+            self.warnings.append(
+                f"This series now has {n} slices but the saved review was made on {self.num_slices}; "
+                "findings may not sit on the right slices."
+            )
+        self.num_slices = n
+
+    @property
+    def key(self) -> str:
+        """The series key the review is saved under.
+
+        Example:
+            >>> ReviewSession("1.2").key
+            '1.2'
+        """
+        return self._key
+
+    @property
+    def path(self) -> Path | None:
+        """The autosave file, or ``None`` for an in-memory session.
+
+        Example:
+            >>> ReviewSession("1.2").path is None
+            True
+        """
+        return self._path
+
+    def save(self) -> None:
+        """Write the whole state now (atomically). Changes already save themselves; this is for tests.
+
+        Raises ``OSError`` when the file cannot be written, and ``ValueError`` without a path.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> s = ReviewSession("5.5", path=pathlib.Path(tempfile.mkdtemp()) / "5.5.json")
+            >>> s.save(); s.path.exists()
+            True
+        """
+        if self._path is None:
+            raise ValueError("this review session has no file (create it with ReviewSession.open)")
+        write_review_file(self._path, self.to_dict())
+
+    def subscribe(self, callback: Observer) -> Callable[[], None]:
+        """Call ``callback(event)`` after every change (after it is saved); returns the unsubscriber.
+
+        Example:
+            >>> s = ReviewSession("1.2")
+            >>> events = []
+            >>> stop = s.subscribe(events.append)
+            >>> s.set_threshold(0.3)
+            >>> events[0].kind.value
+            'threshold'
+            >>> stop()
+        """
+        return self._hub.subscribe(callback)
+
+    def _commit(self, kind: ChangeKind, ids: Iterable[str] = (), slices: Iterable[int] = (), dirty: bool = False) -> None:
+        if dirty:
+            self._dirty = True
+        failed = False
+        if self._path is not None:
+            try:
+                self.save()
+                self.autosave_error = None
+            except (OSError, ValueError) as exc:
+                # Keep the change in memory and say so; the next successful save writes everything.
+                self.autosave_error = f"could not save the review to {self._path}: {exc}"
+                failed = True
+        self._hub.emit(ReviewEvent(kind, tuple(ids), tuple(sorted(set(slices)))))
+        if failed:
+            self._hub.emit(ReviewEvent(ChangeKind.SAVE_FAILED))
+
+    # ------------------------------------------------------------------ plain state
+
+    @property
+    def threshold(self) -> float:
+        """The confidence threshold of the overlay, 0..1 (default 0.5).
+
+        Example:
+            >>> ReviewSession("1.2").threshold
+            0.5
+        """
+        return self._threshold
+
+    @property
+    def model_name(self) -> str:
+        """Name of the detector model of the latest run (``""`` before any run).
+
+        Example:
+            >>> s = ReviewSession("1.2"); s.begin_run("mp3d63", "1.0"); s.model_name
+            'mp3d63'
+        """
+        return self._model_name
+
+    @property
+    def model_version(self) -> str:
+        """Version of the detector model of the latest run.
+
+        Example:
+            >>> s = ReviewSession("1.2"); s.begin_run("mp3d63", "1.0"); s.model_version
+            '1.0'
+        """
+        return self._model_version
+
+    @property
+    def processed_slices(self) -> frozenset[int]:
+        """Slices the detector has finished in the current run.
+
+        Example:
+            >>> s = ReviewSession("1.2"); _ = s.add_findings([], slices=[0, 1]); sorted(s.processed_slices)
+            [0, 1]
+        """
+        return frozenset(self._processed)
+
+    @property
+    def dirty_since_export(self) -> bool:
+        """True when decisions, notes or measurements changed since the last export.
+
+        Example:
+            >>> s = ReviewSession("1.2"); s.add_measurement(Measurement("ruler", 0, ((0, 0), (1, 0)), (1.0,)))
+            'M1'
+            >>> s.dirty_since_export
+            True
+        """
+        return self._dirty
+
+    @property
+    def last_export(self) -> dict[str, Any] | None:
+        """``{"path": ..., "time": ...}`` of the latest export, or ``None``.
+
+        Example:
+            >>> ReviewSession("1.2").last_export is None
+            True
+        """
+        return dict(self._last_export) if self._last_export else None
+
+    def unprocessed_slices(self) -> list[int]:
+        """Slices the detector still has to do in this run (needs ``num_slices``).
+
+        Example:
+            >>> s = ReviewSession("1.2", num_slices=4); _ = s.add_findings([], slices=[1, 2])
+            >>> s.unprocessed_slices()
+            [0, 3]
+        """
+        if self.num_slices is None:
+            raise ValueError("the number of slices is unknown (open the session with a Volume)")
+        return [i for i in range(self.num_slices) if i not in self._processed]
+
+    # ------------------------------------------------------------------ queries
+
+    def _order(self, rf: ReviewedFinding) -> tuple[int, float, int]:
+        return (rf.slice_index, -rf.score, _id_number(rf.id))
+
+    def findings(self) -> list[ReviewedFinding]:
+        """Every finding, ordered by slice, then score (highest first).
+
+        Example:
+            >>> s = ReviewSession("1.2")
+            >>> _ = s.add_findings([Finding(5, (0, 0, 1, 1), 0.3, "m"), Finding(1, (0, 0, 1, 1), 0.2, "m")])
+            >>> [f.slice_index for f in s.findings()]
+            [1, 5]
+        """
+        return sorted(self._findings.values(), key=self._order)
+
+    def finding(self, finding_id: str) -> ReviewedFinding:
+        """The finding with this id; ``KeyError`` naming it when there is none.
+
+        Example:
+            >>> ReviewSession("1.2").finding("F7")
+            Traceback (most recent call last):
+            ...
+            KeyError: 'no finding F7 in this review'
+        """
+        try:
+            return self._findings[finding_id]
+        except KeyError:
+            raise KeyError(f"no finding {finding_id} in this review") from None
+
+    def _is_visible(self, rf: ReviewedFinding, threshold: float) -> bool:
+        return rf.score >= threshold or rf.status is Status.ACCEPTED
+
+    def visible_findings(self, threshold: float | None = None) -> list[ReviewedFinding]:
+        """Findings shown at ``threshold`` (default: the session's): score >= threshold, or accepted.
+
+        Example:
+            >>> s = ReviewSession("1.2")
+            >>> a, b = s.add_findings([Finding(0, (0, 0, 1, 1), 0.9, "m"), Finding(0, (5, 5, 9, 9), 0.1, "m")])
+            >>> [f.id for f in s.visible_findings()]
+            ['F1']
+            >>> s.set_status(b, "accepted"); [f.id for f in s.visible_findings()]
+            ['F1', 'F2']
+        """
+        t = self._threshold if threshold is None else float(threshold)
+        return [rf for rf in self.findings() if self._is_visible(rf, t)]
+
+    def count_above(self, threshold: float | None = None) -> int:
+        """How many findings score >= ``threshold`` (default: the session's), for the slider label.
+
+        Example:
+            >>> s = ReviewSession("1.2"); _ = s.add_findings([Finding(0, (0, 0, 1, 1), 0.6, "m")])
+            >>> s.count_above(0.6), s.count_above(0.61)
+            (1, 0)
+        """
+        t = self._threshold if threshold is None else float(threshold)
+        return sum(1 for rf in self._findings.values() if rf.score >= t)
+
+    def findings_on_slice(self, slice_index: int, visible_only: bool = True) -> list[ReviewedFinding]:
+        """The findings on one slice: the visible ones (default) or all of them.
+
+        Example:
+            >>> s = ReviewSession("1.2"); _ = s.add_findings([Finding(3, (0, 0, 1, 1), 0.2, "m")])
+            >>> len(s.findings_on_slice(3)), len(s.findings_on_slice(3, visible_only=False))
+            (0, 1)
+        """
+        items = self.visible_findings() if visible_only else self.findings()
+        return [rf for rf in items if rf.slice_index == slice_index]
+
+    def next_finding(self, slice_index: int, current_id: str | None = None, wrap: bool = True) -> ReviewedFinding | None:
+        """The visible finding after ``current_id``, or (with no current one) the first on a later slice.
+
+        Order: slice, then score (highest first). Wraps to the first finding unless ``wrap=False``.
+
+        Example:
+            >>> s = ReviewSession("1.2")
+            >>> _ = s.add_findings([Finding(2, (0, 0, 1, 1), 0.9, "m"), Finding(8, (0, 0, 1, 1), 0.8, "m")])
+            >>> s.next_finding(2).slice_index, s.next_finding(2, "F2").slice_index, s.next_finding(9, wrap=False)
+            (8, 2, None)
+        """
+        return self._step(slice_index, current_id, wrap, forward=True)
+
+    def previous_finding(self, slice_index: int, current_id: str | None = None, wrap: bool = True) -> ReviewedFinding | None:
+        """The visible finding before ``current_id``, or (with no current one) the last on an earlier slice.
+
+        Example:
+            >>> s = ReviewSession("1.2")
+            >>> _ = s.add_findings([Finding(2, (0, 0, 1, 1), 0.9, "m"), Finding(8, (0, 0, 1, 1), 0.8, "m")])
+            >>> s.previous_finding(5).slice_index, s.previous_finding(2).slice_index
+            (2, 8)
+        """
+        return self._step(slice_index, current_id, wrap, forward=False)
+
+    def _step(self, slice_index: int, current_id: str | None, wrap: bool, forward: bool) -> ReviewedFinding | None:
+        items = self.visible_findings()
+        if not items:
+            return None
+        position = next((i for i, rf in enumerate(items) if rf.id == current_id), None)
+        if position is not None:
+            target = position + (1 if forward else -1)
+        elif forward:
+            target = next((i for i, rf in enumerate(items) if rf.slice_index > slice_index), len(items))
+        else:
+            later = [i for i, rf in enumerate(items) if rf.slice_index < slice_index]
+            target = later[-1] if later else -1
+        if 0 <= target < len(items):
+            return items[target]
+        if not wrap:
+            return None
+        return items[0] if forward else items[-1]
+
+    def measurements(self) -> list[Measurement]:
+        """The radiologist's measurements, oldest first.
+
+        Example:
+            >>> ReviewSession("1.2").measurements()
+            []
+        """
+        return list(self._measurements.values())
+
+    def measurements_on_slice(self, slice_index: int) -> list[Measurement]:
+        """The measurements drawn on one slice.
+
+        Example:
+            >>> s = ReviewSession("1.2"); _ = s.add_measurement(Measurement("ruler", 4, ((0, 0), (1, 0)), (1.0,)))
+            >>> [m.id for m in s.measurements_on_slice(4)], s.measurements_on_slice(3)
+            (['M1'], [])
+        """
+        return [m for m in self._measurements.values() if m.slice_index == slice_index]
+
+    # ------------------------------------------------------------------ changes
+
+    def _check_slice(self, slice_index: int) -> int:
+        i = int(slice_index)
+        if i < 0 or (self.num_slices is not None and i >= self.num_slices):
+            raise ValueError(f"slice {i} is outside this series (0..{(self.num_slices or 1) - 1})")
+        return i
+
+    def begin_run(self, model_name: str, model_version: str = "", *, keep_pending: bool = False) -> None:
+        """Start a detector run: record the model, forget which slices were done, drop pending findings.
+
+        Accepted and rejected findings always stay. ``keep_pending=True`` keeps the previous run's
+        pending findings until each slice's new results replace them. To resume a cancelled run
+        with the same model, skip this and detect :meth:`unprocessed_slices` only.
+
+        Example:
+            >>> s = ReviewSession("1.2"); a, b = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m"), Finding(1, (0, 0, 1, 1), .9, "m")])
+            >>> s.set_status(a, "rejected"); s.begin_run("other", "2")
+            >>> [(f.id, f.status.value) for f in s.findings()], s.processed_slices
+            ([('F1', 'rejected')], frozenset())
+        """
+        self._model_name = str(model_name)
+        self._model_version = str(model_version)
+        self._processed.clear()
+        dropped = []
+        if not keep_pending:
+            dropped = [fid for fid, rf in self._findings.items() if not rf.status.is_decided]
+            for fid in dropped:
+                del self._findings[fid]
+        self._commit(ChangeKind.MODEL, dropped)
+
+    def add_findings(
+        self, findings: Iterable[Finding], slices: Iterable[int] | None = None, model_version: str | None = None
+    ) -> list[str]:
+        """Add one batch of detector results; returns the new findings' ids (``F<n>``).
+
+        ``slices`` are the slices this batch covered, including those where nothing was found
+        (default: the findings' own slices). On those slices earlier *pending* findings are
+        replaced; decided ones stay, and a new finding with IoU >= 0.5 to a decided one on the
+        same slice is dropped. The slices are marked processed.
+
+        Example:
+            >>> s = ReviewSession("1.2")
+            >>> first = s.add_findings([Finding(4, (0, 0, 10, 10), 0.8, "m")], slices=[4])
+            >>> s.set_status(first[0], "accepted")
+            >>> s.add_findings([Finding(4, (1, 1, 10, 10), 0.85, "m"), Finding(4, (40, 40, 50, 50), 0.6, "m")], slices=[4])
+            ['F2']
+        """
+        batch = list(findings)
+        for f in batch:
+            if not isinstance(f, Finding):
+                raise TypeError(f"add_findings takes Finding objects, got {type(f).__name__}")
+            if not math.isfinite(f.score):
+                raise ValueError(f"finding on slice {f.slice_index} has a non-finite score {f.score}")
+            self._check_slice(f.slice_index)
+        covered = {self._check_slice(i) for i in slices} if slices is not None else {f.slice_index for f in batch}
+        covered |= {f.slice_index for f in batch}
+        replaced = [fid for fid, rf in self._findings.items() if rf.slice_index in covered and not rf.status.is_decided]
+        for fid in replaced:
+            del self._findings[fid]
+        decided = [rf for rf in self._findings.values() if rf.slice_index in covered]
+        version = self._model_version if model_version is None else str(model_version)
+        added = []
+        for f in sorted(batch, key=lambda f: (f.slice_index, -f.score)):
+            if any(d.slice_index == f.slice_index and box_iou(d.finding.box_px, f.box_px) >= DUPLICATE_IOU for d in decided):
+                continue
+            fid = f"F{self._next_finding}"
+            self._next_finding += 1
+            self._findings[fid] = ReviewedFinding(fid, f, Status.PENDING, "", version)
+            added.append(fid)
+        self._processed |= covered
+        self._commit(ChangeKind.FINDINGS, added, covered)
+        return added
+
+    def set_status(self, finding_id: str, status: Status | str) -> None:
+        """Accept, reject, or set back to pending one finding (saved at once).
+
+        Example:
+            >>> s = ReviewSession("1.2"); (fid,) = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m")])
+            >>> s.set_status(fid, "rejected"); s.finding(fid).status.value
+            'rejected'
+            >>> s.set_status(fid, "maybe")
+            Traceback (most recent call last):
+            ...
+            ValueError: 'maybe' is not a valid Status
+        """
+        rf = self.finding(finding_id)
+        new = Status(status)
+        if new is rf.status:
+            return
+        self._findings[finding_id] = ReviewedFinding(rf.id, rf.finding, new, rf.note, rf.model_version)
+        self._commit(ChangeKind.STATUS, [finding_id], [rf.slice_index], dirty=True)
+
+    def set_note(self, item_id: str, text: str) -> None:
+        """Set the free-text note of a finding (``F..``) or a measurement (``M..``).
+
+        Example:
+            >>> s = ReviewSession("1.2"); (fid,) = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m")])
+            >>> s.set_note(fid, "likely a vessel"); s.finding(fid).note
+            'likely a vessel'
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"a note is text, got {type(text).__name__}")
+        if item_id in self._measurements:
+            m = self._measurements[item_id]
+            if m.note == text:
+                return
+            self._measurements[item_id] = Measurement(
+                m.kind, m.slice_index, m.points, m.lengths_mm, m.z_mm, m.center_mm, text, m.id
+            )
+            self._commit(ChangeKind.NOTE, [item_id], [m.slice_index], dirty=True)
+            return
+        rf = self.finding(item_id)
+        if rf.note == text:
+            return
+        self._findings[item_id] = ReviewedFinding(rf.id, rf.finding, rf.status, text, rf.model_version)
+        self._commit(ChangeKind.NOTE, [item_id], [rf.slice_index], dirty=True)
+
+    def add_measurement(self, measurement: Measurement) -> str:
+        """Keep a ruler or RECIST measurement (see :class:`Measurement`); returns its id (``M<n>``).
+
+        Example:
+            >>> s = ReviewSession("1.2", num_slices=3)
+            >>> s.add_measurement(Measurement("recist", 2, ((0, 0), (4, 0), (2, -1), (2, 1)), (4.0, 2.0)))
+            'M1'
+        """
+        self._check_slice(measurement.slice_index)
+        mid = f"M{self._next_measurement}"
+        self._next_measurement += 1
+        self._measurements[mid] = measurement.with_id(mid)
+        self._commit(ChangeKind.MEASUREMENTS, [mid], [measurement.slice_index], dirty=True)
+        return mid
+
+    def remove_measurement(self, measurement_id: str) -> None:
+        """Delete a measurement; ``KeyError`` naming it when there is none.
+
+        Example:
+            >>> s = ReviewSession("1.2"); mid = s.add_measurement(Measurement("ruler", 0, ((0, 0), (1, 0)), (1.0,)))
+            >>> s.remove_measurement(mid); s.measurements()
+            []
+        """
+        try:
+            m = self._measurements.pop(measurement_id)
+        except KeyError:
+            raise KeyError(f"no measurement {measurement_id} in this review") from None
+        self._commit(ChangeKind.MEASUREMENTS, [measurement_id], [m.slice_index], dirty=True)
+
+    def set_threshold(self, threshold: float) -> None:
+        """Set the confidence threshold (0..1) that filters the overlay.
+
+        Example:
+            >>> s = ReviewSession("1.2"); s.set_threshold(0.25); s.threshold
+            0.25
+            >>> s.set_threshold(2)
+            Traceback (most recent call last):
+            ...
+            ValueError: the confidence threshold must be between 0 and 1, got 2.0
+        """
+        t = float(threshold)
+        if not (0.0 <= t <= 1.0):
+            raise ValueError(f"the confidence threshold must be between 0 and 1, got {t}")
+        if t == self._threshold:
+            return
+        self._threshold = t
+        self._commit(ChangeKind.THRESHOLD)
+
+    def mark_exported(self, path: str | Path) -> None:
+        """Record an export to ``path`` and clear :attr:`dirty_since_export` (``export_csv`` calls it).
+
+        Example:
+            >>> s = ReviewSession("1.2"); _ = s.add_measurement(Measurement("ruler", 0, ((0, 0), (1, 0)), (1.0,)))
+            >>> s.mark_exported("/tmp/x.csv"); s.dirty_since_export
+            False
+        """
+        self._dirty = False
+        self._last_export = {"path": str(path), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        self._commit(ChangeKind.EXPORTED)
+
+    # ------------------------------------------------------------------ (de)serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state as a JSON-ready dict (what the autosave file holds).
+
+        Example:
+            >>> ReviewSession("1.2").to_dict()["series_key"]
+            '1.2'
+        """
+        return {
+            "format_version": FORMAT_VERSION,
+            "series_key": self._key,
+            "series_uid": self.series_uid,
+            "study_uid": self.study_uid,
+            "series_description": self.series_description,
+            "num_slices": self.num_slices,
+            "model_name": self._model_name,
+            "model_version": self._model_version,
+            "threshold": self._threshold,
+            "processed_slices": sorted(self._processed),
+            "next_finding_number": self._next_finding,
+            "next_measurement_number": self._next_measurement,
+            "dirty_since_export": self._dirty,
+            "last_export": self._last_export,
+            "findings": [rf.to_dict() for rf in self._findings.values()],
+            "measurements": [m.to_dict() for m in self._measurements.values()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str | Path | None = None) -> "ReviewSession":
+        """Inverse of :meth:`to_dict`; :class:`ReviewFileError` (naming ``path``) on bad content.
+
+        Example:
+            >>> s = ReviewSession("1.2"); _ = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m")])
+            >>> ReviewSession.from_dict(s.to_dict()).findings() == s.findings()
+            True
+        """
+        try:
+            num_slices = data.get("num_slices")
+            session = cls(
+                str(data["series_key"]),
+                series_uid=str(data.get("series_uid", "")),
+                study_uid=str(data.get("study_uid", "")),
+                series_description=str(data.get("series_description", "")),
+                num_slices=None if num_slices is None else int(num_slices),
+                path=path,
+            )
+            session._model_name = str(data.get("model_name", ""))
+            session._model_version = str(data.get("model_version", ""))
+            threshold = float(data.get("threshold", DEFAULT_THRESHOLD))
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"threshold {threshold} is outside 0..1")
+            session._threshold = threshold
+            session._processed = {int(i) for i in data.get("processed_slices", [])}
+            session._dirty = bool(data.get("dirty_since_export", False))
+            last = data.get("last_export")
+            session._last_export = dict(last) if isinstance(last, dict) else None
+            for item in data.get("findings", []):
+                rf = ReviewedFinding.from_dict(item)
+                session._findings[rf.id] = rf
+            for item in data.get("measurements", []):
+                m = Measurement.from_dict(item)
+                session._measurements[m.id] = m
+            biggest_f = max((_id_number(i) for i in session._findings), default=0)
+            biggest_m = max((_id_number(i) for i in session._measurements), default=0)
+            # Never reuse an id, even if the counters in the file were edited or lost.
+            session._next_finding = max(int(data.get("next_finding_number", 1)), biggest_f + 1)
+            session._next_measurement = max(int(data.get("next_measurement_number", 1)), biggest_m + 1)
+        except ReviewFileError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ReviewFileError(path or "<dict>", f"has unexpected content ({type(exc).__name__}: {exc})") from exc
+        return session
