@@ -1,0 +1,349 @@
+"""One DICOM file's header, read without its pixels, checked and reduced to what loading needs.
+
+Reading headers first (fast: the pixel data is skipped, only its file offset is kept) lets the
+loader group, sort and check a whole folder before it decodes a single pixel, and lets it refuse
+an absurd image size before allocating anything.
+
+Example:
+    >>> import tempfile, numpy as np
+    >>> from pathlib import Path
+    >>> from lesionviewer.io.volume import Volume
+    >>> from lesionviewer.io.dicom_write import write_dicom_series
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> files = write_dicom_series(Volume(np.zeros((2, 4, 6), np.int16), (2.5, 0.7, 0.7)), folder)
+    >>> header = read_slice_header(files[1])
+    >>> header.rows, header.columns, header.position
+    (4, 6, (0.0, 0.0, 2.5))
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from lesionviewer.io.errors import (
+    CorruptFileError,
+    ImplausibleImageError,
+    LoadError,
+    NotDicomError,
+    UnsupportedFormatError,
+)
+
+# Largest image side and frame count we accept; real CT is 512 or 1024 pixels a side.
+MAX_IMAGE_SIDE = 8192
+MAX_FRAMES = 5000
+
+IMPLICIT_LITTLE = "1.2.840.10008.1.2"
+EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
+UNCOMPRESSED_LITTLE_ENDIAN = frozenset({IMPLICIT_LITTLE, EXPLICIT_LITTLE})
+
+# Values larger than this stay on disk while parsing; the header itself is small.
+_DEFER_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class SliceHeader:
+    """What the loader needs from one DICOM file (one image), taken from its header.
+
+    ``orientation`` is ImageOrientationPatient (row direction then column direction),
+    ``position`` is ImagePositionPatient, ``pixel_spacing`` is (row step, column step) in mm.
+    ``pixel_offset``/``pixel_length`` locate native pixel data in the file
+    (``pixel_length`` is None for encapsulated, i.e. compressed, data).
+
+    Example:
+        >>> h = SliceHeader(path="a.dcm", transfer_syntax=EXPLICIT_LITTLE, rows=2, columns=2)
+        >>> h.is_localizer, h.expected_pixel_bytes
+        (False, 8)
+    """
+
+    path: str
+    transfer_syntax: str
+    rows: int
+    columns: int
+    bits_allocated: int = 16
+    bits_stored: int = 16
+    pixel_representation: int = 0
+    samples_per_pixel: int = 1
+    photometric: str = "MONOCHROME2"
+    number_of_frames: int = 1
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
+    position: tuple[float, float, float] | None = None
+    orientation: tuple[float, float, float, float, float, float] | None = None
+    pixel_spacing: tuple[float, float] | None = None
+    slice_thickness: float | None = None
+    spacing_between_slices: float | None = None
+    instance_number: int | None = None
+    image_type: tuple[str, ...] = ()
+    modality: str = ""
+    sop_class_uid: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    frame_of_reference_uid: str = ""
+    series_number: int | None = None
+    acquisition_number: int | None = None
+    study_description: str = ""
+    series_description: str = ""
+    study_date: str = ""
+    window_center: float | None = None
+    window_width: float | None = None
+    gantry_tilt: float = 0.0
+    is_little_endian: bool = True
+    pixel_offset: int | None = None
+    pixel_length: int | None = None
+
+    @property
+    def is_localizer(self) -> bool:
+        """True for scout / localizer images, which are never part of a CT volume.
+
+        Example:
+            >>> SliceHeader("a", EXPLICIT_LITTLE, 2, 2, image_type=("ORIGINAL", "PRIMARY", "LOCALIZER")).is_localizer
+            True
+        """
+        return any(v.upper() in ("LOCALIZER", "SCOUT", "TOPOGRAM") for v in self.image_type)
+
+    @property
+    def expected_pixel_bytes(self) -> int:
+        """Bytes of native pixel data the header declares (rows x columns x frames x bytes per pixel).
+
+        Example:
+            >>> SliceHeader("a", EXPLICIT_LITTLE, 512, 512).expected_pixel_bytes
+            524288
+        """
+        per_pixel = max(self.bits_allocated, 8) // 8
+        return self.rows * self.columns * self.samples_per_pixel * self.number_of_frames * per_pixel
+
+
+def _text(ds: pydicom.Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _number(ds: pydicom.Dataset, keyword: str, kind=float) -> Any:
+    """The first value of a numeric tag, or None where it is absent or empty."""
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        if len(value) == 0:
+            return None
+        value = value[0]
+    return kind(float(value)) if kind is int else kind(value)
+
+
+def _floats(ds: pydicom.Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return None
+    values = tuple(float(v) for v in value)
+    if len(values) != count:
+        raise ValueError(f"{keyword} has {len(values)} values, expected {count}")
+    return values
+
+
+def _has_dicm_marker(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(132)
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def read_dataset(path: str | Path, *, defer: bool = True) -> pydicom.Dataset:
+    """Parse a DICOM file (large values left on disk when ``defer``); raise ``LoadError`` if it is not one.
+
+    Files without the 128-byte preamble and ``DICM`` marker are tried too (old scanners wrote
+    them); they are accepted only if the parse finds image tags.
+
+    Example:
+        >>> read_dataset(__file__)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lesionviewer.io.errors.NotDicomError: ...dicom_header.py: not a DICOM file (no 'DICM' marker and no DICOM tags found)
+    """
+    path = Path(path)
+    defer_size = _DEFER_BYTES if defer else None
+    try:
+        if _has_dicm_marker(path):
+            return pydicom.dcmread(path, defer_size=defer_size)
+        ds = pydicom.dcmread(path, defer_size=defer_size, force=True)
+    except LoadError:
+        raise
+    except (InvalidDicomError, EOFError) as exc:
+        raise NotDicomError(path, f"not a DICOM file ({exc})") from None
+    except OSError as exc:
+        raise LoadError(path, f"could not be read ({exc.strerror or exc})") from None
+    except Exception as exc:  # a corrupt header can fail anywhere inside the parser
+        if _safe_marker(path):
+            raise CorruptFileError(path, f"the DICOM header is malformed ({type(exc).__name__}: {exc})") from None
+        raise NotDicomError(path, "not a DICOM file (no 'DICM' marker and no DICOM tags found)") from None
+    # Without the marker we accept only what clearly looks like an image header.
+    if not ("Rows" in ds and "Columns" in ds and ("PixelData" in ds or "SOPClassUID" in ds)):
+        raise NotDicomError(path, "not a DICOM file (no 'DICM' marker and no DICOM tags found)")
+    return ds
+
+
+def _safe_marker(path: Path) -> bool:
+    try:
+        return _has_dicm_marker(path)
+    except OSError:
+        return False
+
+
+def read_slice_header(path: str | Path) -> SliceHeader:
+    """Read and check one DICOM image's header; never touches the pixel data.
+
+    Raises ``NotDicomError`` for other files, ``UnsupportedFormatError`` for DICOM that holds
+    no image (reports, presentation states) or a colour/multi-frame image,
+    ``ImplausibleImageError`` for an absurd declared size, ``CorruptFileError`` for a
+    malformed or truncated header or pixel data shorter than declared.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from lesionviewer.io.volume import Volume
+        >>> from lesionviewer.io.dicom_write import write_dicom_series
+        >>> [f] = write_dicom_series(Volume(np.zeros((1, 3, 3), np.int16), (1, 0.5, 0.5)), tempfile.mkdtemp())
+        >>> read_slice_header(f).pixel_spacing
+        (0.5, 0.5)
+    """
+    path = Path(path)
+    ds = read_dataset(path, defer=True)
+    try:
+        return _header_from_dataset(path, ds)
+    except LoadError:
+        raise
+    except Exception as exc:  # unreadable values in an otherwise parsable header
+        raise CorruptFileError(path, f"the DICOM header is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
+    file_meta = getattr(ds, "file_meta", None)
+    transfer_syntax = str(file_meta.get("TransferSyntaxUID", "")) if file_meta is not None else ""
+    if not transfer_syntax:
+        transfer_syntax = IMPLICIT_LITTLE if ds.is_implicit_VR in (True, None) else EXPLICIT_LITTLE
+
+    if "PixelData" not in ds:
+        if "Rows" in ds or "ImagePositionPatient" in ds:
+            raise CorruptFileError(path, "the file ends before its pixel data (truncated?)")
+        sop = _text(ds, "SOPClassUID")
+        name = getattr(pydicom.uid.UID(sop), "name", sop) if sop else "unknown"
+        raise UnsupportedFormatError(path, f"this DICOM file holds no image (SOP class: {name})")
+
+    rows = _number(ds, "Rows", int) or 0
+    columns = _number(ds, "Columns", int) or 0
+    frames = _number(ds, "NumberOfFrames", int) or 1
+    samples = _number(ds, "SamplesPerPixel", int) or 1
+    bits_allocated = _number(ds, "BitsAllocated", int) or 0
+    if rows <= 0 or columns <= 0:
+        raise ImplausibleImageError(path, f"the header declares an empty image ({rows} x {columns} pixels)")
+    if rows > MAX_IMAGE_SIDE or columns > MAX_IMAGE_SIDE or frames > MAX_FRAMES or frames < 1:
+        raise ImplausibleImageError(
+            path,
+            f"the header declares an implausible image size ({rows} x {columns} pixels x {frames} frames; "
+            f"a CT slice has at most {MAX_IMAGE_SIDE} pixels a side); refused before reading the pixels",
+        )
+    if bits_allocated not in (8, 16, 32):
+        raise UnsupportedFormatError(path, f"BitsAllocated {bits_allocated} is not supported (8, 16 or 32 expected)")
+    photometric = _text(ds, "PhotometricInterpretation").upper() or "MONOCHROME2"
+    if samples != 1 or not photometric.startswith("MONOCHROME"):
+        raise UnsupportedFormatError(path, f"a colour image ({photometric}, {samples} samples per pixel) is not a CT slice")
+    if frames > 1:
+        raise UnsupportedFormatError(path, f"multi-frame images ({frames} frames, e.g. enhanced CT) are not supported yet")
+
+    bits_stored = _number(ds, "BitsStored", int) or bits_allocated
+    if not 1 <= bits_stored <= bits_allocated:
+        bits_stored = bits_allocated
+
+    pixel_offset = pixel_length = None
+    raw = ds.get_item("PixelData", keep_deferred=True)
+    length = getattr(raw, "length", None)
+    value_tell = getattr(raw, "value_tell", None)
+    if length is not None and length != 0xFFFFFFFF:
+        pixel_length = int(length)
+        pixel_offset = int(value_tell) if value_tell is not None else None
+    elif length is None and not transfer_syntax_is_encapsulated(transfer_syntax):
+        pixel_length = len(ds.PixelData)
+
+    header = SliceHeader(
+        path=str(path),
+        transfer_syntax=transfer_syntax,
+        rows=rows,
+        columns=columns,
+        bits_allocated=bits_allocated,
+        bits_stored=bits_stored,
+        pixel_representation=_number(ds, "PixelRepresentation", int) or 0,
+        samples_per_pixel=samples,
+        photometric=photometric,
+        number_of_frames=frames,
+        rescale_slope=_number(ds, "RescaleSlope") or 1.0,
+        rescale_intercept=_number(ds, "RescaleIntercept") or 0.0,
+        position=_floats(ds, "ImagePositionPatient", 3),
+        orientation=_floats(ds, "ImageOrientationPatient", 6),
+        pixel_spacing=_floats(ds, "PixelSpacing", 2),
+        slice_thickness=_number(ds, "SliceThickness"),
+        spacing_between_slices=_number(ds, "SpacingBetweenSlices"),
+        instance_number=_number(ds, "InstanceNumber", int),
+        image_type=tuple(str(v).strip() for v in (ds.get("ImageType") or ())),
+        modality=_text(ds, "Modality"),
+        sop_class_uid=_text(ds, "SOPClassUID"),
+        patient_name=_text(ds, "PatientName"),
+        patient_id=_text(ds, "PatientID"),
+        study_uid=_text(ds, "StudyInstanceUID"),
+        series_uid=_text(ds, "SeriesInstanceUID"),
+        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
+        series_number=_number(ds, "SeriesNumber", int),
+        acquisition_number=_number(ds, "AcquisitionNumber", int),
+        study_description=_text(ds, "StudyDescription"),
+        series_description=_text(ds, "SeriesDescription"),
+        study_date=_text(ds, "StudyDate"),
+        window_center=_number(ds, "WindowCenter"),
+        window_width=_number(ds, "WindowWidth"),
+        gantry_tilt=_number(ds, "GantryDetectorTilt") or 0.0,
+        is_little_endian=bool(ds.is_little_endian) if ds.is_little_endian is not None else True,
+        pixel_offset=pixel_offset,
+        pixel_length=pixel_length,
+    )
+    _check_pixel_length(path, header)
+    return header
+
+
+def transfer_syntax_is_encapsulated(uid: str) -> bool:
+    """True for compressed transfer syntaxes, whose pixel data is stored in fragments.
+
+    Example:
+        >>> transfer_syntax_is_encapsulated("1.2.840.10008.1.2.4.90"), transfer_syntax_is_encapsulated(EXPLICIT_LITTLE)
+        (True, False)
+    """
+    try:
+        return bool(pydicom.uid.UID(uid).is_encapsulated)
+    except Exception:
+        return False
+
+
+def _check_pixel_length(path: Path, header: SliceHeader) -> None:
+    if header.pixel_length is None:
+        return
+    expected = header.expected_pixel_bytes
+    if header.pixel_length < expected:
+        raise CorruptFileError(
+            path,
+            f"the pixel data holds {header.pixel_length} bytes but the header declares "
+            f"{header.rows} x {header.columns} pixels of {header.bits_allocated} bits = {expected} bytes",
+        )
+    if header.pixel_offset is not None and header.transfer_syntax in UNCOMPRESSED_LITTLE_ENDIAN:
+        size = os.path.getsize(path)
+        available = size - header.pixel_offset
+        if available < expected:
+            raise CorruptFileError(
+                path,
+                f"the file is truncated: its pixel data needs {expected} bytes but only {max(available, 0)} "
+                f"remain after byte {header.pixel_offset}",
+            )

@@ -1,0 +1,140 @@
+"""NIfTI, NRRD and MetaImage volumes through SimpleITK, converted to our ``Volume`` conventions.
+
+SimpleITK already works in LPS with a column-per-axis direction matrix, like ``Volume``; only
+the axis order differs: SimpleITK's spacing and size are (x, y, z), ours (z, y, x).
+The header is read first, so an absurd declared size is refused before any pixel is allocated.
+
+Example:
+    >>> import tempfile, os, numpy as np, SimpleITK as sitk
+    >>> path = os.path.join(tempfile.mkdtemp(), "ct.nii.gz")
+    >>> img = sitk.GetImageFromArray(np.full((3, 4, 5), -1000, np.int16)); img.SetSpacing((0.75, 0.5, 2.5))
+    >>> sitk.WriteImage(img, path)
+    >>> vol = load_itk_image(path)
+    >>> vol.shape, vol.spacing
+    ((3, 4, 5), (2.5, 0.5, 0.75))
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lesionviewer.io.errors import CorruptFileError, ImplausibleImageError, LoadError, UnsupportedFormatError
+from lesionviewer.io.volume import Volume
+
+ITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+# The same limits as for DICOM: sides up to 8192 pixels, volumes up to 8 GiB of int16.
+MAX_SIDE = 8192
+MAX_VOXELS = 4 * 1024**3
+
+
+def is_itk_image_path(path: str | Path) -> bool:
+    """True for file names SimpleITK reads for us (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd).
+
+    Example:
+        >>> is_itk_image_path("scan.NII.GZ"), is_itk_image_path("slice.dcm")
+        (True, False)
+    """
+    name = str(path).lower()
+    return name.endswith(ITK_SUFFIXES)
+
+
+def _format_name(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    if name.endswith((".nrrd", ".nhdr")):
+        return "nrrd"
+    return "metaimage"
+
+
+def load_itk_image(path: str | Path) -> Volume:
+    """Read a NIfTI / NRRD / MetaImage file as an int16 HU ``Volume`` (values rounded and clipped to int16).
+
+    Example:
+        >>> load_itk_image("/nonexistent/ct.nrrd")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lesionviewer.io.errors.LoadError: /nonexistent/ct.nrrd: the file does not exist
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.is_file():
+        raise LoadError(path, "the file does not exist")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise CorruptFileError(path, f"the {_format_name(path)} header could not be read ({_itk_reason(exc)})") from None
+    size = tuple(int(s) for s in reader.GetSize())
+    dimension = reader.GetDimension()
+    components = reader.GetNumberOfComponents()
+    if dimension not in (2, 3) or components != 1:
+        raise UnsupportedFormatError(
+            path, f"a {dimension}-D image with {components} values per voxel is not a CT volume (3-D, one value per voxel)"
+        )
+    if any(s <= 0 for s in size) or any(s > MAX_SIDE for s in size[:2]) or int(np.prod(size)) > MAX_VOXELS:
+        raise ImplausibleImageError(path, f"the header declares an implausible image size {size}; refused before reading")
+    try:
+        image = reader.Execute()
+    except RuntimeError as exc:
+        raise CorruptFileError(path, f"the {_format_name(path)} data could not be read ({_itk_reason(exc)})") from None
+    return volume_from_sitk(image, source=path)
+
+
+def volume_from_sitk(image, source: str | Path = "") -> Volume:
+    """Convert a SimpleITK image (2-D or 3-D, scalar) to a ``Volume``.
+
+    Example:
+        >>> import numpy as np, SimpleITK as sitk
+        >>> img = sitk.GetImageFromArray(np.zeros((2, 3, 4), np.float32)); img.SetOrigin((1, 2, 3))
+        >>> v = volume_from_sitk(img)
+        >>> v.shape, v.origin, v.hu.dtype.name
+        ((2, 3, 4), (1.0, 2.0, 3.0), 'int16')
+    """
+    import SimpleITK as sitk
+
+    array = sitk.GetArrayViewFromImage(image)
+    spacing = list(image.GetSpacing())
+    origin = list(image.GetOrigin())
+    direction = np.asarray(image.GetDirection(), float).reshape(image.GetDimension(), image.GetDimension())
+    if image.GetDimension() == 2:
+        array = array[np.newaxis]
+        spacing.append(1.0)
+        origin.append(0.0)
+        d3 = np.eye(3)
+        d3[:2, :2] = direction
+        direction = d3
+    if array.dtype == np.int16:
+        hu = np.array(array, dtype=np.int16)
+    elif np.issubdtype(array.dtype, np.integer):
+        hu = np.clip(array, -32768, 32767).astype(np.int16)
+    else:
+        hu = np.empty(array.shape, np.int16)
+        # Float CT (NIfTI often stores float32); round per slice to keep peak memory low.
+        for k in range(array.shape[0]):
+            hu[k] = np.clip(np.rint(np.nan_to_num(array[k])), -32768, 32767)
+    meta = {
+        "format": _format_name(Path(str(source))) if source else "itk",
+        "source": str(source),
+        "source_files": [str(source)] if source else [],
+        "pixel_type": image.GetPixelIDTypeAsString(),
+    }
+    return Volume(
+        hu=hu,
+        spacing=(spacing[2], spacing[1], spacing[0]),
+        origin=tuple(origin[:3]),
+        direction=direction,
+        meta=meta,
+    )
+
+
+def _itk_reason(exc: RuntimeError) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    # ITK messages end with the useful description after the file/line location.
+    for line in reversed(lines):
+        if "Description:" in line:
+            return line.split("Description:", 1)[1].strip()
+    return lines[-1] if lines else "unknown error"

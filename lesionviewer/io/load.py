@@ -1,0 +1,169 @@
+"""The one entry point for reading CT: ``load_volume(path)``, and ``find_series(folder)`` to choose first.
+
+``load_volume`` takes a DICOM folder (the largest series in it is loaded), a single DICOM file
+(a one-slice volume), a NIfTI / NRRD / MetaImage file, or a DeepLesion PNG series folder or PNG
+slice. Whatever goes wrong ends in a ``LoadError`` whose message names the file and the problem.
+
+Example:
+    >>> import tempfile, numpy as np
+    >>> from lesionviewer.io.volume import Volume
+    >>> from lesionviewer.io.dicom_write import write_dicom_series
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_dicom_series(Volume(np.full((4, 8, 8), -1000, np.int16), (2.5, 0.7, 0.7)), folder)
+    >>> vol = load_volume(folder)
+    >>> vol.shape, vol.spacing, int(vol.hu.max())
+    ((4, 8, 8), (2.5, 0.7, 0.7), -1000)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lesionviewer.io.deeplesion_png import is_deeplesion_folder, load_deeplesion_series
+from lesionviewer.io.dicom_header import read_slice_header
+from lesionviewer.io.dicom_loader import load_dicom_headers
+from lesionviewer.io.dicom_series import FolderScan, list_files, scan_dicom_folder
+from lesionviewer.io.errors import CorruptFileError, EmptyInputError, LoadError
+from lesionviewer.io.itk_image import is_itk_image_path, load_itk_image
+from lesionviewer.io.series_info import SeriesInfo
+from lesionviewer.io.volume import Volume
+
+
+def load_volume(path: str | Path) -> Volume:
+    """Read the CT at ``path`` (folder or file, DICOM / NIfTI / NRRD / MetaImage / DeepLesion PNG) as a ``Volume``.
+
+    A folder with several series loads the one with the most slices and says so in
+    ``warnings``; use ``find_series`` to let the user choose.
+
+    Example:
+        >>> import tempfile
+        >>> load_volume(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lesionviewer.io.errors.EmptyInputError: ...: the folder is empty
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return _load_folder(path)
+        if not path.exists():
+            raise LoadError(path, "no such file or folder")
+        return _load_file(path)
+    except LoadError:
+        raise
+    except MemoryError:
+        raise LoadError(path, "not enough memory to load this image") from None
+    except Exception as exc:  # the promise: never a bare traceback from bad data
+        raise CorruptFileError(path, f"could not be read ({type(exc).__name__}: {exc})") from None
+
+
+def _load_file(path: Path) -> Volume:
+    if is_itk_image_path(path):
+        return load_itk_image(path)
+    if path.suffix.lower() == ".png":
+        return load_deeplesion_series(path.parent, files=[path])
+    return load_dicom_headers([read_slice_header(path)], source=path)
+
+
+def _load_folder(folder: Path) -> Volume:
+    if is_deeplesion_folder(folder) and not _has_dicom_candidates(folder):
+        return load_deeplesion_series(folder)
+    scan = scan_dicom_folder(folder)
+    if not scan.series:
+        images = [p for p in list_files(folder) if is_itk_image_path(p)]
+        if len(images) == 1:
+            return load_itk_image(images[0])
+        _raise_no_series(folder, scan)
+    chosen = max(scan.series, key=lambda s: (s.num_slices, s.modality == "CT"))
+    volume = chosen.load()
+    if len(scan.series) > 1:
+        others = ", ".join(s.label for s in scan.series if s is not chosen)
+        volume.warnings.append(
+            f"the folder holds {len(scan.series)} series; loaded {chosen.label}; also there: {others}"
+        )
+    return volume
+
+
+def _has_dicom_candidates(folder: Path) -> bool:
+    return any(p.is_file() and p.suffix.lower() in ("", ".dcm", ".ima", ".dicom") for p in folder.iterdir())
+
+
+def _raise_no_series(folder: Path, scan: FolderScan) -> None:
+    if scan.num_files == 0:
+        raise EmptyInputError(folder, "the folder is empty")
+    if scan.errors:
+        if len(scan.errors) == 1:
+            raise scan.errors[0]
+        first = scan.errors[0]
+        raise type(first)(
+            folder, f"none of its {len(scan.errors)} DICOM files could be read; the first: {first}"
+        )
+    raise EmptyInputError(
+        folder,
+        f"no DICOM image in the folder ({scan.num_files} file{'s' if scan.num_files != 1 else ''}, none of them DICOM)",
+    )
+
+
+def find_series(folder: str | Path) -> list[SeriesInfo]:
+    """List every series below ``folder`` from headers only (fast): DICOM series, NIfTI/NRRD/MetaImage files, DeepLesion folders.
+
+    Files that could not be read are named in each series' ``problems``; call ``SeriesInfo.load()`` to decode one.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from lesionviewer.io.volume import Volume
+        >>> from lesionviewer.io.dicom_write import write_dicom_series
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = write_dicom_series(Volume(np.zeros((3, 4, 4), np.int16), (2.0, 1, 1)), folder + "/a", series_description="A")
+        >>> _ = write_dicom_series(Volume(np.zeros((2, 4, 4), np.int16), (5.0, 1, 1)), folder + "/b", series_description="B")
+        >>> [s.label for s in find_series(folder)]
+        ['A (3 slices, 4 x 4, 2 mm)', 'B (2 slices, 4 x 4, 5 mm)']
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LoadError(folder, "not a folder")
+    try:
+        found = list(scan_dicom_folder(folder).series)
+        for path in list_files(folder):
+            if is_itk_image_path(path):
+                found.append(_itk_series_info(path))
+        for sub in [folder, *sorted(p for p in folder.rglob("*") if p.is_dir())]:
+            if is_deeplesion_folder(sub):
+                found.append(_deeplesion_series_info(sub))
+    except LoadError:
+        raise
+    except Exception as exc:
+        raise CorruptFileError(folder, f"could not be scanned ({type(exc).__name__}: {exc})") from None
+    return found
+
+
+def _itk_series_info(path: Path) -> SeriesInfo:
+    import SimpleITK as sitk
+
+    info = SeriesInfo(series_description=path.name, files=[str(path)], folder=str(path.parent), format="itk")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        info.problems.append(f"{path}: the header could not be read")
+        return info
+    size = reader.GetSize()
+    spacing = reader.GetSpacing()
+    if len(size) == 3:
+        info.num_slices = int(size[2])
+        info.image_size = (int(size[1]), int(size[0]))
+        info.spacing = (float(spacing[2]), float(spacing[1]), float(spacing[0]))
+    return info
+
+
+def _deeplesion_series_info(folder: Path) -> SeriesInfo:
+    slices = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.stem.isdigit())
+    return SeriesInfo(
+        series_description=f"DeepLesion {folder.name}",
+        series_uid=folder.name,
+        modality="CT",
+        num_slices=len(slices),
+        files=[str(p) for p in slices],
+        folder=str(folder),
+        format="deeplesion",
+    )

@@ -1,0 +1,91 @@
+"""A series found in a folder, described from headers only, that can load itself on demand.
+
+``find_series`` returns these so the GUI can show a patient > study > series browser (with slice
+count, spacing and size) before any pixel is decoded.
+
+Example:
+    >>> info = SeriesInfo(series_uid="1.2.3", series_description="CT Body", num_slices=20,
+    ...                   spacing=(2.0, 0.98, 0.98), image_size=(512, 512))
+    >>> info.label
+    'CT Body (20 slices, 512 x 512, 2 mm)'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lesionviewer.io.dicom_header import SliceHeader
+    from lesionviewer.io.volume import Volume
+
+
+@dataclass
+class SeriesInfo:
+    """Identifiers, descriptions and geometry of one series, plus the files that make it up.
+
+    ``spacing`` is (z, y, x) in mm (z from the slice positions), ``image_size`` is (rows, columns),
+    ``orientation`` is ImageOrientationPatient. ``format`` is "dicom", "itk" (NIfTI, NRRD,
+    MetaImage) or "deeplesion" (a folder of 16-bit PNGs). ``problems`` lists files of the folder
+    that could not be read (with the reason).
+
+    Example:
+        >>> SeriesInfo(series_description="", series_uid="1.2.3", num_slices=1).label
+        'series 1.2.3 (1 slice)'
+    """
+
+    patient_name: str = ""
+    patient_id: str = ""
+    study_uid: str = ""
+    study_description: str = ""
+    study_date: str = ""
+    series_uid: str = ""
+    series_description: str = ""
+    series_number: int | None = None
+    modality: str = ""
+    num_slices: int = 0
+    spacing: tuple[float, float, float] | None = None
+    image_size: tuple[int, int] | None = None
+    orientation: tuple[float, ...] | None = None
+    files: list[str] = field(default_factory=list)
+    folder: str = ""
+    format: str = "dicom"
+    problems: list[str] = field(default_factory=list)
+    headers: list["SliceHeader"] = field(default_factory=list, repr=False)
+
+    @property
+    def label(self) -> str:
+        """A short human description: description (or UID), slice count, size and slice step.
+
+        Example:
+            >>> SeriesInfo(series_description="Lung", num_slices=2, image_size=(512, 512)).label
+            'Lung (2 slices, 512 x 512)'
+        """
+        name = self.series_description or (f"series {self.series_uid}" if self.series_uid else "unnamed series")
+        parts = [f"{self.num_slices} slice{'s' if self.num_slices != 1 else ''}"]
+        if self.image_size:
+            parts.append(f"{self.image_size[0]} x {self.image_size[1]}")
+        if self.spacing and self.num_slices > 1:
+            parts.append(f"{self.spacing[0]:.3g} mm")
+        return f"{name} ({', '.join(parts)})"
+
+    def load(self) -> "Volume":
+        """Decode this series into a ``Volume`` (pixels are read only now).
+
+        Example:
+            >>> import tempfile, numpy as np
+            >>> from lesionviewer.io import Volume, find_series
+            >>> from lesionviewer.io.dicom_write import write_dicom_series
+            >>> folder = tempfile.mkdtemp()
+            >>> _ = write_dicom_series(Volume(np.zeros((3, 4, 4), np.int16), (2.0, 1.0, 1.0)), folder)
+            >>> find_series(folder)[0].load().shape
+            (3, 4, 4)
+        """
+        if self.format == "dicom":
+            from lesionviewer.io.dicom_loader import load_dicom_headers
+
+            volume = load_dicom_headers(self.headers, source=self.folder)
+            volume.warnings.extend(p for p in self.problems if p not in volume.warnings)
+            return volume
+        from lesionviewer.io.load import load_volume
+
+        return load_volume(self.files[0] if self.format == "itk" else self.folder)
