@@ -1,0 +1,312 @@
+"""The inference engine: run a detector file over a CT volume and return findings in pixels and mm.
+
+The engine applies exactly the preprocessing its model card describes (context stack at the card's
+slice interval, from the volume's real slice positions; HU clip and scaling to 0..255), then lets
+the network's own transform normalise, resize and pad, and maps the boxes back to the volume's pixel
+grid with that transform's ``postprocess``.
+
+Speed: slices go through the network in batches under ``torch.inference_mode``; the source slices of
+neighbouring context stacks are read and converted once (:class:`~lesionviewer.imaging.context.ContextStacker`
+keeps the previous batch's slices); on a GPU the backbone runs under autocast (bf16 where supported,
+else fp16) with channels-last weights. The RPN and box heads stay in float32 so box coordinates keep
+sub-pixel precision (bf16 would round a 512-pixel coordinate to 2-4 pixels).
+
+Cancelling returns the findings of the slices finished so far (no exception): the caller asked for
+the stop, so a partial list is the expected answer, and the GUI keeps what it has already drawn.
+
+Example:
+    >>> import numpy as np, tempfile, pathlib
+    >>> from lesionviewer.io import Volume
+    >>> from lesionviewer.detection.factory import build_detector
+    >>> from lesionviewer.detection.model_file import save_model
+    >>> net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.safetensors"
+    >>> _ = save_model(path, net, {"name": "demo", "slice_interval_mm": 2.5, "input_min_size": 64})
+    >>> detector = Detector.from_file(path, device="cpu")
+    >>> volume = Volume(np.full((4, 64, 64), -1000, np.int16), spacing=(2.5, 0.7, 0.7))
+    >>> findings = detector.detect(volume, slices=[2, 1])
+    >>> all(f.model_name == "demo" and f.slice_index in (1, 2) for f in findings)
+    True
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+from lesionviewer.detection.device import describe_device, pick_device
+from lesionviewer.detection.finding import Finding
+from lesionviewer.detection.model_card import ModelCard
+from lesionviewer.detection.model_file import apply_card_to_transform, load_model
+from lesionviewer.imaging.context import ContextStacker
+from lesionviewer.imaging.windowing import clip_and_scale_mp3d
+
+#: Findings scoring below this are dropped; the GUI's threshold slider filters the rest.
+SCORE_FLOOR = 0.05
+
+#: Slices per forward pass when the caller does not say: GPUs gain from large batches, a CPU does
+#: not, and a small batch keeps cancel and progress responsive.
+DEFAULT_BATCH_SIZE = {"cuda": 8, "mps": 4, "cpu": 1}
+
+Cancel = Union[Callable[[], bool], threading.Event, None]
+
+
+class Detector:
+    """A detector network with its model card, on a device, ready to find lesions in volumes.
+
+    ``amp`` (autocast of the backbone) and ``channels_last`` default to on for CUDA and off
+    elsewhere. ``batch_size`` defaults to :data:`DEFAULT_BATCH_SIZE` for the device.
+
+    Example:
+        >>> from lesionviewer.detection.factory import build_detector
+        >>> net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
+        >>> d = Detector(net, {"name": "n", "architecture": "mp3d_small", "num_slices": 3,
+        ...                    "slice_interval_mm": 2.5}, device="cpu")
+        >>> d.model_name, d.batch_size, d.device.type
+        ('n', 1, 'cpu')
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        card: ModelCard | dict[str, Any],
+        device: str | torch.device = "cpu",
+        *,
+        batch_size: int | None = None,
+        amp: bool | None = None,
+        channels_last: bool | None = None,
+        score_floor: float = SCORE_FLOOR,
+    ) -> None:
+        self.card = card if isinstance(card, ModelCard) else ModelCard(**card)
+        self.device = pick_device(device)
+        on_cuda = self.device.type == "cuda"
+        self.amp = on_cuda if amp is None else bool(amp)
+        self.amp_dtype = _amp_dtype(self.device)
+        self.batch_size = int(batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 1))
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        self.score_floor = float(score_floor)
+        apply_card_to_transform(model, self.card)
+        self.model = model.to(self.device).eval()
+        if on_cuda if channels_last is None else channels_last:
+            to_channels_last(self.model)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, device: str | torch.device = "auto", **options: Any) -> "Detector":
+        """Load a model file (see :func:`~lesionviewer.detection.model_file.load_model`) onto ``device``.
+
+        ``device="auto"`` takes CUDA, else Apple MPS, else the CPU. Raises ``ModelFileError`` for a
+        bad file and ``DeviceUnavailableError`` for an explicitly requested GPU that is not there.
+
+        Example:
+            >>> Detector.from_file("no/such/model.safetensors")  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            lesionviewer.detection.model_file.ModelFileError: no/such/model.safetensors: no such file
+        """
+        model, card = load_model(path, device="cpu")
+        return cls(model, card, device=pick_device(device), **options)
+
+    @property
+    def model_name(self) -> str:
+        """The card's model name (what each Finding records).
+
+        Example:
+            >>> from types import SimpleNamespace
+            >>> Detector.model_name.fget(SimpleNamespace(card=SimpleNamespace(name="x")))
+            'x'
+        """
+        return self.card.name
+
+    @property
+    def device_description(self) -> str:
+        """One sentence for the status bar: what the detector runs on.
+
+        Example:
+            >>> from types import SimpleNamespace
+            >>> Detector.device_description.fget(SimpleNamespace(device=torch.device("cpu")))[:9]
+            'Processor'
+        """
+        return describe_device(self.device)
+
+    def detect(
+        self,
+        volume,
+        slices: Iterable[int] | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+        cancel: Cancel = None,
+        batch_size: int | None = None,
+        on_findings: Callable[[int, list[Finding]], Any] | None = None,
+    ) -> list[Finding]:
+        """Find lesions on the slices of ``volume`` (a :class:`~lesionviewer.io.Volume`).
+
+        ``slices`` is the order in which to visit slice indices (the GUI passes the slice on screen
+        first, then outward); ``None`` means every slice, top to bottom. A repeated index is visited
+        once. After each batch, ``progress(done, total)`` is called (counting slices) and
+        ``on_findings(slice_index, findings)`` once per slice of the batch, in visiting order, with
+        that slice's findings (possibly none). ``cancel`` (a callable returning True, or a
+        ``threading.Event``) is checked before each batch; once set, the call returns the findings
+        of the slices finished so far.
+
+        Returns every finding scoring at least ``score_floor``, ordered by slice index, then by
+        descending score.
+
+        Example:
+            >>> from lesionviewer.detection.factory import build_detector
+            >>> import numpy as np
+            >>> from lesionviewer.io import Volume
+            >>> net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
+            >>> d = Detector(net, {"name": "n", "architecture": "mp3d_small", "num_slices": 3,
+            ...                    "slice_interval_mm": 5.0, "input_min_size": 64}, device="cpu")
+            >>> seen = []
+            >>> _ = d.detect(Volume(np.zeros((3, 32, 32), np.int16), (1.0, 1.0, 1.0)), slices=[2, 0],
+            ...              progress=lambda done, total: seen.append((done, total)))
+            >>> seen
+            [(1, 2), (2, 2)]
+        """
+        order = _visiting_order(slices, volume.num_slices)
+        size = int(batch_size or self.batch_size)
+        if size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        card = self.card
+        stacker = ContextStacker(volume.hu, slice_positions_of(volume), card.num_slices, card.slice_interval_mm)
+        found: list[Finding] = []
+        done = 0
+        for start in range(0, len(order), size):
+            if _is_cancelled(cancel):
+                break
+            batch = order[start:start + size]
+            outputs = self.predict_stacks(stacker.stacks(batch))
+            for index, output in zip(batch, outputs):
+                keep = output["scores"] >= self.score_floor
+                boxes, scores = output["boxes"][keep].tolist(), output["scores"][keep].tolist()
+                on_slice = sorted(
+                    (Finding.from_pixel_box(volume, index, box, score, card.name) for box, score in zip(boxes, scores)),
+                    key=lambda f: -f.score,
+                )
+                found.extend(on_slice)
+                if on_findings is not None:
+                    on_findings(index, on_slice)
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(order))
+        found.sort(key=lambda f: (f.slice_index, -f.score))
+        return found
+
+    def predict_stacks(self, stacks_hu: np.ndarray | torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """Raw network output for a batch of ``(B, num_slices, H, W)`` context stacks in HU.
+
+        Returns torchvision's per-image dicts (``boxes`` x1, y1, x2, y2 in the stacks' pixel grid,
+        ``scores``, ``labels``) as float32 CPU tensors, unfiltered.
+
+        Example:
+            >>> from lesionviewer.detection.factory import build_detector
+            >>> net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
+            >>> d = Detector(net, {"name": "n", "architecture": "mp3d_small", "num_slices": 3,
+            ...                    "slice_interval_mm": 2.5, "input_min_size": 64}, device="cpu")
+            >>> out = d.predict_stacks(np.zeros((2, 3, 40, 50), np.float32))
+            >>> len(out), out[0]["boxes"].dtype
+            (2, torch.float32)
+        """
+        model = self.model
+        low, high = self.card.hu_clip
+        stacks = torch.as_tensor(stacks_hu)
+        if stacks.dim() != 4 or stacks.shape[1] != self.card.num_slices:
+            raise ValueError(
+                f"expected stacks of shape (B, {self.card.num_slices}, H, W), got {tuple(stacks.shape)}"
+            )
+        with torch.inference_mode():
+            stacks = stacks.to(self.device, non_blocking=True)
+            images = list(clip_and_scale_mp3d(stacks, low, high))
+            original_sizes = [tuple(image.shape[-2:]) for image in images]
+            # GeneralizedRCNN.forward in eval mode, unrolled so that only the backbone runs under
+            # autocast and the heads decode boxes in float32.
+            batch, _ = model.transform(images)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                features = model.backbone(batch.tensors)
+            features = {name: f.float() for name, f in features.items()}
+            proposals, _ = model.rpn(batch, features)
+            detections, _ = model.roi_heads(features, proposals, batch.image_sizes)
+            detections = model.transform.postprocess(detections, batch.image_sizes, original_sizes)
+        return [{k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in d.items()}
+                for d in detections]
+
+
+def slice_positions_of(volume) -> Sequence[float] | float:
+    """The slice positions (mm) the context stack uses: the loader's per-slice positions when it
+    recorded usable ones (``meta["slice_positions_mm"]``, uneven gaps kept), else the slice spacing.
+
+    Example:
+        >>> import numpy as np
+        >>> from lesionviewer.io import Volume
+        >>> v = Volume(np.zeros((3, 2, 2), np.int16), (2.5, 1, 1), meta={"slice_positions_mm": [0, 2.5, 7.5]})
+        >>> slice_positions_of(v)
+        [0.0, 2.5, 7.5]
+        >>> slice_positions_of(Volume(np.zeros((3, 2, 2), np.int16), (2.5, 1, 1)))
+        2.5
+    """
+    positions = volume.meta.get("slice_positions_mm") if isinstance(volume.meta, dict) else None
+    if positions is not None:
+        try:
+            values = np.asarray(positions, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            values = None
+        if values is not None and values.size == volume.num_slices and np.all(np.isfinite(values)):
+            steps = np.diff(values)
+            if values.size == 1 or np.all(steps > 0) or np.all(steps < 0):
+                return values.tolist()
+    return float(volume.spacing[0])
+
+
+def to_channels_last(model: torch.nn.Module) -> torch.nn.Module:
+    """Put every 4-D weight in channels-last and every 5-D weight in channels-last-3d layout, in place.
+
+    cuDNN's fastest convolution kernels (tensor cores under AMP) want these layouts; the numbers
+    computed do not change.
+
+    Example:
+        >>> conv = torch.nn.Conv3d(1, 2, 3)
+        >>> to_channels_last(conv).weight.is_contiguous(memory_format=torch.channels_last_3d)
+        True
+    """
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() in formats:
+                param.data = param.data.contiguous(memory_format=formats[param.dim()])
+    return model
+
+
+def _amp_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.bfloat16  # CPU autocast supports bf16 only
+
+
+def _visiting_order(slices: Iterable[int] | None, num_slices: int) -> list[int]:
+    if slices is None:
+        return list(range(num_slices))
+    order: list[int] = []
+    seen: set[int] = set()
+    for value in slices:
+        index = int(value)
+        if not 0 <= index < num_slices:
+            raise IndexError(f"slice index {index} is outside this volume's 0..{num_slices - 1}")
+        if index not in seen:
+            seen.add(index)
+            order.append(index)
+    return order
+
+
+def _is_cancelled(cancel: Cancel) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
