@@ -45,7 +45,7 @@ def meta_text(meta: dict[str, Any], field: str) -> str:
     for name in META_NAMES[field]:
         value = meta.get(name)
         if value not in (None, ""):
-            return str(value).strip()
+            return str(value).strip(" \x00")  # DICOM pads with spaces and NULs
     return ""
 
 
