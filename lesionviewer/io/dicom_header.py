@@ -230,10 +230,16 @@ def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
     if not transfer_syntax:
         transfer_syntax = IMPLICIT_LITTLE if ds.is_implicit_VR in (True, None) else EXPLICIT_LITTLE
 
+    if not pydicom.uid.UID(transfer_syntax).is_transfer_syntax:
+        raise UnsupportedFormatError(
+            path, f"unknown transfer syntax '{transfer_syntax}': its pixel data cannot be decoded here"
+        )
+
     if "PixelData" not in ds:
-        if "Rows" in ds or "ImagePositionPatient" in ds:
+        sop = _text(ds, "SOPClassUID") or (str(file_meta.get("MediaStorageSOPClassUID", "")) if file_meta else "")
+        is_image_class = "Image Storage" in getattr(pydicom.uid.UID(sop), "name", "")
+        if "Rows" in ds or "ImagePositionPatient" in ds or is_image_class:
             raise CorruptFileError(path, "the file ends before its pixel data (truncated?)")
-        sop = _text(ds, "SOPClassUID")
         name = getattr(pydicom.uid.UID(sop), "name", sop) if sop else "unknown"
         raise UnsupportedFormatError(path, f"this DICOM file holds no image (SOP class: {name})")
 

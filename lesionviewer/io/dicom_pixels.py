@@ -94,6 +94,8 @@ def _apply_bits_stored(raw: np.ndarray, bits_stored: int, signed: bool) -> np.nd
 def _decode_with_pydicom(header: SliceHeader) -> np.ndarray:
     ds = read_dataset(header.path, defer=False)
     syntax = pydicom.uid.UID(header.transfer_syntax)
+    if not syntax.is_transfer_syntax:
+        raise UnsupportedFormatError(header.path, f"unknown transfer syntax '{syntax}': its pixel data cannot be decoded here")
     if syntax.is_compressed and not _has_decoder(syntax):
         raise UnsupportedFormatError(
             header.path, f"the transfer syntax {_syntax_name(syntax)} cannot be decoded (no decoder for it is installed)"
@@ -137,8 +139,10 @@ def _syntax_name(syntax: pydicom.uid.UID) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The exception's message on one line, shortened (decoder messages can list every plugin)."""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    text = text or type(exc).__name__
+    return text if len(text) <= 240 else text[:237] + "..."
 
 
 def stored_to_hu(raw: np.ndarray, slope: float, intercept: float, out: np.ndarray) -> None:
