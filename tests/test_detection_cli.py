@@ -1,0 +1,121 @@
+"""lesionviewer-detect end to end: a tiny model file, a DICOM study and a NIfTI study written here, a broken one."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from lesionviewer.detection.cli import CSV_COLUMNS, main
+from lesionviewer.detection.factory import build_detector
+from lesionviewer.detection.model_file import save_model
+from lesionviewer.io import Volume, load_volume, write_dicom_series
+
+INJECTION = "=HYPERLINK(\"http://example.invalid\",\"click\")"
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32,
+                         representation_size=64, rpn_post_nms_top_n_test=50)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(path, net, {"name": "tiny-cli", "version": "0.3", "slice_interval_mm": 2.0,
+                           "input_min_size": 64, "input_max_size": 128})
+    return path
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    root = tmp_path_factory.mktemp("studies")
+    rng = np.random.default_rng(1)
+    dicom = Volume(rng.integers(-1000, 400, (4, 48, 48)).astype(np.int16), spacing=(2.5, 0.7, 0.7),
+                   origin=(-16.8, -16.8, 100.0))
+    write_dicom_series(dicom, root / "all" / "patient1", series_description=INJECTION)
+    image = sitk.GetImageFromArray(rng.integers(-1000, 400, (3, 40, 56)).astype(np.int16))
+    image.SetSpacing((0.8, 0.8, 3.0))
+    sitk.WriteImage(image, str(root / "all" / "patient2.nii.gz"))
+    (root / "broken").mkdir()
+    (root / "broken" / "slice1.dcm").write_bytes(b"this is not DICOM at all" * 10)
+    return root
+
+
+def read_rows(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames) == CSV_COLUMNS
+        return list(reader)
+
+
+def test_detects_on_every_study_and_skips_the_unreadable_one(model_file, studies, tmp_path, capsys):
+    out = tmp_path / "findings.csv"
+    status = main([str(studies / "all"), str(studies / "broken"), "--model", str(model_file),
+                   "--out", str(out), "--threshold", "0.2", "--device", "cpu", "--quiet"])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert sum(line.startswith("skipped") and "broken" in line for line in printed.splitlines()) == 1
+    rows = read_rows(out)
+    by_path = {}
+    for row in rows:
+        by_path.setdefault(row["series_path"], []).append(row)
+    assert set(by_path) == {str(studies / "all" / "patient1"), str(studies / "all" / "patient2.nii.gz")}
+    assert all(float(r["score"]) >= 0.2 and r["model_name"] == "tiny-cli" and r["model_version"] == "0.3" for r in rows)
+
+    volume = load_volume(studies / "all" / "patient1")
+    for row in by_path[str(studies / "all" / "patient1")]:
+        assert row["study_uid"] == volume.meta["StudyInstanceUID"]
+        assert row["series_uid"] == volume.meta["SeriesInstanceUID"]
+        assert row["series_description"] == "'" + INJECTION  # inert in a spreadsheet
+        index = int(row["slice_index"])
+        assert 0 <= index < 4
+        x1, y1, x2, y2 = (float(row[k]) for k in ("x1_px", "y1_px", "x2_px", "y2_px"))
+        assert 0 <= x1 <= x2 <= 48 and 0 <= y1 <= y2 <= 48
+        centre = volume.index_to_patient(index, (y1 + y2) / 2, (x1 + x2) / 2)
+        np.testing.assert_allclose([float(row[k]) for k in ("center_x_mm", "center_y_mm", "center_z_mm")],
+                                   centre, atol=2e-3)
+        assert float(row["z_mm"]) == pytest.approx(100.0 + 2.5 * index, abs=1e-3)
+        assert float(row["width_mm"]) == pytest.approx((x2 - x1) * 0.7, abs=2e-3)
+        assert float(row["long_axis_mm"]) >= float(row["short_axis_mm"])
+    assert len(by_path[str(studies / "all" / "patient2.nii.gz")]) > 0
+
+
+def test_threshold_filters_rows(model_file, studies, tmp_path):
+    low, high = tmp_path / "low.csv", tmp_path / "high.csv"
+    common = ["--model", str(model_file), "--device", "cpu", "--quiet", str(studies / "all" / "patient2.nii.gz")]
+    assert main(common + ["--out", str(low), "--threshold", "0.05"]) == 0
+    assert main(common + ["--out", str(high), "--threshold", "0.99"]) == 0
+    assert len(read_rows(high)) < len(read_rows(low))
+    assert all(float(r["score"]) >= 0.99 for r in read_rows(high))
+
+
+def test_nothing_readable_exits_non_zero_and_writes_nothing(model_file, studies, tmp_path, capsys):
+    out = tmp_path / "none.csv"
+    status = main([str(studies / "broken"), str(tmp_path / "absent"), "--model", str(model_file),
+                   "--out", str(out), "--device", "cpu", "--quiet"])
+    assert status == 1
+    assert not out.exists()
+    assert "no series could be processed" in capsys.readouterr().out
+
+
+def test_a_bad_model_file_is_one_clear_line(studies, tmp_path, capsys):
+    fake = tmp_path / "model.safetensors"
+    fake.write_bytes(b"PK\x03\x04 not really")
+    status = main([str(studies / "all"), "--model", str(fake), "--out", str(tmp_path / "f.csv")])
+    assert status == 2
+    assert "PyTorch checkpoint" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_refused_by_the_parser(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["x", "--model", "m", "--out", "o", "--threshold", "1.5"])
+    assert exit_info.value.code == 2
+
+
+def test_runs_as_a_module_with_help():
+    out = subprocess.run([sys.executable, "-m", "lesionviewer.detection.cli", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "--model" in out.stdout and "--batch-size" in out.stdout
