@@ -113,7 +113,9 @@ def _decode_with_pydicom(header: SliceHeader) -> np.ndarray:
         raise UnsupportedFormatError(
             header.path, f"the transfer syntax {_syntax_name(syntax)} is not supported ({_first_line(exc)})"
         ) from None
-    except Exception as exc:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # Rust decoders (pylibjpeg-rle) panic with a BaseException on bad data
         raise CorruptFileError(header.path, f"the pixel data could not be decoded ({_first_line(exc)})") from None
     arr = np.asarray(arr)
     if arr.ndim != 2 or arr.shape != (header.rows, header.columns):
