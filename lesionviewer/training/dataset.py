@@ -1,0 +1,164 @@
+"""The detection dataset: a context stack per key slice, read lazily from DeepLesion-layout PNGs.
+
+Layout (DeepLesion as downloaded, and the phantoms ``lesionviewer-phantom`` writes):
+``<root>/Images_png/<patient>_<study>_<series>/<slice:03d>.png`` (16-bit, HU + 32768) with the
+annotations in ``<root>/DL_info.csv``. A sample is the ``(D, H, W)`` float32 stack of ``D``
+slices ``slice_interval_mm`` apart around the key slice (linear interpolation, edge repeat - see
+``lesionviewer.imaging.context_stack``; only the PNGs the stack needs are decoded), HU clipped
+to [-1024, 1050] and scaled to 0..255, then (training only) randomly flipped and reversed.
+Slice positions come from the file numbers times the series' slice interval, so a gap in the
+numbering is a gap in millimetres.
+
+Items are addressed by ``(epoch, index)`` pairs (what :class:`~lesionviewer.training.sampler.ResumableSampler`
+yields) so that each sample's augmentation is fixed by the seed, the epoch and the index alone.
+
+Example:
+    >>> ds = LesionDataset.__new__(LesionDataset)  # see tests/test_training_data.py for real use
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lesionviewer.imaging.context import context_stack
+from lesionviewer.imaging.slice_source import PngSliceSource
+from lesionviewer.imaging.windowing import clip_and_scale_mp3d
+from lesionviewer.training.augmentation import StackAugmentation, sample_rng
+from lesionviewer.training.key_slices import KeySlice
+
+
+class SeriesFolder:
+    """The PNG slices of one series folder, numbered by their file names.
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np
+        >>> from PIL import Image
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> for n in (3, 4, 6):
+        ...     Image.fromarray(np.full((2, 2), 32768, np.uint16)).save(d / f"{n:03d}.png")
+        >>> s = SeriesFolder(d)
+        >>> s.numbers, s.index_of(6)
+        ([3, 4, 6], 2)
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"{self.folder}: series folder not found (expected Images_png/<series>/)")
+        numbered = []
+        for name in os.listdir(self.folder):
+            stem, ext = os.path.splitext(name)
+            if ext.lower() == ".png" and stem.isdigit():
+                numbered.append((int(stem), name))
+        if not numbered:
+            raise FileNotFoundError(f"{self.folder}: no numbered PNG slices in the series folder")
+        numbered.sort()
+        self.numbers = [n for n, _ in numbered]
+        self.source = PngSliceSource([self.folder / name for _, name in numbered])
+        self._index = {n: i for i, n in enumerate(self.numbers)}
+
+    def index_of(self, slice_number: int) -> int:
+        """Position of slice ``slice_number`` (its file number) in the sorted series.
+
+        Example:
+            >>> SeriesFolder.__doc__ is not None
+            True
+        """
+        try:
+            return self._index[int(slice_number)]
+        except KeyError:
+            raise FileNotFoundError(f"{self.folder}: slice {int(slice_number):03d}.png is missing") from None
+
+    def positions_mm(self, slice_interval_mm: float) -> np.ndarray:
+        """Slice positions along z in mm (file number x interval).
+
+        Example:
+            >>> SeriesFolder.positions_mm.__name__
+            'positions_mm'
+        """
+        return np.asarray(self.numbers, dtype=np.float64) * float(slice_interval_mm)
+
+
+class LesionDataset(torch.utils.data.Dataset):
+    """Context stacks and targets for a list of :class:`KeySlice` records.
+
+    ``augment`` is a :class:`StackAugmentation` for training or ``None`` for evaluation.
+    ``dataset[(epoch, i)]`` (or ``dataset[i]``, epoch 0) returns ``(stack, target)`` with ``stack`` a
+    float32 tensor ``(D, H, W)`` in 0..255 and ``target`` a dict of ``boxes`` (float32 ``(K, 4)``),
+    ``labels`` (int64 ones) and ``index``.
+
+    Example:
+        >>> LesionDataset.__len__.__name__
+        '__len__'
+    """
+
+    def __init__(self, root: str | Path, key_slices: list[KeySlice], num_slices: int, slice_interval_mm: float,
+                 augment: StackAugmentation | None = None, seed: int = 0) -> None:
+        self.root = Path(root)
+        self.images_dir = self.root / "Images_png"
+        if not self.images_dir.is_dir():
+            raise FileNotFoundError(f"{self.images_dir}: not found; the data folder must hold Images_png/ "
+                                    "and DL_info.csv (DeepLesion's layout; make phantoms with lesionviewer-phantom)")
+        self.key_slices = list(key_slices)
+        self.num_slices = int(num_slices)
+        self.slice_interval_mm = float(slice_interval_mm)
+        self.augment = augment
+        self.seed = int(seed)
+        self._series: dict[str, SeriesFolder] = {}
+
+    def __len__(self) -> int:
+        return len(self.key_slices)
+
+    def series(self, name: str) -> SeriesFolder:
+        """The (cached) slice listing of one series.
+
+        Example:
+            >>> LesionDataset.series.__name__
+            'series'
+        """
+        folder = self._series.get(name)
+        if folder is None:
+            folder = self._series[name] = SeriesFolder(self.images_dir / name)
+        return folder
+
+    def stack(self, index: int) -> np.ndarray:
+        """The un-augmented ``(D, H, W)`` 0..255 stack of key slice ``index``.
+
+        Example:
+            >>> LesionDataset.stack.__name__
+            'stack'
+        """
+        ks = self.key_slices[index]
+        series = self.series(ks.series)
+        hu = context_stack(series.source, series.positions_mm(ks.slice_interval_mm), series.index_of(ks.key_slice),
+                           self.num_slices, self.slice_interval_mm)
+        return clip_and_scale_mp3d(hu)
+
+    def __getitem__(self, key):
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        ks = self.key_slices[index]
+        stack = self.stack(index)
+        boxes = ks.boxes
+        if self.augment is not None:
+            stack, boxes = self.augment(stack, boxes, sample_rng(self.seed, epoch, index))
+        target = {
+            "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
+            "labels": torch.ones(len(boxes), dtype=torch.int64),
+            "index": torch.tensor(index),
+        }
+        return torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32)), target
+
+
+def collate_detection(batch):
+    """Keep images and targets as lists (torchvision detection models take lists).
+
+    Example:
+        >>> images, targets = collate_detection([(1, {"a": 1}), (2, {"a": 2})])
+        >>> images, targets
+        ([1, 2], [{'a': 1}, {'a': 2}])
+    """
+    images, targets = zip(*batch)
+    return list(images), list(targets)

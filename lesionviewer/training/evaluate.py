@@ -1,0 +1,171 @@
+"""Evaluate a detector on a split: run it over the key slices, then score by the DeepLesion rule.
+
+Detections are per key slice ``[x1, y1, x2, y2, score]`` arrays in the slice's pixels (the
+detector's transform maps its boxes back to the input size); ground truth is the key slice's
+lesion boxes (without the noisy ones when ``data.drop_noisy``). Scoring - FROC sensitivities at
+``eval.fps`` FPs per image and their mean over 0.5-4, mAP@0.5, breakdowns - is
+``lesionviewer.evaluation``'s.
+
+Example:
+    >>> import numpy as np
+    >>> ds = [(None, {"boxes": torch.tensor([[0., 0., 4., 4.]])})]
+    >>> [g.tolist() for g in ground_truth_boxes(ds)]
+    [[[0.0, 0.0, 4.0, 4.0]]]
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lesionviewer.training.config import TrainingConfig
+from lesionviewer.training.dataset import collate_detection
+from lesionviewer.training.model_setup import eval_input_size
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, dataset, device: torch.device | str = "cpu", batch_size: int = 4,
+            cfg: TrainingConfig | None = None, max_images: int = 0, progress: bool = False) -> list[np.ndarray]:
+    """``[x1, y1, x2, y2, score]`` float32 arrays, one per item of ``dataset`` (in order).
+
+    Example:
+        >>> predict.__name__
+        'predict'
+    """
+    was_training = model.training
+    model.eval()
+    indices = range(len(dataset)) if not max_images else range(min(len(dataset), max_images))
+    out: list[np.ndarray] = []
+    context = eval_input_size(model, cfg) if cfg is not None else _null()
+    batches = [list(indices[i:i + batch_size]) for i in range(0, len(indices), batch_size)]
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="evaluate", unit="batch", leave=False)
+    try:
+        with context:
+            for batch in batches:
+                images, _ = collate_detection([dataset[i] for i in batch])
+                results = model([im.to(device) for im in images])
+                for r in results:
+                    boxes = r["boxes"].float().cpu().numpy().reshape(-1, 4)
+                    scores = r["scores"].float().cpu().numpy().reshape(-1, 1)
+                    out.append(np.concatenate([boxes, scores], axis=1).astype(np.float32))
+    finally:
+        model.train(was_training)
+    return out
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def ground_truth_boxes(dataset, max_images: int = 0) -> list[np.ndarray]:
+    """The ``(K, 4)`` ground-truth boxes of each item (read from the targets, not the images).
+
+    Example:
+        >>> ground_truth_boxes([])
+        []
+    """
+    if hasattr(dataset, "key_slices"):
+        items = dataset.key_slices if not max_images else dataset.key_slices[:max_images]
+        return [np.asarray(k.boxes, dtype=np.float32).reshape(-1, 4) for k in items]
+    n = len(dataset) if not max_images else min(len(dataset), max_images)
+    return [dataset[i][1]["boxes"].numpy().reshape(-1, 4) for i in range(n)]
+
+
+def score_detections(detections: list[np.ndarray], ground_truth: list[np.ndarray],
+                     fps=(0.5, 1, 2, 4, 8, 16), iou: float = 0.5) -> dict[str, Any]:
+    """FROC sensitivities and their 0.5-4 mean, plus mAP@0.5, from ``lesionviewer.evaluation``.
+
+    Returns a JSON-ready dict with ``sensitivity`` (``{"0.5": s, ...}``), ``mean_sensitivity``,
+    ``map50``, ``num_images``, ``num_lesions`` and the curve points (``curve_fps``, ``curve_sensitivity``).
+
+    Example:
+        >>> import numpy as np
+        >>> m = score_detections([np.array([[0, 0, 10, 10, 0.9]])], [np.array([[0, 0, 10, 10]])], fps=(0.5, 1))
+        >>> m["sensitivity"]["0.5"], m["num_lesions"]
+        (1.0, 1)
+    """
+    from lesionviewer.evaluation.froc import froc
+    from lesionviewer.evaluation.map import mean_average_precision
+
+    result = froc(detections, ground_truth, fps=tuple(float(f) for f in fps), iou=iou)
+    metrics: dict[str, Any] = {
+        "num_images": len(ground_truth),
+        "num_lesions": int(sum(len(g) for g in ground_truth)),
+        "fps": [float(f) for f in fps],
+        "iou": float(iou),
+    }
+    metrics.update(_froc_fields(result, fps))
+    ap = mean_average_precision(detections, ground_truth, iou=iou)
+    metrics["map50"] = None if np.isnan(ap) else float(ap)
+    return metrics
+
+
+def _froc_fields(result, fps) -> dict[str, Any]:
+    return {
+        "sensitivity": {f"{float(f):g}": float(s) for f, s in zip(fps, result.sensitivities)},
+        "mean_sensitivity": float(result.mean_sensitivity),
+        "curve_fps": [round(float(v), 5) for v in result.curve_fps_per_image],
+        "curve_sensitivity": [round(float(v), 5) for v in result.curve_sensitivity],
+    }
+
+
+def evaluate_split(model: torch.nn.Module, dataset, cfg: TrainingConfig, device: torch.device | str = "cpu",
+                   progress: bool = False) -> tuple[dict[str, Any], list[np.ndarray], list[np.ndarray]]:
+    """Predict and score one split; returns ``(metrics, detections, ground_truth)``.
+
+    Example:
+        >>> evaluate_split.__name__
+        'evaluate_split'
+    """
+    detections = predict(model, dataset, device, cfg.eval.batch_size, cfg, cfg.eval.max_images, progress)
+    truth = ground_truth_boxes(dataset, cfg.eval.max_images)
+    return score_detections(detections, truth, cfg.eval.fps, cfg.eval.iou), detections, truth
+
+
+def write_evaluation(folder: str | Path, name: str, metrics: dict[str, Any], detections: list[np.ndarray],
+                     ground_truth: list[np.ndarray], image_ids: list[str] | None = None) -> dict[str, Path]:
+    """Write ``<name>.json`` (metrics + per-image detections) and ``<name>_froc.png``; return the paths.
+
+    Example:
+        >>> write_evaluation.__name__
+        'write_evaluation'
+    """
+    from lesionviewer.util.atomic import atomic_write_text
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = dict(metrics)
+    record["detections"] = [
+        {"image": image_ids[i] if image_ids else i, "boxes": d.round(2).tolist()} for i, d in enumerate(detections)]
+    json_path = folder / f"{name}.json"
+    atomic_write_text(json_path, json.dumps(record, indent=1))
+    png_path = folder / f"{name}_froc.png"
+    plot_froc_png(png_path, detections, ground_truth, metrics["fps"], metrics.get("iou", 0.5), title=name)
+    return {"json": json_path, "png": png_path}
+
+
+def plot_froc_png(path: str | Path, detections: list[np.ndarray], ground_truth: list[np.ndarray],
+                  fps=(0.5, 1, 2, 4, 8, 16), iou: float = 0.5, title: str = "") -> None:
+    """Draw the FROC curve with ``lesionviewer.evaluation.plots.plot_froc``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "f.png"
+        >>> plot_froc_png(p, [np.array([[0, 0, 4, 4, 0.9]])], [np.array([[0, 0, 4, 4]])]); p.stat().st_size > 1000
+        True
+    """
+    from lesionviewer.evaluation.froc import froc
+    from lesionviewer.evaluation.plots import plot_froc
+
+    result = froc(detections, ground_truth, fps=tuple(float(f) for f in fps), iou=iou)
+    plot_froc({title or "detector": result}, path, title=title or None)

@@ -1,0 +1,79 @@
+"""Export a trained run as the viewer's model file: safetensors weights + a model card.
+
+The card (``lesionviewer.detection.model_card.ModelCard``) carries the architecture and its options,
+the context (slices, interval), the HU clip and normalisation, the test-time resize rule, the
+training data description, and the metrics *measured* by the run (validation of the best epoch
+and the final test), so the viewer shows how good the model is and prepares its inputs the way
+it was trained.
+
+Example:
+    >>> export_run.__name__
+    'export_run'
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lesionviewer.training.checkpoint import CheckpointError, load_checkpoint
+from lesionviewer.training.config import config_from_json
+from lesionviewer.training.loop import checkpoint_paths
+
+
+def _measured_metrics(run_dir: Path, best_state: dict[str, Any]) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    val = json.loads(best_state.get("metrics", "{}") or "{}")
+    if val:
+        metrics["val"] = {k: val[k] for k in ("sensitivity", "mean_sensitivity", "map50", "num_images",
+                                              "num_lesions") if k in val}
+        metrics["val"]["epoch"] = int(best_state.get("epoch", -1))
+    summary_path = checkpoint_paths(run_dir)["summary"]
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        if "test" in summary:
+            metrics["test"] = {k: summary["test"][k] for k in ("sensitivity", "mean_sensitivity", "map50",
+                                                               "num_images", "num_lesions") if k in summary["test"]}
+        metrics["training"] = {k: summary[k] for k in ("epochs_done", "steps_done", "total_batch", "lr",
+                                                       "world_size", "nonfinite_losses") if k in summary}
+        if "training_data" in summary:
+            metrics["_training_data"] = summary["training_data"]
+    return metrics
+
+
+def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, which: str = "best"):
+    """Write ``out`` from the run's ``best`` (or ``last``) checkpoint; returns the stored card.
+
+    Example:
+        >>> export_run("/nonexistent/run", "m.safetensors")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lesionviewer.training.checkpoint.CheckpointError: /nonexistent/run/checkpoints/best.pt: checkpoint not found
+    """
+    from lesionviewer.detection.model_file import save_model
+    from lesionviewer.training.model_setup import build_model
+
+    run_dir = Path(run_dir)
+    path = checkpoint_paths(run_dir)[which]
+    state = load_checkpoint(path)
+    if "config_json" not in state or "model" not in state:
+        raise CheckpointError(f"{path}: not a training checkpoint of lesionviewer-train")
+    cfg = config_from_json(state["config_json"], source=str(path))
+    cfg.model.init_from = ""  # the weights below replace any initialisation
+    model = build_model(cfg)
+    model.load_state_dict(state["model"])
+    metrics = _measured_metrics(run_dir, state)
+    training_data = metrics.pop("_training_data", {})
+    training_data.update({"config": cfg.name, "checkpoint": which, "epoch": int(state.get("epoch", -1)),
+                          "step": int(state.get("step", -1))})
+    card = {
+        "name": name or cfg.name,
+        "description": cfg.description,
+        "slice_interval_mm": cfg.data.slice_interval_mm,
+        "input_min_size": cfg.data.test_size,
+        "input_max_size": max(cfg.data.max_size, cfg.data.test_size),
+        "size_divisible": cfg.data.size_divisible,
+        "training_data": training_data,
+        "metrics": metrics,
+    }
+    return save_model(out, model, card)

@@ -1,0 +1,131 @@
+"""The network a config describes: built by the detector factory, sized, optionally pre-initialised.
+
+Resizing belongs to the detector's own ``GeneralizedRCNNTransform`` (one rule for training, the
+trainer's evaluation and the viewer): in training it draws the shorter side from
+``data.train_sizes`` per image; for evaluation :func:`eval_input_size` switches it to
+``data.test_size`` (torchvision uses the last ``min_size`` in eval mode). Both pad to
+``data.size_divisible``.
+
+Example:
+    >>> from lesionviewer.training.config import TrainingConfig
+    >>> cfg = TrainingConfig.from_dict({"model": {"arch": "mp3d_small", "options": {"width": 8,
+    ...     "blocks": [1, 1, 1, 1], "fpn_channels": 32, "representation_size": 64}},
+    ...     "data": {"num_slices": 3, "train_sizes": [64, 96], "test_size": 64}})
+    >>> model = build_model(cfg)
+    >>> model.transform.min_size
+    (64, 96)
+    >>> with eval_input_size(model, cfg):
+    ...     model.transform.min_size
+    (64,)
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+from pathlib import Path
+
+import torch
+
+from lesionviewer.training.config import TrainingConfig
+
+
+def _builder(spec: str):
+    module_name, _, func = spec.partition(":")
+    if not module_name or not func:
+        raise ValueError(f"model.builder must be 'package.module:function', not {spec!r}")
+    return getattr(importlib.import_module(module_name), func)
+
+
+def build_model(cfg: TrainingConfig, num_classes: int = 2) -> torch.nn.Module:
+    """Build the detector of ``cfg.model`` for ``cfg.data.num_slices`` slices, sized for training.
+
+    Example:
+        >>> build_model.__name__
+        'build_model'
+    """
+    options = dict(cfg.model.options)
+    if cfg.model.builder:
+        model = _builder(cfg.model.builder)(num_slices=cfg.data.num_slices, num_classes=num_classes, **options)
+    else:
+        from lesionviewer.detection.factory import build_detector
+
+        model = build_detector(cfg.model.arch, cfg.data.num_slices, num_classes=num_classes, **options)
+    set_train_input_sizes(model, cfg)
+    if cfg.model.init_from:
+        initialize_from(model, cfg.model.init_from)
+    return model
+
+
+def set_train_input_sizes(model: torch.nn.Module, cfg: TrainingConfig) -> None:
+    """Training sizes on the model's transform (random shorter side from ``data.train_sizes``).
+
+    Example:
+        >>> set_train_input_sizes.__name__
+        'set_train_input_sizes'
+    """
+    transform = model.transform
+    transform.min_size = tuple(int(s) for s in cfg.data.train_sizes)
+    transform.max_size = int(cfg.data.max_size)
+    transform.size_divisible = int(cfg.data.size_divisible)
+
+
+@contextlib.contextmanager
+def eval_input_size(model: torch.nn.Module, cfg: TrainingConfig):
+    """Within the block the model resizes to ``data.test_size`` (then restores the training sizes).
+
+    Example:
+        >>> eval_input_size.__name__
+        'eval_input_size'
+    """
+    transform = model.transform
+    saved = transform.min_size
+    transform.min_size = (int(cfg.data.test_size),)
+    try:
+        yield model
+    finally:
+        transform.min_size = saved
+
+
+def initialize_from(model: torch.nn.Module, source: str | Path) -> dict:
+    """Initialise ``model``'s backbone from a pre-training checkpoint (or run folder) of any slice count.
+
+    Uses ``lesionviewer.detection.initialization`` when the project has it (it knows how to adapt
+    depth-dependent layers to a new number of slices); otherwise copies every backbone tensor
+    whose shape fits and reports the ones it left at their fresh values. Returns
+    ``{"loaded": n, "skipped": [names]}``.
+
+    Example:
+        >>> initialize_from.__name__
+        'initialize_from'
+    """
+    from lesionviewer.training.checkpoint import model_state_from
+
+    path = Path(source)
+    if path.is_dir():
+        for candidate in (path / "checkpoints" / "best.pt", path / "checkpoints" / "last.pt"):
+            if candidate.is_file():
+                path = candidate
+                break
+    if path.suffix == ".safetensors":
+        import safetensors.torch
+
+        state = safetensors.torch.load_file(str(path))
+    else:
+        state = model_state_from(path)
+    try:
+        from lesionviewer.detection import initialization  # lands with the networks work
+    except ImportError:
+        initialization = None
+    if initialization is not None and hasattr(initialization, "init_backbone_from_state"):
+        return initialization.init_backbone_from_state(model, state)
+    own = model.state_dict()
+    loaded, skipped = {}, []
+    for name, tensor in state.items():
+        if not name.startswith("backbone."):
+            continue
+        if name in own and own[name].shape == tensor.shape:
+            loaded[name] = tensor
+        else:
+            skipped.append(name)
+    model.load_state_dict(loaded, strict=False)
+    return {"loaded": len(loaded), "skipped": skipped}

@@ -1,0 +1,75 @@
+"""The train/val/test datasets a config describes (official DeepLesion split, noisy filter, fraction).
+
+Example:
+    >>> import tempfile
+    >>> from lesionviewer.training.config import TrainingConfig
+    >>> from lesionviewer.training.toy_data import write_toy_deeplesion
+    >>> root = write_toy_deeplesion(tempfile.mkdtemp(), patients=4, size=32, slices=4)
+    >>> cfg = TrainingConfig.from_dict({"data": {"root": str(root), "num_slices": 3}})
+    >>> sets = build_split_datasets(cfg)
+    >>> {k: len(v) for k, v in sets.items()}
+    {'train': 2, 'val': 1, 'test': 1}
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lesionviewer.training.augmentation import StackAugmentation
+from lesionviewer.training.config import TrainingConfig
+from lesionviewer.training.dataset import LesionDataset
+from lesionviewer.training.fractions import select_fraction
+from lesionviewer.training.key_slices import SPLITS, read_key_slices
+
+
+def dl_info_path(cfg: TrainingConfig) -> Path:
+    """The annotation table the config names (``data.dl_info`` or ``<data.root>/DL_info.csv``).
+
+    Example:
+        >>> from lesionviewer.training.config import TrainingConfig
+        >>> dl_info_path(TrainingConfig.from_dict({"data": {"root": "/d"}})).as_posix()
+        '/d/DL_info.csv'
+    """
+    return Path(cfg.data.dl_info) if cfg.data.dl_info else Path(cfg.data.root) / "DL_info.csv"
+
+
+def build_split_datasets(cfg: TrainingConfig, splits: tuple[str, ...] = SPLITS) -> dict[str, LesionDataset]:
+    """One :class:`LesionDataset` per requested split; training gets augmentation and the fraction.
+
+    Example:
+        >>> build_split_datasets.__name__
+        'build_split_datasets'
+    """
+    key_slices = read_key_slices(dl_info_path(cfg), drop_noisy=cfg.data.drop_noisy)
+    datasets = {}
+    for split in splits:
+        items = [k for k in key_slices if k.split == split]
+        augment = None
+        if split == "train":
+            items = select_fraction(items, cfg.data.train_fraction, cfg.data.fraction_seed)
+            augment = StackAugmentation(cfg.data.hflip, cfg.data.vflip, cfg.data.reverse_slices)
+        datasets[split] = LesionDataset(cfg.data.root, items, cfg.data.num_slices, cfg.data.slice_interval_mm,
+                                        augment=augment, seed=cfg.train.seed)
+    return datasets
+
+
+def describe_training_data(cfg: TrainingConfig, datasets: dict[str, LesionDataset]) -> dict:
+    """What the model was trained on, for the run summary and the model card.
+
+    Example:
+        >>> describe_training_data.__name__
+        'describe_training_data'
+    """
+    info = {
+        "root": str(Path(cfg.data.root).resolve()),
+        "annotations": str(dl_info_path(cfg).resolve()),
+        "num_slices": cfg.data.num_slices,
+        "slice_interval_mm": cfg.data.slice_interval_mm,
+        "drop_noisy": cfg.data.drop_noisy,
+        "train_fraction": cfg.data.train_fraction,
+        "fraction_seed": cfg.data.fraction_seed,
+    }
+    for split, ds in datasets.items():
+        info[f"{split}_key_slices"] = len(ds)
+        info[f"{split}_lesions"] = int(sum(k.num_lesions for k in ds.key_slices))
+        info[f"{split}_patients"] = len({k.patient for k in ds.key_slices})
+    return info
