@@ -150,7 +150,9 @@ def _describe(members: list[SliceHeader]) -> SeriesInfo:
         spacing = stack.spacing
     except Exception:  # geometry is checked again, with a clear error, when the series is loaded
         ordered, spacing = same_size, None
-    files = [h.path for h in ordered] + [h.path for h in members if (h.rows, h.columns) != size]
+    in_order = {h.path for h in ordered}
+    # Every file of the series is listed: the ones in z order first, then duplicates and odd sizes.
+    files = [h.path for h in ordered] + [h.path for h in members if h.path not in in_order]
     return SeriesInfo(
         patient_name=first.patient_name,
         patient_id=first.patient_id,

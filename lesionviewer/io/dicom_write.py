@@ -84,8 +84,8 @@ def write_dicom_series(
         ds.InstanceNumber = k + 1
         ds.SeriesDescription = series_description
         ds.StudyDescription = "LesionViewer study"
-        ds.ImagePositionPatient = [f"{v:.6g}" for v in volume.index_to_patient(k, 0, 0)]
-        ds.ImageOrientationPatient = [f"{v:.6g}" for v in (*row_dir, *col_dir)]
+        ds.ImagePositionPatient = [f"{v:.10g}" for v in volume.index_to_patient(k, 0, 0)]
+        ds.ImageOrientationPatient = [f"{v:.10g}" for v in (*row_dir, *col_dir)]
         ds.PixelSpacing = [f"{volume.spacing[1]:.6g}", f"{volume.spacing[2]:.6g}"]
         ds.SliceThickness = f"{volume.spacing[0]:.6g}"
         ds.SamplesPerPixel = 1

@@ -1,0 +1,341 @@
+"""DICOM loading: real series and compressed slices, grouping, sorting, geometry, warnings."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from corpus.bad_dicom import edit_dicom, small_volume, write_valid_series
+from lesionviewer.io import InconsistentSeriesError, Volume, find_series, load_volume, write_dicom_series
+from lesionviewer.io.dicom_header import read_slice_header
+from lesionviewer.io.dicom_pixels import _decode_with_pydicom, decode_slice_into, stored_to_hu
+
+ABDOMEN = "ct_abdomen_totalseg"
+SINGLES = "ct_compressed_singles"
+SINGLE_FILES = [
+    "693_J2KR.dcm",
+    "693_UNCR.dcm",
+    "CT1_JLSN.dcm",
+    "D_CLUNIE_CT1_RLE_FRAGS.dcm",
+    "IM-0001-0001-0001.dcm",
+    "J2K_pixelrep_mismatch.dcm",
+]
+
+
+@pytest.fixture(scope="module")
+def abdomen(shared_data) -> Volume:
+    return load_volume(shared_data / ABDOMEN)
+
+
+# --- the real abdomen series (JPEG 2000, empty UIDs, 2 mm step but 3 mm thickness) ---------------
+
+
+def test_abdomen_is_one_series_of_20_slices(shared_data):
+    series = find_series(shared_data / ABDOMEN)
+    assert len(series) == 1
+    [info] = series
+    assert info.num_slices == 20 and len(info.files) == 20
+    assert info.series_uid == "" and info.series_description == "CT Body 3.0"
+    assert info.spacing == pytest.approx((2.0, 0.9765625, 0.9765625))
+    assert info.image_size == (512, 512) and info.modality == "CT"
+
+
+def test_abdomen_geometry(abdomen):
+    assert abdomen.shape == (20, 512, 512) and abdomen.hu.dtype == np.int16
+    # spacing from the positions (2 mm), not SliceThickness (3 mm)
+    assert abdomen.spacing == pytest.approx((2.0, 0.9765625, 0.9765625))
+    assert abdomen.meta["slice_thickness"] == 3.0
+    # slice 0 is the lowest z (-804.5); z rises by 2 mm per slice
+    assert abdomen.origin == pytest.approx((-249.51171875, -437.51171875, -804.5))
+    assert np.allclose(abdomen.direction, np.eye(3))
+    assert np.allclose(np.diff(abdomen.meta["slice_positions_mm"]), 2.0)
+    assert abdomen.meta["slice_positions_mm"][-1] == pytest.approx(-766.5)
+    # z decreases with InstanceNumber in this series, so the instance numbers run backwards
+    assert abdomen.meta["instance_numbers"] == list(range(286, 266, -1))
+    assert abdomen.warnings == []
+
+
+def test_abdomen_every_slice_matches_its_file_position(abdomen):
+    for k, path in enumerate(abdomen.meta["source_files"]):
+        ipp = [float(v) for v in pydicom.dcmread(path, stop_before_pixels=True).ImagePositionPatient]
+        assert abdomen.index_to_patient(k, 0, 0) == pytest.approx(ipp)
+
+
+def test_abdomen_hounsfield_units_are_plausible(abdomen):
+    hu = abdomen.hu
+    assert -1000 - 30 <= np.median(hu[:, 60:100, 60:100]) <= -1000 + 30  # air in front of the patient
+    assert 50 <= np.median(hu[:, 230:270, 130:170]) <= 150  # liver, with contrast
+    assert np.median(hu[10, 320:340, 230:250]) > 100  # vertebral body
+    assert hu.min() >= -1024 and hu.max() < 3100
+
+
+def test_abdomen_meta(abdomen):
+    meta = abdomen.meta
+    assert meta["SeriesDescription"] == "CT Body 3.0" and meta["Modality"] == "CT"
+    assert meta["PatientName"] == "" and meta["SeriesInstanceUID"] == ""
+    assert (meta["window_center"], meta["window_width"]) == (40.0, 300.0)
+    assert meta["transfer_syntax"] == ["1.2.840.10008.1.2.4.90"]
+    assert len(meta["source_files"]) == 20 and meta["missing_slices"] == []
+
+
+def test_abdomen_file_order_does_not_matter(shared_data, tmp_path):
+    files = sorted((shared_data / ABDOMEN).glob("CT.*"))
+    for i, f in enumerate(reversed(files)):  # names now sort opposite to z
+        (tmp_path / f"{i:02d}").symlink_to(f)
+    vol = load_volume(tmp_path)
+    assert vol.origin[2] == pytest.approx(-804.5)
+    assert np.allclose(np.diff(vol.meta["slice_positions_mm"]), 2.0)
+
+
+# --- single compressed slices --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SINGLE_FILES)
+def test_every_single_slice_decodes_to_the_same_values_as_pydicom(shared_data, name):
+    path = shared_data / SINGLES / name
+    vol = load_volume(path)
+    ds = pydicom.dcmread(path)
+    expected = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    assert vol.shape == (1, 512, 512)
+    assert np.array_equal(vol.hu[0], expected)
+    assert vol.spacing[1:] == pytest.approx([float(v) for v in ds.PixelSpacing])
+    # real CT: mostly between air and bone, nothing wrapped around
+    assert -3100 <= vol.hu.min() and vol.hu.max() <= 4000
+    assert (vol.hu > -200).mean() > 0.1
+
+
+def test_j2k_lossless_equals_uncompressed(shared_data):
+    j2k = load_volume(shared_data / SINGLES / "693_J2KR.dcm")
+    raw = load_volume(shared_data / SINGLES / "693_UNCR.dcm")
+    assert np.array_equal(j2k.hu, raw.hu)
+    assert raw.hu.min() == -3024 and raw.hu.max() == 1468  # stored -2000..2492, intercept -1024
+
+
+def test_j2k_signedness_mismatch_and_gantry_tilt(shared_data):
+    vol = load_volume(shared_data / SINGLES / "J2K_pixelrep_mismatch.dcm")
+    # unsigned codestream in a signed header: the padding is -2000, not a wrapped 63536
+    assert vol.hu.min() == -2000 and vol.hu.max() < 2000
+    assert any("tilted by 22.0 degrees" in w for w in vol.warnings)
+    # the oblique orientation goes into the direction matrix
+    assert vol.direction[:, 1] == pytest.approx([0.0, 0.9272, -0.3746], abs=1e-4)
+
+
+def test_uncompressed_fast_path_matches_pydicom(shared_data):
+    header = read_slice_header(shared_data / SINGLES / "693_UNCR.dcm")
+    assert header.pixel_offset is not None and header.bits_stored == 14
+    fast = np.empty((512, 512), np.int16)
+    decode_slice_into(header, fast)
+    slow = np.empty((512, 512), np.int16)
+    stored_to_hu(_decode_with_pydicom(header), header.rescale_slope, header.rescale_intercept, slow)
+    assert np.array_equal(fast, slow)
+
+
+def test_compressed_singles_are_separate_series(shared_data):
+    series = find_series(shared_data / SINGLES)
+    assert sum(len(s.files) for s in series) == 6
+    # 693_J2KR and 693_UNCR are the same image of the same series: one series at one position
+    pair = [s for s in series if any(f.endswith("693_UNCR.dcm") for f in s.files)]
+    assert len(pair) == 1 and len(pair[0].files) == 2
+
+
+# --- written series: round trips, sorting and geometry --------------------------------------------
+
+
+@pytest.mark.parametrize("signed,implicit_vr", [(False, False), (True, False), (False, True)])
+def test_round_trip_of_written_series(tmp_path, signed, implicit_vr):
+    original = small_volume(5)
+    write_dicom_series(original, tmp_path, signed=signed, implicit_vr=implicit_vr)
+    vol = load_volume(tmp_path)
+    assert np.array_equal(vol.hu, original.hu)
+    assert vol.spacing == pytest.approx(original.spacing)
+    assert vol.origin == pytest.approx(original.origin)
+
+
+def test_slices_are_sorted_by_position_not_file_name(tmp_path):
+    files = write_valid_series(tmp_path, 6)
+    for i, f in enumerate(files):  # file names and instance numbers now run opposite to z
+        edit_dicom(f, InstanceNumber=len(files) - i)
+        f.rename(tmp_path / f"img{len(files) - i:02d}.dcm")
+    vol = load_volume(tmp_path)
+    assert vol.hu[:, 0, 0].tolist() == [0, 10, 20, 30, 40, 50]
+
+
+def test_geometry_agrees_with_simpleitk_for_an_oblique_series(tmp_path):
+    angle = np.radians(20)
+    rot = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    original = Volume(small_volume(4).hu, spacing=(3.0, 0.5, 0.75), origin=(5.0, -7.0, 11.0), direction=rot)
+    write_dicom_series(original, tmp_path)
+    vol = load_volume(tmp_path)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(tmp_path)))
+    image = reader.Execute()
+    assert np.array_equal(vol.hu, sitk.GetArrayFromImage(image))
+    assert vol.spacing == pytest.approx(image.GetSpacing()[::-1])
+    assert vol.origin == pytest.approx(image.GetOrigin())
+    assert vol.direction.ravel() == pytest.approx(image.GetDirection(), abs=1e-5)
+    for index in [(0, 0, 0), (3, 15, 2), (1.5, 4.0, 9.0)]:
+        z, y, x = index
+        assert vol.index_to_patient(z, y, x) == pytest.approx(image.TransformContinuousIndexToPhysicalPoint((x, y, z)))
+
+
+def test_single_file_loads_as_one_slice(tmp_path):
+    files = write_valid_series(tmp_path, 3)
+    vol = load_volume(files[1])
+    assert vol.shape == (1, 16, 16) and int(vol.hu[0, 0, 0]) == 10
+    assert vol.origin == pytest.approx((-10.0, -20.0, -28.0))
+
+
+# --- grouping ------------------------------------------------------------------------------------
+
+
+def test_empty_or_missing_series_uid_falls_back_to_one_series(tmp_path):
+    files = write_valid_series(tmp_path, 5)
+    for i, f in enumerate(files):
+        edit_dicom(f, SeriesInstanceUID="" if i % 2 else None)
+    [info] = find_series(tmp_path)
+    assert info.num_slices == 5
+    assert load_volume(tmp_path).shape == (5, 16, 16)
+
+
+def test_two_series_in_one_folder(tmp_path):
+    write_valid_series(tmp_path, 4, series_description="big", file_prefix="a")
+    write_valid_series(tmp_path, 2, series_description="small", file_prefix="b")
+    assert sorted(s.num_slices for s in find_series(tmp_path)) == [2, 4]
+    vol = load_volume(tmp_path)
+    assert vol.num_slices == 4 and vol.meta["SeriesDescription"] == "big"
+    assert any("holds 2 series" in w for w in vol.warnings)
+
+
+def test_localizer_is_dropped_and_orientation_splits(tmp_path):
+    files = write_valid_series(tmp_path, 4)
+    scout = edit_dicom(files[0], tmp_path / "scout.dcm", ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"],
+                       SOPInstanceUID=pydicom.uid.generate_uid())
+    assert scout.exists()
+    sagittal = edit_dicom(files[1], tmp_path / "sag.dcm", ImageOrientationPatient=[0, 1, 0, 0, 0, -1],
+                          SOPInstanceUID=pydicom.uid.generate_uid())
+    assert sagittal.exists()
+    series = find_series(tmp_path)
+    assert sorted(s.num_slices for s in series) == [1, 4]
+    assert all(str(scout) not in s.files for s in series)
+
+
+def test_series_info_load_decodes_that_series(tmp_path):
+    write_valid_series(tmp_path / "x", 3, series_description="x")
+    write_valid_series(tmp_path / "y", 2, series_description="y")
+    by_name = {s.series_description: s for s in find_series(tmp_path)}
+    assert by_name["y"].load().shape == (2, 16, 16)
+
+
+# --- defects and their warnings --------------------------------------------------------------------
+
+
+def test_missing_slice_is_blank_and_distances_stay_true(tmp_path):
+    files = write_valid_series(tmp_path, 8)
+    files[3].unlink()
+    files[5].unlink()
+    vol = load_volume(tmp_path)
+    assert vol.num_slices == 8 and vol.spacing[0] == pytest.approx(2.0)
+    assert vol.meta["missing_slices"] == [3, 5]
+    assert (vol.hu[3] == -1024).all() and int(vol.hu[4, 0, 0]) == 40
+    assert any("2 slices are missing" in w for w in vol.warnings)
+
+
+def test_uneven_spacing_is_reported(tmp_path):
+    files = write_valid_series(tmp_path, 6)
+    edit_dicom(files[5], ImagePositionPatient=[-10, -20, -30 + 4 * 2.0 + 3.1])  # last step 3.1 mm, not 2
+    vol = load_volume(tmp_path)
+    assert vol.num_slices == 6 and vol.spacing[0] == pytest.approx(2.0 + 1.1 / 5)
+    assert any("uneven slice spacing" in w and "3.1 mm" in w for w in vol.warnings)
+    assert vol.meta["slice_positions_mm"][-1] == pytest.approx(-30 + 11.1)
+
+
+def test_duplicate_positions_are_reported(tmp_path):
+    files = write_valid_series(tmp_path, 4)
+    edit_dicom(files[2], tmp_path / "copy.dcm", SOPInstanceUID=pydicom.uid.generate_uid())
+    vol = load_volume(tmp_path)
+    assert vol.num_slices == 4
+    assert any("repeats the position" in w for w in vol.warnings)
+
+
+def test_gantry_tilt_is_detected_and_positions_stay_exact(tmp_path):
+    files = write_valid_series(tmp_path, 5)
+    shear = np.tan(np.radians(15))
+    for k, f in enumerate(files):
+        edit_dicom(f, ImagePositionPatient=[-10, -20 + k * 2.0 * shear, -30 + k * 2.0])
+    vol = load_volume(tmp_path)
+    assert any("tilted by 15.0 degrees" in w for w in vol.warnings)
+    for k in range(5):
+        assert vol.index_to_patient(k, 0, 0) == pytest.approx([-10, -20 + k * 2.0 * shear, -30 + k * 2.0])
+
+
+def test_mixed_sizes_load_the_majority(tmp_path):
+    uid = pydicom.uid.generate_uid()
+    write_dicom_series(small_volume(5, 16), tmp_path, series_uid=uid, file_prefix="big")
+    small = small_volume(2, 8)
+    small.origin = (-10.0, -20.0, -20.0)
+    write_dicom_series(small, tmp_path, series_uid=uid, file_prefix="small")
+    vol = load_volume(tmp_path)
+    assert vol.shape == (5, 16, 16)
+    assert any("mixes image sizes" in w and "5 of 16 x 16" in w for w in vol.warnings)
+
+
+def test_mixed_sizes_without_majority_refuse(tmp_path):
+    uid = pydicom.uid.generate_uid()
+    write_dicom_series(small_volume(2, 16), tmp_path, series_uid=uid, file_prefix="big")
+    small = small_volume(2, 8)
+    small.origin = (-10.0, -20.0, -26.0)
+    write_dicom_series(small, tmp_path, series_uid=uid, file_prefix="small")
+    with pytest.raises(InconsistentSeriesError, match="2 of 16 x 16, 2 of 8 x 8"):
+        load_volume(tmp_path)
+
+
+def test_no_positions_falls_back_to_instance_number(tmp_path):
+    files = write_valid_series(tmp_path, 3)
+    for i, f in enumerate(files):
+        edit_dicom(f, ImagePositionPatient=None, InstanceNumber=3 - i)
+    vol = load_volume(tmp_path)
+    assert vol.hu[:, 0, 0].tolist() == [20, 10, 0]
+    assert any("no slice positions" in w for w in vol.warnings)
+
+
+def test_unsigned_high_bits_are_masked_and_signed_values_extended(tmp_path):
+    [f] = write_valid_series(tmp_path, 1)
+    ds = pydicom.dcmread(f)
+    stored = np.frombuffer(ds.PixelData, "<u2").copy()
+    stored |= 0xF000  # garbage above BitsStored = 12 (an overlay, say)
+    ds.PixelData = stored.tobytes()
+    ds.save_as(f, enforce_file_format=True)
+    assert int(load_volume(f).hu[0, 0, 3]) == 3
+    shutil.rmtree(tmp_path)
+    tmp_path.mkdir()
+    [f] = write_dicom_series(Volume(np.full((1, 2, 2), -5, np.int16), (1, 1, 1)), tmp_path, signed=True)
+    edit_dicom(f, BitsStored=12, HighBit=11)
+    ds = pydicom.dcmread(f)
+    ds.PixelData = (np.frombuffer(ds.PixelData, "<i2") & 0x0FFF).astype("<u2").tobytes()  # 12-bit two's complement
+    ds.save_as(f, enforce_file_format=True)
+    assert load_volume(f).hu.ravel().tolist() == [-5, -5, -5, -5]
+
+
+def test_rescale_slope_is_applied_per_slice(tmp_path):
+    files = write_valid_series(tmp_path, 2)
+    edit_dicom(files[1], RescaleSlope="2.5", RescaleIntercept="-1000")
+    vol = load_volume(tmp_path)
+    stored = 10 + 1024  # slice 1, column 0 was written as HU 10 + 1024
+    assert int(vol.hu[1, 0, 0]) == round(stored * 2.5 - 1000)
+    assert int(vol.hu[0, 0, 0]) == 0
+
+
+def test_files_outside_the_folder_are_not_read(tmp_path):
+    write_valid_series(tmp_path / "a", 2)
+    write_valid_series(tmp_path / "b", 3)
+    assert load_volume(tmp_path / "a").num_slices == 2
+
+
+def test_paths_in_meta_are_strings(tmp_path):
+    write_valid_series(tmp_path, 2)
+    vol = load_volume(tmp_path)
+    assert all(isinstance(p, str) and Path(p).parent == tmp_path for p in vol.meta["source_files"])
