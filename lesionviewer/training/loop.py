@@ -29,6 +29,7 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -309,7 +310,11 @@ class Trainer:
                 self.scaler.update()
                 self.optimizer.zero_grad(set_to_none=True)
             lr = self.optimizer.param_groups[0]["lr"]
-            self.scheduler.step()
+            with warnings.catch_warnings():
+                # A skipped step still advances the schedule (it stays tied to the data position);
+                # torch warns about a scheduler step without an optimizer step, which is intended here.
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                self.scheduler.step()
             self.step += 1
             now = time.perf_counter()
             speed = images_done * self.ctx.world_size / max(now - tick, 1e-9)
