@@ -1,0 +1,153 @@
+"""Running the detector from the GUI: which model, on which device, slices nearest the view first.
+
+The engine (``lesionviewer.detection.Detector``) does the work; this object only decides the order
+(:mod:`lesionviewer_app.slice_order`), calls ``detect`` a few slices at a time inside the one
+background worker so results and progress arrive while the radiologist scrolls, and makes cancel
+and re-run (same or another model) behave. Findings go to whoever listens to ``findings_ready``
+(the main window hands them to the review session).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from lesionviewer.paths import resources_dir
+from lesionviewer_app.slice_order import batches, nearest_first_order
+from lesionviewer_app.worker import BackgroundJob, JobContext, JobFailure, run_in_background
+
+#: Slices per ``detect`` call: small enough that the first boxes show within seconds on a CPU and
+#: cancel stops within one call, large enough to keep the per-call overhead low.
+SLICES_PER_CALL = 4
+
+DetectorFactory = Callable[[str, str], Any]
+
+
+def default_model_path() -> Path | None:
+    """The demo model shipped in ``resources/`` (the first ``*.safetensors`` found), or None."""
+    root = resources_dir()
+    for folder in (root / "models", root):
+        if folder.is_dir():
+            found = sorted(folder.glob("*.safetensors"))
+            if found:
+                return found[0]
+    return None
+
+
+def library_detector_factory(path: str, device: str) -> Any:
+    """``Detector.from_file(path, device)`` from the engine, imported only when a model is needed."""
+    from lesionviewer.detection import Detector  # torch is heavy: load it on first use
+
+    return Detector.from_file(path, device=device)
+
+
+def describe_detector(detector: Any) -> tuple[str, str]:
+    """(model name, device) of a detector, for the status bar."""
+    card = getattr(detector, "card", None)
+    name = getattr(card, "name", None) or getattr(detector, "model_name", None) or getattr(detector, "name", "model")
+    if isinstance(card, dict):
+        name = card.get("name", name)
+    device = str(getattr(detector, "device", "cpu"))
+    return str(name), device
+
+
+class DetectionRunner(QObject):
+    """Runs one detection job at a time over the current volume; emits its progress and findings."""
+
+    #: (the volume, the slices processed in this call, the findings on them)
+    findings_ready = Signal(object, object, object)
+    progress = Signal(int, int)
+    #: "model on device" once the model is loaded
+    model_ready = Signal(str, str)
+    finished = Signal()
+    cancelled = Signal()
+    failed = Signal(object)
+    running_changed = Signal(bool)
+
+    def __init__(self, factory: DetectorFactory | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.factory = factory or library_detector_factory
+        self.model_path: str = str(default_model_path() or "")
+        self.device = "auto"
+        self._detector: Any = None
+        self._detector_key: tuple[str, str] | None = None
+        self.job: BackgroundJob | None = None
+        self._pending: tuple | None = None
+
+    @property
+    def is_running(self) -> bool:
+        """True while a job is working (or stopping after cancel)."""
+        return self.job is not None and self.job.is_running
+
+    def set_model(self, path: str | Path, device: str | None = None) -> None:
+        """Use another model file (and device) from the next run on."""
+        self.model_path = str(path)
+        if device is not None:
+            self.device = device
+
+    def load_detector(self) -> Any:
+        """The detector for the current model and device (loaded once, then reused)."""
+        key = (self.model_path, self.device)
+        if self._detector is None or self._detector_key != key:
+            self._detector = self.factory(self.model_path, self.device)
+            self._detector_key = key
+        return self._detector
+
+    def start(self, volume: Any, center_slice: int, skip: set[int] | None = None) -> None:
+        """Detect on every slice of ``volume`` (except ``skip``), nearest ``center_slice`` first.
+
+        If a job is still running it is cancelled and this one starts when it has stopped.
+        """
+        if self.is_running:
+            self._pending = (volume, center_slice, skip)
+            self.job.cancel()
+            return
+        order = [s for s in nearest_first_order(volume.num_slices, center_slice) if s not in (skip or set())]
+
+        def work(context: JobContext) -> int:
+            if not self.model_path and self.factory is library_detector_factory:
+                raise FileNotFoundError(2, "No detection model: use Detection > Load model...", "(none)")
+            detector = self.load_detector()
+            name, device = describe_detector(detector)
+            context.partial(("model", name, device))
+            done = 0
+            context.progress(0, len(order))
+            for group in batches(order, SLICES_PER_CALL):
+                context.raise_if_cancelled()
+                findings = detector.detect(volume, slices=group, cancel=context.cancel_event)
+                context.raise_if_cancelled()
+                context.partial(("findings", volume, group, list(findings)))
+                done += len(group)
+                context.progress(done, len(order))
+            return done
+
+        self.job = run_in_background(
+            work, "detection",
+            on_partial=self._partial, on_progress=self.progress.emit,
+            on_finished=lambda _: self.finished.emit(), on_cancelled=self.cancelled.emit,
+            on_failed=self._failed, on_done=self._job_done)
+        self.running_changed.emit(True)
+
+    def cancel(self) -> None:
+        """Stop the running job (it stops after the ``detect`` call in progress)."""
+        self._pending = None
+        if self.job is not None:
+            self.job.cancel()
+
+    def _partial(self, value: tuple) -> None:
+        if value[0] == "model":
+            self.model_ready.emit(value[1], value[2])
+        else:
+            self.findings_ready.emit(value[1], value[2], value[3])
+
+    def _failed(self, failure: JobFailure) -> None:
+        # a model that failed to load must be loaded afresh next time
+        self._detector, self._detector_key = None, None
+        self.failed.emit(failure)
+
+    def _job_done(self) -> None:
+        self.running_changed.emit(False)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.start(*pending)

@@ -1,0 +1,72 @@
+"""How the viewer reads a study: the library's loader, run by the background worker.
+
+The GUI never decodes images itself; it calls ``lesionviewer.io.load_volume`` (and
+``find_series`` for folders) and shows their ``LoadError`` messages. This file only adapts those
+calls to the worker (progress, cancel) and tells which paths the viewer can open.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Callable
+
+from lesionviewer.io import LoadError, Volume
+from lesionviewer_app.worker import JobContext
+
+#: File endings offered in File > Open (DICOM files often have none).
+OPEN_FILE_FILTER = ("CT images (*.dcm *.DCM *.ima *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd);;"
+                    "All files (*)")
+
+
+def library_loader() -> Callable[..., Volume]:
+    """``lesionviewer.io.load_volume``, looked up when needed (a clear error where it is missing)."""
+    from lesionviewer import io
+
+    loader = getattr(io, "load_volume", None)
+    if loader is None:
+        def missing(path, **_):
+            raise LoadError(path, "this build of LesionViewer has no image loader (lesionviewer.io.load_volume)")
+        return missing
+    return loader
+
+
+def library_series_finder() -> Callable[[Path], list[Any]] | None:
+    """``lesionviewer.io.find_series`` where the library has it, else None."""
+    from lesionviewer import io
+
+    return getattr(io, "find_series", None)
+
+
+def load_in_job(loader: Callable[..., Volume], path: str | Path, context: JobContext) -> Volume:
+    """Run ``loader(path)`` inside a worker job, passing progress and cancel where it takes them."""
+    try:
+        parameters = inspect.signature(loader).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    kwargs: dict[str, Any] = {}
+    if "progress" in parameters:
+        kwargs["progress"] = context.progress
+    if "cancel" in parameters:
+        kwargs["cancel"] = context.cancel_event
+    context.progress(0, 0)  # busy indicator until the loader reports
+    volume = loader(Path(path), **kwargs)
+    context.raise_if_cancelled()
+    return volume
+
+
+def series_description(volume: Volume) -> str:
+    """The series description from the header, or the file name it came from."""
+    meta = volume.meta
+    for name in ("SeriesDescription", "series_description"):
+        if meta.get(name):
+            return str(meta[name])
+    source = meta.get("source_path") or meta.get("path") or ""
+    return Path(str(source)).name if source else "Series"
+
+
+def patient_name(volume: Volume) -> str:
+    """The patient name from the header ("" when there is none)."""
+    for name in ("PatientName", "patient_name"):
+        if volume.meta.get(name):
+            return str(volume.meta[name])
+    return ""

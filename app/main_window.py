@@ -1,0 +1,624 @@
+"""The main window: the three linked views, the findings panel, menus, tool bar and status bar.
+
+It wires library objects to widgets and holds no review state itself: the study is in the
+:class:`ViewState`, findings and decisions in the review session (which saves itself), and long
+work goes through the one worker helper (loading, detection).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QPushButton, QSplitter, QToolBar)
+
+from lesionviewer.io import Volume
+from lesionviewer.review.session import ReviewSession
+from lesionviewer.review.status import Status
+from lesionviewer_app import messages
+from lesionviewer_app.detection_runner import DetectionRunner, DetectorFactory
+from lesionviewer_app.findings_overlay import OverlayBox
+from lesionviewer_app.findings_panel import FindingsPanel
+from lesionviewer_app.loading import (OPEN_FILE_FILTER, library_loader, library_series_finder, load_in_job,
+                                      patient_name, series_description)
+from lesionviewer_app.measurement_tools import MeasurementTools
+from lesionviewer_app.reformat_view import ReformatView
+from lesionviewer_app.review_bridge import ReviewBridge
+from lesionviewer_app.settings import DEVICES, ViewerSettings
+from lesionviewer_app.slice_view import SliceView
+from lesionviewer_app.view_state import ViewState
+from lesionviewer_app.window_level import WindowLevelControls, preset_for_key
+from lesionviewer_app.worker import BackgroundJob, run_in_background, running_jobs
+
+APP_TITLE = "LesionViewer"
+
+
+class MainWindow(QMainWindow):
+    """The viewer. ``loader``, ``series_finder`` and ``detector_factory`` default to the library's;
+    tests pass their own."""
+
+    def __init__(self, settings: ViewerSettings | None = None, *,
+                 loader: Callable[..., Volume] | None = None,
+                 series_finder: Callable[[Path], list] | None = None,
+                 detector_factory: DetectorFactory | None = None,
+                 review_folder: str | Path | None = None):
+        super().__init__()
+        self.settings = settings or ViewerSettings.load()
+        self.loader = loader
+        self.series_finder = series_finder
+        self.review_folder = review_folder
+        self.source_path: Path | None = None
+        self.load_job: BackgroundJob | None = None
+        self.view3d = None
+        self._view3d_dock: QDockWidget | None = None
+        self._fresh_run = False
+
+        self.setWindowTitle(APP_TITLE)
+        self.setAcceptDrops(True)
+        self.resize(1500, 900)
+
+        self.state = ViewState(self)
+        self.bridge = ReviewBridge(self)
+        self.runner = DetectionRunner(detector_factory, self)
+        self.runner.device = self.settings.device
+        if self.settings.model_path and Path(self.settings.model_path).is_file():
+            self.runner.model_path = self.settings.model_path
+
+        self.axial = SliceView(self.state, "axial")
+        self.coronal = ReformatView(self.state, "coronal")
+        self.sagittal = ReformatView(self.state, "sagittal")
+        self.views = (self.axial, self.coronal, self.sagittal)
+        self.tools = MeasurementTools(self.axial, self.bridge)
+        self.axial.corner_lines = self._axial_corner_lines
+        for view in self.views:
+            view.key_handler = self.handle_key
+            view.hovered.connect(self._hovered)
+            view.refresh_overlay = self.refresh_overlays  # type: ignore[method-assign]
+
+        reformats = QSplitter(Qt.Vertical)
+        reformats.addWidget(self.coronal)
+        reformats.addWidget(self.sagittal)
+        central = QSplitter(Qt.Horizontal)
+        central.addWidget(self.axial)
+        central.addWidget(reformats)
+        central.setStretchFactor(0, 3)
+        central.setStretchFactor(1, 1)
+        central.setSizes([900, 300])
+        self.setCentralWidget(central)
+
+        self.panel = FindingsPanel(self.bridge)
+        self.panel.table.key_handler = self.handle_key
+        self.panel.finding_chosen.connect(self.jump_to_finding)
+        self.panel.measurement_chosen.connect(self._jump_to_measurement)
+        dock = QDockWidget("Findings", self)
+        dock.setObjectName("findings")
+        dock.setWidget(self.panel)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(Qt.RightDockWidgetArea, dock)
+        self.resizeDocks([dock], [430], Qt.Horizontal)
+
+        self.window_controls = WindowLevelControls(self.state, self.settings.window_presets)
+        self._build_status_bar()
+        self._build_actions()
+
+        self.state.cursor_changed.connect(lambda *_: self.refresh_overlays())
+        self.state.volume_changed.connect(self._update_title)
+        self.bridge.changed.connect(self._review_changed)
+        self.runner.findings_ready.connect(self._findings_ready)
+        self.runner.progress.connect(self._detection_progress)
+        self.runner.model_ready.connect(self._model_ready)
+        self.runner.failed.connect(lambda failure: messages.show_error(self, "Detection failed", failure))
+        self.runner.running_changed.connect(self._detection_running)
+        self.runner.finished.connect(lambda: self.statusBar().showMessage("Detection finished", 5000))
+        self.runner.cancelled.connect(lambda: self.statusBar().showMessage("Detection cancelled", 5000))
+        self._update_model_label()
+
+    # ------------------------------------------------------------------ building
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.hover_label = QLabel("")
+        self.hover_label.setMinimumWidth(420)
+        bar.addWidget(self.hover_label, 1)
+        self.model_label = QLabel("")
+        bar.addPermanentWidget(self.model_label)
+        self.progress_label = QLabel("")
+        bar.addPermanentWidget(self.progress_label)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(180)
+        self.progress_bar.setVisible(False)
+        bar.addPermanentWidget(self.progress_bar)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setFocusPolicy(Qt.NoFocus)
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_work)
+        bar.addPermanentWidget(self.cancel_button)
+
+    def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None, checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        self.open_file_action = self._action("Open file...", self.open_file_dialog, QKeySequence.Open)
+        self.open_folder_action = self._action("Open folder...", self.open_folder_dialog, "Ctrl+Shift+O")
+        file_menu.addAction(self.open_file_action)
+        file_menu.addAction(self.open_folder_action)
+        self.recent_menu = file_menu.addMenu("Recent")
+        self._rebuild_recent_menu()
+        file_menu.addSeparator()
+        self.export_action = self._action("Export findings (CSV)...", self.export_dialog, "Ctrl+E")
+        file_menu.addAction(self.export_action)
+        self.include_patient_action = self._action("Include patient name and ID in exports", lambda: None,
+                                                   checkable=True)
+        file_menu.addAction(self.include_patient_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("Quit", self.close, QKeySequence.Quit))
+
+        view_menu = menu.addMenu("&View")
+        self.patient_name_action = self._action("Show patient name", self._toggle_patient_name, checkable=True)
+        self.patient_name_action.setChecked(self.settings.show_patient_name)
+        view_menu.addAction(self.patient_name_action)
+        view_menu.addAction(self._action("Reset view (r)", self.reset_view))
+        self.view3d_action = self._action("3D view", self.show_3d_view, "Ctrl+3")
+        view_menu.addAction(self.view3d_action)
+
+        detect_menu = menu.addMenu("&Detection")
+        self.detect_action = self._action("Run detection", self.run_detection, "Ctrl+D")
+        self.cancel_action = self._action("Cancel", self.cancel_work)
+        self.load_model_action = self._action("Load model...", self.load_model_dialog)
+        detect_menu.addAction(self.detect_action)
+        detect_menu.addAction(self.cancel_action)
+        detect_menu.addAction(self.load_model_action)
+        device_menu = detect_menu.addMenu("Device")
+        group = QActionGroup(self)
+        for device in DEVICES:
+            action = self._action(device, lambda _=False, d=device: self.set_device(d), checkable=True)
+            action.setChecked(device == self.settings.device)
+            group.addAction(action)
+            device_menu.addAction(action)
+
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self._action("Keys and mouse", self._show_keys))
+
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("main_toolbar")
+        toolbar.addAction(self.open_file_action)
+        toolbar.addAction(self.open_folder_action)
+        toolbar.addSeparator()
+        toolbar.addWidget(self.window_controls)
+        toolbar.addSeparator()
+        self.ruler_action = self._action("Ruler", lambda on: self.set_tool("ruler" if on else None), checkable=True)
+        self.recist_action = self._action("RECIST", lambda on: self.set_tool("recist" if on else None), checkable=True)
+        toolbar.addAction(self.ruler_action)
+        toolbar.addAction(self.recist_action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.detect_action)
+        toolbar.addAction(self.view3d_action)
+        toolbar.addAction(self.export_action)
+        self.addToolBar(toolbar)
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_files:
+            self.recent_menu.addAction(self._action(path, lambda _=False, p=path: self.open_path(p)))
+        self.recent_menu.setEnabled(bool(self.settings.recent_files))
+
+    # ------------------------------------------------------------------ opening
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open CT file", self.settings.last_folder, OPEN_FILE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open CT folder", self.settings.last_folder)
+        if path:
+            self.open_path(path)
+
+    def dragEnterEvent(self, ev):  # noqa: N802 - Qt API
+        if ev.mimeData().hasUrls() and any(url.isLocalFile() for url in ev.mimeData().urls()):
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev):  # noqa: N802 - Qt API
+        paths = [url.toLocalFile() for url in ev.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            ev.acceptProposedAction()
+            # several dropped files of one series: open their folder
+            self.open_path(paths[0] if len(paths) == 1 else str(Path(paths[0]).parent))
+
+    def open_path(self, path: str | Path) -> None:
+        """Open a file or folder in the background (a folder with several series asks which)."""
+        path = Path(path)
+        self.settings.last_folder = str(path if path.is_dir() else path.parent)
+        finder = self.series_finder or (library_series_finder() if self.loader is None else None)
+        if path.is_dir() and finder is not None:
+            self._start_load(lambda ctx: (ctx.progress(0, 0), finder(path))[1], path, self._series_found,
+                             "Reading headers")
+        else:
+            loader = self.loader or library_loader()
+            self._start_load(lambda ctx: load_in_job(loader, path, ctx), path, self.show_volume, "Loading")
+
+    def _start_load(self, work, path: Path, on_finished, label: str) -> None:
+        if self.load_job is not None and self.load_job.is_running:
+            self.load_job.cancel()
+        self.progress_label.setText(f"{label} {path.name}...")
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.load_job = run_in_background(
+            work, "loading",
+            on_finished=lambda result: on_finished(result, path),
+            on_failed=lambda failure: messages.show_error(self, "Cannot open", failure),
+            on_progress=self._load_progress,
+            on_done=self._load_done)
+
+    def _load_progress(self, done: int, total: int) -> None:
+        self.progress_bar.setRange(0, max(total, 0))
+        self.progress_bar.setValue(done)
+
+    def _load_done(self) -> None:
+        self.progress_label.setText("")
+        self._detection_running(self.runner.is_running)
+
+    def _series_found(self, series: list, path: Path) -> None:
+        if not series:
+            loader = self.loader or library_loader()  # gives the library's clear "no images" error
+            self._start_load(lambda ctx: load_in_job(loader, path, ctx), path, self.show_volume, "Loading")
+            return
+        chosen = series[0]
+        if len(series) > 1:
+            from lesionviewer_app.series_browser import choose_series
+
+            chosen = choose_series(self, series)
+            if chosen is None:
+                return
+        self._start_load(lambda ctx: (ctx.progress(0, 0), chosen.load())[1], path, self.show_volume, "Loading")
+
+    def show_volume(self, volume: Volume, path: Path | str | None = None) -> None:
+        """Display ``volume``, restore its review and start detection where it is unfinished."""
+        self.runner.cancel()
+        self.source_path = Path(path) if path is not None else None
+        if path is not None:
+            self.settings.add_recent(path)
+            self._rebuild_recent_menu()
+            self._save_settings()
+        session = ReviewSession.open(volume, folder=self.review_folder)
+        self.panel.current_id = None
+        self.state.set_volume(volume)
+        self.bridge.set_session(session)
+        for view in self.views:
+            view.refresh_overlay()
+        self.tools.set_image_size(volume.shape[2], volume.shape[1])
+        if self.view3d is not None:
+            self.view3d.set_volume(volume)
+        notes = list(volume.warnings) + list(session.warnings)
+        if notes:
+            self._show_notes("About this study", notes)
+        self._auto_detect(session)
+
+    def _show_notes(self, title: str, notes: list[str]) -> None:
+        # Non-modal: the radiologist reads it once while the study is already on screen.
+        box = QMessageBox(QMessageBox.Information, title, "\n\n".join(notes), QMessageBox.Ok, self)
+        box.setModal(False)
+        box.show()
+        self._notes_box = box
+
+    # ------------------------------------------------------------------ detection
+    def _auto_detect(self, session: ReviewSession) -> None:
+        if not self.settings.auto_detect or not self._has_model():
+            return
+        if session.model_name and session.unprocessed_slices():
+            self.run_detection(resume=True)  # a cancelled or interrupted run: do the rest
+        elif not session.model_name:
+            self.run_detection()
+
+    def _has_model(self) -> bool:
+        from lesionviewer_app.detection_runner import library_detector_factory
+
+        return self.runner.factory is not library_detector_factory or bool(self.runner.model_path)
+
+    def run_detection(self, resume: bool = False) -> None:
+        """Run the detector over the study, nearest the shown slice first (``resume``: unfinished slices only)."""
+        session = self.bridge.session
+        if self.state.volume is None or session is None:
+            return
+        if not self._has_model():
+            self.load_model_dialog()
+            if not self._has_model():
+                return
+        skip = set(session.processed_slices) if resume else set()
+        self._fresh_run = not resume
+        self.runner.start(self.state.volume, self.state.slice_index, skip)
+
+    def cancel_work(self) -> None:
+        """Stop loading and detection."""
+        if self.load_job is not None and self.load_job.is_running:
+            self.load_job.cancel()
+        self.runner.cancel()
+
+    def _model_ready(self, name: str, device: str) -> None:
+        session = self.bridge.session
+        self.model_label.setText(f"Model: {name} | {device}")
+        if session is not None and (self._fresh_run or session.model_name != name):
+            version = ""
+            detector = self.runner._detector
+            card = getattr(detector, "card", None)
+            version = str(getattr(card, "version", "") or "")
+            session.begin_run(name, version, keep_pending=True)
+            self._fresh_run = False
+
+    def _findings_ready(self, volume, slices, findings) -> None:
+        session = self.bridge.session
+        if session is None or volume is not self.state.volume:
+            return  # results of a study no longer shown
+        session.add_findings(findings, slices=slices)
+
+    def _detection_progress(self, done: int, total: int) -> None:
+        self.progress_bar.setRange(0, max(total, 1))
+        self.progress_bar.setValue(done)
+        self.progress_label.setText(f"Detecting {done}/{total} slices")
+
+    def _detection_running(self, running: bool) -> None:
+        loading = self.load_job is not None and self.load_job.is_running
+        self.progress_bar.setVisible(running or loading)
+        self.cancel_button.setVisible(running or loading)
+        if not running and not loading:
+            self.progress_label.setText("")
+
+    def _update_model_label(self) -> None:
+        path = self.runner.model_path
+        name = Path(path).stem if path else "no model"
+        self.model_label.setText(f"Model: {name} | device {self.runner.device}")
+
+    def load_model_dialog(self) -> None:
+        """Choose a model file; its model card is shown before it is used."""
+        path, _ = QFileDialog.getOpenFileName(self, "Load detection model", self.settings.last_folder,
+                                              "Model files (*.safetensors)")
+        if path:
+            self.use_model(path)
+
+    def use_model(self, path: str, show_card: bool = True) -> bool:
+        """Check ``path`` reads as a model file, show its card, and use it from the next run on."""
+        try:
+            from lesionviewer.detection.model_file import read_card
+
+            card = read_card(path)
+        except Exception as error:  # noqa: BLE001 - any bad file is a message
+            messages.show_error(self, "Cannot use this model", error)
+            return False
+        if show_card:
+            fields = card.to_dict() if hasattr(card, "to_dict") else dict(card)
+            text = "\n".join(f"{k}: {v}" for k, v in fields.items() if k not in ("architecture_options",))
+            messages.show_info(self, f"Model card: {Path(path).name}", text)
+        self.runner.set_model(path)
+        self.settings.model_path = str(path)
+        self._save_settings()
+        self._update_model_label()
+        return True
+
+    def set_device(self, device: str) -> None:
+        """Run the detector on ``device`` ("auto", "cpu" or "cuda") from the next run on."""
+        self.runner.device = device
+        self.settings.device = device
+        self._save_settings()
+        self._update_model_label()
+
+    # ------------------------------------------------------------------ review
+    def _review_changed(self, event) -> None:
+        self.refresh_overlays()
+        self.tools.refresh()
+        if self.view3d is not None and self.bridge.session is not None:
+            self.view3d.set_findings(self.bridge.session.visible_findings())
+        session = self.bridge.session
+        if session is not None and session.autosave_error:
+            self.statusBar().showMessage(f"Autosave failed: {session.autosave_error}")
+        if event is not None and getattr(event.kind, "value", "") == "threshold":
+            self.settings.threshold = session.threshold
+            self._settings_save_timer()
+
+    def refresh_overlays(self) -> None:
+        """Draw the visible findings: boxes on the axial slice, bars on the reformats."""
+        session = self.bridge.session
+        volume = self.state.volume
+        if session is None or volume is None:
+            for view in self.views:
+                view.boxes.set_boxes([])
+            return
+        current = self.panel.current_id
+        z = self.state.slice_index
+        self.axial.boxes.set_boxes([
+            OverlayBox(*rf.finding.box_px, score=rf.score, label=f"{rf.score:.2f}", status=rf.status.value,
+                       selected=rf.id == current)
+            for rf in session.findings_on_slice(z)])
+        visible = session.visible_findings()
+        for view in (self.coronal, self.sagittal):
+            view.boxes.set_boxes([view.marker_for(rf.slice_index, rf.finding.box_px, rf.score, rf.status.value,
+                                                  rf.id == current)
+                                  for rf in visible if view.crosses_plane(rf.finding.box_px)])
+
+    def jump_to_finding(self, finding_id: str) -> None:
+        """Show the finding: its slice, the crosshair on its centre."""
+        session = self.bridge.session
+        if session is None:
+            return
+        try:
+            finding = session.finding(finding_id).finding
+        except KeyError:
+            return
+        x1, y1, x2, y2 = finding.box_px
+        self.panel.current_id = finding_id
+        self.state.set_cursor(finding.slice_index, (y1 + y2) / 2, (x1 + x2) / 2)
+        self.refresh_overlays()
+
+    def _jump_to_measurement(self, measurement_id: str) -> None:
+        session = self.bridge.session
+        for m in session.measurements() if session else []:
+            if m.id == measurement_id:
+                (x1, y1), (x2, y2) = m.points[0], m.points[1]
+                self.state.set_cursor(m.slice_index, (y1 + y2) / 2, (x1 + x2) / 2)
+                self.tools.refresh()
+
+    def set_tool(self, tool: str | None) -> None:
+        """Activate the ruler, RECIST or no tool (left drag then windows)."""
+        self.tools.set_tool(tool)
+        self.ruler_action.setChecked(tool == "ruler")
+        self.recist_action.setChecked(tool == "recist")
+        self.statusBar().showMessage({None: "Left drag: window/level", "ruler": "Ruler: drag a line",
+                                      "recist": "RECIST: drag the long axis, then the short axis"}[tool], 4000)
+
+    def export_dialog(self) -> bool:
+        """Ask for a file name and export; True when exported."""
+        if self.bridge.session is None:
+            return False
+        start = str(Path(self.settings.last_folder or ".") / f"{self.bridge.session.key}_findings.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export findings", start, "CSV (*.csv)")
+        return bool(path) and self.export_csv(path)
+
+    def export_csv(self, path: str | Path) -> bool:
+        """Write the review's findings to ``path`` as CSV through the library; True on success."""
+        session = self.bridge.session
+        if session is None:
+            return False
+        try:
+            from lesionviewer.review import export_csv
+
+            export_csv(session, path, include_patient=self.include_patient_action.isChecked(),
+                       volume=self.state.volume)
+        except Exception as error:  # noqa: BLE001 - shown, never a traceback
+            messages.show_error(self, "Export failed", error)
+            return False
+        self.statusBar().showMessage(f"Exported to {path}", 5000)
+        return True
+
+    # ------------------------------------------------------------------ keys and view
+    def handle_key(self, ev) -> bool:
+        """Shortcuts shared by the views and the findings table; True when the key was used."""
+        text = ev.text()
+        key = ev.key()
+        if text and text in "0123456789":
+            preset = preset_for_key(text, self.state, self.settings.window_presets)
+            if preset is not None:
+                self.state.set_window(preset[1], preset[2])
+                self.statusBar().showMessage(f"Window: {preset[0]}", 2000)
+                return True
+            return False
+        if text == "i":
+            self.state.toggle_invert()
+        elif text == "r" or key == Qt.Key_Space:
+            self.reset_view()
+        elif text == "n":
+            self.panel.step(forward=True, slice_index=self.state.slice_index)
+        elif text == "p":
+            self.panel.step(forward=False, slice_index=self.state.slice_index)
+        elif text == "a":
+            self.panel.set_status(Status.ACCEPTED)
+        elif text == "x":
+            self.panel.set_status(Status.REJECTED)
+        elif key == Qt.Key_Escape:
+            self.set_tool(None)
+        else:
+            return False
+        return True
+
+    def keyPressEvent(self, ev):  # noqa: N802 - Qt API
+        if not self.handle_key(ev):
+            super().keyPressEvent(ev)
+
+    def reset_view(self) -> None:
+        """Window back to the study's, zoom to fit."""
+        self.state.reset_window()
+        for view in self.views:
+            view.reset_view()
+
+    def _axial_corner_lines(self, view: SliceView) -> dict[str, list[str]]:
+        volume = self.state.volume
+        z = self.state.slice_index
+        z_mm = float(volume.index_to_patient(z, 0, 0)[2])
+        lines = {"top-left": [series_description(volume), f"Slice {z + 1}/{volume.num_slices}   z {z_mm:.1f} mm"],
+                 "bottom-left": [f"W {self.state.width:.0f}  L {self.state.level:.0f}"
+                                 + ("  inverted" if self.state.inverted else ""),
+                                 f"Zoom {view.zoom():.2f}x"]}
+        if self.settings.show_patient_name:
+            lines["top-right"] = [patient_name(volume) or "(no patient name)"]
+        return lines
+
+    def _toggle_patient_name(self, on: bool) -> None:
+        self.settings.show_patient_name = bool(on)
+        self._save_settings()
+        self.axial.viewport().update()
+
+    def _hovered(self, z: int, y: int, x: int, hu) -> None:
+        if hu is None or self.state.volume is None:
+            self.hover_label.setText("")
+            return
+        p = self.state.patient_position(z, y, x)
+        self.hover_label.setText(f"voxel (x {x}, y {y}, slice {z + 1})   patient ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm"
+                                 f"   {hu} HU")
+
+    def _update_title(self) -> None:
+        volume = self.state.volume
+        self.setWindowTitle(APP_TITLE if volume is None else f"{series_description(volume)} - {APP_TITLE}")
+
+    def show_3d_view(self) -> None:
+        """Open (or raise) the 3D view: volume rendering with the findings as markers."""
+        if self._view3d_dock is None:
+            try:
+                from lesionviewer_app.view3d import View3D
+
+                self.view3d = View3D()
+            except Exception as error:  # noqa: BLE001 - no OpenGL, no vtk: a message, not a crash
+                messages.show_error(self, "3D view unavailable", error)
+                return
+            self.view3d.marker_clicked.connect(self.jump_to_finding)
+            self._view3d_dock = QDockWidget("3D", self)
+            self._view3d_dock.setObjectName("view3d")
+            self._view3d_dock.setWidget(self.view3d)
+            self.addDockWidget(Qt.BottomDockWidgetArea, self._view3d_dock)
+        self._view3d_dock.show()
+        if self.state.volume is not None:
+            self.view3d.set_volume(self.state.volume)
+            if self.bridge.session is not None:
+                self.view3d.set_findings(self.bridge.session.visible_findings())
+
+    def _show_keys(self) -> None:
+        messages.show_info(self, "Keys and mouse", (
+            "Wheel: next/previous slice   Ctrl+wheel: zoom   Middle drag: pan   Left drag: window/level\n"
+            "Up/Down, PgUp/PgDn: slice (Shift: 10)   Home/End: first/last slice\n"
+            "1-6: window presets   0: header window   i: invert   r or Space: reset\n"
+            "n/p: next/previous finding   a: accept   x: reject   Esc: stop measuring"))
+
+    # ------------------------------------------------------------------ settings and closing
+    def _settings_save_timer(self) -> None:
+        # the slider sends many values while dragged; write the settings once it rests
+        if not hasattr(self, "_settings_timer"):
+            self._settings_timer = QTimer(self, singleShot=True, interval=500)
+            self._settings_timer.timeout.connect(self._save_settings)
+        self._settings_timer.start()
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings.save()
+        except OSError as error:
+            self.statusBar().showMessage(f"Settings not saved: {error}", 5000)
+
+    def closeEvent(self, ev):  # noqa: N802 - Qt API
+        session = self.bridge.session
+        if session is not None and session.dirty_since_export:
+            answer = messages.ask_yes_no_cancel(
+                self, "Export before closing?",
+                "Your decisions, notes and measurements are saved and will be back when you reopen this "
+                "series, but they have not been exported. Export a CSV now?")
+            if answer == "cancel" or (answer == "yes" and not self.export_dialog()):
+                ev.ignore()
+                return
+        for job in running_jobs():
+            job.cancel()
+        self._save_settings()
+        super().closeEvent(ev)
+

@@ -1,0 +1,366 @@
+"""A 2-D view of one plane of the volume (axial by default; the reformats subclass it).
+
+pyqtgraph's ImageItem in a ViewBox. The image item is scaled by the pixel spacing, so the scene is
+in millimetres (correct aspect, a true scale bar) while items drawn as its children (boxes, the
+crosshair, measurements) use voxel coordinates. Mouse: wheel = next/previous slice, Ctrl+wheel =
+zoom, middle drag = pan, left drag = window/level (or the active measurement tool), left click =
+move the crosshair. Keys: Up/Down, PgUp/PgDn (Shift = 10 slices), Home/End; other keys go to the
+main window's shortcuts. Corner text, orientation letters and the scale bar are painted over the
+view in screen pixels.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QTransform
+from PySide6.QtWidgets import QGraphicsObject
+
+from lesionviewer.imaging.windowing import window as window_hu
+from lesionviewer_app.findings_overlay import BoxOverlay
+from lesionviewer_app.orientation import edge_letters, plane_axes, rows_point_down
+from lesionviewer_app.view_state import ViewState
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+#: Slices moved by one key press with Shift held.
+SHIFT_STEP = 10
+#: HU of window width / level changed per screen pixel of left drag.
+WINDOW_DRAG_GAIN = 2.0
+SCALE_BAR_CHOICES_MM = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
+class Crosshair(QGraphicsObject):
+    """Two thin lines through the cursor voxel, across the whole image (voxel coordinates)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._bounds = QRectF(0, 0, 1, 1)
+        self._point = QPointF(0, 0)
+        self._pen = QPen(QColor(80, 200, 255, 150), 1)
+        self._pen.setCosmetic(True)
+
+    def set_geometry(self, width: int, height: int) -> None:
+        self.prepareGeometryChange()
+        self._bounds = QRectF(0, 0, float(width), float(height))
+
+    def set_point(self, column: float, row: float) -> None:
+        point = QPointF(column + 0.5, row + 0.5)
+        if point != self._point:
+            self._point = point
+            self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._bounds
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: ARG002 - Qt API
+        painter.setPen(self._pen)
+        b, p = self._bounds, self._point
+        painter.drawLine(QPointF(b.left(), p.y()), QPointF(b.right(), p.y()))
+        painter.drawLine(QPointF(p.x(), b.top()), QPointF(p.x(), b.bottom()))
+
+
+class PlaneViewBox(pg.ViewBox):
+    """A ViewBox whose mouse gestures follow the radiology habits (see the module docstring)."""
+
+    def __init__(self, plane_view: "SliceView"):
+        super().__init__(lockAspect=True, enableMenu=False, invertY=True)
+        self._view = plane_view
+        self._drag_start_window: tuple[float, float] | None = None
+
+    def wheelEvent(self, ev, axis=None):  # noqa: N802 - Qt API
+        if ev.modifiers() & Qt.ControlModifier:
+            super().wheelEvent(ev, axis)
+            self._view.viewport().update()
+            return
+        delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
+        if delta:
+            self._view.step(1 if delta < 0 else -1)
+        ev.accept()
+
+    def mouseClickEvent(self, ev):  # noqa: N802 - Qt API
+        if ev.button() == Qt.LeftButton:
+            column, row = self._view.image_coordinates(ev.scenePos())
+            self._view.click_at(column, row)
+            ev.accept()
+        else:
+            ev.ignore()
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 - Qt API
+        if ev.button() == Qt.LeftButton:
+            handler = self._view.drag_handler
+            if handler is not None:
+                column, row = self._view.image_coordinates(ev.scenePos())
+                stage = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
+                if handler(stage, column, row):
+                    ev.accept()
+                    return
+            state = self._view.state
+            if ev.isStart():
+                self._drag_start_window = (state.width, state.level)
+            if self._drag_start_window is not None:
+                moved = ev.screenPos() - ev.buttonDownScreenPos()
+                width0, level0 = self._drag_start_window
+                state.set_window(width0 + moved.x() * WINDOW_DRAG_GAIN, level0 - moved.y() * WINDOW_DRAG_GAIN)
+            if ev.isFinish():
+                self._drag_start_window = None
+            ev.accept()
+        elif ev.button() == Qt.MiddleButton:
+            super().mouseDragEvent(ev, axis)  # pyqtgraph pans with the middle button
+            self._view.viewport().update()
+        elif ev.button() == Qt.RightButton:
+            super().mouseDragEvent(ev, axis)  # and zooms with the right button
+            self._view.viewport().update()
+        else:
+            ev.ignore()
+
+
+class SliceView(pg.GraphicsView):
+    """One plane of the study: image, crosshair, optional boxes, corner text and scale bar."""
+
+    #: (z, y, x, hu or None) of the voxel under the mouse.
+    hovered = Signal(int, int, int, object)
+
+    def __init__(self, state: ViewState, plane: str = "axial", parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.plane = plane
+        self.row_axis, self.column_axis, self.fixed_axis = plane_axes(plane)
+        self.view_box = PlaneViewBox(self)
+        self.setCentralItem(self.view_box)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item.setAutoDownsample(False)
+        self.view_box.addItem(self.image_item)
+        self.crosshair = Crosshair(self.image_item)
+        self.boxes = BoxOverlay(self.image_item, show_labels=(plane == "axial"))
+        self.crosshair.setZValue(5)
+        self.boxes.setZValue(10)
+        self.drag_handler: Callable[[str, float, float], bool] | None = None
+        self.key_handler: Callable[[object], bool] | None = None
+        self.corner_lines: Callable[["SliceView"], dict[str, list[str]]] | None = None
+        self._letters: dict[str, str] = {}
+        self._fit_pixel_size = 1.0
+        self._shown_index: int | None = None
+        self._lut_inverted = False
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setBackground("k")
+        self.scene().sigMouseMoved.connect(self._mouse_moved)
+        state.volume_changed.connect(self._volume_changed)
+        state.cursor_changed.connect(self._cursor_changed)
+        state.window_changed.connect(lambda *_: self.refresh_image())
+
+    # --- geometry -----------------------------------------------------------------------------
+    @property
+    def fixed_index(self) -> int:
+        """Index of the shown plane along the axis it cuts (the slice for the axial view)."""
+        return self.state.cursor[self.fixed_axis]
+
+    @property
+    def num_planes(self) -> int:
+        """How many planes this view can step through."""
+        return 0 if self.state.volume is None else self.state.volume.shape[self.fixed_axis]
+
+    def pixel_spacing(self) -> tuple[float, float]:
+        """(row, column) spacing in mm of this plane's image."""
+        spacing = self.state.volume.spacing
+        return spacing[self.row_axis], spacing[self.column_axis]
+
+    def plane_image(self) -> np.ndarray:
+        """The HU image of the plane through the cursor (rows, columns)."""
+        hu = self.state.volume.hu
+        index = [slice(None)] * 3
+        index[self.fixed_axis] = self.fixed_index
+        return hu[tuple(index)]
+
+    def image_coordinates(self, scene_pos) -> tuple[float, float]:
+        """(column, row) in voxels of a scene position."""
+        point = self.image_item.mapFromScene(scene_pos)
+        return point.x(), point.y()
+
+    def voxel_at(self, column: float, row: float) -> tuple[int, int, int]:
+        """The (z, y, x) voxel of an in-plane (column, row) position (not clamped)."""
+        voxel = [0, 0, 0]
+        voxel[self.fixed_axis] = self.fixed_index
+        voxel[self.row_axis] = int(np.floor(row))
+        voxel[self.column_axis] = int(np.floor(column))
+        return tuple(voxel)  # type: ignore[return-value]
+
+    def zoom(self) -> float:
+        """Magnification relative to the whole image fitting the view."""
+        size = self.view_box.viewPixelSize()[0]
+        return self._fit_pixel_size / size if size > 0 else 1.0
+
+    # --- reactions to the state ---------------------------------------------------------------
+    def _volume_changed(self) -> None:
+        volume = self.state.volume
+        self._shown_index = None
+        if volume is None:
+            self.image_item.clear()
+            self.boxes.set_boxes([])
+            return
+        height = volume.shape[self.row_axis]
+        width = volume.shape[self.column_axis]
+        row_mm, column_mm = self.pixel_spacing()
+        self.image_item.setTransform(QTransform.fromScale(column_mm, row_mm))
+        self.crosshair.set_geometry(width, height)
+        self.boxes.set_image_size(width, height)
+        self.view_box.invertY(rows_point_down(self.plane, volume.direction))
+        self._letters = edge_letters(self.plane, volume.direction)
+        self.refresh_image()
+        self.reset_view()
+
+    def reset_view(self) -> None:
+        """Fit the whole image in the view (zoom 1, centred)."""
+        if self.state.volume is None:
+            return
+        self.view_box.autoRange(padding=0.0, items=[self.image_item])
+        self._fit_pixel_size = max(self.view_box.viewPixelSize()[0], 1e-9)
+        self.viewport().update()
+
+    def resizeEvent(self, ev):  # noqa: N802 - Qt API
+        super().resizeEvent(ev)
+        state = getattr(self, "state", None)  # pyqtgraph resizes during its own __init__
+        if state is not None and state.volume is not None and hasattr(self, "image_item"):
+            zoom = self.zoom()
+            self.view_box.autoRange(padding=0.0, items=[self.image_item])
+            self._fit_pixel_size = max(self.view_box.viewPixelSize()[0], 1e-9)
+            if abs(zoom - 1.0) > 1e-3:
+                self.view_box.scaleBy((1 / zoom, 1 / zoom))
+
+    def _cursor_changed(self, z: int, y: int, x: int) -> None:
+        cursor = (z, y, x)
+        self.crosshair.set_point(cursor[self.column_axis], cursor[self.row_axis])
+        if self.fixed_index != self._shown_index:
+            self.refresh_image()
+        else:
+            self.viewport().update()
+
+    def refresh_image(self) -> None:
+        """Redraw the plane through the cursor with the current window."""
+        if self.state.volume is None:
+            return
+        state = self.state
+        image = window_hu(self.plane_image(), state.width, state.level, out="uint8")
+        if state.inverted:
+            image = 255 - image
+        self.image_item.setImage(image, autoLevels=False, levels=(0, 255))
+        self._shown_index = self.fixed_index
+        self.refresh_overlay()
+        self.viewport().update()
+
+    def refresh_overlay(self) -> None:
+        """Hook for subclasses and the main window: redraw what sits on top of the image."""
+
+    # --- user input ---------------------------------------------------------------------------
+    def step(self, delta: int) -> None:
+        """Move the shown plane by ``delta``."""
+        cursor = list(self.state.cursor)
+        cursor[self.fixed_axis] += delta
+        self.state.set_cursor(*cursor)
+
+    def go_to(self, index: int) -> None:
+        """Show plane ``index`` (clamped)."""
+        cursor = list(self.state.cursor)
+        cursor[self.fixed_axis] = index
+        self.state.set_cursor(*cursor)
+
+    def click_at(self, column: float, row: float) -> None:
+        """Move the crosshair (and so the other views) to the clicked voxel."""
+        if self.state.volume is None:
+            return
+        self.state.set_cursor(*self.voxel_at(column, row))
+
+    def keyPressEvent(self, ev):  # noqa: N802 - Qt API
+        key = ev.key()
+        step = SHIFT_STEP if ev.modifiers() & Qt.ShiftModifier else 1
+        if key in (Qt.Key_Up, Qt.Key_PageUp):
+            self.step(-step)
+        elif key in (Qt.Key_Down, Qt.Key_PageDown):
+            self.step(step)
+        elif key == Qt.Key_Home:
+            self.go_to(0)
+        elif key == Qt.Key_End:
+            self.go_to(self.num_planes - 1)
+        elif self.key_handler is not None and self.key_handler(ev):
+            pass
+        else:
+            super().keyPressEvent(ev)
+            return
+        ev.accept()
+
+    def _mouse_moved(self, scene_pos) -> None:
+        if self.state.volume is None:
+            return
+        column, row = self.image_coordinates(scene_pos)
+        z, y, x = self.voxel_at(column, row)
+        self.hovered.emit(z, y, x, self.state.hu_at(z, y, x))
+
+    # --- annotations painted over the view (screen pixels) ------------------------------------
+    def drawForeground(self, painter: QPainter, rect) -> None:  # noqa: N802 - Qt API
+        if self.state.volume is None:
+            return
+        painter.save()
+        painter.resetTransform()
+        view = self.viewport().rect()
+        font = QFont()
+        font.setPointSize(9)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        line_height = metrics.height()
+        painter.setPen(QColor(230, 230, 230))
+        # orientation letters
+        bold = QFont(font)
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.setPen(QColor(255, 210, 80))
+        letters = self._letters
+        if letters:
+            painter.drawText(QRectF(4, 0, 20, view.height()), Qt.AlignVCenter | Qt.AlignLeft, letters["left"])
+            painter.drawText(QRectF(view.width() - 24, 0, 20, view.height()), Qt.AlignVCenter | Qt.AlignRight,
+                             letters["right"])
+            painter.drawText(QRectF(0, 2, view.width(), line_height), Qt.AlignHCenter, letters["top"])
+            painter.drawText(QRectF(0, view.height() - line_height - 2, view.width(), line_height), Qt.AlignHCenter,
+                             letters["bottom"])
+        painter.setFont(font)
+        painter.setPen(QColor(230, 230, 230))
+        corners = self.corner_lines(self) if self.corner_lines else self.default_corner_lines()
+        for corner, lines in corners.items():
+            for i, text in enumerate(lines):
+                if corner.startswith("top"):
+                    y = 4 + i * line_height
+                else:
+                    y = view.height() - 4 - (len(lines) - i) * line_height
+                align = Qt.AlignLeft if corner.endswith("left") else Qt.AlignRight
+                painter.drawText(QRectF(6, y, view.width() - 12, line_height), align | Qt.AlignTop, text)
+        self._paint_scale_bar(painter, view, line_height)
+        painter.restore()
+
+    def default_corner_lines(self) -> dict[str, list[str]]:
+        """Plane name, plane n/N and the window (the main window gives the axial view more)."""
+        return {"top-left": [f"{self.plane.capitalize()} {self.fixed_index + 1}/{self.num_planes}"],
+                "bottom-left": [f"W {self.state.width:.0f} L {self.state.level:.0f}"]}
+
+    def scale_bar_mm(self) -> tuple[float, float]:
+        """(length in mm, length in screen pixels) of the scale bar: a round length near 1/5 of the view."""
+        mm_per_pixel = self.view_box.viewPixelSize()[0]
+        if mm_per_pixel <= 0:
+            return 0.0, 0.0
+        target = self.viewport().width() / 5 * mm_per_pixel
+        length = min(SCALE_BAR_CHOICES_MM, key=lambda c: abs(np.log(c / target)) if target > 0 else c)
+        return float(length), float(length / mm_per_pixel)
+
+    def _paint_scale_bar(self, painter: QPainter, view, line_height: int) -> None:
+        length_mm, length_px = self.scale_bar_mm()
+        if length_px < 5:
+            return
+        right = view.width() - 10
+        y = view.height() - 8 - line_height
+        pen = QPen(QColor(230, 230, 230), 2)
+        painter.setPen(pen)
+        painter.drawLine(QPointF(right - length_px, y), QPointF(right, y))
+        painter.drawLine(QPointF(right - length_px, y - 4), QPointF(right - length_px, y + 4))
+        painter.drawLine(QPointF(right, y - 4), QPointF(right, y + 4))
+        painter.drawText(QRectF(right - length_px - 60, y + 2, length_px + 60, line_height),
+                         Qt.AlignRight | Qt.AlignTop, f"{length_mm:g} mm")
