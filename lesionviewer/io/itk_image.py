@@ -15,6 +15,9 @@ Example:
 """
 from __future__ import annotations
 
+import gzip
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -77,11 +80,84 @@ def load_itk_image(path: str | Path) -> Volume:
         )
     if any(s <= 0 for s in size) or any(s > MAX_SIDE for s in size[:2]) or int(np.prod(size)) > MAX_VOXELS:
         raise ImplausibleImageError(path, f"the header declares an implausible image size {size}; refused before reading")
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        check_nifti_complete(path)
     try:
         image = reader.Execute()
     except RuntimeError as exc:
         raise CorruptFileError(path, f"the {_format_name(path)} data could not be read ({_itk_reason(exc)})") from None
     return volume_from_sitk(image, source=path)
+
+
+def _nifti_expected_bytes(head: bytes) -> int | None:
+    """Bytes a NIfTI-1 or NIfTI-2 file must hold (header, extensions and voxels), from its header."""
+    for order in "<>":
+        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:
+            dims = struct.unpack(order + "8h", head[40:56])
+            bitpix = struct.unpack(order + "h", head[72:74])[0]
+            offset = max(int(struct.unpack(order + "f", head[108:112])[0]), 352)
+            break
+        if len(head) >= 540 and struct.unpack(order + "i", head[:4])[0] == 540:
+            bitpix = struct.unpack(order + "h", head[14:16])[0]
+            dims = struct.unpack(order + "8q", head[16:80])
+            offset = max(struct.unpack(order + "q", head[168:176])[0], 544)
+            break
+    else:
+        return None
+    ndim = dims[0]
+    if not 1 <= ndim <= 7 or bitpix <= 0:
+        return None
+    voxels = int(np.prod([max(int(d), 1) for d in dims[1 : ndim + 1]], dtype=np.int64))
+    return offset + voxels * bitpix // 8
+
+
+def check_nifti_complete(path: str | Path) -> None:
+    """Raise ``CorruptFileError`` when a .nii / .nii.gz file holds fewer bytes than its header declares.
+
+    ITK's NIfTI reader fills a truncated file's missing voxels with zeros without a word, so we
+    check ourselves (for .nii.gz this decompresses the stream once, without keeping it).
+
+    Example:
+        >>> import tempfile, os, numpy as np, SimpleITK as sitk
+        >>> path = os.path.join(tempfile.mkdtemp(), "cut.nii")
+        >>> sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 4, 4), np.int16)), path)
+        >>> with open(path, "r+b") as f: _ = f.truncate(400)
+        >>> check_nifti_complete(path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lesionviewer.io.errors.CorruptFileError: ...cut.nii: the file is truncated: it holds 400 bytes but its header declares 480
+    """
+    path = Path(path)
+    compressed = path.name.lower().endswith(".gz")
+    try:
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as f:
+            head = f.read(540)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CorruptFileError(path, f"the NIfTI file could not be read ({exc})") from None
+    expected = _nifti_expected_bytes(head)
+    if expected is None:
+        raise CorruptFileError(path, "not a NIfTI file (its header size field is neither 348 nor 540)")
+    if not compressed:
+        held = path.stat().st_size
+    else:
+        held = 0
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            with open(path, "rb") as raw:
+                while chunk := raw.read(1 << 20):
+                    held += len(inflater.decompress(chunk, 1 << 24))
+                    while inflater.unconsumed_tail:
+                        held += len(inflater.decompress(inflater.unconsumed_tail, 1 << 24))
+                    if inflater.eof:
+                        break
+        except zlib.error as exc:
+            raise CorruptFileError(path, f"the compressed data is damaged ({exc})") from None
+        if not inflater.eof and held < expected:
+            raise CorruptFileError(
+                path, f"the file is truncated: it ends after {held} of the {expected} bytes its header declares"
+            )
+    if held < expected:
+        raise CorruptFileError(path, f"the file is truncated: it holds {held} bytes but its header declares {expected}")
 
 
 def volume_from_sitk(image, source: str | Path = "") -> Volume:
