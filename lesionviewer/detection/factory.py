@@ -15,6 +15,9 @@ reference (the authors' mmdetection config). Conventions where torchvision and m
   included), so a 1-lesion-class model has 4,100 more parameters than mmdetection's head.
   ``BoxCoder`` weights (10, 10, 5, 5) equal mmdetection's target std (0.1, 0.1, 0.2, 0.2).
 * Test score threshold 0.0 (the reference's), NMS 0.5, 100 boxes per image.
+* Spatial stride of stages 2-4 on the first 1x1x1 conv (``stride_on="conv1"``, the MP3D
+  reference); ``stride_on="spatial"`` puts it on the S/3x3x3/A3D conv as torchvision's ResNet-50
+  does, which lets ImageNet weights reproduce the 2D network exactly (see ``initialization.py``).
 * Resize: the shorter side goes to a random one of 448/576/512 in training and to 512 in eval
   (torchvision uses the *last* ``min_size`` at test time, hence the order); ``max_size`` 1024
   never shrinks a 512 image with an aspect ratio up to 1.78 at 576.
@@ -69,7 +72,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "mp3d63_ctm": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="ctm", depth_pooling=False),
     "mp3d63_isopool": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="gtm", depth_pooling=True),
     "mr3d50": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="gtm", depth_pooling=False),
-    "fpn3dce": dict(width=64, blocks=RESNET50_BLOCKS),
+    "fpn3dce": dict(width=64, blocks=RESNET50_BLOCKS, stride_on="spatial"),
     "a3d": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="gtm"),
     "mp3d_small": dict(width=32, blocks=(2, 2, 2, 2), depth_to_2d="gtm", depth_pooling=False,
                        fpn_channels=128, representation_size=512),
@@ -77,9 +80,6 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 
 ARCHITECTURES: tuple[str, ...] = tuple(ARCH_DEFAULTS)
 """Every name :func:`build_detector` accepts."""
-
-COMMON_OPTIONS = ("fpn_channels", "representation_size", "norm")
-
 
 def _norm(name: str) -> Callable[[int], nn.Module]:
     if name == "gn":
@@ -91,7 +91,7 @@ def _norm(name: str) -> Callable[[int], nn.Module]:
 
 def _mp3d_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) -> nn.Module:
     trunk = mp3d_trunk(options["width"], tuple(options["blocks"]), options["depth_pooling"],
-                       _norm(options["norm"]))
+                       _norm(options["norm"]), options["stride_on"])
     to_2d = [depth_to_2d(options["depth_to_2d"], c, d)
              for c, d in zip(trunk.stage_channels, trunk.stage_depths(num_slices))]
     return ContextBackboneWithFPN(trunk, to_2d, trunk.stage_channels, fpn_channels)
@@ -99,14 +99,15 @@ def _mp3d_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) 
 
 def _mr3d_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) -> nn.Module:
     trunk = mr3d_trunk(options["width"], tuple(options["blocks"]), options["depth_pooling"],
-                       _norm(options["norm"]))
+                       _norm(options["norm"]), options["stride_on"])
     to_2d = [depth_to_2d(options["depth_to_2d"], c, d)
              for c, d in zip(trunk.stage_channels, trunk.stage_depths(num_slices))]
     return ContextBackboneWithFPN(trunk, to_2d, trunk.stage_channels, fpn_channels)
 
 
 def _a3d_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) -> nn.Module:
-    trunk = a3d_trunk(num_slices, options["width"], tuple(options["blocks"]), _norm(options["norm"]))
+    trunk = a3d_trunk(num_slices, options["width"], tuple(options["blocks"]), _norm(options["norm"]),
+                      options["stride_on"])
     to_2d = [depth_to_2d(options["depth_to_2d"], c, num_slices) for c in trunk.stage_channels]
     return ContextBackboneWithFPN(trunk, to_2d, trunk.stage_channels, fpn_channels)
 
@@ -114,6 +115,9 @@ def _a3d_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) -
 def _fpn3dce_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) -> nn.Module:
     if num_slices % SLICES_PER_IMAGE:
         raise ValueError(f"fpn3dce takes a multiple of 3 slices (3, 9, 27), not {num_slices}")
+    if options["stride_on"] != "spatial":
+        raise ValueError("fpn3dce uses torchvision's ResNet-50, whose stride is on the 3x3 conv "
+                         "(stride_on='spatial')")
     trunk = SharedTrunk2D(tuple(options["blocks"]), options["width"], fpn3dce_norm(options["norm"]))
     images = num_slices // SLICES_PER_IMAGE
     to_2d = [LateFusion(c, images) for c in trunk.stage_channels]
@@ -137,7 +141,7 @@ def resolve_options(arch: str, options: dict[str, Any]) -> tuple[dict[str, Any],
     """
     if arch not in ARCH_DEFAULTS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    own = dict(fpn_channels=256, representation_size=1024, norm="gn")
+    own = dict(fpn_channels=256, representation_size=1024, norm="gn", stride_on="conv1")
     own.update(ARCH_DEFAULTS[arch])
     rcnn = dict(DETECTOR_DEFAULTS)
     for key, value in options.items():

@@ -19,7 +19,7 @@ from torch import nn
 
 from lesionviewer.detection.networks.mp3d_resnet import RESNET50_BLOCKS, ResNet3DTrunk
 from lesionviewer.detection.networks.normalization import norm_layer as default_norm
-from lesionviewer.detection.networks.pseudo3d import projection_shortcut
+from lesionviewer.detection.networks.pseudo3d import projection_shortcut, split_stride
 
 
 class A3DConv(nn.Module):
@@ -32,12 +32,12 @@ class A3DConv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, depth: int, kernel_size: int = 3,
-                 noise: float = 0.1):
+                 noise: float = 0.1, stride: tuple[int, int, int] = (1, 1, 1)):
         super().__init__()
         self.depth = depth
         eye = torch.eye(depth).expand(in_channels, depth, depth)
         self.mixing = nn.Parameter(eye + torch.empty(in_channels, depth, depth).uniform_(-noise, noise))
-        self.conv = nn.Conv3d(in_channels, out_channels, (1, kernel_size, kernel_size),
+        self.conv = nn.Conv3d(in_channels, out_channels, (1, kernel_size, kernel_size), stride=stride,
                               padding=(0, kernel_size // 2, kernel_size // 2), bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,12 +58,13 @@ class A3DBottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, depth: int, stride: int = 1,
-                 norm: Callable[[int], nn.Module] = default_norm):
+                 norm: Callable[[int], nn.Module] = default_norm, stride_on: str = "conv1"):
         super().__init__()
+        first, middle = split_stride(stride, stride_on)
         outplanes = planes * self.expansion
-        self.conv1 = nn.Conv3d(inplanes, planes, 1, stride=(1, stride, stride), bias=False)
+        self.conv1 = nn.Conv3d(inplanes, planes, 1, stride=first, bias=False)
         self.norm1 = norm(planes)
-        self.conv2 = A3DConv(planes, planes, depth)
+        self.conv2 = A3DConv(planes, planes, depth, stride=middle)
         self.norm2 = norm(planes)
         self.conv3 = nn.Conv3d(planes, outplanes, 1, bias=False)
         self.norm3 = norm(outplanes)
@@ -79,7 +80,7 @@ class A3DBottleneck(nn.Module):
 
 
 def a3d_trunk(num_slices: int, width: int = 64, blocks: Sequence[int] = RESNET50_BLOCKS,
-              norm: Callable[[int], nn.Module] = default_norm) -> ResNet3DTrunk:
+              norm: Callable[[int], nn.Module] = default_norm, stride_on: str = "conv1") -> ResNet3DTrunk:
     """The A3D ResNet-50 trunk for stacks of ``num_slices`` slices.
 
     Example:
@@ -88,6 +89,6 @@ def a3d_trunk(num_slices: int, width: int = 64, blocks: Sequence[int] = RESNET50
         torch.Size([1, 32, 3, 8, 8])
     """
     def block(inplanes: int, planes: int, stride: int, index: int) -> nn.Module:
-        return A3DBottleneck(inplanes, planes, num_slices, stride, norm)
+        return A3DBottleneck(inplanes, planes, num_slices, stride, norm, stride_on)
 
     return ResNet3DTrunk(block, blocks, width, depth_pooling=False, stem_depth=1, norm=norm)

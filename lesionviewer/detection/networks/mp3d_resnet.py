@@ -119,7 +119,7 @@ class ResNet3DTrunk(nn.Module):
 
 
 def mp3d_trunk(width: int = 64, blocks: Sequence[int] = RESNET50_BLOCKS, depth_pooling: bool = False,
-               norm: Callable[[int], nn.Module] = default_norm) -> ResNet3DTrunk:
+               norm: Callable[[int], nn.Module] = default_norm, stride_on: str = "conv1") -> ResNet3DTrunk:
     """The MP3D ResNet trunk (MP3D-63 with the defaults): P3D blocks cycled A, B, C.
 
     Example:
@@ -128,6 +128,6 @@ def mp3d_trunk(width: int = 64, blocks: Sequence[int] = RESNET50_BLOCKS, depth_p
         ([256, 512, 1024, 2048], 'B', 'A')
     """
     def block(inplanes: int, planes: int, stride: int, index: int) -> nn.Module:
-        return P3DBottleneck(inplanes, planes, stride, p3d_variant(index), norm)
+        return P3DBottleneck(inplanes, planes, stride, p3d_variant(index), norm, stride_on)
 
     return ResNet3DTrunk(block, blocks, width, depth_pooling, stem_depth=1, norm=norm)

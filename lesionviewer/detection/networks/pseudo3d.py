@@ -31,6 +31,22 @@ def p3d_variant(block_index: int) -> str:
     return P3D_VARIANTS[block_index % 3]
 
 
+STRIDE_PLACEMENTS = ("conv1", "spatial")
+
+
+def split_stride(stride: int, stride_on: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """The (first 1x1x1 conv, spatial conv) strides of a bottleneck; depth is never strided.
+
+    Example:
+        >>> split_stride(2, "conv1"), split_stride(2, "spatial")
+        (((1, 2, 2), (1, 1, 1)), ((1, 1, 1), (1, 2, 2)))
+    """
+    if stride_on not in STRIDE_PLACEMENTS:
+        raise ValueError(f"stride_on must be 'conv1' or 'spatial', not {stride_on!r}")
+    strided, plain = (1, stride, stride), (1, 1, 1)
+    return (strided, plain) if stride_on == "conv1" else (plain, strided)
+
+
 def projection_shortcut(inplanes: int, outplanes: int, stride: int,
                         norm: Callable[[int], nn.Module]) -> nn.Module | None:
     """The 1x1x1 projection (with spatial stride) used when a block changes shape, else None.
@@ -48,7 +64,9 @@ def projection_shortcut(inplanes: int, outplanes: int, stride: int,
 class P3DBottleneck(nn.Module):
     """1x1x1 -> S/T unit -> 1x1x1 bottleneck with a residual short-cut; output ``4 * planes``.
 
-    The spatial stride sits on the first 1x1x1 conv (and on the short-cut), as in MP3D.
+    The spatial stride sits on the first 1x1x1 conv (and on the short-cut), as in MP3D
+    (``stride_on="conv1"``). ``stride_on="spatial"`` moves it onto the S and T convs instead,
+    torchvision's ResNet-50 placement, so ImageNet weights can be matched exactly.
 
     Example:
         >>> block = P3DBottleneck(64, 16, stride=2, variant="C")
@@ -59,17 +77,20 @@ class P3DBottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, variant: str = "A",
-                 norm: Callable[[int], nn.Module] = default_norm):
+                 norm: Callable[[int], nn.Module] = default_norm, stride_on: str = "conv1"):
         super().__init__()
         if variant not in P3D_VARIANTS:
             raise ValueError(f"P3D variant must be one of A, B, C, not {variant!r}")
+        first, middle = split_stride(stride, stride_on)
         self.variant = variant
         outplanes = planes * self.expansion
-        self.conv1 = nn.Conv3d(inplanes, planes, 1, stride=(1, stride, stride), bias=False)
+        self.conv1 = nn.Conv3d(inplanes, planes, 1, stride=first, bias=False)
         self.norm1 = norm(planes)
-        self.conv_s = nn.Conv3d(planes, planes, (1, 3, 3), padding=(0, 1, 1), bias=False)
+        self.conv_s = nn.Conv3d(planes, planes, (1, 3, 3), stride=middle, padding=(0, 1, 1), bias=False)
         self.norm_s = norm(planes)
-        self.conv_t = nn.Conv3d(planes, planes, (3, 1, 1), padding=(1, 0, 0), bias=False)
+        # in P3D-B, T sees the block input in parallel with S, so it must stride alike
+        t_stride = middle if variant == "B" else 1
+        self.conv_t = nn.Conv3d(planes, planes, (3, 1, 1), stride=t_stride, padding=(1, 0, 0), bias=False)
         self.norm_t = norm(planes)
         self.conv3 = nn.Conv3d(planes, outplanes, 1, bias=False)
         self.norm3 = norm(outplanes)

@@ -13,7 +13,7 @@ from torch import nn
 
 from lesionviewer.detection.networks.mp3d_resnet import RESNET50_BLOCKS, ResNet3DTrunk
 from lesionviewer.detection.networks.normalization import norm_layer as default_norm
-from lesionviewer.detection.networks.pseudo3d import projection_shortcut
+from lesionviewer.detection.networks.pseudo3d import projection_shortcut, split_stride
 
 
 class Bottleneck3D(nn.Module):
@@ -27,12 +27,13 @@ class Bottleneck3D(nn.Module):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 norm: Callable[[int], nn.Module] = default_norm):
+                 norm: Callable[[int], nn.Module] = default_norm, stride_on: str = "conv1"):
         super().__init__()
+        first, middle = split_stride(stride, stride_on)
         outplanes = planes * self.expansion
-        self.conv1 = nn.Conv3d(inplanes, planes, 1, stride=(1, stride, stride), bias=False)
+        self.conv1 = nn.Conv3d(inplanes, planes, 1, stride=first, bias=False)
         self.norm1 = norm(planes)
-        self.conv2 = nn.Conv3d(planes, planes, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv3d(planes, planes, 3, stride=middle, padding=1, bias=False)
         self.norm2 = norm(planes)
         self.conv3 = nn.Conv3d(planes, outplanes, 1, bias=False)
         self.norm3 = norm(outplanes)
@@ -48,7 +49,7 @@ class Bottleneck3D(nn.Module):
 
 
 def mr3d_trunk(width: int = 64, blocks: Sequence[int] = RESNET50_BLOCKS, depth_pooling: bool = False,
-               norm: Callable[[int], nn.Module] = default_norm) -> ResNet3DTrunk:
+               norm: Callable[[int], nn.Module] = default_norm, stride_on: str = "conv1") -> ResNet3DTrunk:
     """The MR3D trunk (ResNet3D-50 with the defaults) on (N, 1, D, H, W).
 
     Example:
@@ -57,6 +58,6 @@ def mr3d_trunk(width: int = 64, blocks: Sequence[int] = RESNET50_BLOCKS, depth_p
         torch.Size([1, 256, 5, 1, 1])
     """
     def block(inplanes: int, planes: int, stride: int, index: int) -> nn.Module:
-        return Bottleneck3D(inplanes, planes, stride, norm)
+        return Bottleneck3D(inplanes, planes, stride, norm, stride_on)
 
     return ResNet3DTrunk(block, blocks, width, depth_pooling, stem_depth=1, norm=norm)
