@@ -1,0 +1,226 @@
+"""DeepLesion: the DL_info.csv parser on the real tables, and PNG series folders as volumes."""
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lesionviewer.io import (
+    CorruptFileError,
+    DeepLesionRecord,
+    UnsupportedFormatError,
+    find_series,
+    load_deeplesion_series,
+    load_volume,
+    read_dl_info,
+)
+from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS, parse_dl_info, records_by_series
+from lesionviewer.io.deeplesion_png import find_dl_info
+
+HEADER = ",".join(DL_INFO_COLUMNS)
+
+
+def _row(name="000099_01_01_012.png", patient=99, study=1, series=1, key=12, spacing="0.7, 0.7, 2.5",
+         age="45", gender="M", split=1, lesion_type=-1):
+    return (
+        f'{name},{patient},{study},{series},{key},"100, 100, 120, 120, 105, 115, 115, 105",'
+        f'"95, 95, 125, 125","28.28, 14.14","0.5, 0.4, 0.3",{lesion_type},0,"10, 14",'
+        f'"{spacing}","512, 512","-175, 275",{gender},{age},{split}'
+    )
+
+
+@pytest.fixture(scope="module")
+def deeplesion(shared_data) -> Path:
+    return shared_data / "deeplesion"
+
+
+@pytest.fixture(scope="module")
+def test_split(deeplesion) -> list[DeepLesionRecord]:
+    return read_dl_info(deeplesion / "DL_info_test.csv")
+
+
+# --- DL_info.csv -----------------------------------------------------------------------------------
+
+
+def test_test_split_matches_the_documented_counts(test_split):
+    assert len(test_split) == 4927
+    assert len({r.patient_index for r in test_split}) == 665
+    assert len({r.file_name for r in test_split}) == 4831
+    assert Counter(r.lesion_type for r in test_split) == {1: 108, 2: 1173, 3: 864, 4: 700, 5: 1100, 6: 234, 7: 339, 8: 409}
+    assert sum(r.possibly_noisy for r in test_split) == 15
+    assert [r.image_size for r in test_split if r.image_size != (512, 512)] == [(768, 768)]
+    assert {r.split_name for r in test_split} == {"test"}
+
+
+def test_val_split_matches_the_documented_counts(deeplesion):
+    rows = read_dl_info(deeplesion / "DL_info_val.csv")
+    assert len(rows) == 4889 and len({r.patient_index for r in rows}) == 703
+    assert sum(r.possibly_noisy for r in rows) == 2 and {r.split for r in rows} == {2}
+
+
+def test_first_test_row_is_parsed_into_every_field(test_split):
+    rec = test_split[0]
+    assert rec.file_name == "000001_01_01_109.png"
+    assert (rec.patient_index, rec.study_index, rec.series_id, rec.key_slice_index) == (1, 1, 1, 109)
+    assert rec.measurement_coordinates == (233.537, 95.0204, 234.057, 106.977, 231.169, 101.605, 236.252, 101.143)
+    assert rec.bounding_box == (226.169, 90.0204, 241.252, 111.977)
+    assert rec.lesion_diameters_px == (11.9677, 5.10387)
+    assert rec.normalized_location == (0.44666, 0.283794, 0.434454)
+    assert (rec.lesion_type, rec.lesion_type_name, rec.possibly_noisy) == (3, "mediastinum", False)
+    assert rec.slice_range == (103, 115)
+    assert rec.spacing_mm == (0.488281, 0.488281, 5.0) and rec.slice_interval_mm == 5.0
+    assert rec.image_size == (512, 512) and rec.dicom_window == (-175.0, 275.0)
+    assert (rec.gender, rec.age, rec.split) == ("F", 62.0, 3)
+    assert rec.series_key == "000001_01_01" and rec.png_path == "000001_01_01/109.png"
+    assert rec.long_diameter_mm == pytest.approx(11.9677 * 0.488281)
+
+
+def test_every_row_is_geometrically_consistent(test_split):
+    for rec in test_split:
+        x1, y1, x2, y2 = rec.bounding_box
+        assert x1 < x2 and y1 < y2
+        assert rec.slice_range[0] <= rec.key_slice_index <= rec.slice_range[1]
+        assert rec.lesion_diameters_px[0] >= rec.lesion_diameters_px[1] > 0
+        # the RECIST long axis has the long diameter's length
+        lx1, ly1, lx2, ly2 = rec.measurement_coordinates[:4]
+        assert math.hypot(lx2 - lx1, ly2 - ly1) == pytest.approx(rec.lesion_diameters_px[0], rel=1e-3, abs=1e-2)
+        assert rec.file_name == f"{rec.series_key}_{rec.key_slice_index:03d}.png"
+
+
+def test_partial_table_has_unlabelled_training_rows(deeplesion):
+    rows = read_dl_info(deeplesion / "partial_DL_info_patients_089-100" / "DL_info.csv")
+    assert len(rows) == 158
+    assert Counter(r.split_name for r in rows) == {"train": 105, "val": 18, "test": 35}
+    assert {r.lesion_type_name for r in rows if r.split == 1} == {"unknown"}
+
+
+def test_missing_age_is_nan_and_gender_may_be_empty():
+    text = "\n".join([HEADER, _row(age="NaN"), _row(age="", gender="")]) + "\n"
+    rows = parse_dl_info(io.StringIO(text))
+    assert all(math.isnan(r.age) for r in rows)
+    assert rows[1].gender == ""
+
+
+def test_malformed_row_names_line_and_column(tmp_path):
+    path = tmp_path / "DL_info.csv"
+    path.write_text("\n".join([HEADER, _row(), _row().replace('"95, 95, 125, 125"', '"95, 95, 125"')]) + "\n")
+    with pytest.raises(CorruptFileError, match=r"DL_info.csv: line 3, column Bounding_boxes: .*3 numbers, expected 4"):
+        read_dl_info(path)
+
+
+def test_a_table_without_the_columns_is_refused(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(CorruptFileError, match="missing columns"):
+        read_dl_info(path)
+
+
+def test_records_group_by_series(test_split):
+    grouped = records_by_series(test_split)
+    assert sum(len(v) for v in grouped.values()) == len(test_split)
+    assert all(r.series_key == key for key, rows in grouped.items() for r in rows)
+
+
+# --- PNG series -----------------------------------------------------------------------------------
+
+
+def test_every_real_key_slice_loads_with_its_table_spacing(deeplesion):
+    tables = {}
+    for name in ("DL_info_val.csv", "DL_info_test.csv"):
+        for rec in read_dl_info(deeplesion / name):
+            tables[rec.png_path] = rec
+    pngs = sorted((deeplesion / "Images_png").glob("*/*.png"))
+    assert len(pngs) == 24
+    for png in pngs:
+        rec = tables[f"{png.parent.name}/{png.name}"]
+        vol = load_volume(png)
+        assert vol.shape == (1, 512, 512)
+        assert vol.spacing == pytest.approx((rec.slice_interval_mm, rec.spacing_mm[1], rec.spacing_mm[0]))
+        assert int(np.median(vol.hu[0, :8, :8])) in (-1024, -2048)  # background outside the body
+        x1, y1, x2, y2 = (int(round(v)) for v in rec.bounding_box)
+        assert -200 < np.median(vol.hu[0, y1:y2, x1:x2]) < 300  # soft-tissue lesion where the box says
+        assert any(r.key_slice_index == int(png.stem) for r in vol.meta["deeplesion_records"])
+
+
+def test_single_png_series_folder(deeplesion):
+    vol = load_volume(deeplesion / "Images_png" / "000016_02_01")
+    assert vol.shape == (1, 512, 512)
+    assert vol.meta["slice_indices"] == [253]
+    assert vol.meta["dl_info"].endswith("DL_info_test.csv")
+    assert vol.meta["window_center"] == pytest.approx(50.0) and vol.meta["window_width"] == pytest.approx(450.0)
+
+
+def _write_series(folder: Path, indices, size=(8, 10)) -> np.ndarray:
+    folder.mkdir(parents=True)
+    hu = np.arange(len(indices) * size[0] * size[1], dtype=np.int32).reshape(len(indices), *size) - 1000
+    for k, i in enumerate(indices):
+        Image.fromarray((hu[k] + 32768).astype(np.uint16)).save(folder / f"{i:03d}.png")
+    return hu
+
+
+def test_generated_multi_png_folder_uses_the_table_next_to_images_png(tmp_path):
+    hu = _write_series(tmp_path / "Images_png" / "000099_01_01", [10, 11, 12, 13, 14])
+    (tmp_path / "DL_info.csv").write_text(HEADER + "\n" + _row() + "\n")
+    vol = load_volume(tmp_path / "Images_png" / "000099_01_01")
+    assert np.array_equal(vol.hu, hu)
+    assert vol.spacing == pytest.approx((2.5, 0.7, 0.7))
+    assert vol.origin == pytest.approx((0.0, 0.0, 25.0))
+    assert vol.meta["slice_indices"] == [10, 11, 12, 13, 14]
+    assert [r.key_slice_index for r in vol.meta["deeplesion_records"]] == [12]
+    assert vol.warnings == []
+
+
+def test_spacing_given_by_the_caller_wins(tmp_path):
+    _write_series(tmp_path / "000099_01_01", [1, 2])
+    vol = load_deeplesion_series(tmp_path / "000099_01_01", spacing=(5.0, 0.8, 0.8))
+    assert vol.spacing == (5.0, 0.8, 0.8)
+
+
+def test_unknown_spacing_is_a_warning(tmp_path):
+    _write_series(tmp_path / "000099_01_01", [1, 2])
+    vol = load_volume(tmp_path / "000099_01_01")
+    assert vol.spacing == (1.0, 1.0, 1.0)
+    assert any("spacing" in w and "unknown" in w for w in vol.warnings)
+
+
+def test_missing_png_slices_are_blank(tmp_path):
+    hu = _write_series(tmp_path / "000099_01_01", [10, 11, 14])
+    vol = load_deeplesion_series(tmp_path / "000099_01_01", spacing=(2.0, 1.0, 1.0))
+    assert vol.num_slices == 5 and vol.meta["missing_slices"] == [2, 3]
+    assert np.array_equal(vol.hu[4], hu[2]) and (vol.hu[2] == -1024).all()
+    assert any("2 slices are missing" in w for w in vol.warnings)
+
+
+def test_find_dl_info_prefers_the_table_listing_the_series(deeplesion):
+    assert find_dl_info(deeplesion / "Images_png" / "000053_06_01").name == "DL_info_test.csv"
+    val_series = next(r.series_key for r in read_dl_info(deeplesion / "DL_info_val.csv")
+                      if (deeplesion / "Images_png" / r.series_key).is_dir())
+    assert find_dl_info(deeplesion / "Images_png" / val_series).name == "DL_info_val.csv"
+
+
+def test_eight_bit_png_is_not_a_deeplesion_slice(tmp_path):
+    folder = tmp_path / "000099_01_01"
+    folder.mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / "001.png")
+    with pytest.raises(UnsupportedFormatError, match="001.png"):
+        load_volume(folder)
+
+
+def test_broken_png_is_corrupt(tmp_path):
+    folder = tmp_path / "000099_01_01"
+    folder.mkdir()
+    (folder / "001.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(30))
+    with pytest.raises(CorruptFileError, match="001.png"):
+        load_volume(folder)
+
+
+def test_find_series_lists_png_folders(deeplesion):
+    series = find_series(deeplesion / "Images_png")
+    folders = [p for p in (deeplesion / "Images_png").iterdir() if p.is_dir()]
+    assert len(series) == len(folders) == 19 and all(s.format == "deeplesion" for s in series)
+    assert sum(s.num_slices for s in series) == 24
