@@ -1,0 +1,141 @@
+"""Benchmark: per-slice detection latency of MP3D-63, the small variant, MR3D and FPN+3DCE, in one run.
+
+Every model is built by the factory with random weights (speed does not depend on the values) and
+run through the real engine (``Detector.detect``: context stack, clip and scale, the network's
+transform to 512 x 512, backbone, RPN with 1000 proposals, box head, mapping back to findings) on a
+synthetic 512 x 512 volume, one slice per call. The models take turns within each round, so a
+neighbour's load on a shared machine slows them all alike and the ratios stay fair; the table gives
+each model's median and best seconds per slice, its MACs (the paper's convention, see
+``networks/complexity.py``) and its time relative to MP3D-63.
+
+With a GPU, ``--throughput`` also times a whole 300-slice volume in batches, fp32 and AMP.
+
+Run (CPU, a few minutes):  python benchmarks/bench_detect.py --threads 2
+Run (GPU):                 python benchmarks/bench_detect.py --device cuda --throughput
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from lesionviewer.detection.engine import Detector
+from lesionviewer.detection.factory import build_detector
+from lesionviewer.io import Volume
+
+DEFAULT_MODELS = "mp3d63:9,mp3d_small:9,mr3d50:9,fpn3dce:27"
+LABELS = {"mp3d63": "MP3D-63", "mp3d_small": "MP3D-small", "mr3d50": "MR3D-50", "fpn3dce": "FPN+3DCE",
+          "a3d": "A3D", "mp3d63_ctm": "MP3D-63 CTM", "mp3d63_isopool": "MP3D-63 iso-pool"}
+
+
+def synthetic_volume(num_slices: int, size: int) -> Volume:
+    """A body-like CT: air, a noisy soft-tissue ellipse, a few brighter round 'lesions'."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size]
+    body = ((yy - size / 2) / (size * 0.35)) ** 2 + ((xx - size / 2) / (size * 0.45)) ** 2 < 1
+    hu = np.full((num_slices, size, size), -1000, np.int16)
+    for z in range(num_slices):
+        slice_hu = np.where(body, 40 + rng.normal(0, 20, (size, size)), -1000)
+        for cy, cx, r in ((0.4, 0.4, 0.04), (0.6, 0.55, 0.03)):
+            slice_hu[(yy - cy * size) ** 2 + (xx - cx * size) ** 2 < (r * size) ** 2] = 120
+        hu[z] = slice_hu.astype(np.int16)
+    return Volume(hu, spacing=(2.5, 0.7, 0.7))
+
+
+def build(arch: str, num_slices: int, device: str, amp: bool | None = None) -> Detector:
+    torch.manual_seed(0)
+    model = build_detector(arch, num_slices)
+    card = {"name": f"{arch}-{num_slices}", "architecture": arch, "num_slices": num_slices, "slice_interval_mm": 2.5}
+    return Detector(model, card, device=device, score_floor=0.0, amp=amp)
+
+
+def macs_of(arch: str, num_slices: int) -> float | None:
+    try:
+        from lesionviewer.detection.networks.complexity import detector_macs
+
+        with torch.device("meta"):
+            model = build_detector(arch, num_slices)
+        return detector_macs(model, num_slices)["total"] / 1e9
+    except Exception:  # a counter problem must not spoil the timings
+        return None
+
+
+def latency(models: list[tuple[str, int]], device: str, repeats: int, warmup: int, size: int) -> None:
+    volume = synthetic_volume(warmup + repeats, size)
+    detectors = {}
+    for arch, slices in models:
+        try:
+            detectors[(arch, slices)] = build(arch, slices, device)
+        except Exception as err:  # an architecture that does not build is reported, the rest still run
+            print(f"{arch} ({slices} slices): not measured, it does not build here: {err}")
+    times: dict[tuple[str, int], list[float]] = {key: [] for key in detectors}
+    for index in range(warmup + repeats):
+        for key, detector in detectors.items():
+            start = time.perf_counter()
+            detector.detect(volume, slices=[index])
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if index >= warmup:
+                times[key].append(time.perf_counter() - start)
+    reference = times.get(("mp3d63", 9))
+    ref_median = statistics.median(reference) if reference else None
+    print(f"\nper-slice latency, {size} x {size}, {repeats} timed slices each after {warmup} warm-up, device {device}")
+    print(f"{'model':<18}{'slices':>7}{'params M':>10}{'GMACs':>9}{'median s':>10}{'best s':>9}{'vs MP3D-63':>12}")
+    for (arch, slices), values in times.items():
+        median = statistics.median(values)
+        macs = macs_of(arch, slices)
+        params = sum(p.numel() for p in detectors[(arch, slices)].model.parameters()) / 1e6
+        ratio = f"{median / ref_median:.2f}x" if ref_median else "-"
+        print(f"{LABELS.get(arch, arch):<18}{slices:>7}{params:>10.2f}"
+              f"{(f'{macs:.1f}' if macs is not None else '-'):>9}{median:>10.2f}{min(values):>9.2f}{ratio:>12}")
+    if ref_median:
+        for (arch, slices), values in times.items():
+            if arch in ("mr3d50", "fpn3dce"):
+                print(f"time ratio MP3D-63 (9) / {LABELS[arch]} ({slices}): {ref_median / statistics.median(values):.2f}")
+
+
+def throughput(arch: str, num_slices: int, device: str, volume_slices: int, batch_size: int, size: int) -> None:
+    volume = synthetic_volume(volume_slices, size)
+    print(f"\nthroughput, {LABELS.get(arch, arch)} ({num_slices} slices), {volume_slices}-slice volume, batch {batch_size}")
+    for amp in (False, True):
+        detector = build(arch, num_slices, device, amp=amp)
+        detector.detect(volume, slices=range(batch_size), batch_size=batch_size)  # warm-up (cuDNN autotune)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        detector.detect(volume, batch_size=batch_size)
+        torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        label = f"AMP {str(detector.amp_dtype).replace('torch.', '')}" if amp else "fp32"
+        print(f"{label:<14}{volume_slices / elapsed:8.1f} slices/s ({elapsed:.1f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated arch:slices (default %(default)s)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--throughput", action="store_true", help="also time a whole volume, fp32 and AMP (GPU)")
+    parser.add_argument("--volume-slices", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"GPU: {gpu}, torch {torch.__version__}, torchvision "
+          f"{__import__('torchvision').__version__}, Python {platform.python_version()}")
+    models = [(spec.split(":")[0], int(spec.split(":")[1])) for spec in args.models.split(",") if spec]
+    with torch.inference_mode():
+        latency(models, args.device, args.repeats, args.warmup, args.size)
+        if args.throughput:
+            throughput("mp3d63", 9, args.device, args.volume_slices, args.batch_size, args.size)
+
+
+if __name__ == "__main__":
+    main()
