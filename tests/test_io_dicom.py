@@ -155,6 +155,23 @@ def test_round_trip_of_written_series(tmp_path, signed, implicit_vr):
     assert vol.origin == pytest.approx(original.origin)
 
 
+def test_deflated_files_go_through_pydicom(tmp_path):
+    original = small_volume(2)
+    for f in write_dicom_series(original, tmp_path):
+        ds = pydicom.dcmread(f)
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+        ds.save_as(f, enforce_file_format=True)
+    vol = load_volume(tmp_path)
+    assert np.array_equal(vol.hu, original.hu)
+    assert vol.meta["transfer_syntax"] == [pydicom.uid.DeflatedExplicitVRLittleEndian]
+
+
+def test_dicomdir_loads_its_folder(tmp_path):
+    write_valid_series(tmp_path, 3)
+    (tmp_path / "DICOMDIR").write_bytes(b"")
+    assert load_volume(tmp_path / "DICOMDIR").num_slices == 3
+
+
 def test_slices_are_sorted_by_position_not_file_name(tmp_path):
     files = write_valid_series(tmp_path, 6)
     for i, f in enumerate(files):  # file names and instance numbers now run opposite to z

@@ -38,13 +38,13 @@ MAX_FAILED_FRACTION = 0.1
 
 
 def decode_threads() -> int:
-    """Threads used to decode pixels: one per CPU core, at least 2, at most 16.
+    """Threads used to decode pixels: one per CPU core, at least 4 (file reads wait on the disk), at most 16.
 
     Example:
-        >>> 2 <= decode_threads() <= 16
+        >>> 4 <= decode_threads() <= 16
         True
     """
-    return max(2, min(16, os.cpu_count() or 2))
+    return max(4, min(16, os.cpu_count() or 4))
 
 
 def load_dicom_headers(headers: list[SliceHeader], source: str | Path | None = None) -> Volume:

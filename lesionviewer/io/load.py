@@ -57,6 +57,8 @@ def load_volume(path: str | Path) -> Volume:
 
 
 def _load_file(path: Path) -> Volume:
+    if path.name.upper() == "DICOMDIR":  # the index of a CD/DVD export: load the folder it indexes
+        return _load_folder(path.parent)
     if is_itk_image_path(path):
         return load_itk_image(path)
     if path.suffix.lower() == ".png":
