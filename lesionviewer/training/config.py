@@ -82,6 +82,8 @@ class ModelConfig:
     #: Initial weights: a pre-training checkpoint or run folder from ``lesionviewer-train pretrain``
     #: (its backbone is adapted to this D), or empty to start from scratch.
     init_from: str = ""
+    #: What to copy from ``init_from``: "backbone" (the paper: trunk + GTM) or "detector" (all that fits).
+    init_parts: str = "backbone"
 
 
 @dataclass
@@ -221,6 +223,7 @@ class TrainingConfig:
                 isinstance(s, int) and s > 0 for s in self.data.train_sizes), "a non-empty list of positive integers"),
             ("data.test_size", self.data.test_size > 0, "> 0"),
             ("data.size_divisible", self.data.size_divisible >= 1, ">= 1"),
+            ("model.init_parts", self.model.init_parts in ("backbone", "detector"), '"backbone" or "detector"'),
             ("optim.lr", self.optim.lr > 0, "> 0"),
             ("optim.reference_batch", self.optim.reference_batch >= 1, ">= 1"),
             ("optim.epochs", self.optim.epochs >= 1, ">= 1"),

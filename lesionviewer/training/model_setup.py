@@ -52,7 +52,7 @@ def build_model(cfg: TrainingConfig, num_classes: int = 2) -> torch.nn.Module:
         model = build_detector(cfg.model.arch, cfg.data.num_slices, num_classes=num_classes, **options)
     set_train_input_sizes(model, cfg)
     if cfg.model.init_from:
-        initialize_from(model, cfg.model.init_from)
+        model.init_report = initialize_from(model, cfg.model.init_from, cfg.model.init_parts)
     return model
 
 
@@ -86,46 +86,42 @@ def eval_input_size(model: torch.nn.Module, cfg: TrainingConfig):
         transform.min_size = saved
 
 
-def initialize_from(model: torch.nn.Module, source: str | Path) -> dict:
-    """Initialise ``model``'s backbone from a pre-training checkpoint (or run folder) of any slice count.
+#: What ``model.init_parts`` copies from a pre-trained detector: the paper initialises the MP3D
+#: ResNet (trunk + its 3D-to-2D modules) only; "detector" also takes the FPN, RPN and box head.
+INIT_PREFIXES = {"backbone": ("backbone.body.", "backbone.to_2d."), "detector": ("",)}
 
-    Uses ``lesionviewer.detection.initialization`` when the project has it (it knows how to adapt
-    depth-dependent layers to a new number of slices); otherwise copies every backbone tensor
-    whose shape fits and reports the ones it left at their fresh values. Returns
-    ``{"loaded": n, "skipped": [names]}``.
+
+def initialize_from(model: torch.nn.Module, source: str | Path, parts: str = "backbone"):
+    """Initialise ``model`` from a pre-trained detector (checkpoint, run folder or model file) of any D.
+
+    ``lesionviewer.detection.initialization.load_pretrained_detector`` adapts the depth-dependent
+    weights (GTM) to this model's number of slices; ``parts`` chooses what is copied (see
+    :data:`INIT_PREFIXES`). Returns its report (loaded / adapted / skipped names).
 
     Example:
-        >>> initialize_from.__name__
-        'initialize_from'
+        >>> from lesionviewer.detection.factory import build_detector
+        >>> small = dict(width=8, blocks=(1, 1, 1, 1), fpn_channels=32, representation_size=64)
+        >>> coco = build_detector("mp3d_small", 3, num_classes=5, **small)
+        >>> lesion = build_detector("mp3d_small", 7, **small)
+        >>> report = initialize_from(lesion, coco.state_dict())
+        >>> len(report.adapted), all(n.startswith("backbone.") for n in report.loaded)
+        (4, True)
     """
-    from lesionviewer.training.checkpoint import model_state_from
+    from lesionviewer.detection.initialization import load_pretrained_detector, read_state_dict
 
-    path = Path(source)
-    if path.is_dir():
-        for candidate in (path / "checkpoints" / "best.pt", path / "checkpoints" / "last.pt"):
-            if candidate.is_file():
-                path = candidate
-                break
-    if path.suffix == ".safetensors":
-        import safetensors.torch
-
-        state = safetensors.torch.load_file(str(path))
-    else:
-        state = model_state_from(path)
-    try:
-        from lesionviewer.detection import initialization  # lands with the networks work
-    except ImportError:
-        initialization = None
-    if initialization is not None and hasattr(initialization, "init_backbone_from_state"):
-        return initialization.init_backbone_from_state(model, state)
-    own = model.state_dict()
-    loaded, skipped = {}, []
-    for name, tensor in state.items():
-        if not name.startswith("backbone."):
-            continue
-        if name in own and own[name].shape == tensor.shape:
-            loaded[name] = tensor
-        else:
-            skipped.append(name)
-    model.load_state_dict(loaded, strict=False)
-    return {"loaded": len(loaded), "skipped": skipped}
+    if parts not in INIT_PREFIXES:
+        raise ValueError(f"model.init_parts must be one of {sorted(INIT_PREFIXES)}, not {parts!r}")
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_dir():
+            for candidate in (path / "checkpoints" / "best.pt", path / "checkpoints" / "last.pt"):
+                if candidate.is_file():
+                    path = candidate
+                    break
+            else:
+                raise FileNotFoundError(f"{source}: no checkpoints/best.pt or last.pt to initialise from")
+        source = path
+    state = read_state_dict(source)
+    prefixes = INIT_PREFIXES[parts]
+    state = {k: v for k, v in state.items() if k.startswith(prefixes)}
+    return load_pretrained_detector(model, state)

@@ -70,9 +70,12 @@ def train(cfg: TrainingConfig, run_dir: str | Path, resume: bool = False) -> dic
         datasets = build_split_datasets(cfg)
         model = build_model(cfg)
         evaluator = make_evaluator(cfg, datasets, run_dir, lambda m: next(m.parameters()).device)
-        data_info = describe_training_data(cfg, datasets)
+        extra = {"training_data": describe_training_data(cfg, datasets)}
+        if getattr(model, "init_report", None) is not None:
+            extra["initialization"] = {"from": cfg.model.init_from, "parts": cfg.model.init_parts,
+                                       "report": model.init_report.summary()}
         trainer = Trainer(cfg, run_dir, model, datasets["train"], ctx=ctx, resume=resume, evaluate=evaluator,
-                          extra_summary={"training_data": data_info})
+                          extra_summary=extra)
         return trainer.run()
     finally:
         shutdown_distributed(ctx)
