@@ -70,18 +70,35 @@ def review_path(key: str, folder: str | Path | None = None) -> Path:
     return Path(folder if folder is not None else reviews_dir()) / f"{key}.json"
 
 
-def write_review_file(path: str | Path, data: dict[str, Any]) -> None:
-    """Atomically replace ``path`` with ``data`` as JSON, stamping ``format_version``.
+def encode_review(data: dict[str, Any], findings_json: list[str] | None = None) -> str:
+    """The file text for ``data``, stamped with ``format_version``, one finding per line.
+
+    ``findings_json`` may hold the findings already encoded (one JSON object each): the session
+    caches them, so that a decision on a 5000-finding review re-encodes one finding, not all.
+
+    Example:
+        >>> encode_review({"series_key": "1.2"}, ['{"id": "F1"}'])
+        '{"format_version": 1, "series_key": "1.2", "findings": [\\n{"id": "F1"}\\n]}\\n'
+    """
+    head = {"format_version": FORMAT_VERSION, **{k: v for k, v in data.items() if k != "format_version"}}
+    if findings_json is None:
+        return json.dumps(head, ensure_ascii=False, allow_nan=False) + "\n"
+    head.pop("findings", None)
+    text = json.dumps(head, ensure_ascii=False, allow_nan=False)
+    return text[:-1] + ', "findings": [\n' + ",\n".join(findings_json) + "\n]}\n"
+
+
+def write_review_file(path: str | Path, data: dict[str, Any], findings_json: list[str] | None = None) -> None:
+    """Atomically replace ``path`` with :func:`encode_review` of ``data``.
 
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "k.json"
         >>> write_review_file(p, {"a": 1})
-        >>> '"format_version": 1' in p.read_text()
-        True
+        >>> p.read_text()
+        '{"format_version": 1, "a": 1}\\n'
     """
-    payload = {"format_version": FORMAT_VERSION, **{k: v for k, v in data.items() if k != "format_version"}}
-    atomic_write_text(path, json.dumps(payload, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    atomic_write_text(path, encode_review(data, findings_json))
 
 
 def read_review_file(path: str | Path) -> dict[str, Any]:

@@ -31,6 +31,7 @@ Example:
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -42,15 +43,17 @@ from lesionviewer.review.measurement import Measurement
 from lesionviewer.review.review_file import (
     FORMAT_VERSION,
     ReviewFileError,
+    encode_review,
     read_review_file,
     remove_stale_temporaries,
     review_path,
     set_aside,
-    write_review_file,
+
 )
 from lesionviewer.review.reviewed_finding import ReviewedFinding
 from lesionviewer.review.series_key import is_valid_key, meta_text, series_key
 from lesionviewer.review.status import Status
+from lesionviewer.util.atomic import atomic_write_text
 
 DEFAULT_THRESHOLD = 0.5
 DUPLICATE_IOU = 0.5  # a re-run's finding this close to a decided one is the same lesion
@@ -121,6 +124,10 @@ class ReviewSession:
         self._dirty = False
         self._last_export: dict[str, Any] | None = None
         self._hub = EventHub()
+        # Caches, dropped by _commit: each finding's JSON (so a save re-encodes only what changed)
+        # and the ordered list (the GUI asks for it on every repaint).
+        self._encoded: dict[str, str] = {}
+        self._ordered: list[ReviewedFinding] | None = None
         self.warnings: list[str] = []
         self.autosave_error: str | None = None
 
@@ -214,7 +221,23 @@ class ReviewSession:
         """
         if self._path is None:
             raise ValueError("this review session has no file (create it with ReviewSession.open)")
-        write_review_file(self._path, self.to_dict())
+        atomic_write_text(self._path, self.to_json())
+
+    def to_json(self) -> str:
+        """The autosave file's text (see :meth:`to_dict`); unchanged findings are not re-encoded.
+
+        Example:
+            >>> import json
+            >>> json.loads(ReviewSession("1.2").to_json())["format_version"]
+            1
+        """
+        encoded = []
+        for fid, rf in self._findings.items():
+            text = self._encoded.get(fid)
+            if text is None:
+                text = self._encoded[fid] = json.dumps(rf.to_dict(), ensure_ascii=False, allow_nan=False)
+            encoded.append(text)
+        return encode_review(self.to_dict(include_findings=False), encoded)
 
     def subscribe(self, callback: Observer) -> Callable[[], None]:
         """Call ``callback(event)`` after every change (after it is saved); returns the unsubscriber.
@@ -231,6 +254,9 @@ class ReviewSession:
         return self._hub.subscribe(callback)
 
     def _commit(self, kind: ChangeKind, ids: Iterable[str] = (), slices: Iterable[int] = (), dirty: bool = False) -> None:
+        self._ordered = None
+        for stale in set(self._encoded) - set(self._findings):
+            del self._encoded[stale]
         if dirty:
             self._dirty = True
         failed = False
@@ -327,6 +353,9 @@ class ReviewSession:
     def _order(self, rf: ReviewedFinding) -> tuple[int, float, int]:
         return (rf.slice_index, -rf.score, _id_number(rf.id))
 
+    def _invalidate(self, finding_id: str) -> None:
+        self._encoded.pop(finding_id, None)
+
     def findings(self) -> list[ReviewedFinding]:
         """Every finding, ordered by slice, then score (highest first).
 
@@ -336,7 +365,9 @@ class ReviewSession:
             >>> [f.slice_index for f in s.findings()]
             [1, 5]
         """
-        return sorted(self._findings.values(), key=self._order)
+        if self._ordered is None:
+            self._ordered = sorted(self._findings.values(), key=self._order)
+        return list(self._ordered)
 
     def finding(self, finding_id: str) -> ReviewedFinding:
         """The finding with this id; ``KeyError`` naming it when there is none.
@@ -543,6 +574,7 @@ class ReviewSession:
         if new is rf.status:
             return
         self._findings[finding_id] = ReviewedFinding(rf.id, rf.finding, new, rf.note, rf.model_version)
+        self._invalidate(finding_id)
         self._commit(ChangeKind.STATUS, [finding_id], [rf.slice_index], dirty=True)
 
     def set_note(self, item_id: str, text: str) -> None:
@@ -568,6 +600,7 @@ class ReviewSession:
         if rf.note == text:
             return
         self._findings[item_id] = ReviewedFinding(rf.id, rf.finding, rf.status, text, rf.model_version)
+        self._invalidate(item_id)
         self._commit(ChangeKind.NOTE, [item_id], [rf.slice_index], dirty=True)
 
     def add_measurement(self, measurement: Measurement) -> str:
@@ -632,14 +665,14 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ (de)serialisation
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, include_findings: bool = True) -> dict[str, Any]:
         """The whole state as a JSON-ready dict (what the autosave file holds).
 
         Example:
             >>> ReviewSession("1.2").to_dict()["series_key"]
             '1.2'
         """
-        return {
+        data = {
             "format_version": FORMAT_VERSION,
             "series_key": self._key,
             "series_uid": self.series_uid,
@@ -654,9 +687,11 @@ class ReviewSession:
             "next_measurement_number": self._next_measurement,
             "dirty_since_export": self._dirty,
             "last_export": self._last_export,
-            "findings": [rf.to_dict() for rf in self._findings.values()],
             "measurements": [m.to_dict() for m in self._measurements.values()],
         }
+        if include_findings:
+            data["findings"] = [rf.to_dict() for rf in self._findings.values()]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str | Path | None = None) -> "ReviewSession":
