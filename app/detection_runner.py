@@ -8,6 +8,7 @@ and re-run (same or another model) behave. Findings go to whoever listens to ``f
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Callable
 
@@ -48,8 +49,16 @@ def describe_detector(detector: Any) -> tuple[str, str]:
     name = getattr(card, "name", None) or getattr(detector, "model_name", None) or getattr(detector, "name", "model")
     if isinstance(card, dict):
         name = card.get("name", name)
-    device = str(getattr(detector, "device", "cpu"))
-    return str(name), device
+    device = getattr(detector, "device_description", None) or str(getattr(detector, "device", "cpu"))
+    return str(name), str(device)
+
+
+def accepts_on_findings(detector: Any) -> bool:
+    """Whether ``detector.detect`` reports each finished slice through ``on_findings=``."""
+    try:
+        return "on_findings" in inspect.signature(detector.detect).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class DetectionRunner(QObject):
@@ -111,8 +120,17 @@ class DetectionRunner(QObject):
             detector = self.load_detector()
             name, device = describe_detector(detector)
             context.partial(("model", name, device))
-            done = 0
             context.progress(0, len(order))
+            if accepts_on_findings(detector):
+                # The engine reports each slice as it finishes: one call, one context set-up.
+                def slice_done(index: int, findings: list) -> None:
+                    context.partial(("findings", volume, [index], list(findings)))
+
+                detector.detect(volume, slices=order, cancel=context.cancel_event,
+                                progress=context.progress, on_findings=slice_done)
+                context.raise_if_cancelled()
+                return len(order)
+            done = 0
             for group in batches(order, SLICES_PER_CALL):
                 context.raise_if_cancelled()
                 findings = detector.detect(volume, slices=group, cancel=context.cancel_event)

@@ -77,7 +77,8 @@ class PlaneViewBox(pg.ViewBox):
             return
         delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
         if delta:
-            self._view.step(1 if delta < 0 else -1)
+            notches = int(delta / 120) or (1 if delta > 0 else -1)  # 120 = one notch
+            self._view.step(-notches)
         ev.accept()
 
     def mouseClickEvent(self, ev):  # noqa: N802 - Qt API
@@ -92,9 +93,13 @@ class PlaneViewBox(pg.ViewBox):
         if ev.button() == Qt.LeftButton:
             handler = self._view.drag_handler
             if handler is not None:
-                column, row = self._view.image_coordinates(ev.scenePos())
                 stage = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
-                if handler(stage, column, row):
+                if ev.isStart():  # the drag began where the button went down, not where it was noticed
+                    if handler(stage, *self._view.image_coordinates(ev.buttonDownScenePos())):
+                        handler("move", *self._view.image_coordinates(ev.scenePos()))
+                        ev.accept()
+                        return
+                elif handler(stage, *self._view.image_coordinates(ev.scenePos())):
                     ev.accept()
                     return
             state = self._view.state

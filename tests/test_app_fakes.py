@@ -145,6 +145,7 @@ def drag(view, start, end, button=None, steps: int = 5) -> None:
 
     send(QEvent.MouseButtonPress, start, button)
     for i in range(1, steps + 1):
+        time.sleep(0.012)  # pyqtgraph drops mouse moves closer than its rate limit (100 per second)
         t = i / steps
         send(QEvent.MouseMove, (start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t), button)
     send(QEvent.MouseButtonRelease, end, Qt.NoButton)
@@ -153,3 +154,54 @@ def drag(view, start, end, button=None, steps: int = 5) -> None:
 def click(view, point, button=None) -> None:
     """A click (press + release, no move) over ``view`` at viewport pixel ``point``."""
     drag(view, point, point, button, steps=0)
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, message_boxes):
+    """``make_window(volume=..., detector=..., settings=...)``: a shown main window with the study open."""
+    from lesionviewer_app.main_window import MainWindow
+    from lesionviewer_app.settings import ViewerSettings
+
+    def make(volume=None, detector=None, settings=None, open_study=True, review_folder=None):
+        volume = volume if volume is not None else small_volume()
+        detector = detector if detector is not None else SlowFakeDetector()
+        settings = settings or ViewerSettings()
+        window = MainWindow(settings, loader=lambda path, **_: volume,
+                            detector_factory=lambda path, device: detector,
+                            review_folder=review_folder or tmp_path / "reviews")
+        window.resize(1200, 800)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        if open_study:
+            window.open_path(tmp_path / "study.nii")
+            qtbot.waitUntil(lambda: window.state.volume is not None, timeout=5000)
+            wait_for_jobs(qtbot)
+        window.detector = detector
+        window.messages = message_boxes
+        return window
+
+    yield make
+    from lesionviewer_app.worker import running_jobs
+
+    for job in running_jobs():
+        job.cancel()
+        job.wait(2)
+
+
+class ReportingFakeDetector(SlowFakeDetector):
+    """Like the engine: one call for all slices, each slice handed over through ``on_findings``."""
+
+    def detect(self, volume, slices=None, progress=None, cancel=None, on_findings=None):
+        found = []
+        slices = list(range(volume.num_slices)) if slices is None else list(slices)
+        for done, index in enumerate(slices):
+            on_slice = super().detect(volume, [index], None, cancel)
+            if cancel is not None and cancel.is_set():
+                break
+            found.extend(on_slice)
+            if on_findings is not None:
+                on_findings(index, on_slice)
+            if progress is not None:
+                progress(done + 1, len(slices))
+        return found
