@@ -186,3 +186,32 @@ def test_reopening_with_a_different_slice_count_warns(volume):
     shorter = Volume(np.zeros((11, 32, 32), np.int16), (2.0, 0.8, 0.8), meta={"SeriesInstanceUID": KEY})
     r = ReviewSession.open(shorter)
     assert len(r.findings()) == 1 and "11 slices" in r.warnings[0] and "12" in r.warnings[0]
+
+
+def _finding_dict(**changes):
+    base = Finding(1, (0.0, 0.0, 5.0, 5.0), 0.9, "m").to_dict()
+    return {"id": "F1", "status": "pending", "note": "", "finding": {**base, **changes}}
+
+
+@pytest.mark.parametrize(
+    "finding",
+    [
+        _finding_dict(box_px=["a", 0, 5, 5]),
+        _finding_dict(box_px=[0, 0, 5]),
+        _finding_dict(score=None),
+        _finding_dict(slice_index=-1),
+        _finding_dict(slice_index=1.5),
+        _finding_dict(unknown_field=1),
+        _finding_dict(model_name=3),
+    ],
+)
+def test_findings_with_bad_values_in_the_file_are_caught_on_opening(volume, finding):
+    review_path(KEY).write_text(json.dumps({**GOOD, "findings": [finding]}))
+    s = ReviewSession.open(volume)
+    assert s.findings() == [] and "could not be used" in s.warnings[0]
+
+
+def test_deeply_nested_json_is_a_clear_warning_not_a_crash(volume):
+    review_path(KEY).write_text("[" * 100_000 + "]" * 100_000)
+    s = ReviewSession.open(volume)
+    assert s.findings() == [] and "could not be used" in s.warnings[0]

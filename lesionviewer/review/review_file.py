@@ -126,6 +126,8 @@ def read_review_file(path: str | Path) -> dict[str, Any]:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReviewFileError(path, f"not valid JSON ({exc})") from exc
+    except RecursionError as exc:  # absurdly nested JSON, e.g. a hostile or damaged file
+        raise ReviewFileError(path, "holds JSON nested too deeply to read") from exc
     if not isinstance(data, dict):
         raise ReviewFileError(path, f"holds a JSON {type(data).__name__}, not an object")
     version = data.get("format_version")

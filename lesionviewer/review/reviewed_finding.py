@@ -8,6 +8,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,10 +84,29 @@ class ReviewedFinding:
         note = data.get("note", "")
         if not isinstance(data["id"], str) or not isinstance(note, str):
             raise TypeError("finding id and note must be text")
+        finding = Finding.from_dict(data["finding"])
+        _check_numbers(finding)
         return cls(
             id=data["id"],
-            finding=Finding.from_dict(data["finding"]),
+            finding=finding,
             status=Status(data.get("status", "pending")),
             note=note,
             model_version=str(data.get("model_version", "")),
         )
+
+
+def _check_numbers(f: Finding) -> None:
+    # A file edited by hand or damaged must fail here, on opening, not later in a repaint or export.
+    if not isinstance(f.slice_index, int) or isinstance(f.slice_index, bool) or f.slice_index < 0:
+        raise ValueError(f"slice_index must be a non-negative integer, got {f.slice_index!r}")
+    groups = {"box_px": f.box_px, "box_mm": f.box_mm, "center_mm": f.center_mm}
+    sizes = {"box_px": 4, "box_mm": 4, "center_mm": 3}
+    for name, values in groups.items():
+        if len(values) != sizes[name]:
+            raise ValueError(f"{name} must hold {sizes[name]} numbers, got {values!r}")
+    scalars = [f.score, f.z_mm, f.width_mm, f.height_mm, f.long_axis_mm, f.short_axis_mm]
+    for v in [*f.box_px, *f.box_mm, *f.center_mm, *scalars]:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"a finding holds {v!r} where a finite number belongs")
+    if not isinstance(f.model_name, str):
+        raise TypeError("model_name must be text")
