@@ -119,3 +119,23 @@ def test_runs_as_a_module_with_help():
     out = subprocess.run([sys.executable, "-m", "lesionviewer.detection.cli", "--help"],
                          capture_output=True, text=True, check=True)
     assert "--model" in out.stdout and "--batch-size" in out.stdout
+
+
+def test_a_series_whose_detection_fails_is_skipped_and_the_rest_written(model_file, studies, tmp_path,
+                                                                         capsys, monkeypatch):
+    from lesionviewer.detection.engine import Detector
+
+    original = Detector.detect
+
+    def out_of_memory_on_the_nifti(self, volume, *args, **kwargs):
+        if volume.num_slices == 3:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return original(self, volume, *args, **kwargs)
+
+    monkeypatch.setattr(Detector, "detect", out_of_memory_on_the_nifti)
+    out = tmp_path / "partial.csv"
+    status = main([str(studies / "all"), "--model", str(model_file), "--out", str(out), "--device", "cpu",
+                   "--quiet", "--threshold", "0.05"])
+    assert status == 0
+    assert "detection failed (RuntimeError: CUDA out of memory (simulated))" in capsys.readouterr().out
+    assert {r["series_path"] for r in read_rows(out)} == {str(studies / "all" / "patient1")}

@@ -148,6 +148,13 @@ def test_cancel_stops_after_the_current_batch_and_returns_what_was_found(as_even
     assert len(detector.model.backbone.seen) == 1
 
 
+def test_an_empty_selection_or_volume_gives_no_findings():
+    detector = stub_detector()
+    assert detector.detect(ramp_volume(3), slices=[]) == []
+    assert detector.detect(Volume(np.zeros((0, 8, 8), np.int16), (1.0, 1.0, 1.0))) == []
+    assert detector.model.backbone.seen == []
+
+
 def test_cancel_before_start_returns_nothing():
     detector = stub_detector()
     assert detector.detect(ramp_volume(3), cancel=lambda: True) == []

@@ -202,6 +202,10 @@ def run(paths: Sequence[str], model: str, out: str, device: str = "auto", thresh
                 say(f"skipped {err}")
                 _advance(bar, job.num_slices)
                 continue
+            except Exception as err:  # one odd study must not end a night-long batch
+                say(f"skipped {job.path}: could not be read ({type(err).__name__}: {err})")
+                _advance(bar, job.num_slices)
+                continue
             _grow_total(bar, job.num_slices, volume.num_slices)
             for warning in volume.warnings:
                 say(f"warning: {job.path}: {warning}")
@@ -211,7 +215,12 @@ def run(paths: Sequence[str], model: str, out: str, device: str = "auto", thresh
                 _advance(bar, done - counted[0])
                 counted[0] = done
 
-            findings = detector.detect(volume, progress=on_progress)
+            try:
+                findings = detector.detect(volume, progress=on_progress)
+            except (RuntimeError, ValueError) as err:  # e.g. out of GPU memory, unusable geometry
+                say(f"skipped {job.path}: detection failed ({type(err).__name__}: {err})")
+                _advance(bar, volume.num_slices - counted[0])
+                continue
             kept = [f for f in findings if f.score >= threshold]
             rows.extend(finding_row(f, job, volume, detector.card.version) for f in kept)
             processed += 1

@@ -173,6 +173,8 @@ class Detector:
         if size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         card = self.card
+        if not order:
+            return []
         stacker = ContextStacker(volume.hu, slice_positions_of(volume), card.num_slices, card.slice_interval_mm)
         found: list[Finding] = []
         done = 0
