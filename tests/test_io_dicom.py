@@ -10,7 +10,14 @@ import pytest
 import SimpleITK as sitk
 
 from corpus.bad_dicom import edit_dicom, small_volume, write_valid_series
-from lesionviewer.io import InconsistentSeriesError, Volume, find_series, load_volume, write_dicom_series
+from lesionviewer.io import (
+    CorruptFileError,
+    InconsistentSeriesError,
+    Volume,
+    find_series,
+    load_volume,
+    write_dicom_series,
+)
 from lesionviewer.io.dicom_header import read_slice_header
 from lesionviewer.io.dicom_pixels import _decode_with_pydicom, decode_slice_into, stored_to_hu
 
@@ -356,3 +363,76 @@ def test_paths_in_meta_are_strings(tmp_path):
     write_valid_series(tmp_path, 2)
     vol = load_volume(tmp_path)
     assert all(isinstance(p, str) and Path(p).parent == tmp_path for p in vol.meta["source_files"])
+
+
+# --- multi-frame (enhanced CT) -----------------------------------------------------------------------
+
+
+def _enhanced_file(tmp_path, volume, reverse=False, compress=None) -> Path:
+    from lesionviewer.io.multiframe import multiframe_dataset
+
+    ds = multiframe_dataset(volume)
+    if reverse:  # frames stored top to bottom: positions, not frame order, decide z
+        stored = np.frombuffer(ds.PixelData, "<u2").reshape(volume.hu.shape)[::-1]
+        ds.PixelData = np.ascontiguousarray(stored).tobytes()
+        ds.PerFrameFunctionalGroupsSequence = pydicom.Sequence(list(ds.PerFrameFunctionalGroupsSequence)[::-1])
+    if compress:
+        ds.compress(compress)
+    path = tmp_path / "enhanced.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize("compress", [None, pydicom.uid.RLELossless])
+def test_enhanced_ct_multiframe_loads_like_a_series(tmp_path, compress):
+    original = small_volume(5)
+    path = _enhanced_file(tmp_path, original, reverse=True, compress=compress)
+    vol = load_volume(path)
+    assert np.array_equal(vol.hu, original.hu)
+    assert vol.spacing == pytest.approx(original.spacing)
+    assert vol.origin == pytest.approx(original.origin)
+    assert vol.meta["source_frames"] == [4, 3, 2, 1, 0]
+    [info] = find_series(tmp_path)
+    assert info.num_slices == 5 and info.files == [str(path)]
+
+
+def test_enhanced_ct_localizer_frames_are_dropped(tmp_path):
+    from lesionviewer.io.multiframe import multiframe_dataset
+
+    ds = multiframe_dataset(small_volume(3))
+    frame_type = pydicom.Dataset()
+    frame_type.FrameType = ["ORIGINAL", "PRIMARY", "LOCALIZER", "NONE"]
+    ds.PerFrameFunctionalGroupsSequence[0].CTImageFrameTypeSequence = pydicom.Sequence([frame_type])
+    path = tmp_path / "with_scout.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    vol = load_volume(path)
+    assert vol.num_slices == 2 and vol.hu[:, 0, 0].tolist() == [10, 20]
+
+
+def test_frame_count_disagreeing_with_functional_groups_is_corrupt(tmp_path):
+    from lesionviewer.io.multiframe import multiframe_dataset
+
+    ds = multiframe_dataset(small_volume(3))
+    ds.PerFrameFunctionalGroupsSequence = pydicom.Sequence(list(ds.PerFrameFunctionalGroupsSequence)[:2])
+    path = tmp_path / "bad_frames.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(CorruptFileError, match="declares 3 frames but describes 2"):
+        load_volume(path)
+
+
+def test_legacy_multiframe_uses_the_frame_step(tmp_path):
+    from lesionviewer.io.multiframe import multiframe_dataset
+
+    ds = multiframe_dataset(small_volume(3))
+    del ds.PerFrameFunctionalGroupsSequence
+    del ds.SharedFunctionalGroupsSequence
+    ds.ImagePositionPatient = ["-10", "-20", "-30"]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.PixelSpacing = ["0.8", "0.8"]
+    ds.SpacingBetweenSlices = "2.0"
+    ds.RescaleIntercept, ds.RescaleSlope = "-1024", "1"
+    path = tmp_path / "legacy.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    vol = load_volume(path)
+    assert vol.hu[:, 0, 0].tolist() == [0, 10, 20]
+    assert vol.spacing == pytest.approx((2.0, 0.8, 0.8)) and vol.origin == pytest.approx((-10, -20, -30))

@@ -97,6 +97,7 @@ class SliceHeader:
     is_little_endian: bool = True
     pixel_offset: int | None = None
     pixel_length: int | None = None
+    frame: int = 0
 
     @property
     def is_localizer(self) -> bool:
@@ -120,7 +121,14 @@ class SliceHeader:
         return self.rows * self.columns * self.samples_per_pixel * self.number_of_frames * per_pixel
 
 
-def _text(ds: pydicom.Dataset, keyword: str) -> str:
+def tag_text(ds: pydicom.Dataset, keyword: str) -> str:
+    """A tag's value as stripped text ("" where absent; several values joined by backslashes).
+
+    Example:
+        >>> ds = pydicom.Dataset(); ds.SeriesDescription = " CT Body "
+        >>> tag_text(ds, "SeriesDescription"), tag_text(ds, "PatientName")
+        ('CT Body', '')
+    """
     value = ds.get(keyword, "")
     if value is None:
         return ""
@@ -129,8 +137,14 @@ def _text(ds: pydicom.Dataset, keyword: str) -> str:
     return str(value).strip()
 
 
-def _number(ds: pydicom.Dataset, keyword: str, kind=float) -> Any:
-    """The first value of a numeric tag, or None where it is absent or empty."""
+def tag_number(ds: pydicom.Dataset, keyword: str, kind=float) -> Any:
+    """The first value of a numeric tag as ``kind``, or None where it is absent or empty.
+
+    Example:
+        >>> ds = pydicom.Dataset(); ds.WindowCenter = ["40", "300"]
+        >>> tag_number(ds, "WindowCenter"), tag_number(ds, "WindowWidth")
+        (40.0, None)
+    """
     value = ds.get(keyword, None)
     if value is None or value == "":
         return None
@@ -141,7 +155,14 @@ def _number(ds: pydicom.Dataset, keyword: str, kind=float) -> Any:
     return kind(float(value)) if kind is int else kind(value)
 
 
-def _floats(ds: pydicom.Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
+def tag_floats(ds: pydicom.Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
+    """All values of a numeric tag as floats (None where absent); ``ValueError`` unless there are ``count``.
+
+    Example:
+        >>> ds = pydicom.Dataset(); ds.PixelSpacing = ["0.5", "0.5"]
+        >>> tag_floats(ds, "PixelSpacing", 2)
+        (0.5, 0.5)
+    """
     value = ds.get(keyword, None)
     if value is None or value == "":
         return None
@@ -199,12 +220,12 @@ def _safe_marker(path: Path) -> bool:
 
 
 def read_slice_header(path: str | Path) -> SliceHeader:
-    """Read and check one DICOM image's header; never touches the pixel data.
+    """Read and check one single-image DICOM file's header; never touches the pixel data.
 
     Raises ``NotDicomError`` for other files, ``UnsupportedFormatError`` for DICOM that holds
-    no image (reports, presentation states) or a colour/multi-frame image,
-    ``ImplausibleImageError`` for an absurd declared size, ``CorruptFileError`` for a
-    malformed or truncated header or pixel data shorter than declared.
+    no image (reports, presentation states), a colour image or several frames (use
+    ``read_frame_headers``), ``ImplausibleImageError`` for an absurd declared size,
+    ``CorruptFileError`` for a malformed or truncated header or pixel data shorter than declared.
 
     Example:
         >>> import tempfile, numpy as np
@@ -214,10 +235,36 @@ def read_slice_header(path: str | Path) -> SliceHeader:
         >>> read_slice_header(f).pixel_spacing
         (0.5, 0.5)
     """
+    headers = read_frame_headers(path)
+    if len(headers) != 1:
+        raise UnsupportedFormatError(path, f"the file holds {len(headers)} frames, not one slice (read_frame_headers reads them)")
+    return headers[0]
+
+
+def read_frame_headers(path: str | Path) -> list[SliceHeader]:
+    """One ``SliceHeader`` per image in the file: one for a classic slice, one per frame of a multi-frame file.
+
+    Frames of an enhanced (multi-frame) CT take their position, orientation, spacing, rescale
+    and window from the per-frame and shared functional groups; the same errors as
+    ``read_slice_header`` apply.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from lesionviewer.io.volume import Volume
+        >>> from lesionviewer.io.dicom_write import write_dicom_series
+        >>> [f] = write_dicom_series(Volume(np.zeros((1, 3, 3), np.int16), (1, 0.5, 0.5)), tempfile.mkdtemp())
+        >>> [h.frame for h in read_frame_headers(f)]
+        [0]
+    """
     path = Path(path)
     ds = read_dataset(path, defer=True)
     try:
-        return _header_from_dataset(path, ds)
+        base = _header_from_dataset(path, ds)
+        if base.number_of_frames == 1:
+            return [base]
+        from lesionviewer.io.multiframe import split_frames
+
+        return split_frames(path, ds, base)
     except LoadError:
         raise
     except Exception as exc:  # unreadable values in an otherwise parsable header
@@ -236,18 +283,18 @@ def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
         )
 
     if "PixelData" not in ds:
-        sop = _text(ds, "SOPClassUID") or (str(file_meta.get("MediaStorageSOPClassUID", "")) if file_meta else "")
+        sop = tag_text(ds, "SOPClassUID") or (str(file_meta.get("MediaStorageSOPClassUID", "")) if file_meta else "")
         is_image_class = "Image Storage" in getattr(pydicom.uid.UID(sop), "name", "")
         if "Rows" in ds or "ImagePositionPatient" in ds or is_image_class:
             raise CorruptFileError(path, "the file ends before its pixel data (truncated?)")
         name = getattr(pydicom.uid.UID(sop), "name", sop) if sop else "unknown"
         raise UnsupportedFormatError(path, f"this DICOM file holds no image (SOP class: {name})")
 
-    rows = _number(ds, "Rows", int) or 0
-    columns = _number(ds, "Columns", int) or 0
-    frames = _number(ds, "NumberOfFrames", int) or 1
-    samples = _number(ds, "SamplesPerPixel", int) or 1
-    bits_allocated = _number(ds, "BitsAllocated", int) or 0
+    rows = tag_number(ds, "Rows", int) or 0
+    columns = tag_number(ds, "Columns", int) or 0
+    frames = tag_number(ds, "NumberOfFrames", int) or 1
+    samples = tag_number(ds, "SamplesPerPixel", int) or 1
+    bits_allocated = tag_number(ds, "BitsAllocated", int) or 0
     if rows <= 0 or columns <= 0:
         raise ImplausibleImageError(path, f"the header declares an empty image ({rows} x {columns} pixels)")
     if rows > MAX_IMAGE_SIDE or columns > MAX_IMAGE_SIDE or frames > MAX_FRAMES or frames < 1:
@@ -258,13 +305,11 @@ def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
         )
     if bits_allocated not in (8, 16, 32):
         raise UnsupportedFormatError(path, f"BitsAllocated {bits_allocated} is not supported (8, 16 or 32 expected)")
-    photometric = _text(ds, "PhotometricInterpretation").upper() or "MONOCHROME2"
+    photometric = tag_text(ds, "PhotometricInterpretation").upper() or "MONOCHROME2"
     if samples != 1 or not photometric.startswith("MONOCHROME"):
         raise UnsupportedFormatError(path, f"a colour image ({photometric}, {samples} samples per pixel) is not a CT slice")
-    if frames > 1:
-        raise UnsupportedFormatError(path, f"multi-frame images ({frames} frames, e.g. enhanced CT) are not supported yet")
 
-    bits_stored = _number(ds, "BitsStored", int) or bits_allocated
+    bits_stored = tag_number(ds, "BitsStored", int) or bits_allocated
     if not 1 <= bits_stored <= bits_allocated:
         bits_stored = bits_allocated
 
@@ -285,34 +330,34 @@ def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
         columns=columns,
         bits_allocated=bits_allocated,
         bits_stored=bits_stored,
-        pixel_representation=_number(ds, "PixelRepresentation", int) or 0,
+        pixel_representation=tag_number(ds, "PixelRepresentation", int) or 0,
         samples_per_pixel=samples,
         photometric=photometric,
         number_of_frames=frames,
-        rescale_slope=_number(ds, "RescaleSlope") or 1.0,
-        rescale_intercept=_number(ds, "RescaleIntercept") or 0.0,
-        position=_floats(ds, "ImagePositionPatient", 3),
-        orientation=_floats(ds, "ImageOrientationPatient", 6),
-        pixel_spacing=_floats(ds, "PixelSpacing", 2),
-        slice_thickness=_number(ds, "SliceThickness"),
-        spacing_between_slices=_number(ds, "SpacingBetweenSlices"),
-        instance_number=_number(ds, "InstanceNumber", int),
+        rescale_slope=tag_number(ds, "RescaleSlope") or 1.0,
+        rescale_intercept=tag_number(ds, "RescaleIntercept") or 0.0,
+        position=tag_floats(ds, "ImagePositionPatient", 3),
+        orientation=tag_floats(ds, "ImageOrientationPatient", 6),
+        pixel_spacing=tag_floats(ds, "PixelSpacing", 2),
+        slice_thickness=tag_number(ds, "SliceThickness"),
+        spacing_between_slices=tag_number(ds, "SpacingBetweenSlices"),
+        instance_number=tag_number(ds, "InstanceNumber", int),
         image_type=tuple(str(v).strip() for v in (ds.get("ImageType") or ())),
-        modality=_text(ds, "Modality"),
-        sop_class_uid=_text(ds, "SOPClassUID"),
-        patient_name=_text(ds, "PatientName"),
-        patient_id=_text(ds, "PatientID"),
-        study_uid=_text(ds, "StudyInstanceUID"),
-        series_uid=_text(ds, "SeriesInstanceUID"),
-        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
-        series_number=_number(ds, "SeriesNumber", int),
-        acquisition_number=_number(ds, "AcquisitionNumber", int),
-        study_description=_text(ds, "StudyDescription"),
-        series_description=_text(ds, "SeriesDescription"),
-        study_date=_text(ds, "StudyDate"),
-        window_center=_number(ds, "WindowCenter"),
-        window_width=_number(ds, "WindowWidth"),
-        gantry_tilt=_number(ds, "GantryDetectorTilt") or 0.0,
+        modality=tag_text(ds, "Modality"),
+        sop_class_uid=tag_text(ds, "SOPClassUID"),
+        patient_name=tag_text(ds, "PatientName"),
+        patient_id=tag_text(ds, "PatientID"),
+        study_uid=tag_text(ds, "StudyInstanceUID"),
+        series_uid=tag_text(ds, "SeriesInstanceUID"),
+        frame_of_reference_uid=tag_text(ds, "FrameOfReferenceUID"),
+        series_number=tag_number(ds, "SeriesNumber", int),
+        acquisition_number=tag_number(ds, "AcquisitionNumber", int),
+        study_description=tag_text(ds, "StudyDescription"),
+        series_description=tag_text(ds, "SeriesDescription"),
+        study_date=tag_text(ds, "StudyDate"),
+        window_center=tag_number(ds, "WindowCenter"),
+        window_width=tag_number(ds, "WindowWidth"),
+        gantry_tilt=tag_number(ds, "GantryDetectorTilt") or 0.0,
         is_little_endian=bool(ds.is_little_endian) if ds.is_little_endian is not None else True,
         pixel_offset=pixel_offset,
         pixel_length=pixel_length,

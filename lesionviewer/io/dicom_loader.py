@@ -128,6 +128,7 @@ def load_dicom_headers(headers: list[SliceHeader], source: str | Path | None = N
         "image_positions": [list(h.position) if h is not None and h.position else None for h in stack.slots],
         "source_files": [h.path if h is not None else None for h in stack.slots],
         "instance_numbers": [h.instance_number if h is not None else None for h in stack.slots],
+        "source_frames": [h.frame if h is not None else None for h in stack.slots],
         "missing_slices": list(stack.missing),
         "failed_slices": [i for i, _ in failures],
         "gantry_tilt_degrees": stack.tilt_degrees,

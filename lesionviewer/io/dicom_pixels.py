@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import pydicom
+from pydicom.pixels import pixel_array
 
 from lesionviewer.io.dicom_header import UNCOMPRESSED_LITTLE_ENDIAN, SliceHeader, read_dataset
 from lesionviewer.io.errors import CorruptFileError, LoadError, UnsupportedFormatError
@@ -55,7 +56,6 @@ def _is_fast_path(header: SliceHeader) -> bool:
     return (
         header.transfer_syntax in UNCOMPRESSED_LITTLE_ENDIAN
         and header.bits_allocated == 16
-        and header.number_of_frames == 1
         and header.pixel_offset is not None
     )
 
@@ -65,7 +65,7 @@ def _read_native(header: SliceHeader) -> np.ndarray:
     raw = np.empty((header.rows, header.columns), dtype=dtype)
     try:
         with open(header.path, "rb") as f:
-            f.seek(header.pixel_offset)
+            f.seek(header.pixel_offset + header.frame * raw.nbytes)
             got = f.readinto(memoryview(raw).cast("B"))
     except OSError as exc:
         raise LoadError(header.path, f"could not be read ({exc.strerror or exc})") from None
@@ -92,7 +92,6 @@ def _apply_bits_stored(raw: np.ndarray, bits_stored: int, signed: bool) -> np.nd
 
 
 def _decode_with_pydicom(header: SliceHeader) -> np.ndarray:
-    ds = read_dataset(header.path, defer=False)
     syntax = pydicom.uid.UID(header.transfer_syntax)
     if not syntax.is_transfer_syntax:
         raise UnsupportedFormatError(header.path, f"unknown transfer syntax '{syntax}': its pixel data cannot be decoded here")
@@ -102,7 +101,10 @@ def _decode_with_pydicom(header: SliceHeader) -> np.ndarray:
         )
     try:
         # Rescale is ours to apply (per slice, into int16); pydicom only decodes.
-        arr = ds.pixel_array
+        if header.number_of_frames > 1:
+            arr = pixel_array(header.path, index=header.frame)  # decodes only this frame
+        else:
+            arr = read_dataset(header.path, defer=False).pixel_array
     except LoadError:
         raise
     except (NotImplementedError, RuntimeError) as exc:

@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lesionviewer.io.dicom_header import SliceHeader, read_slice_header
+from lesionviewer.io.dicom_header import SliceHeader, read_frame_headers
 from lesionviewer.io.errors import LoadError, NotDicomError
 from lesionviewer.io.series_info import SeriesInfo
 
@@ -83,7 +83,7 @@ def scan_dicom_folder(folder: str | Path) -> FolderScan:
             scan.not_dicom.append(str(path))
             continue
         try:
-            headers.append(read_slice_header(path))
+            headers.extend(read_frame_headers(path))
         except NotDicomError:
             scan.not_dicom.append(str(path))
         except LoadError as exc:
@@ -152,7 +152,7 @@ def _describe(members: list[SliceHeader]) -> SeriesInfo:
         ordered, spacing = same_size, None
     in_order = {h.path for h in ordered}
     # Every file of the series is listed: the ones in z order first, then duplicates and odd sizes.
-    files = [h.path for h in ordered] + [h.path for h in members if h.path not in in_order]
+    files = list(dict.fromkeys([h.path for h in ordered] + [h.path for h in members if h.path not in in_order]))
     return SeriesInfo(
         patient_name=first.patient_name,
         patient_id=first.patient_id,

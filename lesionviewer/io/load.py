@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lesionviewer.io.deeplesion_png import is_deeplesion_folder, load_deeplesion_series
-from lesionviewer.io.dicom_header import read_slice_header
+from lesionviewer.io.dicom_header import read_frame_headers
 from lesionviewer.io.dicom_loader import load_dicom_headers
 from lesionviewer.io.dicom_series import FolderScan, list_files, scan_dicom_folder
 from lesionviewer.io.errors import CorruptFileError, EmptyInputError, LoadError
@@ -63,7 +63,10 @@ def _load_file(path: Path) -> Volume:
         return load_itk_image(path)
     if path.suffix.lower() == ".png":
         return load_deeplesion_series(path.parent, files=[path])
-    return load_dicom_headers([read_slice_header(path)], source=path)
+    headers = read_frame_headers(path)
+    # A multi-frame file may carry localizer frames beside the volume; keep the volume.
+    headers = [h for h in headers if not h.is_localizer] or headers
+    return load_dicom_headers(headers, source=path)
 
 
 def _load_folder(folder: Path) -> Volume:

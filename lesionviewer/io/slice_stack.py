@@ -103,7 +103,7 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
     row = _unit(np.asarray(first.orientation[:3], float))
     col = _unit(np.asarray(first.orientation[3:], float))
     normal = _unit(np.cross(row, col))
-    order = sorted(headers, key=lambda h: (float(np.dot(h.position, normal)), h.instance_number or 0, h.path))
+    order = sorted(headers, key=lambda h: (float(np.dot(h.position, normal)), h.instance_number or 0, h.path, h.frame))
     proj = [float(np.dot(h.position, normal)) for h in order]
 
     # Duplicate positions: keep the first file at each position.
@@ -207,7 +207,7 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
 def _arrange_without_positions(
     headers: list[SliceHeader], pixel_spacing: tuple[float, float], warnings: list[str]
 ) -> SliceStack:
-    order = sorted(headers, key=lambda h: (h.instance_number if h.instance_number is not None else 0, h.path))
+    order = sorted(headers, key=lambda h: (h.instance_number if h.instance_number is not None else 0, h.path, h.frame))
     first = order[0]
     step = first.spacing_between_slices or first.slice_thickness or 1.0
     if len(order) > 1:
