@@ -247,6 +247,12 @@ def test_localizer_is_dropped_and_orientation_splits(tmp_path):
     assert all(str(scout) not in s.files for s in series)
 
 
+def test_orientation_rounding_noise_keeps_one_series(tmp_path):
+    files = write_valid_series(tmp_path, 4)
+    edit_dicom(files[1], ImageOrientationPatient=["0.99999", "0.00001", "0", "-0.00001", "0.99999", "0.0004"])
+    assert [s.num_slices for s in find_series(tmp_path)] == [4]
+
+
 def test_series_info_load_decodes_that_series(tmp_path):
     write_valid_series(tmp_path / "x", 3, series_description="x")
     write_valid_series(tmp_path / "y", 2, series_description="y")

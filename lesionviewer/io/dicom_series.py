@@ -110,10 +110,14 @@ def _series_key(h: SliceHeader) -> tuple:
     return ("folder", str(Path(h.path).parent), h.frame_of_reference_uid, h.series_number, h.series_description)
 
 
-def _orientation_key(h: SliceHeader) -> tuple | None:
-    if h.orientation is None:
-        return None
-    return tuple(round(v, 3) + 0.0 for v in h.orientation)
+# Orientations closer than this (per direction-cosine component) are the same orientation.
+ORIENTATION_TOLERANCE = 1e-3
+
+
+def _same_orientation(a: tuple | None, b: tuple | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return max(abs(x - y) for x, y in zip(a, b)) <= ORIENTATION_TOLERANCE
 
 
 def group_into_series(headers: list[SliceHeader]) -> list[SeriesInfo]:
@@ -127,12 +131,22 @@ def group_into_series(headers: list[SliceHeader]) -> list[SeriesInfo]:
         >>> [s.num_slices for s in group_into_series(hs)]
         [3]
     """
-    groups: dict[tuple, list[SliceHeader]] = defaultdict(list)
+    by_series: dict[tuple, list[SliceHeader]] = defaultdict(list)
     for h in headers:
-        if h.is_localizer:
-            continue
-        groups[(_series_key(h), _orientation_key(h), tuple(v.upper() for v in h.image_type))].append(h)
-    series = [_describe(members) for members in groups.values()]
+        if not h.is_localizer:
+            by_series[(_series_key(h), tuple(v.upper() for v in h.image_type))].append(h)
+    groups: list[list[SliceHeader]] = []
+    for members in by_series.values():
+        # Split by orientation with a tolerance: scanners write direction cosines with rounding noise.
+        clusters: list[list[SliceHeader]] = []
+        for h in members:
+            home = next((c for c in clusters if _same_orientation(c[0].orientation, h.orientation)), None)
+            if home is None:
+                clusters.append([h])
+            else:
+                home.append(h)
+        groups.extend(clusters)
+    series = [_describe(members) for members in groups]
     series.sort(key=lambda s: (s.patient_id, s.study_date, s.folder, s.series_number or 0, s.series_description))
     return series
 

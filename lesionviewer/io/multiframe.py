@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from lesionviewer.io.dicom_header import SliceHeader, tag_floats, tag_number, tag_text
+from lesionviewer.io.dicom_header import SliceHeader, tag_floats, tag_number
 from lesionviewer.io.errors import CorruptFileError
 from lesionviewer.io.volume import Volume
 
