@@ -161,5 +161,5 @@ def test_model_transform_is_the_single_resize_rule():
     model.eval()
     with eval_input_size(model, cfg):
         batch, _ = model.transform([image])
-    assert batch.image_sizes[0] == (512, 674) and tuple(batch.tensors.shape[-2:]) == (512, 704)
+    assert batch.image_sizes[0] == (512, 673) and tuple(batch.tensors.shape[-2:]) == (512, 704)
     assert model.transform.min_size == (448, 512, 576)  # restored after the block
