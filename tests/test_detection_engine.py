@@ -124,6 +124,22 @@ def test_slice_order_is_respected_and_every_slice_reported():
     assert [f.slice_index for f in findings] == sorted(order)
 
 
+def test_each_source_slice_is_read_once_across_batches(monkeypatch):
+    import lesionviewer.detection.engine as engine
+
+    stackers = []
+
+    class CountingStacker(engine.ContextStacker):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            stackers.append(self)
+
+    monkeypatch.setattr(engine, "ContextStacker", CountingStacker)
+    # 3-slice stacks one slice apart: 9 centres in batches of 3 need each of the 9 slices once.
+    stub_detector(num_slices=3, interval=1.0).detect(ramp_volume(9), batch_size=3)
+    assert stackers[0].reads == 9
+
+
 def test_repeated_indices_are_visited_once_and_bad_ones_refused():
     detector = stub_detector()
     assert [f.slice_index for f in detector.detect(ramp_volume(3), slices=[1, 1, 0])] == [0, 1]
