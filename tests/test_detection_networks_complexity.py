@@ -43,3 +43,12 @@ def test_mr3d_has_64_03_million_parameters():
 
 def test_mp3d_is_much_cheaper_than_mr3d():
     assert macs("mp3d63", 9)["total"] < 0.7 * macs("mr3d50", 9)["total"]
+
+
+def test_the_small_variant_keeps_the_design_at_a_fraction_of_the_cost():
+    with torch.device("meta"):
+        small = build_detector("mp3d_small", 9)
+    assert count_parameters(small) == 3_568_201  # the size stated in docs/models.md
+    assert macs("mp3d_small", 9)["total"] < 0.06 * macs("mp3d63", 9)["total"]
+    variants = [b.variant for stage in range(1, 5) for b in getattr(small.backbone.body, f"layer{stage}")]
+    assert "".join(variants) == "ABCABCABC"

@@ -74,8 +74,9 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "mr3d50": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="gtm", depth_pooling=False),
     "fpn3dce": dict(width=64, blocks=RESNET50_BLOCKS, stride_on="spatial"),
     "a3d": dict(width=64, blocks=RESNET50_BLOCKS, depth_to_2d="gtm"),
-    "mp3d_small": dict(width=32, blocks=(2, 2, 2, 2), depth_to_2d="gtm", depth_pooling=False,
-                       fpn_channels=128, representation_size=512),
+    # a quarter of MP3D-63's widths, 9 P3D blocks (A, B, C three times), narrower FPN and head
+    "mp3d_small": dict(width=16, blocks=(2, 2, 3, 2), depth_to_2d="gtm", depth_pooling=False,
+                       fpn_channels=96, representation_size=384),
 }
 
 ARCHITECTURES: tuple[str, ...] = tuple(ARCH_DEFAULTS)
@@ -169,7 +170,7 @@ def build_detector(arch: str = "mp3d63", num_slices: int = 9, num_classes: int =
     Example:
         >>> model = build_detector("mp3d_small", num_slices=5)
         >>> model.build_config["arch"], model.backbone.out_channels
-        ('mp3d_small', 128)
+        ('mp3d_small', 96)
     """
     if not isinstance(num_slices, int) or num_slices < 1:
         raise ValueError(f"num_slices must be a positive integer, not {num_slices!r}")
