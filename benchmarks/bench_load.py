@@ -8,7 +8,8 @@ then times, alternating and repeated:
 * SimpleITK: ``ImageSeriesReader.GetGDCMSeriesFileNames(folder)`` + ``Execute()`` (an image in memory, no copy)
 
 and prints best and median times, their ratio (ours / SimpleITK; <= 1 means we are no slower),
-and our peak traced memory during a load (tracemalloc) against the size of the volume.
+the time of ``find_series`` (headers only) on the same folder, and our peak traced memory during
+a load (tracemalloc) against the size of the volume.
 Both read files from the page cache (the series was just written), so this measures decoding
 and bookkeeping, not the disk.
 
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from lesionviewer.io import Volume, load_volume, write_dicom_series
+from lesionviewer.io import Volume, find_series, load_volume, write_dicom_series
 
 
 def make_series(folder: Path, slices: int, size: int) -> Volume:
@@ -87,10 +88,11 @@ def main() -> None:
         assert np.array_equal(ours, sitk.GetArrayViewFromImage(image)), "load_volume and SimpleITK disagree"
         del ours, image, expected
 
-        ours_t, sitk_t = [], []
+        ours_t, sitk_t, scan_t = [], [], []
         for _ in range(args.repeats):
             ours_t.append(timed(load_ours, folder))
             sitk_t.append(timed(load_sitk, folder))
+            scan_t.append(timed(find_series, folder))
 
         gc.collect()
         tracemalloc.start()
@@ -107,6 +109,8 @@ def main() -> None:
     print(f"SimpleITK reader best {min(sitk_t):.3f} s   median {statistics.median(sitk_t):.3f} s")
     print(f"ratio ours/SimpleITK: best {min(ours_t) / min(sitk_t):.2f}   median "
           f"{statistics.median(ours_t) / statistics.median(sitk_t):.2f}   (<= 1.00: no slower)")
+    print(f"find_series (headers only, {args.slices} files): best {min(scan_t):.3f} s   median "
+          f"{statistics.median(scan_t):.3f} s")
     print(f"peak traced memory during load_volume: {peak / 2**20:.0f} MiB for a {nbytes / 2**20:.0f} MiB volume "
           f"({peak / nbytes:.2f} x the volume; target < 2)")
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from lesionviewer.io import (
     CorruptFileError,
+    EmptyInputError,
     DeepLesionRecord,
     UnsupportedFormatError,
     find_series,
@@ -224,3 +225,8 @@ def test_find_series_lists_png_folders(deeplesion):
     folders = [p for p in (deeplesion / "Images_png").iterdir() if p.is_dir()]
     assert len(series) == len(folders) == 19 and all(s.format == "deeplesion" for s in series)
     assert sum(s.num_slices for s in series) == 24
+
+
+def test_opening_the_dataset_root_points_to_the_series_folders(deeplesion):
+    with pytest.raises(EmptyInputError, match="19 DeepLesion PNG series in its sub-folders"):
+        load_volume(deeplesion / "Images_png")

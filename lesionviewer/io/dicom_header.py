@@ -18,11 +18,14 @@ Example:
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
 from lesionviewer.io.errors import (
@@ -121,6 +124,60 @@ class SliceHeader:
         return self.rows * self.columns * self.samples_per_pixel * self.number_of_frames * per_pixel
 
 
+# Value representations whose raw bytes we convert ourselves: numbers and ASCII-only codes/UIDs.
+# pydicom's generic conversion (with validation) is most of the header-reading time for a series.
+_ASCII_VRS = frozenset({"DS", "IS", "CS", "UI", "DA", "TM"})
+_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
+
+
+class _UseGenericConversion(Exception):
+    """This element needs pydicom's full value conversion."""
+
+
+def _raw_values(ds: pydicom.Dataset, keyword: str) -> list | None:
+    """The values of a simple numeric or ASCII element straight from its raw bytes; None where absent or empty."""
+    tag = tag_for_keyword(keyword)
+    elem = ds.get_item(tag, keep_deferred=True) if tag is not None else None
+    if elem is None:
+        return None
+    if not isinstance(elem, RawDataElement) or elem.value is None:
+        raise _UseGenericConversion
+    vr = elem.VR or dictionary_VR(tag)
+    raw = elem.value
+    if not raw:
+        return None
+    if vr in _ASCII_VRS:
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            raise _UseGenericConversion from None
+        values = [part.strip(" \x00") for part in text.split("\\")]
+        return None if values == [""] else values
+    fmt = _BINARY_VRS.get(vr)
+    if fmt is None:
+        raise _UseGenericConversion
+    size = struct.calcsize(fmt)
+    if len(raw) % size:
+        raise ValueError(f"{keyword} holds {len(raw)} bytes, not a whole number of {vr} values")
+    return list(struct.unpack(("<" if elem.is_little_endian else ">") + fmt * (len(raw) // size), raw))
+
+
+def _generic_values(ds: pydicom.Dataset, keyword: str) -> list | None:
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        return list(value) or None
+    return [value]
+
+
+def _values(ds: pydicom.Dataset, keyword: str) -> list | None:
+    try:
+        return _raw_values(ds, keyword)
+    except _UseGenericConversion:
+        return _generic_values(ds, keyword)
+
+
 def tag_text(ds: pydicom.Dataset, keyword: str) -> str:
     """A tag's value as stripped text ("" where absent; several values joined by backslashes).
 
@@ -129,12 +186,10 @@ def tag_text(ds: pydicom.Dataset, keyword: str) -> str:
         >>> tag_text(ds, "SeriesDescription"), tag_text(ds, "PatientName")
         ('CT Body', '')
     """
-    value = ds.get(keyword, "")
-    if value is None:
+    values = _values(ds, keyword)
+    if values is None:
         return ""
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        value = "\\".join(str(v) for v in value)
-    return str(value).strip()
+    return "\\".join(str(v) for v in values).strip()
 
 
 def tag_number(ds: pydicom.Dataset, keyword: str, kind=float) -> Any:
@@ -145,14 +200,10 @@ def tag_number(ds: pydicom.Dataset, keyword: str, kind=float) -> Any:
         >>> tag_number(ds, "WindowCenter"), tag_number(ds, "WindowWidth")
         (40.0, None)
     """
-    value = ds.get(keyword, None)
-    if value is None or value == "":
+    values = _values(ds, keyword)
+    if not values or values[0] == "":
         return None
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        if len(value) == 0:
-            return None
-        value = value[0]
-    return kind(float(value)) if kind is int else kind(value)
+    return int(float(values[0])) if kind is int else kind(float(values[0]))
 
 
 def tag_floats(ds: pydicom.Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
@@ -163,13 +214,13 @@ def tag_floats(ds: pydicom.Dataset, keyword: str, count: int) -> tuple[float, ..
         >>> tag_floats(ds, "PixelSpacing", 2)
         (0.5, 0.5)
     """
-    value = ds.get(keyword, None)
-    if value is None or value == "":
+    values = _values(ds, keyword)
+    if values is None:
         return None
-    values = tuple(float(v) for v in value)
-    if len(values) != count:
-        raise ValueError(f"{keyword} has {len(values)} values, expected {count}")
-    return values
+    floats = tuple(float(v) for v in values)
+    if len(floats) != count:
+        raise ValueError(f"{keyword} has {len(floats)} values, expected {count}")
+    return floats
 
 
 def _has_dicm_marker(path: Path) -> bool:
@@ -342,7 +393,7 @@ def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
         slice_thickness=tag_number(ds, "SliceThickness"),
         spacing_between_slices=tag_number(ds, "SpacingBetweenSlices"),
         instance_number=tag_number(ds, "InstanceNumber", int),
-        image_type=tuple(str(v).strip() for v in (ds.get("ImageType") or ())),
+        image_type=tuple(str(v).strip() for v in (_values(ds, "ImageType") or ())),
         modality=tag_text(ds, "Modality"),
         sop_class_uid=tag_text(ds, "SOPClassUID"),
         patient_name=tag_text(ds, "PatientName"),

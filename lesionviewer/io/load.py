@@ -102,6 +102,13 @@ def _raise_no_series(folder: Path, scan: FolderScan) -> None:
         raise type(first)(
             folder, f"none of its {len(scan.errors)} DICOM files could be read; the first: {first}"
         )
+    png_series = [p for p in sorted(folder.rglob("*")) if p.is_dir() and is_deeplesion_folder(p)]
+    if png_series:
+        raise EmptyInputError(
+            folder,
+            f"no DICOM image in the folder, but {len(png_series)} DeepLesion PNG series in its sub-folders "
+            f"(e.g. {png_series[0].name}); open one of them",
+        )
     raise EmptyInputError(
         folder,
         f"no DICOM image in the folder ({scan.num_files} file{'s' if scan.num_files != 1 else ''}, none of them DICOM)",
