@@ -4,34 +4,36 @@ The GUI observes a :class:`ReviewSession`; it holds no review state of its own.
 
 Public API (stable; everything else in this package is an implementation detail):
 
-=========================================  ==================================================================
-``ReviewSession.open(volume_or_key)``       the saved review of a series, or a fresh one; never raises for a
-                                            bad file (``session.warnings`` says what happened)
-``session.subscribe(cb) -> unsubscribe``    ``cb(ReviewEvent)`` after every change, *after* it is saved
-``session.begin_run(model, version)``       a detector run starts: processed slices reset, pending dropped
-``session.add_findings(findings, slices)``  one batch of detector results; returns the new ids (``F<n>``)
-``session.set_status(id, status)``          ``"pending" | "accepted" | "rejected"`` (or :class:`Status`)
-``session.set_note(id, text)``              note of a finding (``F..``) or a measurement (``M..``)
-``session.add_measurement(m) -> id``        ``Measurement.ruler(volume, z, p1, p2)`` /
-                                            ``Measurement.recist(volume, z, (a, b), (c, d))``; ids ``M<n>``
-``session.remove_measurement(id)``
-``session.set_threshold(t)``                0..1, default 0.5
-``session.findings()`` / ``finding(id)``    every finding ordered by slice then score; one by id
-``session.visible_findings(t=None)``        score >= threshold, or accepted
-``session.count_above(t=None)``             number with score >= threshold (slider label)
-``session.findings_on_slice(z)``            visible ones on slice z (``visible_only=False``: all)
-``session.next_finding(z, current_id)``     next/previous visible finding (wraps); ``previous_finding``
-``session.measurements()`` / ``measurements_on_slice(z)``
-``session.unprocessed_slices()``            slices the detector has not done yet in this run
-properties                                  ``key, path, threshold, model_name, model_version,
-                                            processed_slices, dirty_since_export, last_export,
-                                            series_uid, study_uid, series_description, num_slices,
-                                            warnings, autosave_error``
-``export_csv(session, path, include_patient=False, volume=None, selection="visible")``
-``series_key(volume) -> str``               SeriesInstanceUID, else ``vol-<hash of geometry and pixels>``
-``ReviewEvent(kind, ids, slices)``          ``kind`` is a :class:`ChangeKind`; ``SAVE_FAILED`` follows a change
-                                            that could not be written (``session.autosave_error``)
-=========================================  ==================================================================
+Opening and observing
+  - ``ReviewSession.open(volume_or_key, folder=None)``: the saved review of a series, or a fresh
+    one; never raises for a bad file (``session.warnings`` says what happened).
+  - ``session.subscribe(callback) -> unsubscribe``: ``callback(ReviewEvent)`` after every change,
+    *after* it is saved. ``ReviewEvent(kind, ids, slices)``; ``kind`` is a :class:`ChangeKind`;
+    ``SAVE_FAILED`` follows a change that could not be written (``session.autosave_error``).
+Detector results
+  - ``session.begin_run(model_name, model_version, keep_pending=False)``: a run starts
+    (processed slices reset; pending findings dropped unless ``keep_pending``).
+  - ``session.add_findings(findings, slices)``: one batch of results; returns the new ids
+    (``F<n>``). Each call is one fsynced write, so hand over a detector batch, not each slice.
+  - ``session.unprocessed_slices()``, ``session.processed_slices``.
+The radiologist's work
+  - ``session.set_status(id, "pending" | "accepted" | "rejected")`` (or a :class:`Status`).
+  - ``session.set_note(id, text)``: a finding (``F..``) or a measurement (``M..``).
+  - ``session.add_measurement(Measurement.ruler(volume, z, p1, p2))`` or
+    ``Measurement.recist(volume, z, (a, b), (c, d))`` -> id ``M<n>``; ``remove_measurement(id)``.
+  - ``session.set_threshold(t)``: 0..1, default 0.5.
+Reading
+  - ``findings()`` (by slice, then score), ``finding(id)``, ``visible_findings(t=None)`` (score >=
+    threshold, or accepted), ``count_above(t=None)``, ``findings_on_slice(z, visible_only=True)``,
+    ``next_finding(z, current_id=None)`` / ``previous_finding(...)`` (visible ones, wrapping),
+    ``measurements()``, ``measurements_on_slice(z)``.
+  - Properties: ``key, path, threshold, model_name, model_version, dirty_since_export,
+    last_export, series_uid, study_uid, series_description, num_slices, warnings, autosave_error``.
+Export and keys
+  - ``export_csv(session, path, include_patient=False, volume=None, selection="visible")``.
+  - ``export_sr(session, volume, path, selection="accepted")``: DICOM SR TID 1500 (needs highdicom
+    and a volume loaded from DICOM files).
+  - ``series_key(volume)``: the SeriesInstanceUID, else ``vol-<hash of geometry and pixels>``.
 
 Rules: a detector re-run replaces *pending* findings on the slices it covers and keeps accepted and
 rejected ones (a new box with IoU >= 0.5 to a decided one on the same slice is dropped);
@@ -65,6 +67,7 @@ from lesionviewer.review.review_file import FORMAT_VERSION, ReviewFileError
 from lesionviewer.review.reviewed_finding import ReviewedFinding
 from lesionviewer.review.series_key import series_key
 from lesionviewer.review.session import ReviewSession
+from lesionviewer.review.sr_export import export_sr
 from lesionviewer.review.status import Status
 
 __all__ = [
@@ -79,4 +82,5 @@ __all__ = [
     "series_key",
     "export_csv",
     "csv_columns",
+    "export_sr",
 ]
