@@ -191,7 +191,11 @@ class ContextStacker:
             cache[index] = np.asarray(self.source.read(index), dtype=np.float32)
             self.reads += 1
         self._cache = cache  # keep exactly what this call used: the next run of centres overlaps it
-        return np.stack([_blend(cache, *p) for p in points])
+        first = cache[int(points[0][0][0])]
+        out = np.empty((len(centers), self.num_slices) + first.shape, dtype=np.float32)
+        for row, p in zip(out, points):
+            _blend(cache, *p, out=row)
+        return out
 
     def clear(self) -> None:
         """Forget the kept slices (e.g. to free memory between series).
@@ -204,9 +208,10 @@ class ContextStacker:
 
 
 def _blend(slices: dict[int, np.ndarray], lower: Sequence[int], upper: Sequence[int],
-           weight: np.ndarray) -> np.ndarray:
+           weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     first = slices[int(lower[0])]
-    out = np.empty((len(lower),) + first.shape, dtype=np.float32)
+    if out is None:
+        out = np.empty((len(lower),) + first.shape, dtype=np.float32)
     for j, (lo, hi, w) in enumerate(zip(lower, upper, weight)):
         a = slices[int(lo)]
         if a.shape != first.shape:

@@ -78,8 +78,8 @@ class CallableSliceSource:
     Example:
         >>> import numpy as np
         >>> src = CallableSliceSource(4, lambda i: np.full((2, 2), i * 10))
-        >>> src.read(3)[0, 0]
-        np.int64(30)
+        >>> src.read(3).tolist()
+        [[30, 30], [30, 30]]
     """
 
     def __init__(self, num_slices: int, read: Callable[[int], np.ndarray]) -> None:
@@ -169,15 +169,21 @@ class PngSliceSource:
 
 
 def as_slice_source(volume_or_source) -> SliceSource:
-    """Wrap a ``(Z, H, W)`` array as a slice source; pass a slice source through unchanged.
+    """Wrap a ``(Z, H, W)`` array (or a ``Volume``, by its ``hu``) as a slice source; pass a source through.
 
     Example:
         >>> import numpy as np
         >>> type(as_slice_source(np.zeros((1, 2, 2)))).__name__
         'ArraySliceSource'
+        >>> from lesionviewer.io.volume import Volume
+        >>> as_slice_source(Volume(np.zeros((3, 2, 2), np.int16), (1, 1, 1))).num_slices
+        3
     """
     if isinstance(volume_or_source, SliceSource) and not isinstance(volume_or_source, np.ndarray):
         return volume_or_source
+    hu = getattr(volume_or_source, "hu", None)
+    if hu is not None and not isinstance(volume_or_source, np.ndarray):
+        return ArraySliceSource(hu)
     return ArraySliceSource(volume_or_source)
 
 
