@@ -78,6 +78,10 @@ class _SourceImages:
             if path is None:
                 raise ValueError(f"slice {slice_index} has no DICOM file (a missing slice); it cannot be referenced in an SR")
             ds = pydicom.dcmread(path, stop_before_pixels=True)
+            for name in ("StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"):
+                if not str(ds.get(name, "") or "").strip():
+                    raise ValueError(f"{path}: the image has no {name}, so a DICOM SR cannot refer to it "
+                                     "(export CSV instead)")
             for name in _TYPE2:
                 if name not in ds:
                     setattr(ds, name, "")
