@@ -24,12 +24,33 @@ DEEPLESION_HU_OFFSET = -32768
 
 @runtime_checkable
 class SliceSource(Protocol):
-    """Anything that can hand out axial slices one at a time (HU, shape ``(H, W)``)."""
+    """Anything that can hand out axial slices one at a time (HU, shape ``(H, W)``).
+
+    Example:
+        >>> import numpy as np
+        >>> isinstance(ArraySliceSource(np.zeros((1, 1, 1))), SliceSource), isinstance(np.zeros(1), SliceSource)
+        (True, False)
+    """
 
     @property
-    def num_slices(self) -> int: ...
+    def num_slices(self) -> int:
+        """How many slices the source has.
 
-    def read(self, index: int) -> np.ndarray: ...
+        Example:
+            >>> CallableSliceSource(5, lambda i: None).num_slices
+            5
+        """
+        ...
+
+    def read(self, index: int) -> np.ndarray:
+        """Slice ``index`` as a 2-D HU array; ``IndexError`` outside ``0 .. num_slices - 1``.
+
+        Example:
+            >>> import numpy as np
+            >>> ArraySliceSource(np.ones((1, 1, 2))).read(0).tolist()
+            [[1.0, 1.0]]
+        """
+        ...
 
 
 class ArraySliceSource:
