@@ -238,3 +238,15 @@ def test_the_two_budgets_differ_on_these_cases():
         assert np.all(b >= a)
         differs += int(np.any(b > a))
     assert differs > 0  # so the two tests above really tell the rules apart
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_image_order_does_not_matter_and_sensitivity_never_falls(seed):
+    rng = np.random.default_rng(100 + seed)
+    detections, gts = random_case(rng, 15)
+    order = rng.permutation(15)
+    rates = (0.25, 0.5, 1, 2, 4, 8, 16, 32)
+    a = froc(detections, gts, fps=rates)
+    b = froc([detections[i] for i in order], [gts[i] for i in order], fps=rates)
+    np.testing.assert_array_equal(a.sensitivities, b.sensitivities)
+    assert np.all(np.diff(a.sensitivities) >= 0) and np.all(np.diff(a.curve_sensitivity) >= 0)

@@ -163,3 +163,21 @@ def test_callable_source_checks_indices():
     with pytest.raises(IndexError):
         source.read(3)
     np.testing.assert_allclose(context_stack(source, 1.0, 2, 3, 0.5)[:, 0, 0], [1.5, 2.0, 2.0])
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.floats(0.3, 7.0), min_size=0, max_size=12), start=st.floats(-500, 500),
+       decreasing=st.booleans(), data=st.data(), num_slices=st.integers(1, 11), interval=st.floats(0.5, 6.0))
+def test_any_monotonic_geometry_reads_off_clamped_target_positions(steps, start, decreasing, data, num_slices,
+                                                                   interval):
+    positions = start + np.concatenate([[0.0], np.cumsum(steps)]) * (-1 if decreasing else 1)
+    center = data.draw(st.integers(0, len(positions) - 1))
+    volume = position_volume(positions, shape=(1, 2))
+    stack = context_stack(volume, positions, center, num_slices, interval)[:, 0, 0]
+    direction = -1.0 if decreasing and len(positions) > 1 else 1.0
+    targets = positions[center] + direction * (np.arange(num_slices) - num_slices // 2) * interval
+    expected = np.clip(targets, positions.min(), positions.max())
+    np.testing.assert_allclose(stack, expected, atol=1e-3)  # float32 positions up to ~560 mm
