@@ -13,6 +13,7 @@ import pytest
 
 from lesionviewer.detection.finding import Finding
 from lesionviewer.io import Volume
+import lesionviewer.review.session as session_module
 from lesionviewer.review import ChangeKind, Measurement, ReviewSession, Status
 from lesionviewer.review.review_file import review_path
 
@@ -215,3 +216,35 @@ def test_deeply_nested_json_is_a_clear_warning_not_a_crash(volume):
     review_path(KEY).write_text("[" * 100_000 + "]" * 100_000)
     s = ReviewSession.open(volume)
     assert s.findings() == [] and "could not be used" in s.warnings[0]
+
+
+def test_detector_output_saves_are_throttled_but_never_lost_by_a_decision_or_flush(volume, monkeypatch):
+    monkeypatch.setattr(session_module, "FINDINGS_SAVE_INTERVAL_S", 3600.0)  # no timing luck involved
+    s = ReviewSession.open(volume)
+    s.add_findings([Finding(1, (0, 0, 5, 5), 0.9, "m")], slices=[1])  # first save: immediate
+    s.add_findings([Finding(2, (0, 0, 5, 5), 0.9, "m")], slices=[2])  # within a second: held back
+    on_disk = ReviewSession.open(KEY)
+    assert on_disk.processed_slices == {1} and len(on_disk.findings()) == 1  # marks travel with findings
+    s.set_threshold(0.4)  # any other change writes everything
+    assert ReviewSession.open(KEY).processed_slices == {1, 2}
+    s.add_findings([], slices=[3])
+    assert ReviewSession.open(KEY).processed_slices == {1, 2}
+    s.flush()
+    assert ReviewSession.open(KEY).processed_slices == {1, 2, 3}
+    s.flush()  # nothing pending: no write
+    assert ReviewSession.open(KEY).to_dict() == s.to_dict()
+
+
+def test_a_failed_flush_is_reported(volume, monkeypatch):
+    monkeypatch.setattr(session_module, "FINDINGS_SAVE_INTERVAL_S", 3600.0)
+    s = ReviewSession.open(volume)
+    s.add_findings([], slices=[1])
+    s.add_findings([], slices=[2])
+    events = []
+    s.subscribe(events.append)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5, "I/O error")))
+        s.flush()
+    assert [e.kind for e in events] == [ChangeKind.SAVE_FAILED] and "I/O error" in s.autosave_error
+    s.flush()
+    assert s.autosave_error is None and ReviewSession.open(KEY).processed_slices == {1, 2}

@@ -36,6 +36,7 @@ def test_ids_are_stable_and_never_reused(volume):
     assert sorted(ids) == ["F1", "F2"]
     again = s.add_findings([box(volume, 3, 5, 5)], slices=[3])  # pending ones replaced: new id
     assert again == ["F3"]
+    s.flush()
     reopened = ReviewSession.open(volume)
     assert reopened.add_findings([box(volume, 4, 5, 5)]) == ["F4"]
 

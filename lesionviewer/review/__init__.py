@@ -13,8 +13,9 @@ Opening and observing
 Detector results
   - ``session.begin_run(model_name, model_version, keep_pending=False)``: a run starts
     (processed slices reset; pending findings dropped unless ``keep_pending``).
-  - ``session.add_findings(findings, slices)``: one batch of results; returns the new ids
-    (``F<n>``). Each call is one fsynced write, so hand over a detector batch, not each slice.
+  - ``session.add_findings(findings, slices)``: one batch of results (a slice or more); returns the
+    new ids (``F<n>``). Its saves are throttled to one a second; ``session.flush()`` writes what is
+    held back (call it when a run finishes, is cancelled, and before closing).
   - ``session.unprocessed_slices()``, ``session.processed_slices``.
 The radiologist's work
   - ``session.set_status(id, "pending" | "accepted" | "rejected")`` (or a :class:`Status`).
@@ -37,7 +38,8 @@ Export and keys
 
 Rules: a detector re-run replaces *pending* findings on the slices it covers and keeps accepted and
 rejected ones (a new box with IoU >= 0.5 to a decided one on the same slice is dropped);
-``dirty_since_export`` is set by decisions, notes and measurements and cleared by an export. Call the
+``dirty_since_export`` is set by decisions, notes and measurements and cleared by an export;
+every change except detector output is saved before observers hear of it. Call the
 session from one thread (the GUI thread). Files: ``user_data_dir()/reviews/<key>.json``, JSON with
 ``format_version`` 1, replaced atomically on every change; an unusable one is kept as
 ``<key>.json.corrupt-<UTC time>``.

@@ -1,7 +1,7 @@
 """The review of one CT series: detector findings with decisions and notes, measurements, threshold.
 
 A :class:`ReviewSession` is a plain Python object that the GUI observes (``subscribe``); every
-change is saved at once (when the session has a file, as every session from :meth:`ReviewSession.open`
+change is saved (when the session has a file, as every session from :meth:`ReviewSession.open`
 has) and then announced with a :class:`~lesionviewer.review.events.ReviewEvent`.
 
 Rules worth knowing:
@@ -14,6 +14,9 @@ Rules worth knowing:
   accepted findings whatever their score (the radiologist's decision outranks the slider).
 * **dirty_since_export** becomes True on a decision, a note or a measurement change (the
   radiologist's work), not on detector output or threshold moves; exporting clears it.
+* **Saving**: every change is written (atomically, fsynced) before observers hear of it, except
+  detector output, whose saves are throttled to one a second (:meth:`ReviewSession.flush` writes
+  the rest); losing it costs only a re-detection, as the processed-slice marks are saved with it.
 * Not thread-safe: call it from one thread (the GUI thread); a worker hands results over by signal.
 
 Example:
@@ -56,6 +59,8 @@ from lesionviewer.review.status import Status
 from lesionviewer.util.atomic import atomic_write_text
 
 DEFAULT_THRESHOLD = 0.5
+# Detector output is saved at most this often (seconds); see ReviewSession.add_findings.
+FINDINGS_SAVE_INTERVAL_S = 1.0
 DUPLICATE_IOU = 0.5  # a re-run's finding this close to a decided one is the same lesion
 
 
@@ -128,6 +133,8 @@ class ReviewSession:
         # and the ordered list (the GUI asks for it on every repaint).
         self._encoded: dict[str, str] = {}
         self._ordered: list[ReviewedFinding] | None = None
+        self._unsaved = False
+        self._last_save = -math.inf
         self.warnings: list[str] = []
         self.autosave_error: str | None = None
 
@@ -209,7 +216,7 @@ class ReviewSession:
         return self._path
 
     def save(self) -> None:
-        """Write the whole state now (atomically). Changes already save themselves; this is for tests.
+        """Write the whole state now (atomically). Changes save themselves; see also :meth:`flush`.
 
         Raises ``OSError`` when the file cannot be written, and ``ValueError`` without a path.
 
@@ -222,6 +229,35 @@ class ReviewSession:
         if self._path is None:
             raise ValueError("this review session has no file (create it with ReviewSession.open)")
         atomic_write_text(self._path, self.to_json())
+        self._unsaved = False
+        self._last_save = time.monotonic()
+
+    def flush(self) -> None:
+        """Save detector results that the save throttle held back (call it when a run ends or stops).
+
+        Decisions, notes, measurements and the threshold are saved at once anyway (and take any
+        held-back results with them); only :meth:`add_findings` is throttled.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> s = ReviewSession("5.6", path=pathlib.Path(tempfile.mkdtemp()) / "5.6.json")
+            >>> _ = s.add_findings([], slices=[0]); _ = s.add_findings([], slices=[1])  # the 2nd is held back
+            >>> s.flush(); ReviewSession.open("5.6", folder=s.path.parent).processed_slices
+            frozenset({0, 1})
+        """
+        if self._unsaved and self._path is not None and not self._autosave():
+            self._hub.emit(ReviewEvent(ChangeKind.SAVE_FAILED))
+
+    def _autosave(self) -> bool:
+        try:
+            self.save()
+        except (OSError, ValueError) as exc:
+            # Keep the change in memory and say so; the next successful save writes everything.
+            self.autosave_error = f"could not save the review to {self._path}: {exc}"
+            self._unsaved = True
+            return False
+        self.autosave_error = None
+        return True
 
     def to_json(self) -> str:
         """The autosave file's text (see :meth:`to_dict`); unchanged findings are not re-encoded.
@@ -253,7 +289,10 @@ class ReviewSession:
         """
         return self._hub.subscribe(callback)
 
-    def _commit(self, kind: ChangeKind, ids: Iterable[str] = (), slices: Iterable[int] = (), dirty: bool = False) -> None:
+    def _commit(
+        self, kind: ChangeKind, ids: Iterable[str] = (), slices: Iterable[int] = (), dirty: bool = False,
+        throttled: bool = False,
+    ) -> None:
         self._ordered = None
         for stale in set(self._encoded) - set(self._findings):
             del self._encoded[stale]
@@ -261,13 +300,10 @@ class ReviewSession:
             self._dirty = True
         failed = False
         if self._path is not None:
-            try:
-                self.save()
-                self.autosave_error = None
-            except (OSError, ValueError) as exc:
-                # Keep the change in memory and say so; the next successful save writes everything.
-                self.autosave_error = f"could not save the review to {self._path}: {exc}"
-                failed = True
+            if throttled and time.monotonic() - self._last_save < FINDINGS_SAVE_INTERVAL_S:
+                self._unsaved = True
+            else:
+                failed = not self._autosave()
         self._hub.emit(ReviewEvent(kind, tuple(ids), tuple(sorted(set(slices)))))
         if failed:
             self._hub.emit(ReviewEvent(ChangeKind.SAVE_FAILED))
@@ -524,6 +560,11 @@ class ReviewSession:
         replaced; decided ones stay, and a new finding with IoU >= 0.5 to a decided one on the
         same slice is dropped. The slices are marked processed.
 
+        Saving is throttled to once per second here (a save is an fsync, and a fast detector
+        reports many slices a second): results held back are written by the next change of any
+        kind or by :meth:`flush`. Lost only by a crash within that second, they cost nothing but a
+        re-detection of those slices, because the processed-slice marks are saved with them.
+
         Example:
             >>> s = ReviewSession("1.2")
             >>> first = s.add_findings([Finding(4, (0, 0, 10, 10), 0.8, "m")], slices=[4])
@@ -554,7 +595,7 @@ class ReviewSession:
             self._findings[fid] = ReviewedFinding(fid, f, Status.PENDING, "", version)
             added.append(fid)
         self._processed |= covered
-        self._commit(ChangeKind.FINDINGS, added, covered)
+        self._commit(ChangeKind.FINDINGS, added, covered, throttled=True)
         return added
 
     def set_status(self, finding_id: str, status: Status | str) -> None:
