@@ -17,6 +17,7 @@ from lesionviewer.io.errors import (
     EmptyInputError,
     ImplausibleImageError,
     InconsistentSeriesError,
+    LoadCancelled,
     LoadError,
     NotDicomError,
     UnsupportedFormatError,
@@ -43,4 +44,5 @@ __all__ = [
     "UnsupportedFormatError",
     "ImplausibleImageError",
     "InconsistentSeriesError",
+    "LoadCancelled",
 ]

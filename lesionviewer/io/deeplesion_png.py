@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from lesionviewer.io.errors import (
     LoadError,
     UnsupportedFormatError,
 )
+from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.volume import Volume
 
 HU_OFFSET = 32768
@@ -86,12 +87,17 @@ def load_deeplesion_series(
     spacing: tuple[float, float, float] | None = None,
     dl_info: str | Path | None = None,
     files: list[str | Path] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel=None,
+    *,
+    tracker: LoadProgress | None = None,
 ) -> Volume:
     """Load a DeepLesion PNG series folder (or just ``files`` of it) as an int16 HU ``Volume``.
 
     ``spacing`` is (z, y, x) in mm; without it the spacing comes from the series' rows in
     ``dl_info`` (default: found with ``find_dl_info``). The series' annotation rows go into
-    ``meta["deeplesion_records"]``.
+    ``meta["deeplesion_records"]``. ``progress(done, total)`` counts slices; ``cancel`` (callable
+    or Event) stops with ``LoadCancelled``.
 
     Example:
         >>> import tempfile
@@ -158,8 +164,16 @@ def load_deeplesion_series(
         k, p = item
         hu[slot_of[k]] = _read_png_hu(p)
 
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="png-decode") as pool:
-        list(pool.map(decode, numbered))
+    if tracker is None:
+        tracker = LoadProgress(progress, cancel, source=str(folder))
+    tracker.set_total(tracker.done + len(numbered))
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="png-decode")
+    try:
+        for future in as_completed([pool.submit(decode, item) for item in numbered]):
+            future.result()
+            tracker.advance()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
     window_center = window_width = None
     if records:

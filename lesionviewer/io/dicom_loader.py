@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import numpy as np
 from lesionviewer.io.dicom_header import SliceHeader
 from lesionviewer.io.dicom_pixels import decode_slice_into
 from lesionviewer.io.errors import ImplausibleImageError, InconsistentSeriesError, LoadError
+from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.slice_stack import arrange_slices
 from lesionviewer.io.volume import Volume
 
@@ -47,10 +48,19 @@ def decode_threads() -> int:
     return max(4, min(16, os.cpu_count() or 4))
 
 
-def load_dicom_headers(headers: list[SliceHeader], source: str | Path | None = None) -> Volume:
+def load_dicom_headers(
+    headers: list[SliceHeader],
+    source: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    cancel=None,
+    *,
+    tracker: LoadProgress | None = None,
+) -> Volume:
     """Load one series (its slice headers, any order) into a ``Volume`` with HU, geometry, meta and warnings.
 
     ``source`` names the series in error messages (default: the folder of the first file).
+    ``progress(done, total)`` counts decoded slices; ``cancel`` (callable or Event) stops the
+    load with ``LoadCancelled``; a ``tracker`` shared with a preceding scan replaces both.
 
     Example:
         >>> load_dicom_headers([])  # doctest: +ELLIPSIS
@@ -90,10 +100,14 @@ def load_dicom_headers(headers: list[SliceHeader], source: str | Path | None = N
             f"refused (limit {MAX_VOLUME_BYTES / 1024**3:.0f} GiB)",
         )
 
+    if tracker is None:
+        tracker = LoadProgress(progress, cancel, source=source)
+    tracker.set_total(tracker.done + stack.num_slices - len(stack.missing))
+    tracker.check_cancel()
     hu = np.empty((stack.num_slices, rows, columns), dtype=np.int16)
     for i in stack.missing:
         hu[i] = BLANK_HU
-    failures = _decode_all(stack.slots, hu)
+    failures = _decode_all(stack.slots, hu, tracker)
     if failures:
         if len(failures) > MAX_FAILED_FRACTION * len(headers) or len(failures) == len(headers):
             raise failures[0][1]
@@ -138,7 +152,7 @@ def load_dicom_headers(headers: list[SliceHeader], source: str | Path | None = N
     )
 
 
-def _decode_all(slots: list[SliceHeader | None], hu: np.ndarray) -> list[tuple[int, LoadError]]:
+def _decode_all(slots: list[SliceHeader | None], hu: np.ndarray, tracker: LoadProgress) -> list[tuple[int, LoadError]]:
     """Decode every present slot into ``hu`` in parallel; returns (index, error) for the slices that failed."""
     work = [(i, h) for i, h in enumerate(slots) if h is not None]
 
@@ -152,9 +166,17 @@ def _decode_all(slots: list[SliceHeader | None], hu: np.ndarray) -> list[tuple[i
             return i, LoadError(h.path, f"the pixel data could not be decoded ({type(exc).__name__}: {exc})")
         return None
 
+    results = []
     if len(work) <= 1:
-        results = [decode(item) for item in work]
-    else:
-        with ThreadPoolExecutor(max_workers=min(decode_threads(), len(work)), thread_name_prefix="dicom-decode") as pool:
-            results = list(pool.map(decode, work))
-    return [r for r in results if r is not None]
+        for item in work:
+            results.append(decode(item))
+            tracker.advance()
+        return [r for r in results if r is not None]
+    pool = ThreadPoolExecutor(max_workers=min(decode_threads(), len(work)), thread_name_prefix="dicom-decode")
+    try:
+        for future in as_completed([pool.submit(decode, item) for item in work]):
+            results.append(future.result())
+            tracker.advance()  # raises LoadCancelled when the caller asked to stop
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return sorted((r for r in results if r is not None), key=lambda r: r[0])

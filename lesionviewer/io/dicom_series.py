@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lesionviewer.io.dicom_header import SliceHeader, read_frame_headers
 from lesionviewer.io.errors import LoadError, NotDicomError
+from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.series_info import SeriesInfo
 
 # Names that are never image files, skipped without opening them.
@@ -67,8 +68,17 @@ def list_files(folder: str | Path) -> list[Path]:
     return found
 
 
-def scan_dicom_folder(folder: str | Path) -> FolderScan:
+def scan_dicom_folder(
+    folder: str | Path,
+    progress: ProgressCallback | None = None,
+    cancel=None,
+    *,
+    tracker: LoadProgress | None = None,
+) -> FolderScan:
     """Read every file's header below ``folder`` and group the images into series (no pixels read).
+
+    ``progress(done, total)`` counts files; ``cancel`` (callable or Event) stops the scan with
+    ``LoadCancelled``; a ``tracker`` shared with a following load replaces both.
 
     Example:
         >>> import tempfile
@@ -77,7 +87,13 @@ def scan_dicom_folder(folder: str | Path) -> FolderScan:
     """
     scan = FolderScan(folder=str(folder))
     headers: list[SliceHeader] = []
-    for path in list_files(folder):
+    files = list_files(folder)
+    if tracker is None:
+        tracker = LoadProgress(progress, cancel, total=len(files), source=str(folder))
+    else:  # a load follows the scan: about one slice to decode per file
+        tracker.set_total(tracker.done + 2 * len(files))
+    for path in files:
+        tracker.advance()
         scan.num_files += 1
         if path.name in _SKIP_NAMES or path.suffix.lower() in _SKIP_SUFFIXES:
             scan.not_dicom.append(str(path))

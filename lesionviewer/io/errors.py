@@ -51,3 +51,7 @@ class ImplausibleImageError(LoadError):
 
 class InconsistentSeriesError(LoadError):
     """The files of one series disagree (mixed image sizes, no usable positions...)."""
+
+
+class LoadCancelled(LoadError):
+    """The caller cancelled the load through its cancel hook; nothing is wrong with the data."""

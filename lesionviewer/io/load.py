@@ -24,15 +24,18 @@ from lesionviewer.io.dicom_loader import load_dicom_headers
 from lesionviewer.io.dicom_series import FolderScan, list_files, scan_dicom_folder
 from lesionviewer.io.errors import CorruptFileError, EmptyInputError, LoadError
 from lesionviewer.io.itk_image import is_itk_image_path, load_itk_image
+from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.series_info import SeriesInfo
 from lesionviewer.io.volume import Volume
 
 
-def load_volume(path: str | Path) -> Volume:
+def load_volume(path: str | Path, *, progress: ProgressCallback | None = None, cancel=None) -> Volume:
     """Read the CT at ``path`` (folder or file, DICOM / NIfTI / NRRD / MetaImage / DeepLesion PNG) as a ``Volume``.
 
     A folder with several series loads the one with the most slices and says so in
-    ``warnings``; use ``find_series`` to let the user choose.
+    ``warnings``; use ``find_series`` to let the user choose. Optional hooks for a GUI:
+    ``progress(done, total)`` (throttled; files scanned plus slices decoded) and ``cancel``
+    (a callable returning True, or a ``threading.Event``) which stops the load with ``LoadCancelled``.
 
     Example:
         >>> import tempfile
@@ -42,12 +45,14 @@ def load_volume(path: str | Path) -> Volume:
         lesionviewer.io.errors.EmptyInputError: ...: the folder is empty
     """
     path = Path(path)
+    tracker = LoadProgress(progress, cancel, source=str(path))
     try:
+        tracker.check_cancel()
         if path.is_dir():
-            return _load_folder(path)
+            return _load_folder(path, tracker)
         if not path.exists():
             raise LoadError(path, "no such file or folder")
-        return _load_file(path)
+        return _load_file(path, tracker)
     except LoadError:
         raise
     except MemoryError:
@@ -56,30 +61,31 @@ def load_volume(path: str | Path) -> Volume:
         raise CorruptFileError(path, f"could not be read ({type(exc).__name__}: {exc})") from None
 
 
-def _load_file(path: Path) -> Volume:
+def _load_file(path: Path, tracker: LoadProgress) -> Volume:
     if path.name.upper() == "DICOMDIR":  # the index of a CD/DVD export: load the folder it indexes
-        return _load_folder(path.parent)
+        return _load_folder(path.parent, tracker)
     if is_itk_image_path(path):
         return load_itk_image(path)
     if path.suffix.lower() == ".png":
-        return load_deeplesion_series(path.parent, files=[path])
+        return load_deeplesion_series(path.parent, files=[path], tracker=tracker)
     headers = read_frame_headers(path)
     # A multi-frame file may carry localizer frames beside the volume; keep the volume.
     headers = [h for h in headers if not h.is_localizer] or headers
-    return load_dicom_headers(headers, source=path)
+    return load_dicom_headers(headers, source=path, tracker=tracker)
 
 
-def _load_folder(folder: Path) -> Volume:
+def _load_folder(folder: Path, tracker: LoadProgress) -> Volume:
     if is_deeplesion_folder(folder) and not _has_dicom_candidates(folder):
-        return load_deeplesion_series(folder)
-    scan = scan_dicom_folder(folder)
+        return load_deeplesion_series(folder, tracker=tracker)
+    scan = scan_dicom_folder(folder, tracker=tracker)
     if not scan.series:
         images = [p for p in list_files(folder) if is_itk_image_path(p)]
         if len(images) == 1:
             return load_itk_image(images[0])
         _raise_no_series(folder, scan)
     chosen = max(scan.series, key=lambda s: (s.num_slices, s.modality == "CT"))
-    volume = chosen.load()
+    volume = load_dicom_headers(chosen.headers, source=chosen.folder, tracker=tracker)
+    volume.warnings.extend(p for p in chosen.problems if p not in volume.warnings)
     if len(scan.series) > 1:
         others = ", ".join(s.label for s in scan.series if s is not chosen)
         volume.warnings.append(
@@ -115,10 +121,11 @@ def _raise_no_series(folder: Path, scan: FolderScan) -> None:
     )
 
 
-def find_series(folder: str | Path) -> list[SeriesInfo]:
+def find_series(folder: str | Path, *, progress: ProgressCallback | None = None, cancel=None) -> list[SeriesInfo]:
     """List every series below ``folder`` from headers only (fast): DICOM series, NIfTI/NRRD/MetaImage files, DeepLesion folders.
 
     Files that could not be read are named in each series' ``problems``; call ``SeriesInfo.load()`` to decode one.
+    ``progress(done, total)`` counts files; ``cancel`` stops the scan with ``LoadCancelled``.
 
     Example:
         >>> import tempfile, numpy as np
@@ -134,7 +141,7 @@ def find_series(folder: str | Path) -> list[SeriesInfo]:
     if not folder.is_dir():
         raise LoadError(folder, "not a folder")
     try:
-        found = list(scan_dicom_folder(folder).series)
+        found = list(scan_dicom_folder(folder, progress, cancel).series)
         for path in list_files(folder):
             if is_itk_image_path(path):
                 found.append(_itk_series_info(path))

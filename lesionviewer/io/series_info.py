@@ -68,8 +68,10 @@ class SeriesInfo:
             parts.append(f"{self.spacing[0]:.3g} mm")
         return f"{name} ({', '.join(parts)})"
 
-    def load(self) -> "Volume":
+    def load(self, progress=None, cancel=None) -> "Volume":
         """Decode this series into a ``Volume`` (pixels are read only now).
+
+        ``progress(done, total)`` and ``cancel`` (callable or Event) work as for ``load_volume``.
 
         Example:
             >>> import tempfile, numpy as np
@@ -83,9 +85,9 @@ class SeriesInfo:
         if self.format == "dicom":
             from lesionviewer.io.dicom_loader import load_dicom_headers
 
-            volume = load_dicom_headers(self.headers, source=self.folder)
+            volume = load_dicom_headers(self.headers, source=self.folder, progress=progress, cancel=cancel)
             volume.warnings.extend(p for p in self.problems if p not in volume.warnings)
             return volume
         from lesionviewer.io.load import load_volume
 
-        return load_volume(self.files[0] if self.format == "itk" else self.folder)
+        return load_volume(self.files[0] if self.format == "itk" else self.folder, progress=progress, cancel=cancel)
