@@ -248,3 +248,14 @@ def test_a_failed_flush_is_reported(volume, monkeypatch):
     assert [e.kind for e in events] == [ChangeKind.SAVE_FAILED] and "I/O error" in s.autosave_error
     s.flush()
     assert s.autosave_error is None and ReviewSession.open(KEY).processed_slices == {1, 2}
+
+
+def test_no_user_data_folder_means_a_warning_not_a_crash(volume, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("LESIONVIEWER_HOME", str(blocker / "home"))  # cannot be created under a file
+    s = ReviewSession.open(volume)
+    assert s.path is None and "cannot be saved" in s.warnings[0] and s.num_slices == 12
+    (a,) = s.add_findings([Finding(1, (0, 0, 5, 5), 0.9, "m")])
+    s.set_status(a, "accepted")  # works in memory
+    assert s.finding(a).status is Status.ACCEPTED

@@ -40,6 +40,15 @@ class ReviewFileError(Exception):
         self.reason = reason
 
 
+class NewerFormatError(ReviewFileError):
+    """A review file written by a newer LesionViewer: set aside as ``.unsupported``, never overwritten.
+
+    Example:
+        >>> issubclass(NewerFormatError, ReviewFileError)
+        True
+    """
+
+
 def reviews_dir() -> Path:
     """The folder holding every saved review (created on first use).
 
@@ -134,7 +143,7 @@ def read_review_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(version, int) or isinstance(version, bool):
         raise ReviewFileError(path, "has no integer format_version")
     if version > FORMAT_VERSION:
-        raise ReviewFileError(
+        raise NewerFormatError(
             path, f"was written by a newer LesionViewer (format {version}; this version reads up to {FORMAT_VERSION})"
         )
     if version < 1:

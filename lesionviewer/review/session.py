@@ -45,13 +45,13 @@ from lesionviewer.review.events import ChangeKind, EventHub, Observer, ReviewEve
 from lesionviewer.review.measurement import Measurement
 from lesionviewer.review.review_file import (
     FORMAT_VERSION,
+    NewerFormatError,
     ReviewFileError,
     encode_review,
     read_review_file,
     remove_stale_temporaries,
     review_path,
     set_aside,
-
 )
 from lesionviewer.review.reviewed_finding import ReviewedFinding
 from lesionviewer.review.series_key import is_valid_key, meta_text, series_key
@@ -158,9 +158,18 @@ class ReviewSession:
         """
         volume = None if isinstance(source, str) else source
         key = source if isinstance(source, str) else series_key(source)
-        path = review_path(key, folder)
-        remove_stale_temporaries(path)
+        path = review_path(key, folder) if folder is not None else None
         warnings: list[str] = []
+        if path is None:
+            try:
+                path = review_path(key)
+            except OSError as exc:  # no user data folder (read-only home, full disk)
+                session = cls(key)
+                session.warnings.append(f"Reviews cannot be saved ({exc}); this review will be lost on closing.")
+                if volume is not None:
+                    session._adopt_volume(volume)
+                return session
+        remove_stale_temporaries(path)
         try:
             session = cls.from_dict(read_review_file(path), path=path)
             if session.key != key:
@@ -168,7 +177,7 @@ class ReviewSession:
         except FileNotFoundError:
             session = cls(key, path=path)
         except ReviewFileError as exc:
-            label = "unsupported" if "newer" in exc.reason else "corrupt"
+            label = "unsupported" if isinstance(exc, NewerFormatError) else "corrupt"
             try:
                 kept = set_aside(path, label)
                 where = f"it was kept as {kept.name}"
