@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         for view in self.views:
             view.key_handler = self.handle_key
             view.hovered.connect(self._hovered)
-            view.refresh_overlay = self.refresh_overlays  # type: ignore[method-assign]
+            view.refresh_overlay = lambda v=view: self._refresh_overlay_of(v)  # type: ignore[method-assign]
 
         reformats = QSplitter(Qt.Vertical)
         reformats.addWidget(self.coronal)
@@ -103,7 +103,6 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_actions()
 
-        self.state.cursor_changed.connect(lambda *_: self.refresh_overlays())
         self.state.volume_changed.connect(self._update_title)
         self.bridge.changed.connect(self._review_changed)
         self.runner.findings_ready.connect(self._findings_ready)
@@ -283,6 +282,7 @@ class MainWindow(QMainWindow):
     def show_volume(self, volume: Volume, path: Path | str | None = None) -> None:
         """Display ``volume``, restore its review and start detection where it is unfinished."""
         self.runner.cancel()
+        self.flush_review()
         self.source_path = Path(path) if path is not None else None
         if path is not None:
             self.settings.add_recent(path)
@@ -364,7 +364,15 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(done)
         self.progress_label.setText(f"Detecting {done}/{total} slices")
 
+    def flush_review(self) -> None:
+        """Write detector results the session's save throttle held back (end of a run, switch, close)."""
+        flush = getattr(self.bridge.session, "flush", None)
+        if flush is not None:
+            flush()
+
     def _detection_running(self, running: bool) -> None:
+        if not running:
+            self.flush_review()
         loading = self.load_job is not None and self.load_job.is_running
         self.progress_bar.setVisible(running or loading)
         self.cancel_button.setVisible(running or loading)
@@ -424,23 +432,25 @@ class MainWindow(QMainWindow):
 
     def refresh_overlays(self) -> None:
         """Draw the visible findings: boxes on the axial slice, bars on the reformats."""
+        for view in self.views:
+            self._refresh_overlay_of(view)
+
+    def _refresh_overlay_of(self, view: SliceView) -> None:
+        # Called by each view when its plane changes, so scrolling redraws only the axial boxes.
         session = self.bridge.session
-        volume = self.state.volume
-        if session is None or volume is None:
-            for view in self.views:
-                view.boxes.set_boxes([])
+        if session is None or self.state.volume is None:
+            view.boxes.set_boxes([])
             return
         current = self.panel.current_id
-        z = self.state.slice_index
-        self.axial.boxes.set_boxes([
-            OverlayBox(*rf.finding.box_px, score=rf.score, label=f"{rf.score:.2f}", status=rf.status.value,
-                       selected=rf.id == current)
-            for rf in session.findings_on_slice(z)])
-        visible = session.visible_findings()
-        for view in (self.coronal, self.sagittal):
-            view.boxes.set_boxes([view.marker_for(rf.slice_index, rf.finding.box_px, rf.score, rf.status.value,
-                                                  rf.id == current)
-                                  for rf in visible if view.crosses_plane(rf.finding.box_px)])
+        if view is self.axial:
+            view.boxes.set_boxes([
+                OverlayBox(*rf.finding.box_px, score=rf.score, label=f"{rf.score:.2f}", status=rf.status.value,
+                           selected=rf.id == current)
+                for rf in self.bridge.visible_on_slice(view.fixed_index)])
+            return
+        view.boxes.set_boxes([view.marker_for(rf.slice_index, rf.finding.box_px, rf.score, rf.status.value,
+                                              rf.id == current)
+                              for rf in session.visible_findings() if view.crosses_plane(rf.finding.box_px)])
 
     def jump_to_finding(self, finding_id: str) -> None:
         """Show the finding: its slice, the crosshair on its centre."""
@@ -619,6 +629,7 @@ class MainWindow(QMainWindow):
                 return
         for job in running_jobs():
             job.cancel()
+        self.flush_review()
         self._save_settings()
         super().closeEvent(ev)
 

@@ -7,6 +7,8 @@ its extent on the reformat.
 """
 from __future__ import annotations
 
+from PySide6.QtWidgets import QGraphicsItem
+
 from lesionviewer_app.findings_overlay import OverlayBox
 from lesionviewer_app.slice_view import SliceView
 from lesionviewer_app.view_state import ViewState
@@ -19,6 +21,8 @@ class ReformatView(SliceView):
         if plane not in ("coronal", "sagittal"):
             raise ValueError(f"a reformat is coronal or sagittal, not {plane!r}")
         super().__init__(state, plane, parent)
+        # While scrolling the axial view only the crosshair moves here: keep the drawn image.
+        self.image_item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
 
     def marker_for(self, slice_index: int, box_px, score: float, status: str = "pending",
                    selected: bool = False) -> OverlayBox:

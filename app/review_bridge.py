@@ -21,6 +21,26 @@ class ReviewBridge(QObject):
         super().__init__(parent)
         self.session: ReviewSession | None = None
         self._unsubscribe = None
+        self._by_slice: dict[int, list] | None = None
+        self.changed.connect(self._forget_index)
+
+    def _forget_index(self, _event=None) -> None:
+        self._by_slice = None
+
+    def visible_on_slice(self, slice_index: int) -> list:
+        """The session's visible findings on one slice, from an index rebuilt after each change.
+
+        Scrolling asks this once per frame; going through every finding each time would cost
+        milliseconds on a large review.
+        """
+        if self.session is None:
+            return []
+        if self._by_slice is None:
+            index: dict[int, list] = {}
+            for reviewed in self.session.visible_findings():
+                index.setdefault(reviewed.slice_index, []).append(reviewed)
+            self._by_slice = index
+        return self._by_slice.get(slice_index, [])
 
     def set_session(self, session: ReviewSession | None) -> None:
         """Observe ``session`` from now on (and stop observing the previous one)."""
@@ -28,6 +48,7 @@ class ReviewBridge(QObject):
             self._unsubscribe()
             self._unsubscribe = None
         self.session = session
+        self._by_slice = None
         if session is not None:
             self._unsubscribe = session.subscribe(self.changed.emit)
         self.changed.emit(None)

@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QTransform
-from PySide6.QtWidgets import QGraphicsObject
+from PySide6.QtWidgets import QGraphicsLineItem
 
 from lesionviewer.imaging.windowing import window as window_hu
 from lesionviewer_app.findings_overlay import BoxOverlay
@@ -32,34 +32,41 @@ WINDOW_DRAG_GAIN = 2.0
 SCALE_BAR_CHOICES_MM = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
-class Crosshair(QGraphicsObject):
-    """Two thin lines through the cursor voxel, across the whole image (voxel coordinates)."""
+class Crosshair:
+    """Two thin lines through the cursor voxel, across the whole image (voxel coordinates).
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._bounds = QRectF(0, 0, 1, 1)
-        self._point = QPointF(0, 0)
-        self._pen = QPen(QColor(80, 200, 255, 150), 1)
-        self._pen.setCosmetic(True)
+    Two line items rather than one item covering the image: when the cursor moves, Qt repaints
+    only the two strips the lines left and entered.
+    """
+
+    def __init__(self, parent):
+        pen = QPen(QColor(80, 200, 255, 150), 1)
+        pen.setCosmetic(True)
+        self.horizontal = QGraphicsLineItem(parent)
+        self.vertical = QGraphicsLineItem(parent)
+        for line in (self.horizontal, self.vertical):
+            line.setPen(pen)
+        self._size = (1.0, 1.0)
+        self._point = (0.5, 0.5)
+
+    def setZValue(self, z: float) -> None:  # noqa: N802 - mirrors the Qt item API
+        self.horizontal.setZValue(z)
+        self.vertical.setZValue(z)
 
     def set_geometry(self, width: int, height: int) -> None:
-        self.prepareGeometryChange()
-        self._bounds = QRectF(0, 0, float(width), float(height))
+        self._size = (float(width), float(height))
+        self._place()
 
     def set_point(self, column: float, row: float) -> None:
-        point = QPointF(column + 0.5, row + 0.5)
+        point = (column + 0.5, row + 0.5)
         if point != self._point:
             self._point = point
-            self.update()
+            self._place()
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._bounds
-
-    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: ARG002 - Qt API
-        painter.setPen(self._pen)
-        b, p = self._bounds, self._point
-        painter.drawLine(QPointF(b.left(), p.y()), QPointF(b.right(), p.y()))
-        painter.drawLine(QPointF(p.x(), b.top()), QPointF(p.x(), b.bottom()))
+    def _place(self) -> None:
+        (width, height), (x, y) = self._size, self._point
+        self.horizontal.setLine(0.0, y, width, y)
+        self.vertical.setLine(x, 0.0, x, height)
 
 
 class PlaneViewBox(pg.ViewBox):
@@ -239,8 +246,7 @@ class SliceView(pg.GraphicsView):
         self.crosshair.set_point(cursor[self.column_axis], cursor[self.row_axis])
         if self.fixed_index != self._shown_index:
             self.refresh_image()
-        else:
-            self.viewport().update()
+        # otherwise only the crosshair moved, and its line items repaint their own strips
 
     def refresh_image(self) -> None:
         """Redraw the plane through the cursor with the current window."""
