@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -623,7 +624,7 @@ class ReviewSession:
         new = Status(status)
         if new is rf.status:
             return
-        self._findings[finding_id] = ReviewedFinding(rf.id, rf.finding, new, rf.note, rf.model_version)
+        self._findings[finding_id] = replace(rf, status=new)
         self._invalidate(finding_id)
         self._commit(ChangeKind.STATUS, [finding_id], [rf.slice_index], dirty=True)
 
@@ -641,15 +642,13 @@ class ReviewSession:
             m = self._measurements[item_id]
             if m.note == text:
                 return
-            self._measurements[item_id] = Measurement(
-                m.kind, m.slice_index, m.points, m.lengths_mm, m.z_mm, m.center_mm, text, m.id
-            )
+            self._measurements[item_id] = replace(m, note=text)
             self._commit(ChangeKind.NOTE, [item_id], [m.slice_index], dirty=True)
             return
         rf = self.finding(item_id)
         if rf.note == text:
             return
-        self._findings[item_id] = ReviewedFinding(rf.id, rf.finding, rf.status, text, rf.model_version)
+        self._findings[item_id] = replace(rf, note=text)
         self._invalidate(item_id)
         self._commit(ChangeKind.NOTE, [item_id], [rf.slice_index], dirty=True)
 
