@@ -302,6 +302,14 @@ def test_gantry_tilt_is_detected_and_positions_stay_exact(tmp_path):
         assert vol.index_to_patient(k, 0, 0) == pytest.approx([-10, -20 + k * 2.0 * shear, -30 + k * 2.0])
 
 
+def test_header_tilt_with_straight_positions_is_reported_as_corrected(tmp_path):
+    for f in write_valid_series(tmp_path, 3):
+        edit_dicom(f, GantryDetectorTilt="12")
+    vol = load_volume(tmp_path)
+    assert any("records a gantry tilt of 12.0 degrees" in w and "stacked straight" in w for w in vol.warnings)
+    assert not any("sheared" in w for w in vol.warnings)
+
+
 def test_mixed_sizes_load_the_majority(tmp_path):
     uid = pydicom.uid.generate_uid()
     write_dicom_series(small_volume(5, 16), tmp_path, series_uid=uid, file_prefix="big")

@@ -172,25 +172,31 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
             f"{'they are' if n > 1 else 'it is'} shown as {'blank (air) slices' if n > 1 else 'a blank (air) slice'} "
             f"so distances stay true"
         )
+    # The stacking direction is where the slices really are; with gantry tilt it leaves the normal.
+    # The step is the average one, so the first and last slices sit exactly where their files say.
+    travel = np.asarray(kept[-1].position, float) - np.asarray(kept[0].position, float)
+    z_spacing = float(np.linalg.norm(travel)) / (total - 1)
     if uneven:
         worst = max(uneven, key=lambda d: abs(d - step))
         warnings.append(
             f"uneven slice spacing: {len(uneven)} step{'s' if len(uneven) > 1 else ''} differ from the usual "
-            f"{_mm(step)} mm (up to {_mm(worst)} mm); the volume uses {_mm(step)} mm throughout, so distances "
-            f"along z near those slices are approximate (the true positions are in meta['slice_positions_mm'])"
+            f"{_mm(step)} mm (up to {_mm(worst)} mm); the volume uses the average step, {_mm(z_spacing)} mm, "
+            f"so distances along z between the end slices are approximate (the true positions are in "
+            f"meta['slice_positions_mm'])"
         )
-
-    # The stacking direction is where the slices really are; with gantry tilt it leaves the normal.
-    travel = np.asarray(kept[-1].position, float) - np.asarray(kept[0].position, float)
     slice_dir = _unit(travel)
     angle = math.degrees(math.acos(min(1.0, abs(float(np.dot(slice_dir, normal))))))
-    tilt = max(tilt, angle)
-    if tilt > TILT_TOLERANCE_DEG:
+    if angle > TILT_TOLERANCE_DEG:
         warnings.append(
-            f"the gantry was tilted by {tilt:.1f} degrees: the slices are sheared, not stacked straight; "
+            f"the gantry was tilted by {angle:.1f} degrees: the slices are sheared, not stacked straight; "
             f"positions in mm are exact but reformatted (coronal/sagittal) views look slanted"
         )
-    z_spacing = float(np.linalg.norm(travel)) / (total - 1)
+    elif tilt > TILT_TOLERANCE_DEG:
+        warnings.append(
+            f"the header records a gantry tilt of {tilt:.1f} degrees, but the slice positions are stacked "
+            f"straight (the scanner has corrected it)"
+        )
+    tilt = max(tilt, angle)
     return SliceStack(
         slots=slots,
         spacing=(z_spacing, float(pixel_spacing[0]), float(pixel_spacing[1])),
