@@ -27,8 +27,8 @@ from lesionviewer.detection.finding import Finding
 from lesionviewer.review import ReviewSession
 kill_after = int(sys.argv[1])
 s = ReviewSession.open(sys.argv[2])
-ids = s.add_findings([Finding(i % 30, (i % 7 * 9.0, i % 5 * 11.0, i % 7 * 9.0 + 8, i % 5 * 11.0 + 8), 0.3 + (i % 70) / 100, "m")
-                      for i in range(240)])
+boxes = [(i % 7 * 9.0, i % 5 * 11.0, i % 7 * 9.0 + 8, i % 5 * 11.0 + 8) for i in range(240)]
+ids = s.add_findings([Finding(i % 30, boxes[i], 0.3 + (i % 70) / 100, "m") for i in range(240)])
 print("ready", flush=True)
 for n, fid in enumerate(ids):
     status = "accepted" if n % 2 else "rejected"

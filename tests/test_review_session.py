@@ -82,7 +82,8 @@ def test_begin_run_keep_pending(volume):
 
 def test_threshold_visibility_and_count(volume):
     s = ReviewSession.open(volume)
-    ids = s.add_findings([box(volume, 1, 0, 0, score=0.95), box(volume, 2, 0, 0, score=0.55), box(volume, 3, 0, 0, score=0.2)])
+    ids = s.add_findings([box(volume, 1, 0, 0, score=0.95), box(volume, 2, 0, 0, score=0.55),
+                          box(volume, 3, 0, 0, score=0.2)])
     assert s.count_above(0.5) == 2 and s.count_above(0.0) == 3 and s.count_above(0.96) == 0
     s.set_threshold(0.6)
     assert [rf.slice_index for rf in s.visible_findings()] == [1]
@@ -104,8 +105,8 @@ def test_threshold_out_of_range_is_refused(volume, bad):
 
 def test_next_and_previous_finding(volume):
     s = ReviewSession.open(volume)
-    s.add_findings([box(volume, 2, 0, 0, score=0.9), box(volume, 2, 30, 30, score=0.7), box(volume, 10, 0, 0, score=0.8),
-                    box(volume, 15, 0, 0, score=0.1)])
+    s.add_findings([box(volume, 2, 0, 0, score=0.9), box(volume, 2, 30, 30, score=0.7),
+                    box(volume, 10, 0, 0, score=0.8), box(volume, 15, 0, 0, score=0.1)])
     order = [(rf.slice_index, rf.score) for rf in s.visible_findings()]
     assert order == [(2, 0.9), (2, 0.7), (10, 0.8)]  # the 0.1 one is hidden at 0.5
     first = s.next_finding(0)

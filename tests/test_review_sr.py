@@ -49,7 +49,8 @@ def test_accepted_findings_and_measurements_by_default(dicom_volume, tmp_path):
     assert box.roi.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID == slice2.SOPInstanceUID
     values = {m.name.meaning: round(m.value, 3) for m in box.get_measurements()}
     assert values == {"Long axis": 5.4, "Short axis": 3.0, "Detection score": 0.9}
-    assert [(q.name.meaning, q.value.meaning) for q in box.get_qualitative_evaluations()] == [("Reader decision", "Accepted")]
+    decisions = [(q.name.meaning, q.value.meaning) for q in box.get_qualitative_evaluations()]
+    assert decisions == [("Reader decision", "Accepted")]
     by_id = {g.tracking_identifier: g for g in linear}
     assert {k: [(m.name.meaning, round(m.value, 2)) for m in g.get_measurements()] for k, g in by_id.items()} == {
         "M1": [("Long axis", 6.0), ("Short axis", 3.0)], "M2": [("Length", 6.0)]}

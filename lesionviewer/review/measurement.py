@@ -87,7 +87,12 @@ class Measurement:
 
     @classmethod
     def recist(
-        cls, volume: Any, slice_index: int, long_axis: tuple[Point, Point], short_axis: tuple[Point, Point], note: str = ""
+        cls,
+        volume: Any,
+        slice_index: int,
+        long_axis: tuple[Point, Point],
+        short_axis: tuple[Point, Point],
+        note: str = "",
     ) -> "Measurement":
         """RECIST bidirectional measurement: the longest diameter and the longest perpendicular one.
 

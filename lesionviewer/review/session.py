@@ -468,7 +468,9 @@ class ReviewSession:
         items = self.visible_findings() if visible_only else self.findings()
         return [rf for rf in items if rf.slice_index == slice_index]
 
-    def next_finding(self, slice_index: int, current_id: str | None = None, wrap: bool = True) -> ReviewedFinding | None:
+    def next_finding(
+        self, slice_index: int, current_id: str | None = None, wrap: bool = True
+    ) -> ReviewedFinding | None:
         """The visible finding after ``current_id``, or (with no current one) the first on a later slice.
 
         Order: slice, then score (highest first). Wraps to the first finding unless ``wrap=False``.
@@ -481,7 +483,9 @@ class ReviewSession:
         """
         return self._step(slice_index, current_id, wrap, forward=True)
 
-    def previous_finding(self, slice_index: int, current_id: str | None = None, wrap: bool = True) -> ReviewedFinding | None:
+    def previous_finding(
+        self, slice_index: int, current_id: str | None = None, wrap: bool = True
+    ) -> ReviewedFinding | None:
         """The visible finding before ``current_id``, or (with no current one) the last on an earlier slice.
 
         Example:
@@ -545,7 +549,8 @@ class ReviewSession:
         with the same model, skip this and detect :meth:`unprocessed_slices` only.
 
         Example:
-            >>> s = ReviewSession("1.2"); a, b = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m"), Finding(1, (0, 0, 1, 1), .9, "m")])
+            >>> s = ReviewSession("1.2")
+            >>> a, b = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m"), Finding(1, (0, 0, 1, 1), .9, "m")])
             >>> s.set_status(a, "rejected"); s.begin_run("other", "2")
             >>> [(f.id, f.status.value) for f in s.findings()], s.processed_slices
             ([('F1', 'rejected')], frozenset())
@@ -579,7 +584,8 @@ class ReviewSession:
             >>> s = ReviewSession("1.2")
             >>> first = s.add_findings([Finding(4, (0, 0, 10, 10), 0.8, "m")], slices=[4])
             >>> s.set_status(first[0], "accepted")
-            >>> s.add_findings([Finding(4, (1, 1, 10, 10), 0.85, "m"), Finding(4, (40, 40, 50, 50), 0.6, "m")], slices=[4])
+            >>> rerun = [Finding(4, (1, 1, 10, 10), 0.85, "m"), Finding(4, (40, 40, 50, 50), 0.6, "m")]
+            >>> s.add_findings(rerun, slices=[4])  # the first is the accepted lesion again: dropped
             ['F2']
         """
         batch = list(findings)
@@ -598,7 +604,10 @@ class ReviewSession:
         version = self._model_version if model_version is None else str(model_version)
         added = []
         for f in sorted(batch, key=lambda f: (f.slice_index, -f.score)):
-            if any(d.slice_index == f.slice_index and box_iou(d.finding.box_px, f.box_px) >= DUPLICATE_IOU for d in decided):
+            same_lesion = (
+                d.slice_index == f.slice_index and box_iou(d.finding.box_px, f.box_px) >= DUPLICATE_IOU for d in decided
+            )
+            if any(same_lesion):
                 continue
             fid = f"F{self._next_finding}"
             self._next_finding += 1

@@ -76,7 +76,9 @@ class _SourceImages:
         if slice_index not in self._headers:
             path = self.files[slice_index] if 0 <= slice_index < len(self.files) else None
             if path is None:
-                raise ValueError(f"slice {slice_index} has no DICOM file (a missing slice); it cannot be referenced in an SR")
+                raise ValueError(
+                    f"slice {slice_index} has no DICOM file (a missing slice); it cannot be referenced in an SR"
+                )
             ds = pydicom.dcmread(path, stop_before_pixels=True)
             for name in ("StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"):
                 if not str(ds.get(name, "") or "").strip():
