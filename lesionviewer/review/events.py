@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 
 
 class ChangeKind(str, enum.Enum):
-    """What changed in a review session."""
+    """What changed in a review session.
+
+    Example:
+        >>> ChangeKind("status") is ChangeKind.STATUS
+        True
+    """
 
     FINDINGS = "findings"  # detector findings added or replaced; processed slices changed
     STATUS = "status"  # a finding was accepted, rejected or set back to pending

@@ -12,7 +12,12 @@ import enum
 
 
 class Status(str, enum.Enum):
-    """``pending`` until the radiologist accepts or rejects the finding."""
+    """``pending`` until the radiologist accepts or rejects the finding.
+
+    Example:
+        >>> [s.value for s in Status]
+        ['pending', 'accepted', 'rejected']
+    """
 
     PENDING = "pending"
     ACCEPTED = "accepted"
