@@ -225,6 +225,9 @@ def test_find_series_lists_png_folders(deeplesion):
     folders = [p for p in (deeplesion / "Images_png").iterdir() if p.is_dir()]
     assert len(series) == len(folders) == 19 and all(s.format == "deeplesion" for s in series)
     assert sum(s.num_slices for s in series) == 24
+    by_key = {s.series_uid: s for s in series}
+    assert by_key["000016_02_01"].spacing == pytest.approx((1.0, 0.82, 0.82))
+    assert by_key["000016_02_01"].image_size == (512, 512)
 
 
 def test_opening_the_dataset_root_points_to_the_series_folders(deeplesion):

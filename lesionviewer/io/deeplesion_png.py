@@ -137,7 +137,7 @@ def load_deeplesion_series(
 
     sizes = {}
     for _, p in numbered:
-        sizes[p] = _png_size(p)
+        sizes[p] = png_image_size(p)
     counts = Counter(sizes.values())
     size, count = counts.most_common(1)[0]
     if len(counts) > 1:
@@ -197,8 +197,20 @@ def load_deeplesion_series(
     return Volume(hu=hu, spacing=spacing, origin=(0.0, 0.0, first * spacing[0]), meta=meta, warnings=warnings)
 
 
-def _png_size(path: Path) -> tuple[int, int]:
+def png_image_size(path: str | Path) -> tuple[int, int]:
+    """(rows, columns) of a DeepLesion PNG slice from its header; refuses other PNG kinds and absurd sizes.
+
+    Example:
+        >>> import tempfile, os, numpy as np
+        >>> from PIL import Image
+        >>> path = os.path.join(tempfile.mkdtemp(), "001.png")
+        >>> Image.fromarray(np.zeros((3, 5), np.uint16)).save(path)
+        >>> png_image_size(path)
+        (3, 5)
+    """
     from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
 
     try:
         with Image.open(path) as img:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lesionviewer.io.deeplesion_png import is_deeplesion_folder, load_deeplesion_series
+from lesionviewer.io.deeplesion_info import read_dl_info_cached
+from lesionviewer.io.deeplesion_png import find_dl_info, is_deeplesion_folder, load_deeplesion_series, png_image_size
 from lesionviewer.io.dicom_header import read_frame_headers
 from lesionviewer.io.dicom_loader import load_dicom_headers
 from lesionviewer.io.dicom_series import FolderScan, list_files, scan_dicom_folder
@@ -177,7 +178,7 @@ def _itk_series_info(path: Path) -> SeriesInfo:
 
 def _deeplesion_series_info(folder: Path) -> SeriesInfo:
     slices = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.stem.isdigit())
-    return SeriesInfo(
+    info = SeriesInfo(
         series_description=f"DeepLesion {folder.name}",
         series_uid=folder.name,
         modality="CT",
@@ -186,3 +187,15 @@ def _deeplesion_series_info(folder: Path) -> SeriesInfo:
         folder=str(folder),
         format="deeplesion",
     )
+    try:
+        info.image_size = png_image_size(slices[0])
+        table = find_dl_info(folder)
+        records = [r for r in read_dl_info_cached(table) if r.series_key == folder.name] if table else []
+        if records:
+            sx, sy, sz = records[0].spacing_mm
+            info.spacing = (float(sz), float(sy), float(sx))
+            info.patient_id = f"{records[0].patient_index:06d}"
+            info.study_uid = f"{records[0].patient_index:06d}_{records[0].study_index:02d}"
+    except LoadError as exc:  # the listing still shows the folder; loading it gives the full error
+        info.problems.append(str(exc))
+    return info
