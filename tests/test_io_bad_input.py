@@ -80,7 +80,9 @@ def test_find_series_lists_good_series_beside_broken_files(tmp_path):
         case.build(place)
     write_valid_series(tmp_path / "good", 3, series_description="good one")
     series = find_series(tmp_path)
-    assert [s.series_description for s in series if s.num_slices == 3 and s.image_size == (16, 16)] == ["good one"]
+    [good] = [s for s in series if s.series_description == "good one"]
+    assert good.num_slices == 3 and good.image_size == (16, 16)
+    assert good.load().shape == (3, 16, 16)
     assert all(s.problems for s in series)  # every listed series reports the unreadable files
 
 

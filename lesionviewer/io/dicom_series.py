@@ -193,7 +193,7 @@ def _describe(members: list[SliceHeader]) -> SeriesInfo:
         series_description=first.series_description,
         series_number=first.series_number,
         modality=first.modality,
-        num_slices=len(members),
+        num_slices=len(ordered),  # what will load: one slice per position, the main image size
         spacing=spacing,
         image_size=size,
         orientation=first.orientation,
