@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 class SeriesInfo:
     """Identifiers, descriptions and geometry of one series, plus the files that make it up.
 
-    ``spacing`` is (z, y, x) in mm (z from the slice positions), ``image_size`` is (rows, columns),
+    ``num_slices`` counts the images that will load (one per position, of the main image size;
+    ``files`` lists every file, duplicates included), ``spacing`` is (z, y, x) in mm (z from the
+    slice positions), ``image_size`` is (rows, columns),
     ``orientation`` is ImageOrientationPatient. ``format`` is "dicom", "itk" (NIfTI, NRRD,
     MetaImage) or "deeplesion" (a folder of 16-bit PNGs). ``problems`` lists files of the folder
     that could not be read (with the reason).
