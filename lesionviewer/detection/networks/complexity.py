@@ -12,6 +12,8 @@ element-wise operations are left out (mmdetection's counter adds biases and pool
 from __future__ import annotations
 
 import copy
+import os
+import time
 
 import torch
 from torch import nn
@@ -67,3 +69,58 @@ def detector_macs(model: nn.Module, num_slices: int, size: int = 512, num_rois: 
     result["roi_head"] = counter.get_total_flops() // 2
     result["total"] = sum(result.values())
     return result
+
+
+def cpu_latency(arch: str, num_slices: int = 9, size: int = 512, repeats: int = 3, threads: int = 2) -> float:
+    """Best-of-``repeats`` seconds for one ``size`` x ``size`` slice through a random-weight detector.
+
+    Example:
+        >>> cpu_latency("mp3d_small", 3, size=64, repeats=1) > 0  # doctest: +SKIP
+        True
+    """
+    from lesionviewer.detection.factory import build_detector
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_detector(arch, num_slices, min_size=size, max_size=size).eval()
+    images = [torch.rand(num_slices, size, size) * 255]
+    best = float("inf")
+    with torch.inference_mode():
+        model(images)  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(images)
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print parameters and MACs of every architecture (and, with --latency, CPU seconds per slice).
+
+    Example:
+        >>> main([])  # doctest: +SKIP
+    """
+    import argparse
+
+    from lesionviewer.detection.factory import ARCHITECTURES, build_detector
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", action="store_true", help="also time mp3d_small and mp3d63 on the CPU")
+    args = parser.parse_args(argv)
+    for arch in ARCHITECTURES:
+        for depth in ((3, 9, 27) if arch == "fpn3dce" else (9,)):
+            with torch.device("meta"):
+                model = build_detector(arch, depth)
+            macs = detector_macs(model, depth)["total"] / 1e9
+            print(f"{arch:15s} D={depth:2d}  parameters {count_parameters(model):>11,d}  "
+                  f"GMACs (1x{depth}x512x512, 1000 RoIs) {macs:7.2f}")
+    if args.latency:
+        if hasattr(os, "getloadavg"):  # the CPU is often shared: say how busy it was
+            print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+        for arch, size, repeats in (("mp3d_small", 512, 5), ("mp3d_small", 256, 5), ("mp3d63", 512, 2)):
+            seconds = cpu_latency(arch, 9, size, repeats)
+            print(f"CPU (2 threads) {arch} 9x{size}x{size}: {seconds:.2f} s per slice (best of {repeats})")
+
+
+if __name__ == "__main__":
+    main()
