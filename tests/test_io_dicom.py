@@ -173,6 +173,20 @@ def test_deflated_files_go_through_pydicom(tmp_path):
     assert vol.meta["transfer_syntax"] == [pydicom.uid.DeflatedExplicitVRLittleEndian]
 
 
+def test_files_without_preamble_or_file_meta_load(tmp_path):
+    # old scanners wrote bare implicit-VR datasets: no 128-byte preamble, no 'DICM', no group 0002
+    files = write_valid_series(tmp_path, 3, implicit_vr=True)
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.preamble = None
+        del ds.file_meta
+        pydicom.dcmwrite(f, ds, implicit_vr=True, little_endian=True)
+        assert f.read_bytes()[128:132] != b"DICM"
+    vol = load_volume(tmp_path)
+    assert vol.hu[:, 0, 0].tolist() == [0, 10, 20]
+    assert vol.meta["transfer_syntax"] == ["1.2.840.10008.1.2"]
+
+
 def test_dicomdir_loads_its_folder(tmp_path):
     write_valid_series(tmp_path, 3)
     (tmp_path / "DICOMDIR").write_bytes(b"")
