@@ -58,6 +58,8 @@ def test_accepted_findings_and_measurements_by_default(dicom_volume, tmp_path):
     assert ds.preamble == b"\0" * 128 and ds.Modality == "SR"
     assert ds.StudyInstanceUID == slice2.StudyInstanceUID and ds.SeriesInstanceUID != slice2.SeriesInstanceUID
     assert str(ds.PatientID) == "PID7"
+    assert ds.ContentTemplateSequence[0].TemplateIdentifier == "1500"
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
 
 
 def test_selection_all_records_every_decision_and_tracking_uids_are_stable(dicom_volume, tmp_path):
