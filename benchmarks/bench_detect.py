@@ -12,6 +12,7 @@ With a GPU, ``--throughput`` also times a whole 300-slice volume in batches, fp3
 
 Run (CPU, a few minutes):  python benchmarks/bench_detect.py --threads 2
 Run (GPU):                 python benchmarks/bench_detect.py --device cuda --throughput
+Where the time goes:       python benchmarks/bench_detect.py --profile --size 256
 """
 from __future__ import annotations
 
@@ -113,6 +114,27 @@ def throughput(arch: str, num_slices: int, device: str, volume_slices: int, batc
         print(f"{label:<14}{volume_slices / elapsed:8.1f} slices/s ({elapsed:.1f} s)")
 
 
+def profile_backbones(archs: list[str], num_slices: int, size: int) -> None:
+    """Where a backbone's time goes, by operator type (one warm-up, one profiled pass)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    print(f"\nbackbone time by operator, {num_slices} x {size} x {size} input (self CPU time)")
+    for arch in archs:
+        torch.manual_seed(0)
+        backbone = build_detector(arch, num_slices).eval().backbone
+        x = torch.rand(1, num_slices, size, size) * 255
+        backbone(x)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            backbone(x)
+            elapsed = time.perf_counter() - start
+        events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        total = sum(e.self_cpu_time_total for e in events)
+        parts = ", ".join(f"{e.key.replace('aten::', '')} {100 * e.self_cpu_time_total / total:.0f}%"
+                          for e in events[:5])
+        print(f"{LABELS.get(arch, arch):<12} {elapsed:6.2f} s wall: {parts}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated arch:slices (default %(default)s)")
@@ -123,6 +145,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--throughput", action="store_true", help="also time a whole volume, fp32 and AMP (GPU)")
     parser.add_argument("--volume-slices", type=int, default=300)
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of timing the detectors, profile the MP3D-63 and MR3D backbones by operator")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -132,6 +156,9 @@ def main() -> None:
           f"{__import__('torchvision').__version__}, Python {platform.python_version()}")
     models = [(spec.split(":")[0], int(spec.split(":")[1])) for spec in args.models.split(",") if spec]
     with torch.inference_mode():
+        if args.profile:
+            profile_backbones(["mp3d63", "mr3d50"], 9, args.size)
+            return
         latency(models, args.device, args.repeats, args.warmup, args.size)
         if args.throughput:
             throughput("mp3d63", 9, args.device, args.volume_slices, args.batch_size, args.size)
