@@ -82,11 +82,14 @@ def ground_truth_boxes(dataset, max_images: int = 0) -> list[np.ndarray]:
 
 
 def score_detections(detections: list[np.ndarray], ground_truth: list[np.ndarray],
-                     fps=(0.5, 1, 2, 4, 8, 16), iou: float = 0.5) -> dict[str, Any]:
+                     fps=(0.5, 1, 2, 4, 8, 16), iou: float = 0.5, lesion_types: list | None = None,
+                     long_diameters_mm: list | None = None) -> dict[str, Any]:
     """FROC sensitivities and their 0.5-4 mean, plus mAP@0.5, from ``lesionviewer.evaluation``.
 
     Returns a JSON-ready dict with ``sensitivity`` (``{"0.5": s, ...}``), ``mean_sensitivity``,
-    ``map50``, ``num_images``, ``num_lesions`` and the curve points (``curve_fps``, ``curve_sensitivity``).
+    ``map50``, ``num_images``, ``num_lesions`` and the curve points (``curve_fps``, ``curve_sensitivity``);
+    with per-box ``lesion_types`` / ``long_diameters_mm`` (one list per image) also the breakdowns
+    ``by_lesion_type`` and ``by_size``.
 
     Example:
         >>> import numpy as np
@@ -105,9 +108,24 @@ def score_detections(detections: list[np.ndarray], ground_truth: list[np.ndarray
         "iou": float(iou),
     }
     metrics.update(_froc_fields(result, fps))
+    from lesionviewer.evaluation import breakdown
+
+    if lesion_types is not None:
+        metrics["by_lesion_type"] = _finite(breakdown.sensitivity_by_lesion_type(result, lesion_types, fps))
+    if long_diameters_mm is not None and all(np.all(np.isfinite(d)) for d in long_diameters_mm):
+        metrics["by_size"] = _finite(breakdown.sensitivity_by_size(result, long_diameters_mm, fps))
     ap = mean_average_precision(detections, ground_truth, iou=iou)
     metrics["map50"] = None if np.isnan(ap) else float(ap)
     return metrics
+
+
+def _finite(value):
+    # JSON has no NaN: a rate a group never reaches is stored as null.
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _froc_fields(result, fps) -> dict[str, Any]:
@@ -129,7 +147,14 @@ def evaluate_split(model: torch.nn.Module, dataset, cfg: TrainingConfig, device:
     """
     detections = predict(model, dataset, device, cfg.eval.batch_size, cfg, cfg.eval.max_images, progress)
     truth = ground_truth_boxes(dataset, cfg.eval.max_images)
-    return score_detections(detections, truth, cfg.eval.fps, cfg.eval.iou), detections, truth
+    types = diameters = None
+    if hasattr(dataset, "key_slices"):
+        items = dataset.key_slices[: len(truth)]
+        types = [list(k.lesion_types) for k in items]
+        if all(len(k.long_diameters_mm) == k.num_lesions for k in items):
+            diameters = [np.asarray(k.long_diameters_mm, dtype=np.float64) for k in items]
+    metrics = score_detections(detections, truth, cfg.eval.fps, cfg.eval.iou, types, diameters)
+    return metrics, detections, truth
 
 
 def write_evaluation(folder: str | Path, name: str, metrics: dict[str, Any], detections: list[np.ndarray],

@@ -38,6 +38,8 @@ class KeySlice:
     pixel_spacing_mm: tuple[float, float]
     lesion_types: tuple[int, ...] = ()
     noisy: tuple[bool, ...] = ()
+    #: RECIST long diameter of each lesion in mm (NaN where unknown).
+    long_diameters_mm: tuple[float, ...] = ()
 
     @property
     def image_id(self) -> str:
@@ -70,9 +72,10 @@ class KeySlice:
         if not any(self.noisy):
             return self
         keep = [i for i, n in enumerate(self.noisy) if not n]
+        diameters = tuple(self.long_diameters_mm[i] for i in keep) if self.long_diameters_mm else ()
         return KeySlice(self.series, self.key_slice, self.boxes[keep], self.split, self.patient,
                         self.slice_interval_mm, self.pixel_spacing_mm,
-                        tuple(self.lesion_types[i] for i in keep), tuple(False for _ in keep))
+                        tuple(self.lesion_types[i] for i in keep), tuple(False for _ in keep), diameters)
 
 
 def group_key_slices(lesions: list[dict], drop_noisy: bool = False) -> list[KeySlice]:
@@ -105,6 +108,7 @@ def group_key_slices(lesions: list[dict], drop_noisy: bool = False) -> list[KeyS
             pixel_spacing_mm=tuple(float(v) for v in first["pixel_spacing_mm"][:2]),
             lesion_types=tuple(int(r.get("lesion_type", -1)) for r in rows),
             noisy=tuple(bool(r.get("noisy", False)) for r in rows),
+            long_diameters_mm=tuple(float(r.get("long_diameter_mm", float("nan"))) for r in rows),
         )
         if drop_noisy:
             ks = ks.without_noisy()
@@ -157,5 +161,6 @@ def read_lesion_rows(dl_info_csv: str | Path) -> list[dict]:
             series=rec.series_key, key_slice=rec.key_slice_index, box=tuple(rec.bounding_box),
             split=SPLIT_CODES.get(rec.split, f"split{rec.split}"), patient=rec.patient_index,
             slice_interval_mm=rec.slice_interval_mm, pixel_spacing_mm=tuple(rec.spacing_mm[:2]),
-            lesion_type=rec.lesion_type, noisy=bool(rec.possibly_noisy)))
+            lesion_type=rec.lesion_type, noisy=bool(rec.possibly_noisy),
+            long_diameter_mm=rec.long_diameter_mm))
     return rows
