@@ -80,6 +80,16 @@ def test_abdomen_hounsfield_units_are_plausible(abdomen):
     assert hu.min() >= -1024 and hu.max() < 3100
 
 
+def test_abdomen_agrees_with_simpleitk(abdomen, shared_data):
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(shared_data / ABDOMEN)))
+    image = reader.Execute()
+    assert np.array_equal(abdomen.hu, sitk.GetArrayViewFromImage(image))
+    assert abdomen.spacing == pytest.approx(image.GetSpacing()[::-1])
+    assert abdomen.origin == pytest.approx(image.GetOrigin())
+    assert abdomen.direction.ravel() == pytest.approx(image.GetDirection())
+
+
 def test_abdomen_meta(abdomen):
     meta = abdomen.meta
     assert meta["SeriesDescription"] == "CT Body 3.0" and meta["Modality"] == "CT"
