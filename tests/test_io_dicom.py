@@ -334,6 +334,21 @@ def test_header_tilt_with_straight_positions_is_reported_as_corrected(tmp_path):
     assert not any("sheared" in w for w in vol.warnings)
 
 
+def test_one_undecodable_slice_of_many_is_blank_with_a_warning(tmp_path):
+    files = write_valid_series(tmp_path, 12)
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.compress(pydicom.uid.RLELossless)
+        ds.save_as(f, enforce_file_format=True)
+    ds = pydicom.dcmread(files[4])
+    ds.PixelData = pydicom.encaps.encapsulate([b"\x01\x00\x00\x00" + bytes(60)])  # an RLE header with no segment
+    ds.save_as(files[4], enforce_file_format=True)
+    vol = load_volume(tmp_path)
+    assert vol.num_slices == 12 and vol.meta["failed_slices"] == [4]
+    assert (vol.hu[4] == -1024).all() and int(vol.hu[5, 0, 0]) == 50
+    assert any("1 slice could not be decoded" in w and files[4].name in w for w in vol.warnings)
+
+
 def test_mixed_sizes_load_the_majority(tmp_path):
     uid = pydicom.uid.generate_uid()
     write_dicom_series(small_volume(5, 16), tmp_path, series_uid=uid, file_prefix="big")

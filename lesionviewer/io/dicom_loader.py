@@ -25,7 +25,7 @@ import numpy as np
 
 from lesionviewer.io.dicom_header import SliceHeader
 from lesionviewer.io.dicom_pixels import decode_slice_into
-from lesionviewer.io.errors import ImplausibleImageError, InconsistentSeriesError, LoadError
+from lesionviewer.io.errors import EmptyInputError, ImplausibleImageError, InconsistentSeriesError, LoadError
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.slice_stack import arrange_slices
 from lesionviewer.io.volume import Volume
@@ -68,8 +68,6 @@ def load_dicom_headers(
         ...
         lesionviewer.io.errors.EmptyInputError: series: no DICOM image to load
     """
-    from lesionviewer.io.errors import EmptyInputError
-
     if not headers:
         raise EmptyInputError(source or "series", "no DICOM image to load")
     source = str(source) if source else str(Path(headers[0].path).parent)
