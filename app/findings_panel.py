@@ -15,7 +15,7 @@ from lesionviewer.review.status import Status
 from lesionviewer_app.findings_overlay import score_color
 from lesionviewer_app.review_bridge import ReviewBridge
 
-COLUMNS = ("Id", "Slice", "Position (mm)", "Size (mm)", "Long / short (mm)", "Score", "Status", "Note")
+COLUMNS = ("Id", "Slice", "x, y (mm)", "Size (mm)", "Long/short", "Score", "Status", "Note")
 SLIDER_STEPS = 100
 STATUS_COLORS = {"accepted": QColor(90, 200, 90), "rejected": QColor(150, 150, 150), "pending": QColor(230, 230, 230)}
 
@@ -140,8 +140,8 @@ class FindingsPanel(QWidget):
         selected_row = -1
         for row, reviewed in enumerate(visible):
             f = reviewed.finding
-            cells = (reviewed.id, str(f.slice_index + 1), f"{f.center_mm[0]:.1f}, {f.center_mm[1]:.1f}",
-                     f"{f.width_mm:.1f} x {f.height_mm:.1f}", f"{f.long_axis_mm:.1f} / {f.short_axis_mm:.1f}",
+            cells = (reviewed.id, str(f.slice_index + 1), f"{f.center_mm[0]:.0f}, {f.center_mm[1]:.0f}",
+                     f"{f.width_mm:.0f}x{f.height_mm:.0f}", f"{f.long_axis_mm:.1f}/{f.short_axis_mm:.1f}",
                      f"{f.score:.2f}", reviewed.status.value, reviewed.note)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)

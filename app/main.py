@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="a detector model file (.safetensors) to use instead of the default")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the detector runs")
     parser.add_argument("--no-detect", action="store_true", help="do not run the detector when a study opens")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="once the study is open and detection has finished, show the top finding, "
+                             "save a picture of the window to PNG and quit")
     parser.add_argument("--version", action="version", version=f"%(prog)s {lesionviewer.__version__}")
     return parser
 
@@ -42,6 +45,44 @@ def sample_study_path() -> Path | None:
                 return None
             return Path(result) if result is not None else None
     return None
+
+
+def screenshot_when_idle(window, path: str | Path, delay_ms: int = 800, timeout_s: float = 600.0) -> None:
+    """When loading and detection are over, jump to the top-scoring finding, save the window as PNG, quit.
+
+    For the documentation and as a smoke test of a whole start-up (``--screenshot``).
+    """
+    import time
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    started = time.monotonic()
+    timer = QTimer(window)
+    timer.setInterval(200)
+
+    def busy() -> bool:
+        loading = window.load_job is not None and window.load_job.is_running
+        return loading or window.runner.is_running or window.state.volume is None
+
+    def check() -> None:
+        if busy() and time.monotonic() - started < timeout_s:
+            return
+        timer.stop()
+        session = window.bridge.session
+        if session is not None and session.visible_findings():
+            best = max(session.visible_findings(), key=lambda f: f.score)
+            window.panel.choose(best.id)
+
+        def grab() -> None:
+            window.grab().save(str(path))
+            window.close()
+            QApplication.instance().quit()
+
+        QTimer.singleShot(delay_ms, grab)
+
+    timer.timeout.connect(check)
+    QTimer.singleShot(1000, timer.start)  # give the load job time to start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.path) if args.path else sample_study_path()
     if path is not None:
         window.open_path(path)
+    if args.screenshot:
+        screenshot_when_idle(window, args.screenshot)
     return app.exec()
 
 

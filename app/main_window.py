@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.panel)
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
         self.addDockWidget(Qt.RightDockWidgetArea, dock)
-        self.resizeDocks([dock], [430], Qt.Horizontal)
+        self.resizeDocks([dock], [470], Qt.Horizontal)
 
         self.window_controls = WindowLevelControls(self.state, self.settings.window_presets)
         self._build_status_bar()
@@ -589,7 +589,10 @@ class MainWindow(QMainWindow):
             self._view3d_dock = QDockWidget("3D", self)
             self._view3d_dock.setObjectName("view3d")
             self._view3d_dock.setWidget(self.view3d)
-            self.addDockWidget(Qt.BottomDockWidgetArea, self._view3d_dock)
+            self.addDockWidget(Qt.RightDockWidgetArea, self._view3d_dock)
+            # its own window, so the slice views keep their size
+            self._view3d_dock.setFloating(True)
+            self._view3d_dock.resize(700, 650)
         self._view3d_dock.show()
         if self.state.volume is not None:
             self.view3d.set_volume(self.state.volume)

@@ -79,6 +79,7 @@ class PlaneViewBox(pg.ViewBox):
 
     def wheelEvent(self, ev, axis=None):  # noqa: N802 - Qt API
         if ev.modifiers() & Qt.ControlModifier:
+            self._view.fitted = False
             super().wheelEvent(ev, axis)
             self._view.viewport().update()
             return
@@ -120,9 +121,11 @@ class PlaneViewBox(pg.ViewBox):
                 self._drag_start_window = None
             ev.accept()
         elif ev.button() == Qt.MiddleButton:
+            self._view.fitted = False
             super().mouseDragEvent(ev, axis)  # pyqtgraph pans with the middle button
             self._view.viewport().update()
         elif ev.button() == Qt.RightButton:
+            self._view.fitted = False
             super().mouseDragEvent(ev, axis)  # and zooms with the right button
             self._view.viewport().update()
         else:
@@ -153,7 +156,7 @@ class SliceView(pg.GraphicsView):
         self.key_handler: Callable[[object], bool] | None = None
         self.corner_lines: Callable[["SliceView"], dict[str, list[str]]] | None = None
         self._letters: dict[str, str] = {}
-        self._fit_pixel_size = 1.0
+        self.fitted = True  # False once the user zooms or pans
         self._shown_index: int | None = None
         self._lut_inverted = False
         self.setFocusPolicy(Qt.StrongFocus)
@@ -199,10 +202,16 @@ class SliceView(pg.GraphicsView):
         voxel[self.column_axis] = int(np.floor(column))
         return tuple(voxel)  # type: ignore[return-value]
 
+    def fit_pixel_size(self) -> float:
+        """Millimetres per screen pixel at which the whole image just fits the view."""
+        rect = self.image_item.mapRectToParent(self.image_item.boundingRect())
+        width, height = max(self.view_box.width(), 1.0), max(self.view_box.height(), 1.0)
+        return max(rect.width() / width, rect.height() / height, 1e-9)
+
     def zoom(self) -> float:
         """Magnification relative to the whole image fitting the view."""
         size = self.view_box.viewPixelSize()[0]
-        return self._fit_pixel_size / size if size > 0 else 1.0
+        return self.fit_pixel_size() / size if size > 0 else 1.0
 
     # --- reactions to the state ---------------------------------------------------------------
     def _volume_changed(self) -> None:
@@ -224,22 +233,18 @@ class SliceView(pg.GraphicsView):
         self.reset_view()
 
     def reset_view(self) -> None:
-        """Fit the whole image in the view (zoom 1, centred)."""
+        """Fit the whole image in the view (zoom 1, centred); it stays fitted when the window resizes."""
         if self.state.volume is None:
             return
         self.view_box.autoRange(padding=0.0, items=[self.image_item])
-        self._fit_pixel_size = max(self.view_box.viewPixelSize()[0], 1e-9)
+        self.fitted = True
         self.viewport().update()
 
     def resizeEvent(self, ev):  # noqa: N802 - Qt API
         super().resizeEvent(ev)
         state = getattr(self, "state", None)  # pyqtgraph resizes during its own __init__
-        if state is not None and state.volume is not None and hasattr(self, "image_item"):
-            zoom = self.zoom()
+        if state is not None and state.volume is not None and getattr(self, "fitted", False):
             self.view_box.autoRange(padding=0.0, items=[self.image_item])
-            self._fit_pixel_size = max(self.view_box.viewPixelSize()[0], 1e-9)
-            if abs(zoom - 1.0) > 1e-3:
-                self.view_box.scaleBy((1 / zoom, 1 / zoom))
 
     def _cursor_changed(self, z: int, y: int, x: int) -> None:
         cursor = (z, y, x)

@@ -21,7 +21,8 @@ from vtkmodules.vtkCommonCore import VTK_SHORT  # noqa: E402
 from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction  # noqa: E402
 from vtkmodules.vtkFiltersSources import vtkSphereSource  # noqa: E402
 from vtkmodules.vtkRenderingCore import (vtkActor, vtkColorTransferFunction, vtkPolyDataMapper,  # noqa: E402
-                                         vtkPropPicker, vtkRenderer, vtkVolume, vtkVolumeProperty)
+                                         vtkPropCollection, vtkPropPicker, vtkRenderer, vtkVolume,
+                                         vtkVolumeProperty)
 import vtkmodules.vtkRenderingOpenGL2  # noqa: E402,F401 - registers the OpenGL back end
 import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: E402,F401 - registers the GPU volume mapper
 from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper  # noqa: E402
@@ -63,12 +64,14 @@ class Scene3D:
         colors.AddRGBPoint(-300, 0.55, 0.35, 0.3)
         colors.AddRGBPoint(40, 0.9, 0.6, 0.5)
         colors.AddRGBPoint(400, 1.0, 1.0, 0.95)
+        # Soft tissue nearly clear, bone solid: the markers must stay visible inside the body.
         opacity = vtkPiecewiseFunction()
         opacity.AddPoint(-1000, 0.0)
-        opacity.AddPoint(-500, 0.0)
-        opacity.AddPoint(-100, 0.02)
-        opacity.AddPoint(100, 0.08)
-        opacity.AddPoint(400, 0.5)
+        opacity.AddPoint(-300, 0.0)
+        opacity.AddPoint(0, 0.004)
+        opacity.AddPoint(120, 0.01)
+        opacity.AddPoint(300, 0.25)
+        opacity.AddPoint(1000, 0.8)
         prop = vtkVolumeProperty()
         prop.SetColor(colors)
         prop.SetScalarOpacity(opacity)
@@ -80,7 +83,55 @@ class Scene3D:
         self.volume_actor.SetMapper(mapper)
         self.volume_actor.SetProperty(prop)
         self.renderer.AddVolume(self.volume_actor)
+        self.look_from_the_front()
+
+    def look_from_the_front(self) -> None:
+        """Camera in front of the patient (anterior), head up, turned a little for depth."""
+        if self.volume_actor is None:
+            return
+        x0, x1, y0, y1, z0, z1 = self.volume_actor.GetBounds()
+        centre = ((x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2)
+        camera = self.renderer.GetActiveCamera()
+        camera.SetFocalPoint(*centre)
+        # array rows run posterior in LPS, so the front of the patient is towards -y
+        camera.SetPosition(centre[0], centre[1] - 3 * max(x1 - x0, z1 - z0), centre[2])
+        camera.SetViewUp(0, 0, 1)
+        camera.Azimuth(-25)
+        camera.Elevation(15)
         self.renderer.ResetCamera()
+        self.renderer.ResetCameraClippingRange()
+
+    def render_to_array(self, width: int = 400, height: int = 400) -> np.ndarray:
+        """Render off screen (no window) and return the RGB picture, shape (height, width, 3).
+
+        For tests and documentation pictures of a scene that is not shown in a :class:`View3D`
+        (a renderer belongs to one render window).
+        """
+        from vtkmodules.util.numpy_support import vtk_to_numpy
+        from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkWindowToImageFilter
+
+        window = vtkRenderWindow()
+        window.SetOffScreenRendering(1)
+        window.AddRenderer(self.renderer)
+        window.SetSize(width, height)
+        window.Render()
+        grab = vtkWindowToImageFilter()
+        grab.SetInput(window)
+        grab.Update()
+        image = grab.GetOutput()
+        w, h, _ = image.GetDimensions()
+        pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(h, w, -1)[::-1, :, :3]
+        self._offscreen_window = window  # the renderer stays in it, so picking works afterwards
+        return np.ascontiguousarray(pixels)
+
+    def display_position(self, finding_id: str) -> tuple[int, int]:
+        """Display (x, y) of a marker's centre in the last rendered window (y from the bottom, as vtk)."""
+        actor = self.marker_actors[finding_id]
+        x0, x1, y0, y1, z0, z1 = actor.GetBounds()
+        self.renderer.SetWorldPoint((x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2, 1.0)
+        self.renderer.WorldToDisplay()
+        x, y, _ = self.renderer.GetDisplayPoint()
+        return int(round(x)), int(round(y))
 
     def set_findings(self, findings: list[Any]) -> None:
         """One sphere per reviewed finding at its box centre, sized by its long axis, red to yellow by score."""
@@ -109,8 +160,14 @@ class Scene3D:
 
     def finding_at(self, x: int, y: int) -> str | None:
         """Id of the marker under display position (x, y), or None."""
+        if not self.marker_actors:
+            return None
+        markers = vtkPropCollection()
+        for actor in self.marker_actors.values():
+            markers.AddItem(actor)
         picker = vtkPropPicker()
-        if not picker.PickProp(x, y, self.renderer):
+        # only markers can be picked: the volume rendering is in front of most of them
+        if not picker.PickProp(x, y, self.renderer, markers):
             return None
         picked = picker.GetViewProp()
         return next((fid for fid, actor in self.marker_actors.items() if actor is picked), None)

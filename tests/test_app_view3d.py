@@ -33,3 +33,43 @@ def test_scene_has_the_volume_and_one_marker_per_finding_at_its_centre():
 def test_large_volumes_are_subsampled_for_the_3d_view():
     assert downsample_factors((300, 512, 512)) == (2, 4, 4)
     assert downsample_factors((12, 64, 64)) == (1, 1, 1)
+
+
+RENDER_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from test_app_fakes import SlowFakeDetector, small_volume
+from lesionviewer.review.session import ReviewSession
+from lesionviewer_app.view3d import Scene3D
+volume = small_volume()
+session = ReviewSession("1.2.3.5")
+session.add_findings(SlowFakeDetector().detect(volume, slices=[6]))
+scene = Scene3D()
+scene.set_volume(volume)
+scene.set_findings(session.findings())
+picture = scene.render_to_array(200, 200)
+x, y = scene.display_position("F1")
+print(json.dumps({"shape": list(picture.shape), "max": int(picture.max()), "xy": [x, y],
+                  "hit": scene.finding_at(x, y), "corner": scene.finding_at(2, 2)}))
+"""
+
+
+def test_scene_renders_off_screen_and_a_click_on_a_marker_names_its_finding():
+    # In a child process: an OpenGL driver that crashes must not take the test run with it.
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "-c", RENDER_SCRIPT, str(Path(__file__).parent)],
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0 or not result.stdout.strip():
+        pytest.skip(f"vtk cannot render off screen here (exit {result.returncode}): {result.stderr[-300:]}")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    if report["max"] == 0:
+        pytest.skip("vtk rendered nothing off screen here (no usable OpenGL)")
+    assert report["shape"] == [200, 200, 3]
+    x, y = report["xy"]
+    assert 0 <= x < 200 and 0 <= y < 200
+    assert report["hit"] == "F1"
+    assert report["corner"] is None  # a corner is background

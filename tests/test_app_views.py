@@ -144,3 +144,16 @@ def test_scale_bar_is_a_round_length_matching_the_zoom(make_window):
     assert length_mm in (1, 2, 5, 10, 20, 50)
     mm_per_px = window.axial.view_box.viewPixelSize()[0]
     assert length_px * mm_per_px == pytest.approx(length_mm)
+
+
+def test_a_fitted_view_stays_fitted_when_the_window_resizes(make_window, qtbot):
+    window = make_window()
+    assert window.axial.zoom() == pytest.approx(1.0, abs=0.02)
+    window.resize(900, 600)
+    qtbot.wait(50)
+    assert window.axial.zoom() == pytest.approx(1.0, abs=0.02)
+    wheel(window.axial, -2, Qt.ControlModifier)
+    zoomed = window.axial.zoom()
+    assert zoomed > 1.1 and not window.axial.fitted
+    qtbot.keyClick(window.axial, Qt.Key_Space)  # reset
+    assert window.axial.zoom() == pytest.approx(1.0, abs=0.02)
