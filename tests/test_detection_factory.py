@@ -74,3 +74,14 @@ def test_every_architecture_builds_by_name_and_detects_on_a_small_cpu_input(arch
     assert out[0]["boxes"].shape[1] == 4
     assert out[0]["boxes"].shape[0] == out[0]["scores"].shape[0] <= 100
     assert model.build_config["arch"] == arch and model.build_config["num_slices"] == num_slices
+
+
+def test_training_resizes_to_a_random_scale_and_eval_to_512():
+    model = build_on_meta("mp3d63", 3)
+    model.transform.to("cpu")
+    image = torch.zeros(3, 100, 100)
+    model.transform.train()
+    seen = {model.transform([image])[0].image_sizes[0][0] for _ in range(40)}
+    assert seen == {448, 512, 576}
+    model.transform.eval()
+    assert model.transform([image])[0].image_sizes[0] == (512, 512)

@@ -219,3 +219,16 @@ def test_a_network_of_other_widths_is_refused_clearly():
         load_resnet50_2d(model, resnet_2d().state_dict())
     with pytest.raises(ValueError, match="not a torchvision ResNet"):
         load_resnet50_2d(model, {"w": torch.ones(1)})
+
+
+def test_with_groupnorm_the_2d_initialised_trunk_is_the_same_at_every_depth_of_a_constant_stack():
+    # GN's statistics span all slices, and the T convs start as identity or zero, so a constant
+    # stack stays constant over depth through every stage (the values differ from the 2D network
+    # only through P3D-A's extra GN; see initialization.py).
+    model = build_detector("mp3d63", 5, **SHORT).eval()
+    load_resnet50_2d(model, resnet_2d(norm=norm_layer).state_dict())
+    gray = torch.rand(1, 1, 1, 64, 64)
+    with torch.no_grad():
+        stages = model.backbone.body(gray.expand(1, 1, 5, 64, 64))
+    for s in stages:
+        assert torch.allclose(s, s[:, :, 2:3].expand_as(s), atol=1e-5 * s.abs().max())
