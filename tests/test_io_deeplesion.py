@@ -20,6 +20,9 @@ from lesionviewer.io import (
     load_volume,
     read_dl_info,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS, parse_dl_info, records_by_series
 from lesionviewer.io.deeplesion_png import find_dl_info
 
@@ -112,6 +115,20 @@ def test_malformed_row_names_line_and_column(tmp_path):
     path.write_text("\n".join([HEADER, _row(), _row().replace('"95, 95, 125, 125"', '"95, 95, 125"')]) + "\n")
     with pytest.raises(CorruptFileError, match=r"DL_info.csv: line 3, column Bounding_boxes: .*3 numbers, expected 4"):
         read_dl_info(path)
+
+
+@settings(max_examples=60, deadline=1000, derandomize=True)
+@given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.characters()), min_size=1, max_size=6))
+def test_damaged_tables_give_only_corrupt_file_errors(edits):
+    text = list("\n".join([HEADER, _row(), _row(age="NaN")]) + "\n")
+    for position, char in edits:
+        text[position % len(text)] = char
+    try:
+        rows = parse_dl_info(io.StringIO("".join(text)))
+    except CorruptFileError as exc:
+        assert str(exc).startswith("DL_info.csv: ")
+        return
+    assert all(isinstance(r, DeepLesionRecord) for r in rows)
 
 
 def test_a_table_without_the_columns_is_refused(tmp_path):

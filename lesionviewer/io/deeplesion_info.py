@@ -215,7 +215,13 @@ def parse_dl_info(stream: IO[str], source: str = "DL_info.csv") -> list[DeepLesi
         ...
         lesionviewer.io.errors.CorruptFileError: DL_info.csv: not a DeepLesion DL_info.csv table (missing columns: Study_index, ...)
     """
-    reader = csv.reader(stream)
+    try:
+        return _parse_rows(csv.reader(stream), source)
+    except csv.Error as exc:
+        raise CorruptFileError(source, f"not a readable CSV table ({exc})") from None
+
+
+def _parse_rows(reader, source: str) -> list[DeepLesionRecord]:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:

@@ -83,6 +83,20 @@ class Volume:
         steps = np.array([x * self.spacing[2], y * self.spacing[1], z * self.spacing[0]], dtype=float)
         return np.asarray(self.origin, dtype=float) + self.direction @ steps
 
+    def pixel_to_patient(self, slice_index: float, x: float, y: float) -> np.ndarray:
+        """Patient (LPS) position in mm of the point ``(x, y)`` of an axial slice in the pixel frame.
+
+        The pixel frame is the continuous one that torchvision boxes and image displays use:
+        pixel column ``i`` covers ``[i, i + 1)``, so its centre is at ``i + 0.5`` (voxel index ``i``).
+
+        Example:
+            >>> import numpy as np
+            >>> v = Volume(np.zeros((2, 4, 4), np.int16), (3.0, 0.5, 0.5), origin=(10, 20, 30))
+            >>> v.pixel_to_patient(1, 0.5, 0.5).tolist()
+            [10.0, 20.0, 33.0]
+        """
+        return self.index_to_patient(slice_index, y - 0.5, x - 0.5)
+
     def patient_to_index(self, point: np.ndarray | tuple[float, float, float]) -> np.ndarray:
         """Fractional voxel index ``(z, y, x)`` of a patient (LPS) position in mm.
 
