@@ -68,6 +68,17 @@ def test_round_trip_restores_weights_card_and_predictions(saved):
     assert torch.allclose(expected["boxes"], got["boxes"]) and torch.allclose(expected["scores"], got["scores"])
 
 
+def test_half_precision_weights_load_into_a_float32_network(tmp_path):
+    model = tiny_model()
+    path = tmp_path / "half.safetensors"
+    write_raw(path, {k: v.half() for k, v in model.state_dict().items()}, ModelCard(**tiny_card()).to_dict())
+    loaded, _ = load_model(path)
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor.half().float())
+    assert not any(t.is_meta for t in loaded.parameters())
+
+
 def test_card_is_read_without_torch(saved):
     path, _ = saved
     # A fresh interpreter where importing torch fails: reading the card must not need it.

@@ -234,15 +234,26 @@ def load_model(path: str | os.PathLike, device="cpu"):
 
     path = Path(path)
     card = read_card(path)  # also validates the file layout before anything is allocated
-    model = _build_network(path, card, torch.device("cpu"))
+    # Built on the meta device, the network is only shapes: no time is spent on a random
+    # initialisation that the weights would overwrite; the loaded tensors become its parameters.
+    model = _build_network(path, card, torch.device("meta"))
+    expected = model.state_dict()
     stored_shapes = {name: tuple(info["shape"]) for name, info in read_header(path)[0].items()}
-    _check_weights_fit(path, stored_shapes, {k: tuple(v.shape) for k, v in model.state_dict().items()})
+    _check_weights_fit(path, stored_shapes, {k: tuple(v.shape) for k, v in expected.items()})
     try:
-        tensors = safetensors.torch.load_file(os.fspath(path), device="cpu")
+        # Read whole, not memory-mapped: the model must not keep the file open (on Windows that
+        # would stop the trainer from replacing it) or change if the file is rewritten.
+        tensors = safetensors.torch.load(path.read_bytes())
     except (safetensors.SafetensorError, OSError, ValueError) as err:
         raise ModelFileError(path, f"cannot read the weights ({err})") from None
+    # A file saved in half precision still gives the network the dtypes it was built with.
+    tensors = {k: v.to(expected[k].dtype) for k, v in tensors.items()}
     try:
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(tensors, strict=True, assign=True)
+        if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+            # A buffer outside the state dict cannot come from the file: build such a network for real.
+            model = _build_network(path, card, torch.device("cpu"))
+            model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
         raise ModelFileError(path, f"the weights do not fit the architecture: {err}") from None
     apply_card_to_transform(model, card)
