@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lesionviewer.io import LoadError, Volume
-from lesionviewer_app.worker import JobContext
+from lesionviewer_app.worker import JobCancelled, JobContext
 
 #: File endings offered in File > Open (DICOM files often have none).
 OPEN_FILE_FILTER = ("CT images (*.dcm *.DCM *.ima *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd);;"
@@ -37,10 +37,11 @@ def library_series_finder() -> Callable[[Path], list[Any]] | None:
     return getattr(io, "find_series", None)
 
 
-def load_in_job(loader: Callable[..., Volume], path: str | Path, context: JobContext) -> Volume:
-    """Run ``loader(path)`` inside a worker job, passing progress and cancel where it takes them."""
+def call_in_job(fn: Callable[..., Any], context: JobContext, *args: Any) -> Any:
+    """Call a library loading function inside a worker job, passing ``progress`` and ``cancel``
+    where it takes them; the library's "load cancelled" becomes the worker's cancel."""
     try:
-        parameters = inspect.signature(loader).parameters
+        parameters = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         parameters = {}
     kwargs: dict[str, Any] = {}
@@ -49,9 +50,19 @@ def load_in_job(loader: Callable[..., Volume], path: str | Path, context: JobCon
     if "cancel" in parameters:
         kwargs["cancel"] = context.cancel_event
     context.progress(0, 0)  # busy indicator until the loader reports
-    volume = loader(Path(path), **kwargs)
+    try:
+        result = fn(*args, **kwargs)
+    except LoadError as error:
+        if type(error).__name__ == "LoadCancelled" or context.is_cancelled():
+            raise JobCancelled() from None
+        raise
     context.raise_if_cancelled()
-    return volume
+    return result
+
+
+def load_in_job(loader: Callable[..., Volume], path: str | Path, context: JobContext) -> Volume:
+    """Run ``loader(path)`` inside a worker job (see :func:`call_in_job`)."""
+    return call_in_job(loader, context, Path(path))
 
 
 def series_description(volume: Volume) -> str:

@@ -21,8 +21,8 @@ from lesionviewer_app import messages
 from lesionviewer_app.detection_runner import DetectionRunner, DetectorFactory
 from lesionviewer_app.findings_overlay import OverlayBox
 from lesionviewer_app.findings_panel import FindingsPanel
-from lesionviewer_app.loading import (OPEN_FILE_FILTER, library_loader, library_series_finder, load_in_job,
-                                      patient_name, series_description)
+from lesionviewer_app.loading import (OPEN_FILE_FILTER, call_in_job, library_loader, library_series_finder,
+                                      load_in_job, patient_name, series_description)
 from lesionviewer_app.measurement_tools import MeasurementTools
 from lesionviewer_app.reformat_view import ReformatView
 from lesionviewer_app.review_bridge import ReviewBridge
@@ -237,8 +237,7 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = str(path if path.is_dir() else path.parent)
         finder = self.series_finder or (library_series_finder() if self.loader is None else None)
         if path.is_dir() and finder is not None:
-            self._start_load(lambda ctx: (ctx.progress(0, 0), finder(path))[1], path, self._series_found,
-                             "Reading headers")
+            self._start_load(lambda ctx: call_in_job(finder, ctx, path), path, self._series_found, "Reading headers")
         else:
             loader = self.loader or library_loader()
             self._start_load(lambda ctx: load_in_job(loader, path, ctx), path, self.show_volume, "Loading")
@@ -277,7 +276,7 @@ class MainWindow(QMainWindow):
             chosen = choose_series(self, series)
             if chosen is None:
                 return
-        self._start_load(lambda ctx: (ctx.progress(0, 0), chosen.load())[1], path, self.show_volume, "Loading")
+        self._start_load(lambda ctx: call_in_job(chosen.load, ctx), path, self.show_volume, "Loading")
 
     def show_volume(self, volume: Volume, path: Path | str | None = None) -> None:
         """Display ``volume``, restore its review and start detection where it is unfinished."""
