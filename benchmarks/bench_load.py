@@ -14,6 +14,7 @@ Both read files from the page cache (the series was just written), so this measu
 and bookkeeping, not the disk.
 
 Run:  python benchmarks/bench_load.py [--slices 300] [--size 512] [--repeats 5]
+      python benchmarks/bench_load.py --folder ../shared/data/ct_abdomen_totalseg   (an existing series)
 """
 from __future__ import annotations
 
@@ -69,39 +70,53 @@ def timed(fn, folder: Path) -> float:
     return elapsed
 
 
+def measure(folder: Path, repeats: int, expected: Volume | None) -> dict:
+    """Check both readers agree on ``folder``, then time them alternately and trace our peak memory."""
+    ours, image = load_ours(folder), load_sitk(folder)
+    if expected is not None:
+        assert np.array_equal(ours, expected.hu), "load_volume returned different HU than were written"
+    assert np.array_equal(ours, sitk.GetArrayViewFromImage(image)), "load_volume and SimpleITK disagree"
+    del ours, image
+
+    ours_t, sitk_t, scan_t = [], [], []
+    for _ in range(repeats):
+        ours_t.append(timed(load_ours, folder))
+        sitk_t.append(timed(load_sitk, folder))
+        scan_t.append(timed(find_series, folder))
+
+    gc.collect()
+    tracemalloc.start()
+    volume = load_volume(folder)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"ours": ours_t, "sitk": sitk_t, "scan": scan_t, "peak": peak, "nbytes": volume.hu.nbytes,
+            "files": len(volume.meta["source_files"])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--folder", type=Path, default=None,
+                        help="time an existing series folder instead of generating one (e.g. a compressed real series)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="lv_bench_load_") as tmp:
-        folder = Path(tmp) / "series"
-        t0 = time.perf_counter()
-        expected = make_series(folder, args.slices, args.size)
-        print(f"wrote {args.slices} slices of {args.size} x {args.size} in {time.perf_counter() - t0:.1f} s to {folder}")
+    if args.folder is not None:
+        print(f"existing series: {args.folder}")
+        result = measure(args.folder, args.repeats, None)
+    else:
+        with tempfile.TemporaryDirectory(prefix="lv_bench_load_") as tmp:
+            folder = Path(tmp) / "series"
+            t0 = time.perf_counter()
+            expected = make_series(folder, args.slices, args.size)
+            print(f"wrote {args.slices} slices of {args.size} x {args.size} in {time.perf_counter() - t0:.1f} s "
+                  f"to {folder}")
+            result = measure(folder, args.repeats, expected)
+            del expected
 
-        # Same voxels from both readers, before timing anything.
-        ours, image = load_ours(folder), load_sitk(folder)
-        assert np.array_equal(ours, expected.hu), "load_volume returned different HU than were written"
-        assert np.array_equal(ours, sitk.GetArrayViewFromImage(image)), "load_volume and SimpleITK disagree"
-        del ours, image, expected
-
-        ours_t, sitk_t, scan_t = [], [], []
-        for _ in range(args.repeats):
-            ours_t.append(timed(load_ours, folder))
-            sitk_t.append(timed(load_sitk, folder))
-            scan_t.append(timed(find_series, folder))
-
-        gc.collect()
-        tracemalloc.start()
-        volume = load_volume(folder)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        nbytes = volume.hu.nbytes
-        del volume
-
+    ours_t, sitk_t, scan_t = result["ours"], result["sitk"], result["scan"]
+    peak, nbytes = result["peak"], result["nbytes"]
     print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, {platform.python_implementation()} "
           f"{platform.python_version()}, SimpleITK {sitk.Version.VersionString()}")
     print(f"repeats: {args.repeats} (alternating)")
@@ -109,7 +124,7 @@ def main() -> None:
     print(f"SimpleITK reader best {min(sitk_t):.3f} s   median {statistics.median(sitk_t):.3f} s")
     print(f"ratio ours/SimpleITK: best {min(ours_t) / min(sitk_t):.2f}   median "
           f"{statistics.median(ours_t) / statistics.median(sitk_t):.2f}   (<= 1.00: no slower)")
-    print(f"find_series (headers only, {args.slices} files): best {min(scan_t):.3f} s   median "
+    print(f"find_series (headers only, {result['files']} files): best {min(scan_t):.3f} s   median "
           f"{statistics.median(scan_t):.3f} s")
     print(f"peak traced memory during load_volume: {peak / 2**20:.0f} MiB for a {nbytes / 2**20:.0f} MiB volume "
           f"({peak / nbytes:.2f} x the volume; target < 2)")
