@@ -24,13 +24,13 @@ from lesionviewer.phantom.tissues import PHASES, TISSUES, tissue_hu
 
 # Typical adult body half-width / half-depth (mm) along z (mm, 0 = right diaphragm dome).
 Z_KNOTS = np.array([-560.0, -440.0, -340.0, -250.0, -150.0, -50.0, 50.0, 140.0, 220.0, 320.0])
-HALF_WIDTH = np.array([168.0, 175.0, 170.0, 152.0, 150.0, 156.0, 160.0, 160.0, 155.0, 145.0])
-HALF_DEPTH = np.array([100.0, 106.0, 104.0, 104.0, 108.0, 112.0, 110.0, 104.0, 98.0, 92.0])
+HALF_WIDTH = np.array([178.0, 185.0, 180.0, 163.0, 160.0, 165.0, 168.0, 168.0, 163.0, 152.0])
+HALF_DEPTH = np.array([108.0, 115.0, 116.0, 118.0, 124.0, 128.0, 126.0, 120.0, 112.0, 104.0])
 
-POSTERIOR_DEPTH = 92.0
+POSTERIOR_DEPTH = 100.0
 
 # The part of the trunk a scan may cover (anatomical z, before the patient's scale).
-SCAN_LIMITS = (-470.0, 270.0)
+SCAN_LIMITS = (-470.0, 215.0)
 
 
 @dataclass
@@ -209,8 +209,10 @@ class Anatomy:
         half = np.float32(12.0) + (lat - 6.0) * (rel + 1.0) / 2.0
         mid_x = np.float32(self.organs["lung"]["midline_x"])
         inside &= np.abs(x - mid_x) > half
-        # behind the spine's front edge the lungs give way to the spine and back muscles
-        inside &= ~((np.abs(x - mid_x) < lat + 30.0) & (y > self.spine_y(z)))
+        # the spine and the back muscles behind it push into the back of the chest (a rounded bulge)
+        sy = self.spine_y(z)
+        bulge = ((x - mid_x) / (lat + 24.0)) ** 2 + ((y - sy - 30.0) / 48.0) ** 2
+        inside &= bulge > 1.0
         return inside
 
     def normalized_z(self, z: float) -> float:
@@ -257,9 +259,9 @@ def sample_anatomy(rng: np.random.Generator, phase: str | None = None) -> Anatom
         skin_mm=float(rng.uniform(1.5, 2.5)),
         fat_mm=fat,
         fat_anterior_mm=fat * float(rng.uniform(1.0, 1.6)),
-        muscle_mm=float(rng.uniform(8.0, 14.0)),
+        muscle_mm=float(rng.uniform(6.0, 11.0)),
         muscle_posterior_mm=float(rng.uniform(38.0, 50.0)),
-        exponent=float(rng.uniform(2.1, 2.6)),
+        exponent=float(rng.uniform(2.0, 2.35)),
         phase=phase,
         sex=sex,
         age=age,
@@ -325,8 +327,8 @@ def _place_organs(a: Anatomy, rng: np.random.Generator) -> None:
         zk = np.array([zc * s], np.float32)
         lat, _ = a.vertebral_radii(zk)
         a.organs[side] = {
-            "centre": (cx + sign * (float(lat[0]) + 42.0), float(a.spine_y(zk)[0]) - 2.0, zc * s + float(u(-12, 12))),
-            "radii": (27.0 * kidney, 31.0 * kidney, 54.0 * s * kidney),
+            "centre": (cx + sign * (float(lat[0]) + 48.0), float(a.spine_y(zk)[0]) + 8.0, zc * s + float(u(-12, 12))),
+            "radii": (24.0 * kidney, 28.0 * kidney, 52.0 * s * kidney),
             "yaw": sign * float(u(0.45, 0.75)),
             "pitch": sign * float(u(-0.15, 0.15)),
         }

@@ -33,7 +33,7 @@ def plan_bowel(anatomy, rng: np.random.Generator) -> list[dict]:
     s = a.scale
     loops: list[dict] = []
     z_hi, z_lo = -105.0 * s, -420.0 * s
-    for _ in range(int(rng.integers(10, 16))):
+    for _ in range(int(rng.integers(18, 28))):
         z = float(rng.uniform(z_lo + 20, z_hi - 20))
         w, ant, post = (float(v[0]) for v in a.cavity_axes(np.array([z], np.float32)))
         x = a.centre_x + float(rng.uniform(-0.6, 0.6)) * w
@@ -51,7 +51,7 @@ def plan_bowel(anatomy, rng: np.random.Generator) -> list[dict]:
             y = float(np.clip(y, a.centre_y - 0.85 * ant, a.centre_y + 0.2 * post))
             z = float(np.clip(z, z_lo, z_hi))
         content = str(rng.choice(["fluid", "mixed", "gas"], p=[0.45, 0.45, 0.1]))
-        loops.append({"points": pts, "radius": float(rng.uniform(8.0, 13.0)), "content": content})
+        loops.append({"points": pts, "radius": float(rng.uniform(8.0, 14.0)), "content": content})
     # colon: ascending on the right, transverse across the front, descending on the left
     z_t = float(rng.uniform(-135.0, -100.0)) * s
     w, ant, post = (float(v[0]) for v in a.cavity_axes(np.array([z_t], np.float32)))
@@ -114,8 +114,6 @@ def paint_bowel(canvas, anatomy) -> None:
             elif content == "gas":
                 region.paint(lumen, a.hu["air"], TISSUES["bowel_wall"].label)
             else:
-                # stool is mottled (gas bubbles in soft material) with a gas cap towards the front
-                mottle = np.sin(region.x * 0.9) * np.sin(region.y * 1.1 + 0.5) * np.sin(region.z * 0.8)
-                hu = np.where(mottle > 0.35, -700.0, a.hu["stool"] + 120.0 * mottle).astype(np.float32)
-                region.paint(lumen, hu, TISSUES["stool"].label)
+                # stool (mottled later by the tissue texture) with a gas cap towards the front
+                region.paint(lumen, a.hu["stool"] + 60.0, TISSUES["stool"].label)
                 region.paint(lumen & (region.y < mid_y - 0.35 * r), a.hu["air"], TISSUES["stool"].label)

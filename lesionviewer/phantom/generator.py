@@ -23,7 +23,7 @@ from lesionviewer.phantom.anatomy import SCAN_LIMITS, Anatomy, sample_anatomy
 from lesionviewer.phantom.canvas import Canvas
 from lesionviewer.phantom.config import PhantomConfig
 from lesionviewer.phantom.lesions import LesionSpec, draw_type_codes, paint_lesion, sample_lesion
-from lesionviewer.phantom.noise import apply_psf, correlated_noise
+from lesionviewer.phantom.noise import apply_psf, correlated_noise, tissue_texture
 from lesionviewer.phantom.placement import PlacementMap
 from lesionviewer.phantom.recist import SliceMeasurement, measure_slice
 from lesionviewer.phantom.render import paint_anatomy
@@ -131,11 +131,7 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
     rng = np.random.default_rng(_seed_sequence(seed))
     anatomy = sample_anatomy(rng, phase=cfg.phase)
     n = cfg.matrix
-    w_max = float(anatomy.body_axes(np.array([-420.0 * anatomy.scale, 0.0, 150.0]))[0].max())
-    fov = float(np.clip(round(2.0 * w_max + rng.uniform(15.0, 80.0)), *cfg.field_of_view_mm))
-    pixel = fov / n
-    weights = np.asarray(cfg.slice_interval_weights, float)
-    interval = float(rng.choice(np.asarray(cfg.slice_intervals_mm, float), p=weights / weights.sum()))
+    interval = choose_slice_interval(cfg, rng)
     thickness = interval
     length = (cfg.num_slices - 1) * interval
 
@@ -144,6 +140,8 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
     first_z = specs[0].centre[2] if specs else float(rng.uniform(*SCAN_LIMITS)) * anatomy.scale
     z_lo = finder.z_window[0] - interval if specs else first_z - length / 2
     z_out = (z_lo + np.arange(cfg.num_slices) * interval).astype(np.float64)
+    fov = choose_field_of_view(anatomy, z_out, cfg, rng)
+    pixel = fov / n
 
     fov_cx = anatomy.centre_x + float(rng.normal(0.0, 5.0))
     fov_cy = anatomy.centre_y + float(rng.uniform(10.0, 35.0))
@@ -169,6 +167,7 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
         hu[start:stop] = canvas.hu.reshape(stop - start, k, n, n).mean(axis=1)
         labels[start:stop] = canvas.label.reshape(stop - start, k, n, n)[:, k // 2]
 
+    hu += tissue_texture(labels, pixel, rng)
     fwhm = float(rng.uniform(*cfg.psf_fwhm_mm))
     hu = apply_psf(hu, pixel, fwhm)
     noise_ref = float(rng.uniform(*cfg.noise_std_hu))
@@ -204,6 +203,33 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
         lesions.append(PhantomLesion(spec, measured, key, _normalized_location(labels[key], measured[key], anatomy, spec), centre_mm))
     patient = {"sex": anatomy.sex, "age": anatomy.age, "phase": anatomy.phase}
     return PhantomCase(volume=volume, lesions=lesions, labels=labels, patient=patient, seed=seed, config=cfg, anatomy=anatomy)
+
+
+def choose_slice_interval(cfg: PhantomConfig, rng: np.random.Generator) -> float:
+    """The slice interval (= thickness) of one series, drawn with the configured weights.
+
+    Example:
+        >>> import numpy as np
+        >>> choose_slice_interval(PhantomConfig.preset("full"), np.random.default_rng(0)) in (1.0, 2.0, 5.0)
+        True
+    """
+    weights = np.asarray(cfg.slice_interval_weights, float)
+    return float(rng.choice(np.asarray(cfg.slice_intervals_mm, float), p=weights / weights.sum()))
+
+
+def choose_field_of_view(anatomy: Anatomy, z_out: np.ndarray, cfg: PhantomConfig, rng: np.random.Generator) -> float:
+    """Reconstruction field of view (whole mm): the body's width at the scanned levels plus a margin, as a technologist sets it.
+
+    Example:
+        >>> import numpy as np
+        >>> from lesionviewer.phantom.anatomy import sample_anatomy
+        >>> rng = np.random.default_rng(0)
+        >>> fov = choose_field_of_view(sample_anatomy(rng), np.array([-100.0, 0.0]), PhantomConfig.preset("full"), rng)
+        >>> 320 <= fov <= 500
+        True
+    """
+    w_max = float(anatomy.body_axes(np.asarray(z_out, np.float32))[0].max())
+    return float(np.clip(round(2.0 * w_max + rng.uniform(40.0, 130.0)), *cfg.field_of_view_mm))
 
 
 def _place_lesions(rng: np.random.Generator, anatomy: Anatomy, finder: PlacementMap, cfg: PhantomConfig, length: float) -> list[LesionSpec]:

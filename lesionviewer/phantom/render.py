@@ -21,7 +21,7 @@ import numpy as np
 
 from lesionviewer.phantom.bowel import paint_bowel
 from lesionviewer.phantom.canvas import Canvas, rotation_matrix
-from lesionviewer.phantom.geometry import body_geometry
+from lesionviewer.phantom.geometry import body_geometry, wall_coordinates
 from lesionviewer.phantom.skeleton import paint_ribs, paint_spine, paint_sternum_and_pelvis
 from lesionviewer.phantom.tissues import TISSUES
 from lesionviewer.phantom.vessels import paint_segments
@@ -107,7 +107,16 @@ def paint_body_wall(canvas: Canvas, a) -> None:
     region = canvas.region(_ALL)
     region.paint(g["skin"][i] <= 1.0, a.hu["skin"], TISSUES["skin"].label)
     region.paint(g["fat"][i] <= 1.0, a.hu["fat"], TISSUES["fat"].label)
-    region.paint(g["muscle"][i] <= 1.0, a.hu["muscle"], TISSUES["muscle"].label)
+    muscle = g["muscle"][i] <= 1.0
+    region.paint(muscle, a.hu["muscle"], TISSUES["muscle"].label)
+    # fat planes between the layers of the side wall (the obliques) and the linea alba at the front
+    theta, radial = wall_coordinates(canvas, a)
+    m = np.float32(a.muscle_mm)
+    r = radial[i]
+    side = (theta > 1.15) & (theta < 2.55)
+    planes = side & ((np.abs(r - m / 3.0) < 0.7) | (np.abs(r - 2.0 * m / 3.0) < 0.7))
+    alba = (theta > np.pi - 5.0 / 150.0) & (r > 0)
+    region.paint(muscle & (planes | alba), a.hu["fat"] * 0.7, TISSUES["fat"].label)
     cavity = g["cavity"][i] <= 1.0
     x = canvas.xs[None, None, :]
     y = canvas.ys[None, :, None]
@@ -134,12 +143,12 @@ def paint_back_muscles(canvas: Canvas, a) -> None:
     bottom = (np.float32(a.centre_y) + a.body_axes(zs)[2] - np.float32(a.skin_mm + a.fat_mm * 0.6))[:, None, None]
     half_depth = (bottom - top) / 2.0
     yc = top + half_depth
-    rx = (lat + 26.0)[:, None, None] * np.float32(a.width)
-    region = canvas.region((a.centre_x - 120.0, a.centre_x + 120.0, float(top.min()) - 5.0, float(bottom.max()) + 5.0, -1e9, 1e9))
+    rx = (18.0 + 0.35 * lat)[:, None, None] * np.float32(a.width)
+    region = canvas.region((a.centre_x - 80.0, a.centre_x + 80.0, float(top.min()) - 5.0, float(bottom.max()) + 5.0, -1e9, 1e9))
     if region.empty:
         return
     for sign in (-1.0, 1.0):
-        xc = np.float32(a.centre_x + sign * 1.0) + np.float32(sign) * rx * 0.9
+        xc = np.float32(a.centre_x) + np.float32(sign) * (rx + 4.0)
         e = np.sqrt(((region.x - xc) / rx) ** 2 + ((region.y - yc) / half_depth) ** 2)
         region.paint(e <= 1.0, a.hu["muscle"], TISSUES["muscle"].label)
         plane = (np.abs(e - 0.62) < 0.035) & (region.y > yc)
@@ -333,8 +342,8 @@ def paint_kidneys(canvas: Canvas, a) -> None:
         # the sinus opens towards the spine and the front (the hilum)
         c = spec["centre"]
         toward = -np.sign(c[0] - a.centre_x)
-        sinus = {"centre": (c[0] + toward * r[0] * 0.55, c[1] - r[1] * 0.2, c[2]), "radii": (r[0] * 0.5, r[1] * 0.4, r[2] * 0.55)}
+        sinus = {"centre": (c[0] + toward * r[0] * 0.75, c[1] - r[1] * 0.25, c[2]), "radii": (r[0] * 0.4, r[1] * 0.3, r[2] * 0.5)}
         qs = region.ellipsoid_radius(sinus["centre"], sinus["radii"])
         region.paint((qs <= 1.0) & (q <= 1.0), a.hu["fat_visceral"], TISSUES["fat_visceral"].label)
-        qp = region.ellipsoid_radius(sinus["centre"], tuple(v * 0.45 for v in sinus["radii"]))
+        qp = region.ellipsoid_radius(sinus["centre"], tuple(v * 0.35 for v in sinus["radii"]))
         region.paint(qp <= 1.0, a.hu["fluid"] if a.phase != "delayed" else 600.0, TISSUES["fluid"].label)

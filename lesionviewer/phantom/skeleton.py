@@ -67,7 +67,8 @@ def paint_spine(canvas, anatomy) -> None:
     region.paint(ring, hu["bone_cortical"] * 0.8, TISSUES["bone_cortical"].label)
     spinous = arch & (np.abs(x - x0) < 4.5) & (y > canal_y + 10.0) & (y < canal_y + 40.0)
     region.paint(spinous, hu["bone_cortical"] * 0.75, TISSUES["bone_cortical"].label)
-    transverse = (frac3 > 0.4) & (frac3 < 0.7) & (np.abs(y - canal_y + 1.0) < 5.0) & (np.abs(x - x0) < lat3 + 22.0)
+    reach = lat3 * 0.5 + np.where(z[:, None, None] < -170.0 * a.scale, 30.0, 14.0)
+    transverse = (frac3 > 0.45) & (frac3 < 0.65) & (np.abs(y - canal_y + 1.0 - np.abs(x - x0) * 0.25) < 4.0) & (np.abs(x - x0) < reach)
     region.paint(transverse & (r >= 8.0), hu["bone_cortical"] * 0.7, TISSUES["bone_cortical"].label)
     region.paint(r < 8.0, hu["csf"], TISSUES["csf"].label)
 
@@ -97,14 +98,16 @@ def paint_ribs(canvas, anatomy) -> None:
     """
     a = anatomy
     s = a.scale
-    ribs = a.organs.get("ribs") or {"top": 235.0 * s, "pitch": 26.0 * s, "drop": 95.0 * s, "theta0": 0.35}
+    ribs = a.organs.get("ribs") or {"top": 235.0 * s, "pitch": 24.0 * s, "drop": 170.0 * s, "theta0": 0.32}
     zs = canvas.zs
     if zs.max() < ribs["top"] - 11 * ribs["pitch"] - ribs["drop"] - 20 or zs.min() > ribs["top"] + 20:
         return
     theta, radial_all = wall_coordinates(canvas, a)
     index = body_geometry(canvas, a)["index"]
     t0 = ribs["theta0"]
-    slope_2d = ribs["drop"] * np.clip((theta - t0) / (np.pi - t0), 0, 1) ** 1.3
+    # ribs fall steeply from the spine and flatten towards the front
+    t = np.clip((theta - t0) / (np.pi - t0), 0, 1)
+    slope_2d = ribs["drop"] * (1.6 * t - 0.6 * t * t)
     cortex = np.float32(a.hu["bone_cortical"] * 0.85)
     marrow = np.float32(a.hu["bone_marrow"])
     for row in np.unique(index):
@@ -119,7 +122,7 @@ def paint_ribs(canvas, anatomy) -> None:
             u = (ribs["top"] - (zs[iz] + slope)) / ribs["pitch"]
             k = np.rint(u)
             dz = (u - k) * ribs["pitch"]
-            e = np.sqrt((r_near / 4.0) ** 2 + (dz / 6.5) ** 2)
+            e = np.sqrt((r_near / 3.4) ** 2 + (dz / 4.5) ** 2)
             end = np.where(k < 7, 2.75, np.where(k < 10, 2.45, 1.75))
             cartilage_start = np.where(k < 10, end - 0.5, 9.0)
             rib = (e <= 1.0) & (k >= 0) & (k <= 11) & (th < end)
@@ -171,9 +174,9 @@ def paint_sternum_and_pelvis(canvas, anatomy) -> None:
         index = body_geometry(canvas, a)["index"]
         # the wing flares: thin and lateral at the crest, thicker and more medial lower down
         t = np.clip((top - zs) / (top - bottom), 0, 1)[:, None, None]
-        radial = radial_all[index] + 10.0 + 20.0 * t
-        half = 3.5 + 5.0 * t
+        radial = radial_all[index] + 8.0 + 22.0 * t
+        half = 2.5 + 3.0 * t
         e = np.abs(radial) / half
-        m = (e <= 1.0) & (theta > 0.45) & (theta < 1.55 + 0.35 * t) & in_pelvis[:, None, None]
+        m = (e <= 1.0) & (theta > 0.75 + 0.1 * t) & (theta < 1.45 + 0.25 * t) & in_pelvis[:, None, None]
         region = canvas.region((-1e9, 1e9, -1e9, 1e9, -1e9, 1e9))
-        region.paint(m, np.where(e > 0.55, a.hu["bone_cortical"], a.hu["bone_marrow"]).astype(np.float32), TISSUES["bone_cortical"].label)
+        region.paint(m, np.where(e > 0.7, a.hu["bone_cortical"], a.hu["bone_marrow"]).astype(np.float32), TISSUES["bone_cortical"].label)
