@@ -1,8 +1,7 @@
 """Turn the headers of one DICOM series into a ``Volume``: check, arrange, then decode in parallel.
 
-The output int16 array is allocated once and every slice is decoded straight into its place by a
-pool of threads (file reads and the compiled decoders release the GIL), so peak memory stays
-close to the volume itself.
+The output int16 array is allocated once and every slice is decoded straight into its place, in
+parallel (``parallel_decode``), so peak memory stays close to the volume itself.
 
 Example:
     >>> import tempfile, numpy as np
@@ -16,16 +15,14 @@ Example:
 """
 from __future__ import annotations
 
-import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
 from lesionviewer.io.dicom_header import SliceHeader
-from lesionviewer.io.dicom_pixels import decode_slice_into
-from lesionviewer.io.errors import EmptyInputError, ImplausibleImageError, InconsistentSeriesError, LoadError
+from lesionviewer.io.errors import EmptyInputError, ImplausibleImageError, InconsistentSeriesError
+from lesionviewer.io.parallel_decode import decode_slices
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.slice_stack import arrange_slices
 from lesionviewer.io.volume import Volume
@@ -36,16 +33,6 @@ MAX_VOLUME_BYTES = 8 * 1024**3
 BLANK_HU = -1024
 # A series still loads when at most this fraction of its slices fail to decode (they become blank).
 MAX_FAILED_FRACTION = 0.1
-
-
-def decode_threads() -> int:
-    """Threads used to decode pixels: one per CPU core, at least 4 (file reads wait on the disk), at most 16.
-
-    Example:
-        >>> 4 <= decode_threads() <= 16
-        True
-    """
-    return max(4, min(16, os.cpu_count() or 4))
 
 
 def load_dicom_headers(
@@ -105,7 +92,7 @@ def load_dicom_headers(
     hu = np.empty((stack.num_slices, rows, columns), dtype=np.int16)
     for i in stack.missing:
         hu[i] = BLANK_HU
-    failures = _decode_all(stack.slots, hu, tracker)
+    failures = decode_slices(stack.slots, hu, tracker)
     if failures:
         if len(failures) > MAX_FAILED_FRACTION * len(headers) or len(failures) == len(headers):
             raise failures[0][1]
@@ -148,33 +135,3 @@ def load_dicom_headers(
     return Volume(
         hu=hu, spacing=stack.spacing, origin=stack.origin, direction=stack.direction, meta=meta, warnings=warnings
     )
-
-
-def _decode_all(slots: list[SliceHeader | None], hu: np.ndarray, tracker: LoadProgress) -> list[tuple[int, LoadError]]:
-    """Decode every present slot into ``hu`` in parallel; returns (index, error) for the slices that failed."""
-    work = [(i, h) for i, h in enumerate(slots) if h is not None]
-
-    def decode(item: tuple[int, SliceHeader]) -> tuple[int, LoadError] | None:
-        i, h = item
-        try:
-            decode_slice_into(h, hu[i])
-        except LoadError as exc:
-            return i, exc
-        except Exception as exc:  # a decoder plugin failing in an unforeseen way is still bad data
-            return i, LoadError(h.path, f"the pixel data could not be decoded ({type(exc).__name__}: {exc})")
-        return None
-
-    results = []
-    if len(work) <= 1:
-        for item in work:
-            results.append(decode(item))
-            tracker.advance()
-        return [r for r in results if r is not None]
-    pool = ThreadPoolExecutor(max_workers=min(decode_threads(), len(work)), thread_name_prefix="dicom-decode")
-    try:
-        for future in as_completed([pool.submit(decode, item) for item in work]):
-            results.append(future.result())
-            tracker.advance()  # raises LoadCancelled when the caller asked to stop
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    return sorted((r for r in results if r is not None), key=lambda r: r[0])
