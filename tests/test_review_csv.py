@@ -73,8 +73,8 @@ def test_a_finding_rows_values(session_and_volume, tmp_path):
         "series_instance_uid": "1.2.840.113619.2.1", "series_description": "CT CHEST",
         "slice_index": "12", "z_mm": "-185.0",
         "box_x1_px": "10.0", "box_y1_px": "20.0", "box_x2_px": "30.0", "box_y2_px": "28.0",
-        "box_x1_mm": "-16.5", "box_y1_mm": "-15.0", "box_x2_mm": "-1.5", "box_y2_mm": "-9.0",
-        "center_x_mm": "-9.0", "center_y_mm": "-12.0", "center_z_mm": "-185.0",
+        "box_x1_mm": "-16.88", "box_y1_mm": "-15.38", "box_x2_mm": "-1.88", "box_y2_mm": "-9.38",
+        "center_x_mm": "-9.38", "center_y_mm": "-12.38", "center_z_mm": "-185.0",
         "long_axis_mm": "15.0", "short_axis_mm": "6.0", "score": "0.8765", "status": "accepted",
         "note": "Läsion, 2 cm; \"cyst?\"\nfollow-up", "model_name": "mp3d63", "model_version": "1.0.3",
         **{name: "" for name in header[25:]},
@@ -146,7 +146,7 @@ def test_numbers_are_written_as_numbers_not_neutralised(tmp_path):
     s.add_findings([Finding.from_pixel_box(vol, 0, (0, 0, 4, 4), 0.9, "m")])
     export_csv(s, tmp_path / "n.csv")
     header, row = read(tmp_path / "n.csv")
-    assert dict(zip(header, row))["box_x1_mm"] == "-24.0"
+    assert dict(zip(header, row))["box_x1_mm"] == "-24.38"  # pixel frame: corner 0 is half a pixel before voxel 0
 
 
 def test_patient_fields_only_when_asked(session_and_volume, tmp_path):

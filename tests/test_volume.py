@@ -26,5 +26,5 @@ def test_finding_millimetres_follow_the_volume_geometry():
     assert f.height_mm == pytest.approx(7.0)
     assert f.long_axis_mm == pytest.approx(18.0) and f.short_axis_mm == pytest.approx(7.0)
     assert f.z_mm == pytest.approx(-380.0)
-    assert f.center_mm[0] == pytest.approx(-30 + 25 * 0.6)
+    assert f.center_mm[0] == pytest.approx(-30 + (25 - 0.5) * 0.6)  # box frame: pixel i spans [i, i+1)
     assert Finding.from_dict(f.to_dict()) == f

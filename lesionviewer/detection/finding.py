@@ -18,6 +18,8 @@ from typing import Any
 class Finding:
     """One detection: slice index, box (x1, y1, x2, y2) in pixels and in patient mm, sizes, score.
 
+    ``box_px`` is in the continuous pixel frame (pixel column ``i`` covers ``[i, i + 1)``), as
+    torchvision's boxes and the image display use it.
     ``box_mm`` holds the patient (LPS) x/y of the box corners ``(x1, y1, x2, y2)`` for an axial
     slice; ``center_mm`` is the patient position of the box centre; ``z_mm`` is the slice's
     patient z. Long and short axes are estimated from the box as an inscribed ellipse's
@@ -50,12 +52,12 @@ class Finding:
             >>> from lesionviewer.io import Volume
             >>> vol = Volume(np.zeros((2, 8, 8), np.int16), (5.0, 1.0, 1.0), origin=(-4, -4, 100))
             >>> Finding.from_pixel_box(vol, 1, (0, 0, 4, 2), 0.7, "m").center_mm
-            (-2.0, -3.0, 105.0)
+            (-2.5, -3.5, 105.0)
         """
         x1, y1, x2, y2 = (float(v) for v in box_px)
-        corner1 = volume.index_to_patient(slice_index, y1, x1)
-        corner2 = volume.index_to_patient(slice_index, y2, x2)
-        centre = volume.index_to_patient(slice_index, (y1 + y2) / 2, (x1 + x2) / 2)
+        corner1 = volume.pixel_to_patient(slice_index, x1, y1)
+        corner2 = volume.pixel_to_patient(slice_index, x2, y2)
+        centre = volume.pixel_to_patient(slice_index, (x1 + x2) / 2, (y1 + y2) / 2)
         width = abs(x2 - x1) * volume.spacing[2]
         height = abs(y2 - y1) * volume.spacing[1]
         return cls(

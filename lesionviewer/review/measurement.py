@@ -1,6 +1,6 @@
 """The radiologist's own measurements: a ruler (one segment) or RECIST (long and short axis).
 
-Points are ``(x, y)`` pixel coordinates (column, row) on one axial slice, the same convention as
+Points are ``(x, y)`` in the continuous pixel frame (column, row; pixel i spans [i, i+1)) of one axial slice, as
 ``Finding.box_px``. Lengths are in millimetres, from the volume's in-plane pixel spacing.
 
 Example:
@@ -194,5 +194,5 @@ class Measurement:
 
 def _position(volume: Any, slice_index: int, p1: Point, p2: Point) -> dict[str, Any]:
     mid_x, mid_y = (p1[0] + p2[0]) / 2, (p1[1] + p2[1]) / 2
-    centre = volume.index_to_patient(slice_index, mid_y, mid_x)
+    centre = volume.pixel_to_patient(slice_index, mid_x, mid_y)
     return {"z_mm": float(centre[2]), "center_mm": (float(centre[0]), float(centre[1]), float(centre[2]))}
