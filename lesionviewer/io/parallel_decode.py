@@ -1,9 +1,10 @@
 """Decode many slices at once, each straight into its place in one preallocated int16 array.
 
 A pool of threads does the work: reading a file and numpy's arithmetic release the GIL, so
-uncompressed series decode in parallel. (The compressed-data decoder plugins hold the GIL while
-they run, so JPEG 2000 and friends gain little from threads; worker processes would, at the
-cost of start-up time and of the care a frozen app needs, so they are left out on purpose.)
+uncompressed series decode in parallel. (The JPEG 2000 decoder plugin appears to hold the GIL
+while it runs, so compressed series gain little from threads; worker processes would, at the
+cost of start-up time and of the care a frozen app and unguarded scripts need, so they are left
+out on purpose.)
 
 Example:
     >>> import tempfile, numpy as np
