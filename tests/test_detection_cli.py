@@ -12,6 +12,7 @@ import torch
 
 from lesionviewer.detection.cli import CSV_COLUMNS, main
 from lesionviewer.detection.factory import build_detector
+from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.model_file import save_model
 from lesionviewer.io import Volume, load_volume, write_dicom_series
 
@@ -74,9 +75,12 @@ def test_detects_on_every_study_and_skips_the_unreadable_one(model_file, studies
         assert 0 <= index < 4
         x1, y1, x2, y2 = (float(row[k]) for k in ("x1_px", "y1_px", "x2_px", "y2_px"))
         assert 0 <= x1 <= x2 <= 48 and 0 <= y1 <= y2 <= 48
-        centre = volume.index_to_patient(index, (y1 + y2) / 2, (x1 + x2) / 2)
-        np.testing.assert_allclose([float(row[k]) for k in ("center_x_mm", "center_y_mm", "center_z_mm")],
-                                   centre, atol=2e-3)
+        # The millimetre columns are the Finding's, for the box as written (3 decimals).
+        finding = Finding.from_pixel_box(volume, index, (x1, y1, x2, y2), float(row["score"]), "tiny-cli")
+        for column, value in (("center_x_mm", finding.center_mm[0]), ("center_y_mm", finding.center_mm[1]),
+                              ("center_z_mm", finding.center_mm[2]), ("x1_mm", finding.box_mm[0]),
+                              ("y2_mm", finding.box_mm[3])):
+            assert float(row[column]) == pytest.approx(value, abs=2e-3), column
         assert float(row["z_mm"]) == pytest.approx(100.0 + 2.5 * index, abs=1e-3)
         assert float(row["width_mm"]) == pytest.approx((x2 - x1) * 0.7, abs=2e-3)
         assert float(row["long_axis_mm"]) >= float(row["short_axis_mm"])

@@ -236,3 +236,25 @@ def test_a_card_from_a_newer_version_asks_for_an_update(tmp_path):
     write_raw(path, tiny_model().state_dict(), card)
     with pytest.raises(ModelFileError, match="update LesionViewer"):
         read_card(path)
+
+
+def test_numpy_and_torch_metric_values_are_stored_as_numbers(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "m.safetensors"
+    metrics = {"map50": np.float32(0.5), "sens": torch.tensor([0.25, 0.75]), "n": np.int64(3)}
+    save_model(path, tiny_model(), tiny_card(metrics=metrics))
+    assert read_card(path).metrics == {"map50": 0.5, "sens": [0.25, 0.75], "n": 3}
+
+
+def test_a_card_value_json_cannot_store_is_a_clear_error(tmp_path):
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(ModelFileError, match="JSON cannot store"):
+        save_model(path, tiny_model(), tiny_card(metrics={"when": object()}))
+    assert not path.exists()
+
+
+def test_a_metric_that_is_not_a_number_is_stored_as_null(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_model(path, tiny_model(), tiny_card(metrics={"map": float("nan"), "sens": [1.0, float("inf")]}))
+    assert read_card(path).metrics == {"map": None, "sens": [1.0, None]}

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -206,7 +207,12 @@ def save_model(path: str | os.PathLike, model, card: ModelCard | dict[str, Any])
     tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in model.state_dict().items()}
     expected = _expected_shapes(path, card)
     _check_weights_fit(path, {k: tuple(v.shape) for k, v in tensors.items()}, expected, writing=True)
-    metadata = {"format": "pt", CARD_METADATA_KEY: json.dumps(card.to_dict(), sort_keys=True)}
+    try:
+        plain = json.loads(json.dumps(card.to_dict(), default=_plain_number))
+        card_json = json.dumps(_finite_or_none(plain), sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ModelFileError(path, f"cannot write the model: the card holds a value JSON cannot store ({err})") from None
+    metadata = {"format": "pt", CARD_METADATA_KEY: card_json}
     atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=metadata))
     return card
 
@@ -278,6 +284,25 @@ def apply_card_to_transform(model, card: ModelCard) -> None:
     transform.size_divisible = card.size_divisible
     transform.image_mean = [card.pixel_mean] * card.num_slices
     transform.image_std = [card.pixel_std] * card.num_slices
+
+
+def _plain_number(value: Any) -> Any:
+    # Metrics often arrive as numpy or torch scalars (or small arrays); store them as plain numbers.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _finite_or_none(value: Any) -> Any:
+    # A metric that could not be computed (NaN, e.g. no lesion in a split) is stored as null:
+    # standard JSON has no NaN, and other readers of the header would reject the file.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 def _fill_from_build_config(card: dict[str, Any], model) -> dict[str, Any]:
