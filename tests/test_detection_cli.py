@@ -143,3 +143,12 @@ def test_a_series_whose_detection_fails_is_skipped_and_the_rest_written(model_fi
     assert status == 0
     assert "detection failed (RuntimeError: CUDA out of memory (simulated))" in capsys.readouterr().out
     assert {r["series_path"] for r in read_rows(out)} == {str(studies / "all" / "patient1")}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_an_absent_gpu_requested_is_one_clear_line(model_file, studies, tmp_path, capsys):
+    status = main([str(studies / "all"), "--model", str(model_file), "--out", str(tmp_path / "f.csv"),
+                   "--device", "cuda", "--quiet"])
+    assert status == 2
+    assert "no CUDA GPU is available" in capsys.readouterr().out
+    assert not (tmp_path / "f.csv").exists()
