@@ -206,7 +206,7 @@ class Anatomy:
         # the mediastinum: narrow behind the sternum, widest at the spine
         rel = np.clip((y - np.float32(self.centre_y)) / anterior, -1.0, 1.0)
         lat, _ = self.vertebral_radii(z)
-        half = np.float32(12.0) + (lat - 6.0) * (rel + 1.0) / 2.0
+        half = np.float32(5.0) + (lat + 1.0) * ((rel + 1.0) / 2.0) ** 0.7
         mid_x = np.float32(self.organs["lung"]["midline_x"])
         inside &= np.abs(x - mid_x) > half
         # the spine and the back muscles behind it push into the back of the chest (a rounded bulge)

@@ -94,19 +94,20 @@ def paint_bowel(canvas, anatomy) -> None:
         r = loop["radius"]
         content = loop["content"]
         pts = loop["points"]
+        segments = []
         for p0, p1 in zip(pts[:-1], pts[1:]):
             reach = r + 2.5
             if max(p0[2], p1[2]) + reach < z0 or min(p0[2], p1[2]) - reach > z1:
                 continue
             bbox = (min(p0[0], p1[0]) - reach, max(p0[0], p1[0]) + reach, min(p0[1], p1[1]) - reach, max(p0[1], p1[1]) + reach, min(p0[2], p1[2]) - reach, max(p0[2], p1[2]) + reach)
             region = canvas.region(bbox)
-            if region.empty:
-                continue
-            d = region.capsule_distance(p0, p1)
-            free = np.isin(region.label, fillable)
-            region.paint((d <= reach) & free, wall_hu, TISSUES["bowel_wall"].label)
-            lumen = (d <= r) & free
-            mid_y = 0.5 * (p0[1] + p1[1])
+            if not region.empty:
+                segments.append((region, region.capsule_distance(p0, p1), 0.5 * (p0[1] + p1[1])))
+        # all walls first, then all contents, so one segment's wall never cuts across the next one's lumen
+        for region, d, _ in segments:
+            region.paint((d <= r + 2.5) & np.isin(region.label, fillable), wall_hu, TISSUES["bowel_wall"].label)
+        for region, d, mid_y in segments:
+            lumen = (d <= r) & np.isin(region.label, fillable)
             if content == "fluid":
                 region.paint(lumen, a.hu["fluid"] + 8.0, TISSUES["bowel_wall"].label)
             elif content == "mixed":

@@ -32,7 +32,7 @@ class PhantomConfig:
     slice_interval_weights: tuple[float, ...] = (0.45, 0.05, 0.5)
     # slice thickness = interval (contiguous), as in most DeepLesion series
     thickness_equals_interval: bool = True
-    noise_std_hu: tuple[float, float] = (9.0, 16.0)  # at 5 mm slices and 0.75 mm pixels
+    noise_std_hu: tuple[float, float] = (8.0, 14.0)  # at 5 mm slices and 0.75 mm pixels
     psf_fwhm_mm: tuple[float, float] = (0.9, 1.3)
     lesions_per_patient: tuple[int, int] = (1, 4)
     lesion_diameter_mm: tuple[float, float] = (5.0, 80.0)

@@ -19,7 +19,7 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 
-def correlated_noise(shape: tuple[int, int, int], pixel_mm: float, std_hu: float, rng: np.random.Generator, cutoff_per_mm: float = 0.6) -> np.ndarray:
+def correlated_noise(shape: tuple[int, int, int], pixel_mm: float, std_hu: float, rng: np.random.Generator, cutoff_per_mm: float = 0.42) -> np.ndarray:
     """Noise of standard deviation ``std_hu`` whose in-plane NPS peaks mid-band, independent between slices.
 
     ``cutoff_per_mm`` is the kernel's roll-off frequency; it is held below 90% of the Nyquist
@@ -97,7 +97,7 @@ def tissue_texture(labels: np.ndarray, pixel_mm: float, rng: np.random.Generator
     """Smooth random heterogeneity (about ``scale_mm`` across) whose amplitude depends on each voxel's tissue label.
 
     Real tissue is not uniform: fat has strands and small vessels, lung parenchyma and marrow are
-    mottled. The field is drawn on a grid 4x coarser than the image and interpolated up, which is cheap.
+    mottled. The field is white noise low-passed by a Gaussian in the Fourier domain.
 
     Example:
         >>> import numpy as np
@@ -110,12 +110,15 @@ def tissue_texture(labels: np.ndarray, pixel_mm: float, rng: np.random.Generator
     from lesionviewer.phantom.tissues import TISSUES
 
     nz, ny, nx = labels.shape
-    step = 4
-    coarse = rng.standard_normal((nz, -(-ny // step), -(-nx // step)), dtype=np.float32)
-    sigma = max(scale_mm / (pixel_mm * step), 0.5)
-    coarse = ndimage.gaussian_filter(coarse, sigma=(0.0, sigma, sigma), mode="wrap")
-    coarse /= float(coarse.std()) or 1.0
-    field = ndimage.zoom(coarse, (1, step, step), order=1)[:, :ny, :nx]
+    white = rng.standard_normal((nz, ny, nx), dtype=np.float32)
+    fy = np.fft.fftfreq(ny, d=pixel_mm)[:, None]
+    fx = np.fft.rfftfreq(nx, d=pixel_mm)[None, :]
+    sigma_f = 1.0 / (2.0 * np.pi * scale_mm)
+    low_pass = np.exp(-(fx * fx + fy * fy) / (2.0 * sigma_f * sigma_f)).astype(np.float32)
+    spectrum = sfft.rfft2(white, axes=(1, 2), workers=-1)
+    spectrum *= low_pass
+    field = sfft.irfft2(spectrum, s=(ny, nx), axes=(1, 2), workers=-1).astype(np.float32, copy=False)
+    field /= float(field.std()) or 1.0
     amplitude = np.zeros(256, np.float32)
     for name, amp in TEXTURE_HU.items():
         amplitude[TISSUES[name].label] = amp

@@ -65,7 +65,7 @@ def paint_spine(canvas, anatomy) -> None:
     arch = (frac3 > 0.3) & (frac3 < 0.85)
     ring = (r > 8.0) & (r < 14.0) & arch & (y > yc3 + ap3 * 0.6)
     region.paint(ring, hu["bone_cortical"] * 0.8, TISSUES["bone_cortical"].label)
-    spinous = arch & (np.abs(x - x0) < 4.5) & (y > canal_y + 10.0) & (y < canal_y + 40.0)
+    spinous = arch & (np.abs(x - x0) < 4.5 - (y - canal_y - 10.0) * 0.1) & (y > canal_y + 10.0) & (y < canal_y + 34.0)
     region.paint(spinous, hu["bone_cortical"] * 0.75, TISSUES["bone_cortical"].label)
     reach = lat3 * 0.5 + np.where(z[:, None, None] < -170.0 * a.scale, 30.0, 14.0)
     transverse = (frac3 > 0.45) & (frac3 < 0.65) & (np.abs(y - canal_y + 1.0 - np.abs(x - x0) * 0.25) < 4.0) & (np.abs(x - x0) < reach)
