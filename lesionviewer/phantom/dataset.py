@@ -13,7 +13,7 @@ Example:
     ...     names = sorted(p.name for p in Path(d).iterdir())
     >>> names
     ['DL_info.csv', 'Images_png', 'ground_truth']
-    >>> summary["patients"], summary["lesions"] > 0
+    >>> summary["patients"], summary["lesions"] >= summary["key_slices"] > 0
     (2, True)
 """
 from __future__ import annotations
@@ -67,7 +67,8 @@ def make_patient(root: str | Path, patient_index: int, seed: int, config: Phanto
     else:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     write_ground_truth(case, root / "ground_truth" / truth_name, patient_index)
-    return {"patient": patient_index, "rows": rows, "lesions": len(case.lesions), "slices": case.volume.num_slices}
+    key_slices = len({lesion.key_slice for lesion in case.lesions})
+    return {"patient": patient_index, "rows": rows, "lesions": len(case.lesions), "key_slices": key_slices, "slices": case.volume.num_slices}
 
 
 def _make_patient_args(args: tuple) -> dict:
@@ -124,7 +125,7 @@ def generate_dataset(
     return {
         "patients": num_patients,
         "lesions": sum(r["lesions"] for r in results),
-        "key_slices": len({row["File_name"] for r in results for row in r["rows"]}),
+        "key_slices": sum(r["key_slices"] for r in results),
         "slices": sum(r["slices"] for r in results),
         "seconds": time.perf_counter() - start,
     }
