@@ -14,6 +14,7 @@ from lesionviewer.phantom.generator import PhantomCase, PhantomLesion, generate_
 from lesionviewer.phantom.ground_truth import ground_truth, read_ground_truth, write_ground_truth
 from lesionviewer.phantom.lesions import TYPE_CODES, LesionSpec
 from lesionviewer.phantom.recist import SliceMeasurement, measure_slice
+from lesionviewer.phantom.sample_study import sample_study_path
 
 Lesion = PhantomLesion
 
@@ -36,4 +37,5 @@ __all__ = [
     "write_ground_truth",
     "read_ground_truth",
     "measure_slice",
+    "sample_study_path",
 ]

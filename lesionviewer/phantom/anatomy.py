@@ -297,13 +297,13 @@ def _place_organs(a: Anatomy, rng: np.random.Generator) -> None:
     }
     liver_size = float(u(0.88, 1.12))
     a.organs["liver_right"] = {
-        "centre": (cx - 0.45 * cav_w, cy + 0.0 * cav_post, -68.0 * s),
-        "radii": (0.52 * cav_w * liver_size, 0.95 * cav_ant * liver_size, 88.0 * s * liver_size),
+        "centre": (cx - 0.42 * cav_w, cy + 0.0 * cav_post, -70.0 * s),
+        "radii": (0.58 * cav_w * liver_size, 0.98 * cav_ant * liver_size, 95.0 * s * liver_size),
         "yaw": float(u(-0.2, 0.2)),
     }
     a.organs["liver_left"] = {
-        "centre": (cx + 0.02 * cav_w, cy - 0.55 * cav_ant, -38.0 * s),
-        "radii": (0.42 * cav_w * liver_size, 0.38 * cav_ant, 45.0 * s),
+        "centre": (cx + 0.05 * cav_w, cy - 0.5 * cav_ant, -40.0 * s),
+        "radii": (0.5 * cav_w * liver_size, 0.42 * cav_ant, 50.0 * s),
         "yaw": float(u(-0.25, 0.05)),
     }
     spleen = float(u(0.8, 1.2))

@@ -34,7 +34,7 @@ class PhantomConfig:
     thickness_equals_interval: bool = True
     noise_std_hu: tuple[float, float] = (8.0, 14.0)  # at 5 mm slices and 0.75 mm pixels
     psf_fwhm_mm: tuple[float, float] = (0.9, 1.3)
-    lesions_per_patient: tuple[int, int] = (1, 4)
+    lesions_per_patient: tuple[int, int] = (1, 5)  # at most; types not in the scanned window are skipped
     lesion_diameter_mm: tuple[float, float] = (5.0, 80.0)
     phase: str | None = None  # None: drawn per patient
     fine_step_mm: float = 1.25  # sub-slice step for partial volume across the slice

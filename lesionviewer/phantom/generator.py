@@ -251,16 +251,17 @@ def _place_lesions(rng: np.random.Generator, anatomy: Anatomy, finder: Placement
     z_c = float(np.clip(z_c, specs[0].centre[2] - 0.45 * length, specs[0].centre[2] + 0.45 * length))
     step = length / max(cfg.num_slices - 1, 1)
     finder.z_window = (z_c - length / 2 + step, z_c + length / 2 - step)
-    tries = 0
-    while len(specs) < count and tries < 30:
-        tries += 1
-        code = draw_type_codes(rng, 1)[0]
-        spec = sample_lesion(rng, code, anatomy, finder, cfg.lesion_diameter_mm)
-        if spec is None:
-            continue
-        if any(np.linalg.norm(np.subtract(spec.centre, o.centre)) < max(spec.radii) + max(o.radii) + 4.0 for o in specs):
-            continue
-        specs.append(spec)
+    for code in draw_type_codes(rng, count - 1):
+        # a type whose organ is outside the scanned window is skipped, not replaced by another type:
+        # replacing would favour types possible everywhere (soft tissue) over DeepLesion's mix
+        for _ in range(3):
+            spec = sample_lesion(rng, code, anatomy, finder, cfg.lesion_diameter_mm)
+            if spec is None:
+                break
+            if any(np.linalg.norm(np.subtract(spec.centre, o.centre)) < max(spec.radii) + max(o.radii) + 4.0 for o in specs):
+                continue
+            specs.append(spec)
+            break
     return specs
 
 

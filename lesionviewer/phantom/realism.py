@@ -232,7 +232,7 @@ def save_montage(path: str | Path, phantom_slices, real_slices, window=(-160.0, 
     import matplotlib.pyplot as plt
 
     cols = max(len(phantom_slices), len(real_slices))
-    fig, axes = plt.subplots(2, cols, figsize=(3.2 * cols, 6.8), squeeze=False)
+    fig, axes = plt.subplots(2, cols, figsize=(3.2 * cols, 7.4), squeeze=False)
     for row, items in enumerate((phantom_slices, real_slices)):
         for col in range(cols):
             ax = axes[row][col]
@@ -242,7 +242,7 @@ def save_montage(path: str | Path, phantom_slices, real_slices, window=(-160.0, 
                 ax.imshow(image, cmap="gray", vmin=window[0], vmax=window[1], interpolation="bilinear")
                 ax.set_title(title, fontsize=8)
     fig.suptitle(f"top: LesionViewer phantom   bottom: real CT   (window {window[0]:g} to {window[1]:g} HU)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.96), h_pad=2.0)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

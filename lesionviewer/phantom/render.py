@@ -81,8 +81,10 @@ def paint_table(canvas: Canvas, a) -> None:
     surface = np.float32(back + pad) + np.float32(0.00035) * dx * dx
     depth = y - surface
     inside = np.abs(dx) < 235.0
-    shell = inside & (((depth >= 0) & (depth < 2.0)) | ((depth >= 30.0) & (depth < 32.0)))
-    foam = inside & (depth >= 2.0) & (depth < 30.0)
+    # at least a pixel thick, so coarse (small-mode) images show a line, not dashes
+    t = max(2.0, 1.2 * float(abs(canvas.ys[1] - canvas.ys[0]))) if canvas.ys.size > 1 else 2.0
+    shell = inside & (((depth >= 0) & (depth < t)) | ((depth >= 30.0) & (depth < 30.0 + t)))
+    foam = inside & (depth >= t) & (depth < 30.0)
     mattress = (np.abs(dx) < 215.0) & (depth < 0) & (depth >= -pad)
     region = canvas.region(_ALL)
     region.paint(foam[None], a.hu["foam"], TISSUES["foam"].label)
