@@ -20,6 +20,8 @@ _EXPORTS = {
     "Detector": "lesionviewer.detection.engine",
     "SCORE_FLOOR": "lesionviewer.detection.engine",
     "Finding": "lesionviewer.detection.finding",
+    "build_detector": "lesionviewer.detection.factory",
+    "ARCHITECTURES": "lesionviewer.detection.factory",
     "ModelCard": "lesionviewer.detection.model_card",
     "ModelCardError": "lesionviewer.detection.model_card",
     "ModelFileError": "lesionviewer.detection.model_file",
