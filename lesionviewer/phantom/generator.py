@@ -228,8 +228,10 @@ def choose_field_of_view(anatomy: Anatomy, z_out: np.ndarray, cfg: PhantomConfig
         >>> 320 <= fov <= 500
         True
     """
-    w_max = float(anatomy.body_axes(np.asarray(z_out, np.float32))[0].max())
-    return float(np.clip(round(2.0 * w_max + rng.uniform(40.0, 130.0)), *cfg.field_of_view_mm))
+    half_width, anterior, posterior = anatomy.body_axes(np.asarray(z_out, np.float32))
+    # the circle must hold the body's width, and its depth seen from the centre (set behind the body centre)
+    extent = max(2.0 * float(half_width.max()), 2.0 * float(anterior.max()) + 10.0, 2.0 * float(posterior.max()))
+    return float(np.clip(round(extent + rng.uniform(40.0, 130.0)), *cfg.field_of_view_mm))
 
 
 def _place_lesions(rng: np.random.Generator, anatomy: Anatomy, finder: PlacementMap, cfg: PhantomConfig, length: float) -> list[LesionSpec]:

@@ -109,11 +109,17 @@ def nps_peak(hu: np.ndarray, pixel_mm: float, size: int = 32) -> dict[str, float
     """
     patches = flat_patches(hu, size)
     if len(patches) < 2:
-        return {"peak_per_mm": float("nan"), "peak_fraction_of_nyquist": float("nan"), "patches": float(len(patches))}
+        return {"peak_per_mm": float("nan"), "peak_fraction_of_nyquist": float("nan"), "nps_high_to_mid": float("nan"), "patches": float(len(patches))}
     freq, nps = noise_power_spectrum(patches, pixel_mm, bins=12)
     i = int(np.argmax(nps[1:])) + 1  # the lowest bin holds what is left of anatomy
     nyquist = 0.5 / pixel_mm
-    return {"peak_per_mm": float(freq[i]), "peak_fraction_of_nyquist": float(freq[i] / nyquist), "patches": float(len(patches))}
+    return {
+        "peak_per_mm": float(freq[i]),
+        "peak_fraction_of_nyquist": float(freq[i] / nyquist),
+        # white noise would give about 1; CT noise rolls off towards Nyquist
+        "nps_high_to_mid": float(nps[-1] / nps[2:].max()),
+        "patches": float(len(patches)),
+    }
 
 
 def dl_info_table_stats(rows: list[dict[str, str]]) -> dict[str, object]:
@@ -268,7 +274,10 @@ def compare(shared_data: str | Path, num_patients: int = 6, seed: int = 0) -> di
     cases = phantom_sample(num_patients, seed)
     ph_hu = np.concatenate([c.volume.hu for c in cases])
     pixel = float(np.median([c.volume.spacing[1] for c in cases]))
-    result["phantom_portal_5mm"] = {**hu_peaks(ph_hu), "noise_std": noise_std(ph_hu), **nps_peak(ph_hu, pixel)}
+    from lesionviewer.phantom.tissues import TISSUES
+
+    liver = np.concatenate([c.volume.hu[c.labels == TISSUES["liver"].label] for c in cases])
+    result["phantom_portal_5mm"] = {**hu_peaks(ph_hu), "noise_std": noise_std(ph_hu), **nps_peak(ph_hu, pixel), "liver_median": float(np.median(liver))}
     real_rows = read_rows(shared_data / "deeplesion" / "DL_info_test.csv") + read_rows(shared_data / "deeplesion" / "DL_info_val.csv")
     result["real_dl_info"] = dl_info_table_stats(real_rows)
     return result
@@ -312,11 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     stats = compare(shared, args.patients)
     stats["phantom_dl_info_full"] = _phantom_table_stats(args.table_patients, 1, "full")
     print(json.dumps(stats, indent=1, default=str))
-    cases = phantom_sample(4, seed=2)
+    # the real key slices here are liver-lesion slices, so show phantom liver-lesion key slices beside them
     phantom_slices = []
-    for i, c in enumerate(cases):
-        k = c.lesions[0].key_slice if c.lesions else c.volume.num_slices // 2
-        phantom_slices.append((c.volume.hu[k], f"phantom {i + 1}, {c.volume.spacing[0]:g} mm, {c.lesions[0].spec.description if c.lesions else ''}"))
+    for c in phantom_sample(16, seed=2):
+        liver = [l for l in c.lesions if l.type_code == 4]
+        if liver and len(phantom_slices) < 4:
+            k = liver[0].key_slice
+            phantom_slices.append((c.volume.hu[k], f"phantom {len(phantom_slices) + 1}: {liver[0].spec.description}, {c.volume.spacing[0]:g} mm"))
     real = real_deeplesion_slices(shared)
     abdomen = real_abdomen(shared)
     real_slices = [(abdomen.hu[abdomen.num_slices // 2], "real abdomen CT (TotalSegmentator test)")]
