@@ -127,3 +127,12 @@ def test_bad_settings_are_named(changes, message):
 def test_unknown_preset_is_refused():
     with pytest.raises(ValueError, match="small, medium or full"):
         PhantomConfig.preset("huge")
+
+
+def test_body_stays_inside_the_reconstruction_circle(cases):
+    for case in cases:
+        n = case.volume.shape[1]
+        yy, xx = np.mgrid[:n, :n]
+        outside = (xx - (n - 1) / 2) ** 2 + (yy - (n - 1) / 2) ** 2 > (n / 2 - 1) ** 2
+        body = ~np.isin(case.labels, [TISSUES[t].label for t in ("air", "table", "foam")])
+        assert not body[:, outside].any(), "the field of view cuts the body"

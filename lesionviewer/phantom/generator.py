@@ -30,6 +30,8 @@ from lesionviewer.phantom.render import paint_anatomy
 from lesionviewer.phantom.tissues import TISSUES
 
 HU_MIN, HU_MAX = -1024, 3071
+# how far behind the body centre the image centre is put (mm): the table must be in the image too
+FOV_CENTRE_BEHIND_MM = (10.0, 35.0)
 _OUTSIDE_BODY = np.array([TISSUES[n].label for n in ("air", "table", "foam")], np.uint8)
 
 
@@ -144,7 +146,7 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
     pixel = fov / n
 
     fov_cx = anatomy.centre_x + float(rng.normal(0.0, 5.0))
-    fov_cy = anatomy.centre_y + float(rng.uniform(10.0, 35.0))
+    fov_cy = anatomy.centre_y + float(rng.uniform(*FOV_CENTRE_BEHIND_MM))
     xs = fov_cx - fov / 2 + pixel / 2 + np.arange(n) * pixel
     ys = fov_cy - fov / 2 + pixel / 2 + np.arange(n) * pixel
 
@@ -228,10 +230,16 @@ def choose_field_of_view(anatomy: Anatomy, z_out: np.ndarray, cfg: PhantomConfig
         >>> 320 <= fov <= 500
         True
     """
-    half_width, anterior, posterior = anatomy.body_axes(np.asarray(z_out, np.float32))
-    # the circle must hold the body's width, and its depth seen from the centre (set behind the body centre)
-    extent = max(2.0 * float(half_width.max()), 2.0 * float(anterior.max()) + 10.0, 2.0 * float(posterior.max()))
-    return float(np.clip(round(extent + rng.uniform(40.0, 130.0)), *cfg.field_of_view_mm))
+    half_width, anterior, posterior = (v.astype(float)[:, None] for v in anatomy.body_axes(np.asarray(z_out, np.float32)))
+    # the reconstruction circle must hold the whole outline (super-ellipse corners included) as seen
+    # from the image centre, which sits up to FOV_CENTRE_BEHIND_MM behind the body centre
+    t = np.linspace(0.0, 2.0 * np.pi, 96, endpoint=False)[None, :]
+    c, s = np.cos(t), np.sin(t)
+    p = np.where(s > 0, anatomy.exponent + 1.5, anatomy.exponent)
+    x = half_width * np.sign(c) * np.abs(c) ** (2.0 / p)
+    y = np.where(s > 0, posterior, anterior) * np.sign(s) * np.abs(s) ** (2.0 / p)
+    radius = float(np.sqrt(x**2 + (y - FOV_CENTRE_BEHIND_MM[1]) ** 2).max())
+    return float(np.clip(round(2.0 * radius + rng.uniform(30.0, 110.0)), *cfg.field_of_view_mm))
 
 
 def _place_lesions(rng: np.random.Generator, anatomy: Anatomy, finder: PlacementMap, cfg: PhantomConfig, length: float) -> list[LesionSpec]:
