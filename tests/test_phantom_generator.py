@@ -136,3 +136,15 @@ def test_body_stays_inside_the_reconstruction_circle(cases):
         outside = (xx - (n - 1) / 2) ** 2 + (yy - (n - 1) / 2) ** 2 > (n / 2 - 1) ** 2
         body = ~np.isin(case.labels, [TISSUES[t].label for t in ("air", "table", "foam")])
         assert not body[:, outside].any(), "the field of view cuts the body"
+
+
+def test_overlapping_slices_are_thicker_than_their_spacing():
+    thin = generate_patient(5, SMALL.with_(slice_intervals_mm=(2.5,), slice_interval_weights=(1.0,)))
+    thick = generate_patient(5, SMALL.with_(slice_intervals_mm=(2.5,), slice_interval_weights=(1.0,), thickness_over_interval=2.0))
+    assert thick.volume.spacing == thin.volume.spacing
+    assert thick.volume.meta["slice_thickness"] == 5.0 and thin.volume.meta["slice_thickness"] == 2.5
+    # thicker slices average more: lower noise, and each lesion is seen on at least as many slices
+    assert thick.volume.meta["noise_std_hu"] < thin.volume.meta["noise_std_hu"]
+    assert thick.volume.hu.shape == thin.volume.hu.shape
+    for a, b in zip(thin.lesions, thick.lesions):
+        assert a.spec.centre == b.spec.centre

@@ -253,3 +253,17 @@ def test_not_a_truth_file_is_a_clear_error(tmp_path):
     p.write_text("[1, 2]")
     with pytest.raises(ValueError, match="x.json is not a phantom ground-truth file"):
         read_ground_truth(p)
+
+
+def test_uids_differ_between_patients_and_overlapping_slices_load(tmp_path):
+    cfg = CFG.with_(num_slices=4, slice_intervals_mm=(2.0,), slice_interval_weights=(1.0,), thickness_over_interval=1.5)
+    generate_dataset(tmp_path, 2, layout="dicom", seed=3, config=cfg)
+    first = [pydicom.dcmread(f) for f in sorted((tmp_path / "PHANTOM-000001").glob("*.dcm"))]
+    second = pydicom.dcmread(next((tmp_path / "PHANTOM-000002").glob("*.dcm")))
+    assert first[0].StudyInstanceUID != second.StudyInstanceUID
+    assert first[0].SeriesInstanceUID != second.SeriesInstanceUID
+    assert {str(d.SOPInstanceUID) for d in first}.isdisjoint({str(second.SOPInstanceUID)})
+    assert float(first[0].SliceThickness) == 3.0 and float(first[0].SpacingBetweenSlices) == 2.0
+    io = pytest.importorskip("lesionviewer.io")
+    vol = io.load_volume(tmp_path / "PHANTOM-000001")
+    assert vol.spacing[0] == pytest.approx(2.0, abs=1e-6)

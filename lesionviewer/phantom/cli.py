@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matrix", type=int, help="in-plane pixels (overrides the preset)")
     p.add_argument("--slices", type=int, help="slices per series (overrides the preset)")
     p.add_argument("--interval", type=float, nargs="+", help="slice interval(s) in mm to draw from (overrides the preset)")
+    p.add_argument("--thickness-ratio", type=float, help="slice thickness / interval, e.g. 1.5 for 3 mm slices every 2 mm (default 1)")
     p.add_argument("--lesions", type=int, nargs=2, metavar=("MIN", "MAX"), help="lesions per patient")
     p.add_argument("--phase", choices=("unenhanced", "arterial", "portal", "delayed"), help="contrast phase for every patient (default: drawn)")
     p.add_argument("--first-patient", type=int, default=1, help="index of the first patient (default 1)")
@@ -59,6 +60,8 @@ def config_from_args(args: argparse.Namespace) -> PhantomConfig:
     if args.interval:
         changes["slice_intervals_mm"] = tuple(args.interval)
         changes["slice_interval_weights"] = tuple(1.0 for _ in args.interval)
+    if args.thickness_ratio:
+        changes["thickness_over_interval"] = args.thickness_ratio
     if args.lesions:
         changes["lesions_per_patient"] = tuple(args.lesions)
     if args.phase:

@@ -30,8 +30,8 @@ class PhantomConfig:
     field_of_view_mm: tuple[float, float] = (320.0, 500.0)
     slice_intervals_mm: tuple[float, ...] = (1.0, 2.0, 5.0)
     slice_interval_weights: tuple[float, ...] = (0.45, 0.05, 0.5)
-    # slice thickness = interval (contiguous), as in most DeepLesion series
-    thickness_equals_interval: bool = True
+    # slice thickness / interval: 1 = contiguous (most DeepLesion series); 1.5 = e.g. 3 mm slices every 2 mm
+    thickness_over_interval: float = 1.0
     noise_std_hu: tuple[float, float] = (8.0, 14.0)  # at 5 mm slices and 0.75 mm pixels
     psf_fwhm_mm: tuple[float, float] = (0.9, 1.3)
     lesions_per_patient: tuple[int, int] = (1, 5)  # at most; types not in the scanned window are skipped
@@ -90,6 +90,8 @@ class PhantomConfig:
             raise ValueError(f"lesions_per_patient must be a range within 0-20, got {self.lesions_per_patient}")
         if not 0.5 <= self.lesion_diameter_mm[0] <= self.lesion_diameter_mm[1] <= 200:
             raise ValueError(f"lesion_diameter_mm must be an increasing range within 0.5-200 mm, got {self.lesion_diameter_mm}")
+        if not 0.5 <= self.thickness_over_interval <= 3.0:
+            raise ValueError(f"thickness_over_interval must be within 0.5-3, got {self.thickness_over_interval}")
         if self.fine_step_mm <= 0:
             raise ValueError(f"fine_step_mm must be positive, got {self.fine_step_mm}")
         return self

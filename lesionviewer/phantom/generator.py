@@ -134,7 +134,7 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
     anatomy = sample_anatomy(rng, phase=cfg.phase)
     n = cfg.matrix
     interval = choose_slice_interval(cfg, rng)
-    thickness = interval
+    thickness = interval * cfg.thickness_over_interval
     length = (cfg.num_slices - 1) * interval
 
     finder = PlacementMap(anatomy)
@@ -159,15 +159,18 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
     for start in range(0, cfg.num_slices, per_chunk):
         stop = min(cfg.num_slices, start + per_chunk)
         zs = (z_out[start:stop, None] + offsets[None, :]).ravel()
-        canvas = Canvas(zs, ys, xs, fill_hu=TISSUES["air"].hu_by_phase[0])
+        # slices thicker than their spacing overlap: paint the sub-slices in z order, average in slice order
+        order = np.argsort(zs, kind="stable")
+        back = np.argsort(order, kind="stable")
+        canvas = Canvas(zs[order], ys, xs, fill_hu=TISSUES["air"].hu_by_phase[0])
         paint_anatomy(canvas, anatomy)
         for i, spec in enumerate(specs):
-            occ = paint_lesion(canvas, spec)
+            occ = paint_lesion(canvas, spec)[back]
             frac = occ.reshape(stop - start, k, n, n).mean(axis=1)
             for j in np.flatnonzero(frac.max(axis=(1, 2)) >= 0.5):
                 masks[i][start + int(j)] = frac[j] >= 0.5
-        hu[start:stop] = canvas.hu.reshape(stop - start, k, n, n).mean(axis=1)
-        labels[start:stop] = canvas.label.reshape(stop - start, k, n, n)[:, k // 2]
+        hu[start:stop] = canvas.hu[back].reshape(stop - start, k, n, n).mean(axis=1)
+        labels[start:stop] = canvas.label[back].reshape(stop - start, k, n, n)[:, k // 2]
 
     hu += tissue_texture(labels, pixel, rng)
     fwhm = float(rng.uniform(*cfg.psf_fwhm_mm))
@@ -208,7 +211,7 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
 
 
 def choose_slice_interval(cfg: PhantomConfig, rng: np.random.Generator) -> float:
-    """The slice interval (= thickness) of one series, drawn with the configured weights.
+    """The slice interval of one series, drawn with the configured weights.
 
     Example:
         >>> import numpy as np
