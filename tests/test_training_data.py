@@ -163,3 +163,11 @@ def test_model_transform_is_the_single_resize_rule():
         batch, _ = model.transform([image])
     assert batch.image_sizes[0] == (512, 673) and tuple(batch.tensors.shape[-2:]) == (512, 704)
     assert model.transform.min_size == (448, 512, 576)  # restored after the block
+
+
+def test_hu_clip_is_configurable(tmp_path):
+    write_ramp_series(tmp_path, [1, 2, 3], [-1000, 50, 1000])
+    ks = KeySlice("000001_01_01", 2, np.zeros((0, 4), np.float32), "train", 1, 2.0, (1.0, 1.0))
+    narrow = LesionDataset(tmp_path, [ks], num_slices=3, slice_interval_mm=2.0, hu_clip=(-250, 350))
+    stack, _ = narrow[0]
+    assert stack[:, 0, 0].tolist() == pytest.approx([0.0, 255 * 300 / 600, 255.0])

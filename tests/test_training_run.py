@@ -80,7 +80,7 @@ def test_train_evaluate_export_end_to_end(tmp_path, toy_root):
 
     model, card = load_model(model_path)
     assert card.architecture == "mp3d_small" and card.num_slices == 3 and card.slice_interval_mm == 2.0
-    assert card.input_min_size == 64
+    assert card.input_min_size == 64 and card.hu_clip == (-1024.0, 1050.0)
     assert card.metrics["test"]["mean_sensitivity"] == summary["test"]["mean_sensitivity"]
     assert card.training_data["train_key_slices"] == 4
     best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)

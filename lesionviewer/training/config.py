@@ -49,6 +49,9 @@ class DataConfig:
     #: Context slices per sample (D) and their physical spacing (MP3D: 9 at 2.5 mm).
     num_slices: int = 9
     slice_interval_mm: float = 2.5
+    #: HU range clipped and scaled to 0..255 (MP3D: [-1024, 1050]); stored in the exported model card,
+    #: which the viewer's engine applies the same way.
+    hu_clip: list = field(default_factory=lambda: [-1024.0, 1050.0])
     #: Leave out lesions flagged ``Possibly_noisy`` (from training and from evaluation).
     drop_noisy: bool = True
     #: Fraction of the training *patients* used (the paper's Table 5), drawn with ``fraction_seed``.
@@ -217,6 +220,8 @@ class TrainingConfig:
         checks = [
             ("data.num_slices", self.data.num_slices >= 1, ">= 1"),
             ("data.slice_interval_mm", self.data.slice_interval_mm > 0, "> 0"),
+            ("data.hu_clip", len(self.data.hu_clip) == 2 and all(isinstance(v, (int, float)) for v in self.data.hu_clip)
+             and self.data.hu_clip[1] > self.data.hu_clip[0], "[low, high] HU with high > low"),
             ("data.train_fraction", 0 < self.data.train_fraction <= 1, "in (0, 1]"),
             ("data.num_workers", self.data.num_workers >= 0, ">= 0"),
             ("data.train_sizes", len(self.data.train_sizes) > 0 and all(

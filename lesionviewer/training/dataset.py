@@ -5,7 +5,7 @@ Layout (DeepLesion as downloaded, and the phantoms ``lesionviewer-phantom`` writ
 annotations in ``<root>/DL_info.csv``. A sample is the ``(D, H, W)`` float32 stack of ``D``
 slices ``slice_interval_mm`` apart around the key slice (linear interpolation, edge repeat - see
 ``lesionviewer.imaging.context_stack``; only the PNGs the stack needs are decoded), HU clipped
-to [-1024, 1050] and scaled to 0..255, then (training only) randomly flipped and reversed.
+to [-1024, 1050] (``data.hu_clip``) and scaled to 0..255, then (training only) randomly flipped and reversed.
 Slice positions come from the file numbers times the series' slice interval, so a gap in the
 numbering is a gap in millimetres.
 
@@ -25,7 +25,7 @@ import torch
 
 from lesionviewer.imaging.context import context_stack
 from lesionviewer.imaging.slice_source import PngSliceSource
-from lesionviewer.imaging.windowing import clip_and_scale_mp3d
+from lesionviewer.imaging.windowing import MP3D_HU_MAX, MP3D_HU_MIN, clip_and_scale_mp3d
 from lesionviewer.training.augmentation import StackAugmentation, sample_rng
 from lesionviewer.training.key_slices import KeySlice
 
@@ -96,7 +96,8 @@ class LesionDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, root: str | Path, key_slices: list[KeySlice], num_slices: int, slice_interval_mm: float,
-                 augment: StackAugmentation | None = None, seed: int = 0) -> None:
+                 augment: StackAugmentation | None = None, seed: int = 0,
+                 hu_clip: tuple[float, float] = (MP3D_HU_MIN, MP3D_HU_MAX)) -> None:
         self.root = Path(root)
         self.images_dir = self.root / "Images_png"
         if not self.images_dir.is_dir():
@@ -107,6 +108,7 @@ class LesionDataset(torch.utils.data.Dataset):
         self.slice_interval_mm = float(slice_interval_mm)
         self.augment = augment
         self.seed = int(seed)
+        self.hu_clip = (float(hu_clip[0]), float(hu_clip[1]))
         self._series: dict[str, SeriesFolder] = {}
 
     def __len__(self) -> int:
@@ -135,7 +137,7 @@ class LesionDataset(torch.utils.data.Dataset):
         series = self.series(ks.series)
         hu = context_stack(series.source, series.positions_mm(ks.slice_interval_mm), series.index_of(ks.key_slice),
                            self.num_slices, self.slice_interval_mm)
-        return clip_and_scale_mp3d(hu)
+        return clip_and_scale_mp3d(hu, *self.hu_clip)
 
     def __getitem__(self, key):
         epoch, index = key if isinstance(key, tuple) else (0, key)

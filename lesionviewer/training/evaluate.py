@@ -171,7 +171,8 @@ def write_evaluation(folder: str | Path, name: str, metrics: dict[str, Any], det
     folder.mkdir(parents=True, exist_ok=True)
     record = dict(metrics)
     record["detections"] = [
-        {"image": image_ids[i] if image_ids else i, "boxes": d.round(2).tolist()} for i, d in enumerate(detections)]
+        {"image": image_ids[i] if image_ids else i, "boxes": d[:, :4].round(2).tolist(),
+         "scores": d[:, 4].round(6).tolist()} for i, d in enumerate(detections)]
     json_path = folder / f"{name}.json"
     atomic_write_text(json_path, json.dumps(record, indent=1))
     png_path = folder / f"{name}_froc.png"

@@ -70,6 +70,7 @@ def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, wh
         "name": name or cfg.name,
         "description": cfg.description,
         "slice_interval_mm": cfg.data.slice_interval_mm,
+        "hu_clip": list(cfg.data.hu_clip),
         "input_min_size": cfg.data.test_size,
         "input_max_size": max(cfg.data.max_size, cfg.data.test_size),
         "size_divisible": cfg.data.size_divisible,

@@ -48,7 +48,7 @@ def build_split_datasets(cfg: TrainingConfig, splits: tuple[str, ...] = SPLITS) 
             items = select_fraction(items, cfg.data.train_fraction, cfg.data.fraction_seed)
             augment = StackAugmentation(cfg.data.hflip, cfg.data.vflip, cfg.data.reverse_slices)
         datasets[split] = LesionDataset(cfg.data.root, items, cfg.data.num_slices, cfg.data.slice_interval_mm,
-                                        augment=augment, seed=cfg.train.seed)
+                                        augment=augment, seed=cfg.train.seed, hu_clip=tuple(cfg.data.hu_clip))
     return datasets
 
 
