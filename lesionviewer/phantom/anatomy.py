@@ -332,9 +332,22 @@ def _place_organs(a: Anatomy, rng: np.random.Generator) -> None:
             "yaw": sign * float(u(0.45, 0.75)),
             "pitch": sign * float(u(-0.15, 0.15)),
         }
+    # organs are not ellipsoids: give each outline a few gentle bulges and dents
+    for name, strength in (("liver_right", 0.06), ("liver_left", 0.08), ("spleen", 0.07), ("stomach", 0.08), ("kidney_left", 0.03), ("kidney_right", 0.03), ("heart", 0.03)):
+        a.organs[name]["lobes"] = _organ_lobes(rng, strength)
     a.organs["pancreas"] = {"radius": float(u(9.0, 13.0))}
     a.organs["bladder"] = {"radii": (float(u(35, 55)), float(u(30, 45)), float(u(30, 50))), "z": -455.0 * s}
     _place_tubes(a, rng)
+
+
+def _organ_lobes(rng: np.random.Generator, strength: float) -> list[tuple[float, float, float, float, float, float]]:
+    """Three random cosine lobes ``(nx, ny, nz, frequency, phase, amplitude)`` for an organ outline."""
+    lobes = []
+    for _ in range(3):
+        n = rng.normal(0.0, 1.0, 3)
+        n /= np.linalg.norm(n) or 1.0
+        lobes.append((float(n[0]), float(n[1]), float(n[2]), float(rng.choice([1.0, 1.5, 2.0, 2.5])), float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.3, 1.0) * strength)))
+    return lobes
 
 
 def _place_tubes(a: Anatomy, rng: np.random.Generator) -> None:

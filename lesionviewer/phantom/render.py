@@ -208,7 +208,7 @@ def paint_heart(canvas: Canvas, a) -> None:
     region = canvas.region((c[0] - big, c[0] + big, c[1] - big, c[1] + big, c[2] - big, c[2] + big))
     if region.empty:
         return
-    q = region.ellipsoid_radius(c, r, rot)
+    q = region.lobulated_radius(c, r, rot, h.get("lobes", ()))
     floor = region.z > a.dome_z(region.x, region.y) - 4.0
     region.paint((q <= 1.12) & floor, a.hu["fat_mediastinal"], TISSUES["fat_mediastinal"].label)
     heart = (q <= 1.0) & floor
@@ -253,10 +253,13 @@ def paint_tubes(canvas: Canvas, a) -> None:
 def _organ(canvas: Canvas, a, spec: dict, margin: float = 0.0):
     c, r = spec["centre"], spec["radii"]
     rot = rotation_matrix(spec.get("yaw", 0.0), spec.get("pitch", 0.0))
-    big = max(r) + margin
+    lobes = spec.get("lobes", ())
+    big = max(r) * (1.0 + sum(l[5] for l in lobes)) + margin
     region = canvas.region((c[0] - big, c[0] + big, c[1] - big, c[1] + big, c[2] - big, c[2] + big))
     if region.empty:
         return region, None
+    if lobes:
+        return region, region.lobulated_radius(c, r, rot, lobes)
     return region, region.ellipsoid_radius(c, r, rot)
 
 

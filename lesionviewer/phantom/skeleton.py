@@ -177,6 +177,6 @@ def paint_sternum_and_pelvis(canvas, anatomy) -> None:
         radial = radial_all[index] + 8.0 + 22.0 * t
         half = 2.5 + 3.0 * t
         e = np.abs(radial) / half
-        m = (e <= 1.0) & (theta > 0.75 + 0.1 * t) & (theta < 1.45 + 0.25 * t) & in_pelvis[:, None, None]
+        m = (e <= 1.0) & (theta > 0.7 + 0.1 * t) & (theta < 1.25 + 0.25 * t) & in_pelvis[:, None, None]
         region = canvas.region((-1e9, 1e9, -1e9, 1e9, -1e9, 1e9))
         region.paint(m, np.where(e > 0.7, a.hu["bone_cortical"], a.hu["bone_marrow"]).astype(np.float32), TISSUES["bone_cortical"].label)
