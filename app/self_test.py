@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _start_watchdog(limit_s: float, report: Report) -> threading.Timer:
     def give_up() -> None:
-        print(f"self-test FAILED: no result within {limit_s:.0f} s (stuck at: {report.step})", flush=True)
+        print(f"self-test FAILED: no result within {limit_s:g} s (stuck at: {report.step})", flush=True)
         os._exit(1)  # the GUI thread may be the one stuck: leave without waiting for it
 
     timer = threading.Timer(limit_s, give_up)

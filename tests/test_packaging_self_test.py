@@ -48,3 +48,14 @@ def test_a_missing_decoder_plugin_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "jpeg_ls", None)  # as if the bundler had left pyjpegls out
     with pytest.raises(Exception, match="decoder modules missing: jpeg_ls"):
         check_decoders()
+
+
+def test_a_run_past_its_time_limit_ends_with_status_1(tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LESIONVIEWER_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "lesionviewer_app.self_test", "--timeout", "0.3"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "self-test FAILED: no result within 0.3 s (stuck at: " in result.stdout
