@@ -155,7 +155,8 @@ def sample_lesion(rng: np.random.Generator, type_code: int, anatomy, finder, dia
     """
     median = MEDIAN_DIAMETER_MM[type_code]
     lo, hi = diameter_range
-    diameter = float(np.clip(median * np.exp(rng.normal(0.0, 0.62)), max(lo, 3.0), min(hi, MAX_DIAMETER_MM[type_code])))
+    # 0.9: the lobes and the choice of the largest slice make the measured long axis a little longer than drawn
+    diameter = float(np.clip(0.9 * median * np.exp(rng.normal(0.0, 0.62)), max(lo, 3.0), min(hi, MAX_DIAMETER_MM[type_code])))
     hu = anatomy.hu
     phase = anatomy.phase
     kind = {1: "bone", 2: "abdomen", 3: "mediastinum", 4: "liver", 5: "lung", 6: "kidney", 7: "soft_tissue", 8: "pelvis"}[type_code]
@@ -221,7 +222,7 @@ def sample_lesion(rng: np.random.Generator, type_code: int, anatomy, finder, dia
             if diameter > 20 and rng.random() < 0.15:
                 core_hu, core_fraction = float(rng.uniform(5, 25)), float(rng.uniform(0.3, 0.55))
                 description += " with necrotic centre"
-    ratio_y = float(rng.uniform(0.6, 0.95))
+    ratio_y = float(rng.uniform(0.5, 0.9))
     ratio_z = float(rng.uniform(0.55, 1.0))
     radii = (diameter / 2.0, diameter / 2.0 * ratio_y, diameter / 2.0 * ratio_z)
     centre = finder.find(rng, site, min(radii))

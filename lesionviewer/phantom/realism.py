@@ -323,9 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(stats, indent=1, default=str))
     # the real key slices here are liver-lesion slices, so show phantom liver-lesion key slices beside them
     phantom_slices = []
-    for c in phantom_sample(16, seed=2):
+    for i in range(40):
+        if len(phantom_slices) == 4:
+            break
+        [c] = phantom_sample(1, seed=1000 + i)
         liver = [l for l in c.lesions if l.type_code == 4]
-        if liver and len(phantom_slices) < 4:
+        if liver:
             k = liver[0].key_slice
             phantom_slices.append((c.volume.hu[k], f"phantom {len(phantom_slices) + 1}: {liver[0].spec.description}, {c.volume.spacing[0]:g} mm"))
     real = real_deeplesion_slices(shared)
