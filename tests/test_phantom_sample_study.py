@@ -35,5 +35,13 @@ def test_default_location_is_the_user_cache(isolated_user_folders, monkeypatch):
     calls = []
     monkeypatch.setattr("lesionviewer.phantom.sample_study.generate_patient", lambda seed, cfg: calls.append(seed) or phantom.generate_patient(seed, SMALL))
     series = phantom.sample_study_path()
-    assert str(series).startswith(str(isolated_user_folders)) and calls == [31]
+    assert str(series).startswith(str(isolated_user_folders)) and calls == [3]
     assert callable(getattr(phantom, "sample_study_path"))  # the viewer looks it up by this name
+
+
+def test_the_real_sample_shows_several_kinds_of_lesion():
+    from lesionviewer.phantom.sample_study import SAMPLE_SEED
+
+    case = phantom.generate_patient(SAMPLE_SEED, SAMPLE_CONFIG)
+    kinds = {lesion.type_code for lesion in case.lesions}
+    assert len(case.lesions) >= 4 and {4, 5} <= kinds and len(kinds) >= 3

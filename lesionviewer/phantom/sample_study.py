@@ -1,7 +1,8 @@
 """The viewer's sample study: one phantom CT (DICOM) with four lesions, written to the user cache on first use.
 
-It is a portal-venous chest/abdomen series, 512 x 512 x 48 slices at 5 mm, with an abdominal
-lymph node, a liver lesion, a lung nodule and a renal cyst (the seed was chosen for that mix).
+It is a portal-venous chest/abdomen series, 512 x 512 x 48 slices at 5 mm, with five lesions:
+a mediastinal and an abdominal lymph node, two liver lesions and a lung nodule (the seed was
+chosen for that mix; a test keeps it varied).
 The ground truth sits beside the series as ``ground_truth.json``. The folder is written
 under a temporary name and renamed when complete, so an interrupted first run never leaves
 half a study behind.
@@ -26,12 +27,12 @@ from lesionviewer.phantom.dicom_writer import write_dicom_series
 from lesionviewer.phantom.generator import generate_patient
 from lesionviewer.phantom.ground_truth import write_ground_truth
 
-SAMPLE_SEED = 31
+SAMPLE_SEED = 3
 SAMPLE_CONFIG = PhantomConfig.preset("full").with_(
     num_slices=48, slice_intervals_mm=(5.0,), slice_interval_weights=(1.0,), phase="portal", lesions_per_patient=(4, 5)
 )
 # bump when the generator's output changes, so an old cached sample is not shown as the new one
-SAMPLE_VERSION = "phantom-v1"
+SAMPLE_VERSION = "phantom-v2"
 
 
 def sample_study_path(cache_dir: str | Path | None = None, config: PhantomConfig | None = None) -> Path:
