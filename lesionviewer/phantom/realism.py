@@ -256,6 +256,62 @@ def save_montage(path: str | Path, phantom_slices, real_slices, window=(-160.0, 
     return path
 
 
+def save_gallery(path: str | Path, seed: int = 5) -> Path:
+    """Phantom key slices of each size preset and lesion kind, in their DeepLesion window, with box and RECIST axes.
+
+    Example:
+        >>> save_gallery  # doctest: +ELLIPSIS
+        <function save_gallery at ...>
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lesionviewer.phantom.config import PhantomConfig
+    from lesionviewer.phantom.deeplesion_writer import lesion_window
+    from lesionviewer.phantom.generator import generate_patient
+
+    picks = []
+    seen: set[tuple[str, int]] = set()
+    for size in ("small", "medium", "full"):
+        cfg = PhantomConfig.preset(size)
+        if size == "full":
+            cfg = cfg.with_(num_slices=24)
+        for i in range(30):
+            case = generate_patient((seed, i), cfg)
+            for lesion in case.lesions:
+                key = (size, lesion.type_code)
+                if key not in seen and len([p for p in picks if p[0] == size]) < 4:
+                    seen.add(key)
+                    picks.append((size, case, lesion))
+            if len([p for p in picks if p[0] == size]) >= 4:
+                break
+    fig, axes = plt.subplots(3, 4, figsize=(13, 11.8), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for row, size in enumerate(("small", "medium", "full")):
+        for col, (_, case, lesion) in enumerate([p for p in picks if p[0] == size]):
+            ax = axes[row][col]
+            lo, hi = lesion_window(lesion.type_code)
+            m = lesion.key
+            ax.imshow(case.volume.hu[lesion.key_slice], cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+            x1, y1, x2, y2 = m.recist_box(case.config.box_padding_px)
+            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="red", lw=0.8))
+            for (xa, ya), (xb, yb) in (m.long_axis, m.short_axis):
+                ax.plot([xa, xb], [ya, yb], color="yellow", lw=0.8)
+            n = case.volume.shape[1]
+            ax.set_title(f"{size} {n}x{n}, {case.volume.spacing[0]:g} mm: {lesion.spec.description}\n"
+                         f"type {lesion.type_code}, {m.long_px * case.volume.spacing[1]:.0f} x {m.short_px * case.volume.spacing[1]:.0f} mm, {case.patient['phase']}", fontsize=7)
+    fig.suptitle("Phantom key slices with DeepLesion's box (RECIST extent + 5 px, red) and RECIST axes (yellow)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def compare(shared_data: str | Path, num_patients: int = 6, seed: int = 0) -> dict[str, dict]:
     """Every statistic for real CT (abdomen series, DeepLesion key slices, DL_info tables) and for phantoms.
 
@@ -311,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lesionviewer.phantom.realism")
     p.add_argument("shared_data")
     p.add_argument("--montage", default="docs/images/phantom_montage.png")
+    p.add_argument("--gallery", default="docs/images/phantom_gallery.png")
     p.add_argument("--patients", type=int, default=6)
     p.add_argument("--table-patients", type=int, default=40)
     args = p.parse_args(argv)
@@ -337,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     real_slices += [(h, f"DeepLesion {name}") for h, _, name in real[:: max(1, len(real) // 3)][:3]]
     save_montage(args.montage, phantom_slices, real_slices)
     print(f"montage: {args.montage}")
+    save_gallery(args.gallery)
+    print(f"gallery: {args.gallery}")
     return 0
 
 
