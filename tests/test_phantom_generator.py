@@ -148,3 +148,9 @@ def test_overlapping_slices_are_thicker_than_their_spacing():
     assert thick.volume.hu.shape == thin.volume.hu.shape
     for a, b in zip(thin.lesions, thick.lesions):
         assert a.spec.centre == b.spec.centre
+
+
+def test_lesion_free_patients_are_possible():
+    case = generate_patient(2, SMALL.with_(lesions_per_patient=(0, 0)))
+    assert case.lesions == [] and case.volume.shape == (SMALL.num_slices, SMALL.matrix, SMALL.matrix)
+    assert not (case.labels == TISSUES["lesion"].label).any()
