@@ -42,9 +42,9 @@ MANIFEST_NAME = "sample.json"
 SERIES_FOLDER = "series"
 GROUND_TRUTH_NAME = "ground_truth.json"
 
-#: The seed of the shipped sample. Seed 3 with the settings below gives a 512 x 512 x 48 series at
-#: 0.72 mm pixels and 2.5 mm slices with six lesions of 6 to 38 mm: large ones that any model finds
-#: and small ones that test it.
+#: The seed of the shipped sample: with the settings below it gives a 512 x 512 x 48 series at
+#: 2.5 mm slices with six to eight lesions of 6 to 45 mm, large ones any model finds and small ones
+#: that test it (tests/test_sample_study.py checks this for the generator of the day).
 SAMPLE_SEED = 3
 #: Realistic but modest: the size of a real chest/abdomen CT slice, a fifth of a typical study's
 #: slice count, so it is made in seconds and detected in about a minute on a 2-core CPU.
