@@ -254,6 +254,7 @@ def _window_checks(app, report: Report, study: Path | None, model: Path | None, 
     from lesionviewer_app.main_window import MainWindow
 
     random_weights = False
+    model_name = ""
     window_box: dict[str, Any] = {}
 
     def open_window() -> str:
@@ -288,7 +289,7 @@ def _window_checks(app, report: Report, study: Path | None, model: Path | None, 
     volume = sample_box["volume"]
 
     def choose_model() -> str:
-        nonlocal model, random_weights
+        nonlocal model, random_weights, model_name
         from lesionviewer_app.detection_runner import default_model_path
 
         if model is None:
@@ -303,6 +304,7 @@ def _window_checks(app, report: Report, study: Path | None, model: Path | None, 
         from lesionviewer.detection.model_file import read_card
 
         card = read_card(model)
+        model_name = card.name
         return f"{model.name}: {card.name} ({card.architecture}, {card.num_slices} slices at {card.slice_interval_mm:g} mm)"
 
     if not report.run("model", choose_model):
@@ -317,7 +319,6 @@ def _window_checks(app, report: Report, study: Path | None, model: Path | None, 
         skip = set(range(volume.num_slices)) - set(chosen)
         window.state.set_cursor(centre, volume.shape[1] / 2, volume.shape[2] / 2)
         started = time.perf_counter()
-        window._fresh_run = True  # a run started from the menu sets this too; the session then records the model
         window.runner.start(volume, centre, skip)
         wait_until(app, lambda: not window.runner.is_running, 600, "detection", errors)
         seconds = time.perf_counter() - started
@@ -325,6 +326,8 @@ def _window_checks(app, report: Report, study: Path | None, model: Path | None, 
         done = sorted(session.processed_slices)
         if done != chosen:
             raise SelfTestFailure(f"detection processed slices {done}, expected {chosen}")
+        if session.model_name != model_name:
+            raise SelfTestFailure(f"the review records model {session.model_name!r}, expected {model_name!r}")
         findings = session.findings()
         text = (f"{len(chosen)} slices {chosen} on {window.runner.device} in {seconds:.1f} s "
                 f"({seconds / len(chosen):.1f} s per slice, model load included): {len(findings)} findings")
