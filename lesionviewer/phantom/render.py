@@ -22,7 +22,7 @@ import numpy as np
 from lesionviewer.phantom.bowel import paint_bowel
 from lesionviewer.phantom.canvas import Canvas, rotation_matrix
 from lesionviewer.phantom.geometry import body_geometry, wall_coordinates
-from lesionviewer.phantom.skeleton import paint_ribs, paint_spine, paint_sternum_and_pelvis
+from lesionviewer.phantom.skeleton import paint_ribs, paint_scapulae, paint_spine, paint_sternum_and_pelvis
 from lesionviewer.phantom.tissues import TISSUES
 from lesionviewer.phantom.vessels import paint_segments
 
@@ -57,6 +57,7 @@ def paint_anatomy(canvas: Canvas, anatomy, detail: bool = True) -> None:
     paint_spine(canvas, a)
     paint_ribs(canvas, a)
     paint_sternum_and_pelvis(canvas, a)
+    paint_scapulae(canvas, a)
     if detail:
         paint_segments(canvas, a.vessel_segments["lung"], a.hu["blood_pulmonary"] * 0.6 + 20.0, TISSUES["blood"].label, TISSUES["lung"].label)
 

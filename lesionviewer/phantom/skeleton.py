@@ -180,3 +180,41 @@ def paint_sternum_and_pelvis(canvas, anatomy) -> None:
         m = (e <= 1.0) & (theta > 0.7 + 0.1 * t) & (theta < 1.25 + 0.25 * t) & in_pelvis[:, None, None]
         region = canvas.region((-1e9, 1e9, -1e9, 1e9, -1e9, 1e9))
         region.paint(m, np.where(e > 0.7, a.hu["bone_cortical"], a.hu["bone_marrow"]).astype(np.float32), TISSUES["bone_cortical"].label)
+
+
+def paint_scapulae(canvas, anatomy) -> None:
+    """The shoulder blades: thin curved plates behind the upper ribs, in the muscle of the upper back.
+
+    Example:
+        >>> import numpy as np
+        >>> from lesionviewer.phantom.anatomy import sample_anatomy
+        >>> from lesionviewer.phantom.canvas import Canvas
+        >>> a = sample_anatomy(np.random.default_rng(0))
+        >>> c = Canvas(np.array([170.0 * a.scale]), np.arange(-200.0, 200.0, 2.0), np.arange(-250.0, 250.0, 2.0))
+        >>> paint_scapulae(c, a)
+        >>> bool((c.label == TISSUES["bone_cortical"].label).sum() > 30)
+        True
+    """
+    a = anatomy
+    s = a.scale
+    zs = canvas.zs
+    top, bottom = 235.0 * s, 95.0 * s
+    inside = (zs < top) & (zs > bottom)
+    if not inside.any():
+        return
+    theta, radial_all = wall_coordinates(canvas, a)
+    index = body_geometry(canvas, a)["index"]
+    # 0 at the inferior angle, 1 at the spine of the scapula: the blade widens upwards
+    t = np.clip((zs - bottom) / (top - bottom), 0, 1)[:, None, None]
+    radial = radial_all[index] - (a.muscle_mm + 9.0)
+    e = np.abs(radial) / (2.0 + 2.0 * t)
+    lo = 0.55 - 0.1 * t
+    hi = 0.75 + 0.55 * np.sqrt(t)
+    m = (e <= 1.0) & (theta > lo) & (theta < hi) & inside[:, None, None]
+    region = canvas.region((-1e9, 1e9, -1e9, 1e9, -1e9, 1e9))
+    region.paint(m, np.where(e > 0.6, a.hu["bone_cortical"] * 0.9, a.hu["bone_marrow"]).astype(np.float32), TISSUES["bone_cortical"].label)
+    # the muscles on the blade (subscapularis in front, infraspinatus behind) thicken the upper back wall
+    muscle = (np.abs(radial) < 7.0 + 4.0 * t) & ~m & (theta > lo - 0.05) & (theta < hi + 0.05) & inside[:, None, None]
+    muscle &= np.isin(region.label, np.array([TISSUES["fat"].label], np.uint8))
+    region.paint(muscle, a.hu["muscle"], TISSUES["muscle"].label)
+
