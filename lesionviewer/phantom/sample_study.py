@@ -17,6 +17,7 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -31,8 +32,22 @@ SAMPLE_SEED = 3
 SAMPLE_CONFIG = PhantomConfig.preset("full").with_(
     num_slices=48, slice_intervals_mm=(5.0,), slice_interval_weights=(1.0,), phase="portal", lesions_per_patient=(4, 5)
 )
-# bump when the generator's output changes, so an old cached sample is not shown as the new one
-SAMPLE_VERSION = "phantom-v2"
+
+
+def sample_version() -> str:
+    """``phantom-<hash of the generator's source>``: a cached sample from other generator code is not reused.
+
+    Example:
+        >>> v = sample_version()
+        >>> v.startswith("phantom-") and len(v) == len("phantom-") + 12
+        True
+    """
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        if source.name not in ("cli.py", "realism.py", "dataset.py"):
+            digest.update(source.name.encode())
+            digest.update(source.read_bytes())
+    return "phantom-" + digest.hexdigest()[:12]
 
 
 def sample_study_path(cache_dir: str | Path | None = None, config: PhantomConfig | None = None) -> Path:
@@ -53,7 +68,7 @@ def sample_study_path(cache_dir: str | Path | None = None, config: PhantomConfig
 
         cache_dir = user_cache_dir()
     cfg = config or SAMPLE_CONFIG
-    tag = SAMPLE_VERSION if config is None else f"{SAMPLE_VERSION}-{cfg.matrix}x{cfg.num_slices}"
+    tag = sample_version() if config is None else f"{sample_version()}-{cfg.matrix}x{cfg.num_slices}"
     parent = Path(cache_dir) / "sample_study"
     final = parent / tag
     if (final / "ground_truth.json").is_file() and (final / "series").is_dir():
