@@ -14,9 +14,22 @@ from lesionviewer.phantom.generator import PhantomCase, PhantomLesion, generate_
 from lesionviewer.phantom.ground_truth import ground_truth, read_ground_truth, write_ground_truth
 from lesionviewer.phantom.lesions import TYPE_CODES, LesionSpec
 from lesionviewer.phantom.recist import SliceMeasurement, measure_slice
-from lesionviewer.phantom.sample_study import sample_study_path
 
 Lesion = PhantomLesion
+
+
+def sample_study_path(**options):
+    """The viewer's sample study (made by :mod:`lesionviewer.sample` from this generator), for callers that look here.
+
+    Example:
+        >>> import tempfile
+        >>> small = PhantomConfig.preset("small").with_(num_slices=3)
+        >>> sample_study_path(seed=1, config=small, cache_dir=tempfile.mkdtemp()).name
+        'series'
+    """
+    from lesionviewer.sample import sample_study_path as make
+
+    return make(**options)
 
 __all__ = [
     "PhantomConfig",
