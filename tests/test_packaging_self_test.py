@@ -59,3 +59,25 @@ def test_a_run_past_its_time_limit_ends_with_status_1(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "self-test FAILED: no result within 0.3 s (stuck at: " in result.stdout
+
+
+def test_lossless_jpeg_of_the_self_test_decodes_exactly_with_pydicom():
+    import numpy as np
+    from pydicom import uid
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.pixels import get_decoder
+
+    from lesionviewer_app.self_test import lossless_jpeg
+
+    pixels = np.random.default_rng(0).integers(0, 4096, (33, 27)).astype(np.uint16)  # every jump size
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = uid.JPEGLosslessSV1
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = encapsulate([lossless_jpeg(pixels)])
+    ds["PixelData"].VR = "OB"
+    decoded, _ = get_decoder(uid.JPEGLosslessSV1).as_array(ds, decoding_plugin="pylibjpeg")
+    assert np.array_equal(decoded, pixels)
