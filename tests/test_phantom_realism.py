@@ -119,3 +119,23 @@ def test_slice_intervals_and_pixel_spacings_follow_deeplesion(real):
     p5, p50, p95 = stats["pixel_mm_p5_p50_p95"]
     assert abs(np.median(pixels) - p50) < 0.1
     assert p5 - 0.1 < min(pixels) and max(pixels) < p95 + 0.1
+
+
+def test_normalized_lesion_locations_sit_where_deeplesion_puts_each_type(real):
+    rows = []
+    from lesionviewer.phantom.deeplesion_writer import dl_info_rows
+
+    for i in range(30):
+        rows += dl_info_rows(generate_patient((7, i + 1), PhantomConfig.preset("small")), i + 1, 1)
+
+    def medians(table, code):
+        values = [[float(v) for v in r["Normalized_lesion_location"].split(",")] for r in table if r["Coarse_lesion_type"] == str(code)]
+        return np.median(values, axis=0) if values else None
+
+    z = {code: medians(rows, code)[2] for code in (3, 4, 5) if medians(rows, code) is not None}
+    # head-to-feet order of the real table: mediastinum < lung < liver (0.45 / 0.50 / 0.60)
+    assert z[3] < z[4] and z[5] < z[4]
+    for code in (3, 4, 5):
+        assert abs(z[code] - medians(real["rows"], code)[2]) < 0.1, code
+    liver = medians(rows, 4)
+    assert liver[0] < 0.45, "liver lesions lie on the patient's right (image left)"
