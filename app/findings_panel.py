@@ -17,7 +17,7 @@ from lesionviewer_app.review_bridge import ReviewBridge
 
 COLUMNS = ("Id", "Slice", "x, y (mm)", "Size (mm)", "Long/short", "Score", "Status", "Note")
 SLIDER_STEPS = 100
-STATUS_COLORS = {"accepted": QColor(90, 200, 90), "rejected": QColor(150, 150, 150), "pending": QColor(230, 230, 230)}
+STATUS_COLORS = {"accepted": QColor(20, 140, 40), "rejected": QColor(140, 140, 140)}  # pending: normal text
 
 
 class FindingsTable(QTableWidget):
@@ -147,8 +147,8 @@ class FindingsPanel(QWidget):
                 item = QTableWidgetItem(text)
                 if column == 5:
                     item.setForeground(score_color(f.score))
-                if column == 6:
-                    item.setForeground(STATUS_COLORS.get(reviewed.status.value, QColor("white")))
+                if column == 6 and reviewed.status.value in STATUS_COLORS:
+                    item.setForeground(STATUS_COLORS[reviewed.status.value])
                 self.table.setItem(row, column, item)
             if reviewed.id == self.current_id:
                 selected_row = row

@@ -59,6 +59,8 @@ class Scene3D:
         scalars = numpy_to_vtk(hu.ravel(order="C"), deep=True, array_type=VTK_SHORT)
         image.GetPointData().SetScalars(scalars)
         self._image = image
+        # which way the head is along the slice axis (index may run head-to-feet)
+        self._up = 1.0 if float(np.asarray(volume.direction, float)[2, 2]) >= 0 else -1.0
         colors = vtkColorTransferFunction()
         colors.AddRGBPoint(-1000, 0.0, 0.0, 0.0)
         colors.AddRGBPoint(-300, 0.55, 0.35, 0.3)
@@ -95,10 +97,11 @@ class Scene3D:
         camera.SetFocalPoint(*centre)
         # array rows run posterior in LPS, so the front of the patient is towards -y
         camera.SetPosition(centre[0], centre[1] - 3 * max(x1 - x0, z1 - z0), centre[2])
-        camera.SetViewUp(0, 0, 1)
+        camera.SetViewUp(0, 0, getattr(self, "_up", 1.0))
         camera.Azimuth(-25)
         camera.Elevation(15)
         self.renderer.ResetCamera()
+        camera.Zoom(1.4)
         self.renderer.ResetCameraClippingRange()
 
     def render_to_array(self, width: int = 400, height: int = 400) -> np.ndarray:
