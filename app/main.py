@@ -32,12 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def sample_study_path() -> Path | None:
     """The library's sample study (written to the cache on first use), or None where there is none."""
-    try:
-        from lesionviewer import phantom
-    except ImportError:
-        return None
-    for name in ("sample_study_path", "sample_study", "ensure_sample_study"):
-        helper = getattr(phantom, name, None)
+    import importlib
+
+    for module_name in ("lesionviewer.sample", "lesionviewer.phantom"):
+        try:
+            helper = getattr(importlib.import_module(module_name), "sample_study_path", None)
+        except ImportError:
+            continue
         if callable(helper):
             try:
                 result = helper()
