@@ -71,8 +71,10 @@ def test_first_test_row_is_parsed_into_every_field(test_split):
     rec = test_split[0]
     assert rec.file_name == "000001_01_01_109.png"
     assert (rec.patient_index, rec.study_index, rec.series_id, rec.key_slice_index) == (1, 1, 1, 109)
-    assert rec.measurement_coordinates == (233.537, 95.0204, 234.057, 106.977, 231.169, 101.605, 236.252, 101.143)
-    assert rec.bounding_box == (226.169, 90.0204, 241.252, 111.977)
+    # The file's one-based values minus 1 (zero-based, as the peers read them).
+    assert rec.measurement_coordinates == pytest.approx(
+        (232.537, 94.0204, 233.057, 105.977, 230.169, 100.605, 235.252, 100.143))
+    assert rec.bounding_box == pytest.approx((225.169, 89.0204, 240.252, 110.977))
     assert rec.lesion_diameters_px == (11.9677, 5.10387)
     assert rec.normalized_location == (0.44666, 0.283794, 0.434454)
     assert (rec.lesion_type, rec.lesion_type_name, rec.possibly_noisy) == (3, "mediastinum", False)

@@ -1,6 +1,7 @@
 """The DeepLesion annotation table (DL_info.csv): every one of its 18 columns parsed into typed fields.
 
-One row is one lesion on one key slice. Pixel coordinates are zero-based (x = column, y = row) on
+One row is one lesion on one key slice. Pixel coordinates are zero-based (x = column, y = row: the
+table's one-based MATLAB values minus 1, as the peers read them) on
 the key slice ``Images_png/<patient>_<study>_<series>/<slice>.png``; PNG values are HU + 32768.
 
 Example:
@@ -10,8 +11,10 @@ Example:
     ...         '"229.2, 256.2, 245.4, 273.6","7.76, 6.77","0.44, 0.57, 0.61",2,0,"156, 168",'
     ...         '"0.859375, 0.859375, 5","512, 512","-175, 275",F,51,2\\n')
     >>> [rec] = parse_dl_info(io.StringIO(text))
-    >>> rec.series_key, rec.key_slice_index, rec.bounding_box, rec.split_name, rec.lesion_type_name
-    ('000002_01_01', 162, (229.2, 256.2, 245.4, 273.6), 'val', 'abdomen')
+    >>> rec.series_key, rec.key_slice_index, rec.split_name, rec.lesion_type_name
+    ('000002_01_01', 162, 'val', 'abdomen')
+    >>> [round(v, 1) for v in rec.bounding_box]
+    [228.2, 255.2, 244.4, 272.6]
 """
 from __future__ import annotations
 
@@ -243,9 +246,11 @@ def _parse_rows(reader, source: str) -> list[DeepLesionRecord]:
             column = "Patient_index"
             patient, study, series, key = int(f[1]), int(f[2]), int(f[3]), int(f[4])
             column = "Measurement_coordinates"
-            recist = _floats(f[5], 8, column)
+            # The table's pixel coordinates are MATLAB's, one-based; ours are zero-based, as the
+            # peers' loaders (3DCE, MULAN, MP3D) make them by subtracting 1.
+            recist = tuple(v - 1.0 for v in _floats(f[5], 8, column))
             column = "Bounding_boxes"
-            box = _floats(f[6], 4, column)
+            box = tuple(v - 1.0 for v in _floats(f[6], 4, column))
             column = "Lesion_diameters_Pixel_"
             diameters = _floats(f[7], 2, column)
             column = "Normalized_lesion_location"
