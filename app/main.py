@@ -31,21 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def sample_study_path() -> Path | None:
-    """The library's sample study (written to the cache on first use), or None where there is none."""
-    import importlib
+    """The bundled sample study (a phantom written to the user's cache on first use), or None.
 
-    for module_name in ("lesionviewer.sample", "lesionviewer.phantom"):
-        try:
-            helper = getattr(importlib.import_module(module_name), "sample_study_path", None)
-        except ImportError:
-            continue
-        if callable(helper):
-            try:
-                result = helper()
-            except Exception:  # noqa: BLE001 - no sample is not a reason to refuse to start
-                return None
-            return Path(result) if result is not None else None
-    return None
+    A sample that cannot be made is no reason to refuse to start: the reason is printed and the
+    viewer opens empty.
+    """
+    from lesionviewer.sample import sample_study_path as make_sample
+
+    try:
+        return Path(make_sample())
+    except Exception as error:  # noqa: BLE001 - the viewer must still start
+        print(f"lesionviewer: the sample study could not be prepared ({error}); opening no study", file=sys.stderr)
+        return None
 
 
 def screenshot_when_idle(window, path: str | Path, delay_ms: int = 800, timeout_s: float = 600.0) -> None:

@@ -155,3 +155,21 @@ def test_main_without_a_path_opens_nothing_when_there_is_no_sample(monkeypatch):
     monkeypatch.setattr(app_main, "sample_study_path", lambda: None)
     assert app_main.sample_study_path() is None
     assert app_main.build_parser().parse_args([]).path is None
+
+
+def test_the_sample_study_comes_from_the_library(monkeypatch, tmp_path):
+    import lesionviewer.sample
+
+    monkeypatch.setattr(lesionviewer.sample, "sample_study_path", lambda: tmp_path / "series")
+    assert app_main.sample_study_path() == tmp_path / "series"
+
+
+def test_a_sample_that_cannot_be_made_is_reported_and_the_viewer_opens_empty(monkeypatch, capsys):
+    import lesionviewer.sample
+
+    def broken():
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lesionviewer.sample, "sample_study_path", broken)
+    assert app_main.sample_study_path() is None
+    assert "disk full" in capsys.readouterr().err

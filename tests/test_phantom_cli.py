@@ -51,12 +51,3 @@ def test_unwritable_output_is_a_clear_error(tmp_path, capsys):
     blocker.write_text("x")
     assert main([str(blocker / "sub"), "-n", "1", "--slices", "2", "--no-progress", "-j", "1"]) == 1
     assert "cannot write" in capsys.readouterr().err
-
-
-def test_the_sample_study_is_found_through_the_phantom_package(tmp_path):
-    import lesionviewer.phantom as phantom
-    from lesionviewer.phantom import PhantomConfig
-    from lesionviewer.sample import sample_study_path
-
-    small = PhantomConfig.preset("small").with_(num_slices=3)
-    assert phantom.sample_study_path(seed=2, config=small, cache_dir=tmp_path) == sample_study_path(seed=2, config=small, cache_dir=tmp_path)

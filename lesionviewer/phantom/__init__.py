@@ -18,19 +18,6 @@ from lesionviewer.phantom.recist import SliceMeasurement, measure_slice
 Lesion = PhantomLesion
 
 
-def sample_study_path(**options):
-    """The viewer's sample study (made by :mod:`lesionviewer.sample` from this generator), for callers that look here.
-
-    Example:
-        >>> import tempfile
-        >>> small = PhantomConfig.preset("small").with_(num_slices=3)
-        >>> sample_study_path(seed=1, config=small, cache_dir=tempfile.mkdtemp()).name
-        'series'
-    """
-    from lesionviewer.sample import sample_study_path as make
-
-    return make(**options)
-
 __all__ = [
     "PhantomConfig",
     "PhantomCase",
@@ -50,5 +37,4 @@ __all__ = [
     "write_ground_truth",
     "read_ground_truth",
     "measure_slice",
-    "sample_study_path",
 ]
