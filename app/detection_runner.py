@@ -9,12 +9,14 @@ and re-run (same or another model) behave. Findings go to whoever listens to ``f
 from __future__ import annotations
 
 import inspect
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
 from lesionviewer.paths import resources_dir
+from lesionviewer_app.detection_estimate import remaining_seconds
 from lesionviewer_app.slice_order import batches, nearest_first_order
 from lesionviewer_app.worker import BackgroundJob, JobContext, JobFailure, run_in_background
 
@@ -49,7 +51,15 @@ def describe_detector(detector: Any) -> tuple[str, str]:
     name = getattr(card, "name", None) or getattr(detector, "model_name", None) or getattr(detector, "name", "model")
     if isinstance(card, dict):
         name = card.get("name", name)
-    device = getattr(detector, "device_description", None) or str(getattr(detector, "device", "cpu"))
+    device = getattr(detector, "device_description", None)
+    if not device:
+        device = str(getattr(detector, "device", "cpu"))
+        try:  # the library's sentence ("Processor (CPU, ...). No GPU found: ...") where torch can say it
+            from lesionviewer.detection.device import describe_device
+
+            device = describe_device(device)
+        except Exception:  # noqa: BLE001 - an unknown device name stays as given
+            pass
     return str(name), str(device)
 
 
@@ -67,6 +77,8 @@ class DetectionRunner(QObject):
     #: (the volume, the slices processed in this call, the findings on them)
     findings_ready = Signal(object, object, object)
     progress = Signal(int, int)
+    #: (slices done, slices in this run, seconds left at the time per slice measured so far)
+    estimate = Signal(int, int, float)
     #: "model on device" once the model is loaded
     model_ready = Signal(str, str)
     finished = Signal()
@@ -83,6 +95,8 @@ class DetectionRunner(QObject):
         self._detector_key: tuple[str, str] | None = None
         self.job: BackgroundJob | None = None
         self._pending: tuple | None = None
+        #: the clock the remaining time is measured with (tests give a fake one)
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def is_running(self) -> bool:
@@ -121,13 +135,21 @@ class DetectionRunner(QObject):
             name, device = describe_detector(detector)
             context.partial(("model", name, device))
             context.progress(0, len(order))
+            started = self.clock()
+
+            def report(done: int, total: int) -> None:
+                # measured here, on the worker, where the slices are timed
+                context.progress(done, total)
+                left = remaining_seconds(self.clock() - started, done, total)
+                if left is not None:
+                    context.partial(("estimate", done, total, left))
             if accepts_on_findings(detector):
                 # The engine reports each slice as it finishes: one call, one context set-up.
                 def slice_done(index: int, findings: list) -> None:
                     context.partial(("findings", volume, [index], list(findings)))
 
                 detector.detect(volume, slices=order, cancel=context.cancel_event,
-                                progress=context.progress, on_findings=slice_done)
+                                progress=report, on_findings=slice_done)
                 context.raise_if_cancelled()
                 return len(order)
             done = 0
@@ -137,7 +159,7 @@ class DetectionRunner(QObject):
                 context.raise_if_cancelled()
                 context.partial(("findings", volume, group, list(findings)))
                 done += len(group)
-                context.progress(done, len(order))
+                report(done, len(order))
             return done
 
         self.job = run_in_background(
@@ -156,6 +178,8 @@ class DetectionRunner(QObject):
     def _partial(self, value: tuple) -> None:
         if value[0] == "model":
             self.model_ready.emit(value[1], value[2])
+        elif value[0] == "estimate":
+            self.estimate.emit(value[1], value[2], value[3])
         else:
             self.findings_ready.emit(value[1], value[2], value[3])
 

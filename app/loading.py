@@ -7,6 +7,8 @@ calls to the worker (progress, cancel) and tells which paths the viewer can open
 from __future__ import annotations
 
 import inspect
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -81,3 +83,53 @@ def patient_name(volume: Volume) -> str:
         if volume.meta.get(name):
             return str(volume.meta[name])
     return ""
+
+
+@dataclass
+class SlicePreview:
+    """The middle slice of a series, decoded alone, shown while the rest is decoded.
+
+    ``volume`` is a one-slice ``Volume`` with the series' in-plane geometry and header window;
+    ``index`` is its place among the ``count`` slices of the whole series.
+    """
+
+    volume: Volume
+    index: int
+    count: int
+
+
+def series_preview(series: Any) -> SlicePreview | None:
+    """Decode only the middle slice of a DICOM series found by ``find_series`` (None where there is
+    nothing worth previewing: other formats, a single image, or headers the library cannot arrange).
+
+    It goes through the library's own one-series path (``load_dicom_headers`` with one header),
+    so the preview is exactly the slice the full load will show first.
+    """
+    headers = list(getattr(series, "headers", None) or [])
+    if getattr(series, "format", "dicom") != "dicom" or len(headers) < 2:
+        return None
+    try:
+        from lesionviewer.io.dicom_loader import load_dicom_headers
+        from lesionviewer.io.slice_stack import arrange_slices
+
+        sizes = Counter((h.rows, h.columns) for h in headers)
+        main_size = sizes.most_common(1)[0][0]
+        # the loader keeps only the commonest image size, so the preview index matches its volume
+        stack = arrange_slices([h for h in headers if (h.rows, h.columns) == main_size])
+        middle = stack.num_slices // 2
+        index = min((i for i, h in enumerate(stack.slots) if h is not None), key=lambda i: abs(i - middle))
+        volume = load_dicom_headers([stack.slots[index]], source=getattr(series, "folder", None))
+    except Exception:  # noqa: BLE001 - a preview is a nicety; the full load reports real problems
+        return None
+    volume.meta.setdefault("SeriesDescription", getattr(series, "series_description", ""))
+    return SlicePreview(volume, index, stack.num_slices)
+
+
+def load_series_in_job(series: Any, context: JobContext) -> Volume:
+    """Load ``series`` (a ``SeriesInfo``) in a worker job, handing its middle slice to the GUI first
+    (``context.partial(SlicePreview)``) so the radiologist sees the study while the rest decodes."""
+    preview = series_preview(series)
+    context.raise_if_cancelled()
+    if preview is not None:
+        context.partial(preview)
+    return call_in_job(series.load, context)

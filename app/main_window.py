@@ -11,7 +11,7 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QPushButton, QSplitter, QToolBar)
 
 from lesionviewer.io import Volume
@@ -21,8 +21,10 @@ from lesionviewer_app import messages
 from lesionviewer_app.detection_runner import DetectionRunner, DetectorFactory
 from lesionviewer_app.findings_overlay import OverlayBox
 from lesionviewer_app.findings_panel import FindingsPanel
-from lesionviewer_app.loading import (OPEN_FILE_FILTER, call_in_job, library_loader, library_series_finder,
-                                      load_in_job, patient_name, series_description)
+from lesionviewer_app.detection_estimate import ESTIMATING, describe_remaining
+from lesionviewer_app.loading import (OPEN_FILE_FILTER, SlicePreview, call_in_job, library_loader,
+                                      library_series_finder, load_in_job, load_series_in_job, patient_name,
+                                      series_description)
 from lesionviewer_app.measurement_tools import MeasurementTools
 from lesionviewer_app.reformat_view import ReformatView
 from lesionviewer_app.review_bridge import ReviewBridge
@@ -54,6 +56,10 @@ class MainWindow(QMainWindow):
         self.view3d = None
         self._view3d_dock: QDockWidget | None = None
         self._fresh_run = False
+        self._detect_done = (0, 0)
+        self._detect_left = ESTIMATING
+        self._device_text = ""
+        self._detection_active = False
 
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
@@ -107,6 +113,7 @@ class MainWindow(QMainWindow):
         self.bridge.changed.connect(self._review_changed)
         self.runner.findings_ready.connect(self._findings_ready)
         self.runner.progress.connect(self._detection_progress)
+        self.runner.estimate.connect(self._detection_estimate)
         self.runner.model_ready.connect(self._model_ready)
         self.runner.failed.connect(lambda failure: messages.show_error(self, "Detection failed", failure))
         self.runner.running_changed.connect(self._detection_running)
@@ -122,6 +129,10 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.hover_label, 1)
         self.model_label = QLabel("")
         bar.addPermanentWidget(self.model_label)
+        self.device_note = QLabel("")
+        self.device_note.setStyleSheet("color: #e0a030; font-weight: bold")
+        self.device_note.setVisible(False)
+        bar.addPermanentWidget(self.device_note)
         self.progress_label = QLabel("")
         bar.addPermanentWidget(self.progress_label)
         self.progress_bar = QProgressBar()
@@ -154,6 +165,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.export_action = self._action("Export findings (CSV)...", self.export_dialog, "Ctrl+E")
         file_menu.addAction(self.export_action)
+        self.export_sr_action = self._action("Export DICOM SR...", self.export_sr_dialog)
+        file_menu.addAction(self.export_sr_action)
         self.include_patient_action = self._action("Include patient name and ID in exports", lambda: None,
                                                    checkable=True)
         file_menu.addAction(self.include_patient_action)
@@ -165,11 +178,12 @@ class MainWindow(QMainWindow):
         self.patient_name_action.setChecked(self.settings.show_patient_name)
         view_menu.addAction(self.patient_name_action)
         view_menu.addAction(self._action("Reset view (r)", self.reset_view))
+        view_menu.addAction(self._action("Save window as preset...", self.save_window_preset_dialog))
         self.view3d_action = self._action("3D view", self.show_3d_view, "Ctrl+3")
         view_menu.addAction(self.view3d_action)
 
         detect_menu = menu.addMenu("&Detection")
-        self.detect_action = self._action("Run detection", self.run_detection, "Ctrl+D")
+        self.detect_action = self._action("Run detection", lambda: self.run_detection(), "Ctrl+D")
         self.cancel_action = self._action("Cancel", self.cancel_work)
         self.load_model_action = self._action("Load model...", self.load_model_dialog)
         detect_menu.addAction(self.detect_action)
@@ -242,7 +256,7 @@ class MainWindow(QMainWindow):
             loader = self.loader or library_loader()
             self._start_load(lambda ctx: load_in_job(loader, path, ctx), path, self.show_volume, "Loading")
 
-    def _start_load(self, work, path: Path, on_finished, label: str) -> None:
+    def _start_load(self, work, path: Path, on_finished, label: str, on_partial=None) -> None:
         if self.load_job is not None and self.load_job.is_running:
             self.load_job.cancel()
         self.progress_label.setText(f"{label} {path.name}...")
@@ -254,6 +268,7 @@ class MainWindow(QMainWindow):
             on_finished=lambda result: on_finished(result, path),
             on_failed=lambda failure: messages.show_error(self, "Cannot open", failure),
             on_progress=self._load_progress,
+            on_partial=on_partial,
             on_done=self._load_done)
 
     def _load_progress(self, done: int, total: int) -> None:
@@ -261,6 +276,8 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(done)
 
     def _load_done(self) -> None:
+        if self.state.volume is None:
+            self.axial.clear_preview()  # the load failed or was cancelled
         self.progress_label.setText("")
         self._detection_running(self.runner.is_running)
 
@@ -276,7 +293,27 @@ class MainWindow(QMainWindow):
             chosen = choose_series(self, series)
             if chosen is None:
                 return
-        self._start_load(lambda ctx: call_in_job(chosen.load, ctx), path, self.show_volume, "Loading")
+        self._start_load(lambda ctx: load_series_in_job(chosen, ctx), path, self.show_volume, "Loading",
+                         on_partial=self._show_preview)
+
+    def _show_preview(self, preview: SlicePreview) -> None:
+        """The middle slice, decoded first, on screen while the worker decodes the rest."""
+        if self.load_job is None or not self.load_job.is_running or self.state.volume is not None:
+            return
+        volume = preview.volume
+        window = ViewState.window_of(volume)
+        if window is None:
+            from lesionviewer.imaging.presets import auto_window
+
+            try:
+                window = auto_window(volume.hu)
+            except ValueError:
+                window = (400.0, 40.0)
+        lines = {"top-left": [series_description(volume),
+                              f"Slice {preview.index + 1}/{preview.count}   (loading the other slices...)"],
+                 "bottom-left": [f"W {window[0]:.0f}  L {window[1]:.0f}"]}
+        self.axial.show_preview(volume, window, lines)
+        self.progress_label.setText(f"Loading {preview.count} slices...")
 
     def show_volume(self, volume: Volume, path: Path | str | None = None) -> None:
         """Display ``volume``, restore its review and start detection where it is unfinished."""
@@ -288,6 +325,8 @@ class MainWindow(QMainWindow):
             self._rebuild_recent_menu()
             self._save_settings()
         session = ReviewSession.open(volume, folder=self.review_folder)
+        if not session.model_name and not session.findings() and not session.measurements():
+            session.set_threshold(self.settings.threshold)  # a new review starts at the user's last threshold
         self.panel.current_id = None
         self.state.set_volume(volume)
         self.bridge.set_session(session)
@@ -322,18 +361,40 @@ class MainWindow(QMainWindow):
 
         return self.runner.factory is not library_detector_factory or bool(self.runner.model_path)
 
-    def run_detection(self, resume: bool = False) -> None:
-        """Run the detector over the study, nearest the shown slice first (``resume``: unfinished slices only)."""
+    def run_detection(self, slices=None, *, resume: bool = False) -> bool:
+        """Run the detector on ``slices`` (default: the whole study), nearest the shown slice first.
+
+        ``resume``: leave out the slices already done (a cancelled or interrupted run). Returns True
+        when a run started (False with no study, or no model and the user chose none); the run goes
+        on in the background (see :attr:`is_detecting`).
+        """
         session = self.bridge.session
-        if self.state.volume is None or session is None:
-            return
+        volume = self.state.volume
+        if volume is None or session is None:
+            return False
         if not self._has_model():
             self.load_model_dialog()
             if not self._has_model():
-                return
-        skip = set(session.processed_slices) if resume else set()
+                return False
+        wanted = set(range(volume.num_slices)) if slices is None else {int(s) for s in slices}
+        skip = set(range(volume.num_slices)) - wanted
+        if resume:
+            skip |= set(session.processed_slices)
         self._fresh_run = not resume
-        self.runner.start(self.state.volume, self.state.slice_index, skip)
+        self._detect_done = (0, volume.num_slices - len(skip))
+        self._detect_left = ESTIMATING
+        self.runner.start(volume, self.state.slice_index, skip)
+        return True
+
+    @property
+    def is_detecting(self) -> bool:
+        """True while a detection run is working (or stopping after cancel)."""
+        return self.runner.is_running
+
+    @property
+    def detection_device(self) -> str:
+        """The device chosen for detection: "auto", "cpu" or "cuda"."""
+        return self.runner.device
 
     def cancel_work(self) -> None:
         """Stop loading and detection."""
@@ -343,7 +404,19 @@ class MainWindow(QMainWindow):
 
     def _model_ready(self, name: str, device: str) -> None:
         session = self.bridge.session
-        self.model_label.setText(f"Model: {name} | {device}")
+        from lesionviewer.detection.device import NO_GPU_MESSAGE  # torch is loaded by now
+
+        no_gpu = NO_GPU_MESSAGE in device
+        short = device.replace(NO_GPU_MESSAGE, "").strip().rstrip(".")
+        self._device_text = "on the CPU" if no_gpu else f"on {short}"
+        self.model_label.setText(f"Model: {name} | {short}")
+        self.model_label.setToolTip(device)
+        self.device_note.setVisible(no_gpu)
+        if no_gpu:
+            self.device_note.setText("No GPU: running on the CPU")
+            self.device_note.setToolTip(NO_GPU_MESSAGE)
+            self.statusBar().showMessage(NO_GPU_MESSAGE, 15000)
+        self._show_detection_status()
         if session is not None and (self._fresh_run or session.model_name != name):
             version = ""
             detector = self.runner._detector
@@ -361,7 +434,19 @@ class MainWindow(QMainWindow):
     def _detection_progress(self, done: int, total: int) -> None:
         self.progress_bar.setRange(0, max(total, 1))
         self.progress_bar.setValue(done)
-        self.progress_label.setText(f"Detecting {done}/{total} slices")
+        self._detect_done = (done, total)
+        self._show_detection_status()
+
+    def _detection_estimate(self, done: int, total: int, seconds_left: float) -> None:
+        self._detect_left = describe_remaining(seconds_left)
+        self._detection_progress(done, total)
+
+    def _show_detection_status(self) -> None:
+        done, total = self._detect_done
+        if not self._detection_active:
+            return  # a late signal of a run already over
+        where = f" {self._device_text}" if self._device_text else ""
+        self.progress_label.setText(f"Detecting {done}/{total} slices{where} - {self._detect_left}")
 
     def flush_review(self) -> None:
         """Write detector results the session's save throttle held back (end of a run, switch, close)."""
@@ -370,6 +455,7 @@ class MainWindow(QMainWindow):
             flush()
 
     def _detection_running(self, running: bool) -> None:
+        self._detection_active = running
         if not running:
             self.flush_review()
         loading = self.load_job is not None and self.load_job.is_running
@@ -505,6 +591,36 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported to {path}", 5000)
         return True
 
+    def export_sr_dialog(self) -> bool:
+        """Ask for a file name and write a DICOM SR of the accepted findings; True when written."""
+        if self.bridge.session is None:
+            return False
+        start = str(Path(self.settings.last_folder or ".") / f"{self.bridge.session.key}_findings_sr.dcm")
+        path, _ = QFileDialog.getSaveFileName(self, "Export DICOM SR", start, "DICOM (*.dcm)")
+        return bool(path) and self.export_sr(path)
+
+    def export_sr(self, path: str | Path) -> bool:
+        """Write the accepted findings and measurements as a DICOM SR (TID 1500) through the library.
+
+        A study not loaded from DICOM, images without UIDs or nothing accepted yet: a message saying
+        so, and False.
+        """
+        session = self.bridge.session
+        if session is None or self.state.volume is None:
+            return False
+        try:
+            from lesionviewer.review.sr_export import export_sr
+
+            groups = export_sr(session, self.state.volume, path)
+        except (ValueError, RuntimeError) as error:  # the library's plain reasons
+            messages.show_warning(self, "Cannot export a DICOM SR", str(error))
+            return False
+        except Exception as error:  # noqa: BLE001 - shown, never a traceback
+            messages.show_error(self, "DICOM SR export failed", error)
+            return False
+        self.statusBar().showMessage(f"DICOM SR with {groups} item(s) written to {path}", 5000)
+        return True
+
     # ------------------------------------------------------------------ keys and view
     def handle_key(self, ev) -> bool:
         """Shortcuts shared by the views and the findings table; True when the key was used."""
@@ -556,6 +672,24 @@ class MainWindow(QMainWindow):
         if self.settings.show_patient_name:
             lines["top-right"] = [patient_name(volume) or "(no patient name)"]
         return lines
+
+    def save_window_preset_dialog(self) -> None:
+        """Ask for a preset name (a library preset's name replaces it) and store the current window."""
+        from lesionviewer_app.window_level import preset_list
+
+        names = [name for name, _, _ in preset_list(self.settings.window_presets)]
+        name, ok = QInputDialog.getItem(self, "Save window as preset",
+                                        f"Name for W {self.state.width:.0f} / L {self.state.level:.0f}:",
+                                        names, 0, True)
+        if ok and name.strip():
+            self.save_window_preset(name.strip())
+
+    def save_window_preset(self, name: str) -> None:
+        """Keep the current width/level as preset ``name`` (saved in the settings; its key, if any, follows)."""
+        self.settings.window_presets[str(name)] = [float(self.state.width), float(self.state.level)]
+        self.window_controls.set_extra_presets(self.settings.window_presets)
+        self._save_settings()
+        self.statusBar().showMessage(f"Preset {name}: W {self.state.width:.0f} L {self.state.level:.0f}", 4000)
 
     def _toggle_patient_name(self, on: bool) -> None:
         self.settings.show_patient_name = bool(on)

@@ -34,6 +34,11 @@ def show_error(parent: QWidget | None, title: str, error: BaseException | JobFai
     box.exec()
 
 
+def show_warning(parent: QWidget | None, title: str, text: str) -> None:
+    """A warning box with a plain sentence the library already wrote for the user (no details)."""
+    QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Ok, parent).exec()
+
+
 def show_info(parent: QWidget | None, title: str, text: str) -> None:
     """An information box (loader warnings, model card, about)."""
     QMessageBox.information(parent, title, text)

@@ -375,11 +375,11 @@ def _window_checks(app, report: Report, study: Path | None, model: Path | None, 
         centre = lesion["slice"] if lesion else volume.num_slices // 2
         first = min(max(centre - num_slices // 2, 0), max(volume.num_slices - num_slices, 0))
         chosen = list(range(first, min(first + num_slices, volume.num_slices)))
-        skip = set(range(volume.num_slices)) - set(chosen)
         window.state.set_cursor(centre, volume.shape[1] / 2, volume.shape[2] / 2)
         started = time.perf_counter()
-        window.runner.start(volume, centre, skip)
-        wait_until(app, lambda: not window.runner.is_running, 600, "detection", errors)
+        if not window.run_detection(chosen):
+            raise SelfTestFailure("the viewer did not start detection")
+        wait_until(app, lambda: not window.is_detecting, 600, "detection", errors)
         seconds = time.perf_counter() - started
         session = window.bridge.session
         done = sorted(session.processed_slices)
@@ -388,7 +388,7 @@ def _window_checks(app, report: Report, study: Path | None, model: Path | None, 
         if session.model_name != model_name:
             raise SelfTestFailure(f"the review records model {session.model_name!r}, expected {model_name!r}")
         findings = session.findings()
-        text = (f"{len(chosen)} slices {chosen} on {window.runner.device} in {seconds:.1f} s "
+        text = (f"{len(chosen)} slices {chosen} on {window.detection_device} in {seconds:.1f} s "
                 f"({seconds / len(chosen):.1f} s per slice, model load included): {len(findings)} findings")
         if lesion is not None and not random_weights:
             hits = [rf for rf in findings if rf.slice_index == lesion["slice"] and _overlaps(rf.finding.box_px, lesion["box"])]

@@ -159,6 +159,8 @@ class SliceView(pg.GraphicsView):
         self.fitted = True  # False once the user zooms or pans
         self._shown_index: int | None = None
         self._lut_inverted = False
+        #: corner text of a loading preview (None when no preview is shown)
+        self.preview_lines: dict[str, list[str]] | None = None
         self.setFocusPolicy(Qt.StrongFocus)
         self.setBackground("k")
         self.scene().sigMouseMoved.connect(self._mouse_moved)
@@ -214,9 +216,33 @@ class SliceView(pg.GraphicsView):
         return self.fit_pixel_size() / size if size > 0 else 1.0
 
     # --- reactions to the state ---------------------------------------------------------------
+    def show_preview(self, volume, window: tuple[float, float], lines: dict[str, list[str]]) -> None:
+        """Show the single slice of ``volume`` (a loading preview) with ``lines`` as corner text, until
+        the study itself arrives (or :meth:`clear_preview`). Only while no study is shown."""
+        if self.state.volume is not None:
+            return
+        row_mm, column_mm = volume.spacing[1], volume.spacing[2]
+        self.image_item.setTransform(QTransform.fromScale(column_mm, row_mm))
+        self.view_box.invertY(rows_point_down("axial", volume.direction))
+        self._letters = edge_letters("axial", volume.direction)
+        image = window_hu(volume.hu[0], window[0], window[1], out="uint8")
+        self.image_item.setImage(image, autoLevels=False, levels=(0, 255))
+        self.boxes.set_boxes([])
+        self.preview_lines = lines
+        self.view_box.autoRange(padding=0.0, items=[self.image_item])
+        self.viewport().update()
+
+    def clear_preview(self) -> None:
+        """Remove a loading preview (the load failed or was cancelled)."""
+        if self.preview_lines is not None and self.state.volume is None:
+            self.image_item.clear()
+        self.preview_lines = None
+        self.viewport().update()
+
     def _volume_changed(self) -> None:
         volume = self.state.volume
         self._shown_index = None
+        self.preview_lines = None
         if volume is None:
             self.image_item.clear()
             self.boxes.set_boxes([])
@@ -315,7 +341,7 @@ class SliceView(pg.GraphicsView):
 
     # --- annotations painted over the view (screen pixels) ------------------------------------
     def drawForeground(self, painter: QPainter, rect) -> None:  # noqa: N802 - Qt API
-        if self.state.volume is None:
+        if self.state.volume is None and self.preview_lines is None:
             return
         painter.save()
         painter.resetTransform()
@@ -341,7 +367,10 @@ class SliceView(pg.GraphicsView):
                              letters["bottom"])
         painter.setFont(font)
         painter.setPen(QColor(230, 230, 230))
-        corners = self.corner_lines(self) if self.corner_lines else self.default_corner_lines()
+        if self.state.volume is None:
+            corners = self.preview_lines
+        else:
+            corners = self.corner_lines(self) if self.corner_lines else self.default_corner_lines()
         for corner, lines in corners.items():
             for i, text in enumerate(lines):
                 if corner.startswith("top"):

@@ -48,9 +48,12 @@ class ViewState(QObject):
 
     def header_window(self) -> tuple[float, float] | None:
         """``(width, level)`` stored in the file header, or None when it has none."""
-        if self.volume is None:
-            return None
-        meta = self.volume.meta
+        return None if self.volume is None else self.window_of(self.volume)
+
+    @staticmethod
+    def window_of(volume: Volume) -> tuple[float, float] | None:
+        """``(width, level)`` stored in ``volume``'s header, or None when it has none."""
+        meta = volume.meta
         width = meta.get("window_width", meta.get("WindowWidth"))
         level = meta.get("window_center", meta.get("window_level", meta.get("WindowCenter")))
         try:

@@ -46,12 +46,7 @@ class WindowLevelControls(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         self.preset_box = QComboBox()
-        self.preset_box.addItem("Preset...")
-        for index, (name, width, level) in enumerate(preset_list(self.extra_presets)):
-            key = next((p.key for p in WINDOW_PRESETS if p.name == name), "")
-            label = f"{key}  {name}  {width:g}/{level:g}" if key else f"{name}  {width:g}/{level:g}"
-            self.preset_box.addItem(label, (width, level))
-        self.preset_box.addItem(f"{HEADER_WINDOW_KEY}  {HEADER_NAME}", "header")
+        self._fill_presets()
         self.preset_box.activated.connect(self._preset_chosen)
         self.width_field = QDoubleSpinBox(decimals=0, minimum=1, maximum=10000, singleStep=10)
         self.level_field = QDoubleSpinBox(decimals=0, minimum=-3000, maximum=5000, singleStep=10)
@@ -69,6 +64,24 @@ class WindowLevelControls(QWidget):
             layout.addWidget(widget)
         state.window_changed.connect(self._mirror)
         self._mirror(state.width, state.level, state.inverted)
+
+    def _fill_presets(self) -> None:
+        self.preset_box.clear()
+        self.preset_box.addItem("Preset...")
+        for name, width, level in preset_list(self.extra_presets):
+            key = next((p.key for p in WINDOW_PRESETS if p.name == name), "")
+            label = f"{key}  {name}  {width:g}/{level:g}" if key else f"{name}  {width:g}/{level:g}"
+            self.preset_box.addItem(label, (width, level))
+        self.preset_box.addItem(f"{HEADER_WINDOW_KEY}  {HEADER_NAME}", "header")
+
+    def set_extra_presets(self, extra: dict[str, list[float]]) -> None:
+        """Show the user's presets (after one was saved)."""
+        self.extra_presets = extra
+        self._fill_presets()
+
+    def preset_labels(self) -> list[str]:
+        """The entries of the preset menu, as shown."""
+        return [self.preset_box.itemText(i) for i in range(self.preset_box.count())]
 
     def _preset_chosen(self, index: int) -> None:
         data = self.preset_box.itemData(index)
