@@ -15,7 +15,9 @@ from lesionviewer.review.status import Status
 from lesionviewer_app.findings_overlay import score_color
 from lesionviewer_app.review_bridge import ReviewBridge
 
-COLUMNS = ("Id", "Slice", "x, y (mm)", "Size (mm)", "Long/short", "Score", "Status", "Note")
+COLUMNS = ("Id", "Slice", "x, y mm", "Size mm", "Axes mm", "Score", "Status", "Note")
+COLUMN_TIPS = ("finding number", "slice (1 = first)", "centre, patient x and y (mm)", "box width x height (mm)",
+               "long / short axis (mm)", "detector confidence", "your decision", "your note")
 SLIDER_STEPS = 100
 STATUS_COLORS = {"accepted": QColor(20, 140, 40), "rejected": QColor(140, 140, 140)}  # pending: normal text
 
@@ -63,12 +65,16 @@ class FindingsPanel(QWidget):
 
         self.table = FindingsTable()
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for column, tip in enumerate(COLUMN_TIPS):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)  # the note takes what is left
+        header.setMinimumSectionSize(24)
         self.table.cellClicked.connect(self._row_clicked)
         self.table.currentCellChanged.connect(lambda row, *_: self._row_clicked(row, 0))
         layout.addWidget(self.table, 3)
@@ -146,7 +152,11 @@ class FindingsPanel(QWidget):
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if column == 5:
-                    item.setForeground(score_color(f.score))
+                    # the overlay's colour as a swatch behind dark text: yellow text on white is unreadable
+                    swatch = score_color(f.score)
+                    swatch.setAlpha(150)
+                    item.setBackground(swatch)
+                    item.setForeground(QColor(0, 0, 0))
                 if column == 6 and reviewed.status.value in STATUS_COLORS:
                     item.setForeground(STATUS_COLORS[reviewed.status.value])
                 self.table.setItem(row, column, item)

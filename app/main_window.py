@@ -466,7 +466,10 @@ class MainWindow(QMainWindow):
 
     def _update_model_label(self) -> None:
         path = self.runner.model_path
-        name = Path(path).stem if path else "no model"
+        if not path and not self._has_model():
+            self.model_label.setText("No detection model: Detection > Load model...")
+            return
+        name = Path(path).stem if path else "model"
         self.model_label.setText(f"Model: {name} | device {self.runner.device}")
 
     def load_model_dialog(self) -> None:

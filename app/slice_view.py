@@ -30,6 +30,20 @@ SHIFT_STEP = 10
 #: HU of window width / level changed per screen pixel of left drag.
 WINDOW_DRAG_GAIN = 2.0
 SCALE_BAR_CHOICES_MM = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+#: Point size of the corner text; with a dark outline it stays readable over bone and contrast.
+CORNER_POINT_SIZE = 10
+TEXT_COLOR = QColor(235, 235, 235)
+LETTER_COLOR = QColor(255, 210, 80)
+SHADOW_COLOR = QColor(0, 0, 0, 220)
+
+
+def draw_outlined_text(painter: QPainter, rect: QRectF, flags, text: str, color: QColor) -> None:
+    """Text with a one-pixel dark rim, legible on white bone as on black air."""
+    painter.setPen(SHADOW_COLOR)
+    for dx, dy in ((1, 1), (-1, 1), (1, -1), (-1, -1)):
+        painter.drawText(rect.translated(dx, dy), flags, text)
+    painter.setPen(color)
+    painter.drawText(rect, flags, text)
 
 
 class Crosshair:
@@ -347,26 +361,26 @@ class SliceView(pg.GraphicsView):
         painter.resetTransform()
         view = self.viewport().rect()
         font = QFont()
-        font.setPointSize(9)
+        font.setPointSize(CORNER_POINT_SIZE)
         painter.setFont(font)
         metrics = painter.fontMetrics()
         line_height = metrics.height()
-        painter.setPen(QColor(230, 230, 230))
         # orientation letters
         bold = QFont(font)
         bold.setBold(True)
+        bold.setPointSize(CORNER_POINT_SIZE + 1)
         painter.setFont(bold)
-        painter.setPen(QColor(255, 210, 80))
         letters = self._letters
         if letters:
-            painter.drawText(QRectF(4, 0, 20, view.height()), Qt.AlignVCenter | Qt.AlignLeft, letters["left"])
-            painter.drawText(QRectF(view.width() - 24, 0, 20, view.height()), Qt.AlignVCenter | Qt.AlignRight,
-                             letters["right"])
-            painter.drawText(QRectF(0, 2, view.width(), line_height), Qt.AlignHCenter, letters["top"])
-            painter.drawText(QRectF(0, view.height() - line_height - 2, view.width(), line_height), Qt.AlignHCenter,
-                             letters["bottom"])
+            draw_outlined_text(painter, QRectF(4, 0, 20, view.height()), Qt.AlignVCenter | Qt.AlignLeft,
+                               letters["left"], LETTER_COLOR)
+            draw_outlined_text(painter, QRectF(view.width() - 24, 0, 20, view.height()),
+                               Qt.AlignVCenter | Qt.AlignRight, letters["right"], LETTER_COLOR)
+            draw_outlined_text(painter, QRectF(0, 2, view.width(), line_height), Qt.AlignHCenter, letters["top"],
+                               LETTER_COLOR)
+            draw_outlined_text(painter, QRectF(0, view.height() - line_height - 2, view.width(), line_height),
+                               Qt.AlignHCenter, letters["bottom"], LETTER_COLOR)
         painter.setFont(font)
-        painter.setPen(QColor(230, 230, 230))
         if self.state.volume is None:
             corners = self.preview_lines
         else:
@@ -378,7 +392,8 @@ class SliceView(pg.GraphicsView):
                 else:
                     y = view.height() - 4 - (len(lines) - i) * line_height
                 align = Qt.AlignLeft if corner.endswith("left") else Qt.AlignRight
-                painter.drawText(QRectF(6, y, view.width() - 12, line_height), align | Qt.AlignTop, text)
+                draw_outlined_text(painter, QRectF(6, y, view.width() - 12, line_height), align | Qt.AlignTop, text,
+                                   TEXT_COLOR)
         self._paint_scale_bar(painter, view, line_height)
         painter.restore()
 
@@ -402,10 +417,10 @@ class SliceView(pg.GraphicsView):
             return
         right = view.width() - 10
         y = view.height() - 8 - line_height
-        pen = QPen(QColor(230, 230, 230), 2)
-        painter.setPen(pen)
-        painter.drawLine(QPointF(right - length_px, y), QPointF(right, y))
-        painter.drawLine(QPointF(right - length_px, y - 4), QPointF(right - length_px, y + 4))
-        painter.drawLine(QPointF(right, y - 4), QPointF(right, y + 4))
-        painter.drawText(QRectF(right - length_px - 60, y + 2, length_px + 60, line_height),
-                         Qt.AlignRight | Qt.AlignTop, f"{length_mm:g} mm")
+        for color, width in ((SHADOW_COLOR, 4), (TEXT_COLOR, 2)):
+            painter.setPen(QPen(color, width))
+            painter.drawLine(QPointF(right - length_px, y), QPointF(right, y))
+            painter.drawLine(QPointF(right - length_px, y - 4), QPointF(right - length_px, y + 4))
+            painter.drawLine(QPointF(right, y - 4), QPointF(right, y + 4))
+        draw_outlined_text(painter, QRectF(right - length_px - 60, y + 2, length_px + 60, line_height),
+                           Qt.AlignRight | Qt.AlignTop, f"{length_mm:g} mm", TEXT_COLOR)
