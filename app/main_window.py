@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self._detect_left = ESTIMATING
         self._device_text = ""
         self._detection_active = False
+        self._load_serial = 0
 
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
@@ -260,6 +261,9 @@ class MainWindow(QMainWindow):
         if self.load_job is not None and self.load_job.is_running:
             self.load_job.cancel()
         self.progress_label.setText(f"{label} {path.name}...")
+        # a preview from a load that was replaced by a newer one must not show
+        self._load_serial += 1
+        serial = self._load_serial
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setVisible(True)
         self.cancel_button.setVisible(True)
@@ -268,7 +272,7 @@ class MainWindow(QMainWindow):
             on_finished=lambda result: on_finished(result, path),
             on_failed=lambda failure: messages.show_error(self, "Cannot open", failure),
             on_progress=self._load_progress,
-            on_partial=on_partial,
+            on_partial=(lambda value: serial == self._load_serial and on_partial(value)) if on_partial else None,
             on_done=self._load_done)
 
     def _load_progress(self, done: int, total: int) -> None:
