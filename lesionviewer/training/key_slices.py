@@ -131,7 +131,7 @@ def read_key_slices(dl_info_csv: str | Path, drop_noisy: bool = False) -> list[K
         ...   '"-175, 275",F,50,3\\n')
         >>> ks = read_key_slices(p)[0]
         >>> ks.series, ks.key_slice, ks.boxes.tolist(), ks.split, ks.slice_interval_mm
-        ('000001_01_01', 109, [[11.0, 21.0, 31.0, 41.0]], 'test', 5.0)
+        ('000001_01_01', 109, [[10.0, 20.0, 30.0, 40.0]], 'test', 5.0)
     """
     return group_key_slices(read_lesion_rows(dl_info_csv), drop_noisy=drop_noisy)
 

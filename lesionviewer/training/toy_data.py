@@ -63,7 +63,8 @@ def write_toy_deeplesion(folder: str | Path, patients: int = 6, size: int = 64, 
             stored = np.clip(np.rint(volume[z]) + 32768, 0, 65535).astype(np.uint16)
             Image.fromarray(stored).save(images / series / f"{z + 1:03d}.png")
         for x1, y1, x2, y2 in lesions:
-            box = ", ".join(f"{v:.1f}" for v in (x1, y1, x2, y2))  # as lesionviewer.io.read_dl_info reads them
+            # The table is one-based (MATLAB); lesionviewer.io.read_dl_info subtracts the 1 again.
+            box = ", ".join(f"{v + 1:.1f}" for v in (x1, y1, x2, y2))
             rows.append([f"{series}_{key:03d}.png", p, 1, 1, key, "0, 0, 0, 0, 0, 0, 0, 0", box,
                          f"{x2 - x1:.2f}, {y2 - y1:.2f}", "0.5, 0.5, 0.5", 4, 0, f"1, {slices}",
                          f"0.8, 0.8, {slice_interval_mm:g}", f"{size}, {size}", "-175, 275", "F", 50, split])
