@@ -22,28 +22,9 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
+from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
 from lesionviewer.util.atomic import atomic_write_text
 
-DL_INFO_COLUMNS = (
-    "File_name",
-    "Patient_index",
-    "Study_index",
-    "Series_ID",
-    "Key_slice_index",
-    "Measurement_coordinates",
-    "Bounding_boxes",
-    "Lesion_diameters_Pixel_",
-    "Normalized_lesion_location",
-    "Coarse_lesion_type",
-    "Possibly_noisy",
-    "Slice_range",
-    "Spacing_mm_px_",
-    "Image_size",
-    "DICOM_windows",
-    "Patient_gender",
-    "Patient_age",
-    "Train_Val_Test",
-)
 PNG_OFFSET = 32768
 LUNG_WINDOW = (-1500.0, 500.0)
 SOFT_TISSUE_WINDOW = (-175.0, 275.0)

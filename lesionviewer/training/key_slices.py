@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
+
 SPLIT_CODES = {1: "train", 2: "val", 3: "test"}
 SPLITS = ("train", "val", "test")
 
@@ -137,10 +139,7 @@ def read_key_slices(dl_info_csv: str | Path, drop_noisy: bool = False) -> list[K
 
 
 #: The header row of DeepLesion's DL_info.csv.
-DL_INFO_HEADER = ("File_name,Patient_index,Study_index,Series_ID,Key_slice_index,Measurement_coordinates,"
-                  "Bounding_boxes,Lesion_diameters_Pixel_,Normalized_lesion_location,Coarse_lesion_type,"
-                  "Possibly_noisy,Slice_range,Spacing_mm_px_,Image_size,DICOM_windows,Patient_gender,"
-                  "Patient_age,Train_Val_Test")
+DL_INFO_HEADER = ",".join(DL_INFO_COLUMNS)
 
 
 def read_lesion_rows(dl_info_csv: str | Path) -> list[dict]:
