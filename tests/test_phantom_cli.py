@@ -51,3 +51,22 @@ def test_unwritable_output_is_a_clear_error(tmp_path, capsys):
     blocker.write_text("x")
     assert main([str(blocker / "sub"), "-n", "1", "--slices", "2", "--no-progress", "-j", "1"]) == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+def _box_widths(dl_info: Path) -> list[float]:
+    import csv
+
+    with open(dl_info, newline="") as f:
+        boxes = [[float(v) for v in row["Bounding_boxes"].split(",")] for row in csv.DictReader(f)]
+    return [x2 - x1 for x1, _, x2, _ in boxes]
+
+
+def test_box_padding_flag_sets_the_pixels_around_each_recist_extent(tmp_path):
+    args = ["-n", "2", "--slices", "8", "--seed", "2", "--lesions", "2", "2", "--no-progress", "-j", "1"]
+    assert main([str(tmp_path / "p5"), *args]) == 0  # the default: DeepLesion's 5 pixels
+    assert main([str(tmp_path / "p1"), *args, "--box-padding", "1.5"]) == 0
+    wide, tight = _box_widths(tmp_path / "p5" / "DL_info.csv"), _box_widths(tmp_path / "p1" / "DL_info.csv")
+    assert len(wide) == len(tight) > 0
+    # same images and lesions; each box is 2 x (5 - 1.5) = 7 pixels narrower (unless clipped at the border)
+    assert sum(abs((w - t) - 7.0) < 1e-3 for w, t in zip(wide, tight)) >= len(wide) - 1
+    assert main([str(tmp_path / "bad"), *args, "--box-padding", "-1"]) == 2

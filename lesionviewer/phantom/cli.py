@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, nargs="+", help="slice interval(s) in mm to draw from (overrides the preset)")
     p.add_argument("--thickness-ratio", type=float, help="slice thickness / interval, e.g. 1.5 for 3 mm slices every 2 mm (default 1)")
     p.add_argument("--lesions", type=int, nargs=2, metavar=("MIN", "MAX"), help="lesions per patient")
+    p.add_argument("--box-padding", type=float, metavar="PX", help="pixels added around each lesion's RECIST extent for its box (default 5, DeepLesion's)")
     p.add_argument("--phase", choices=("unenhanced", "arterial", "portal", "delayed"), help="contrast phase for every patient (default: drawn)")
     p.add_argument("--first-patient", type=int, default=1, help="index of the first patient (default 1)")
     p.add_argument("-j", "--workers", type=int, default=2, help="parallel processes (default 2)")
@@ -66,6 +67,10 @@ def config_from_args(args: argparse.Namespace) -> PhantomConfig:
         changes["lesions_per_patient"] = tuple(args.lesions)
     if args.phase:
         changes["phase"] = args.phase
+    if args.box_padding is not None:
+        if not 0.0 <= args.box_padding <= 50.0:
+            raise ValueError(f"--box-padding must be within 0-50 pixels, got {args.box_padding}")
+        changes["box_padding_px"] = args.box_padding
     return cfg.with_(**changes) if changes else cfg.validated()
 
 
