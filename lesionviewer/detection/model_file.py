@@ -235,7 +235,7 @@ def load_model(path: str | os.PathLike, device="cpu"):
         (3, 2.5, (256,))
     """
     import safetensors
-    import safetensors.torch
+    from safetensors.torch import load as safetensors_from_bytes  # raw tensors only, never a pickle
     import torch
 
     path = Path(path)
@@ -249,7 +249,7 @@ def load_model(path: str | os.PathLike, device="cpu"):
     try:
         # Read whole, not memory-mapped: the model must not keep the file open (on Windows that
         # would stop the trainer from replacing it) or change if the file is rewritten.
-        tensors = safetensors.torch.load(path.read_bytes())
+        tensors = safetensors_from_bytes(path.read_bytes())
     except (safetensors.SafetensorError, OSError, ValueError) as err:
         raise ModelFileError(path, f"cannot read the weights ({err})") from None
     # A file saved in half precision still gives the network the dtypes it was built with.
