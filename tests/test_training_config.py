@@ -1,6 +1,8 @@
 """Training configs: the paper's recipe, its ablations through `extends`, overrides, checks, LR rules."""
 from __future__ import annotations
 
+import torch
+
 import pytest
 
 from lesionviewer.paths import resources_dir
@@ -125,3 +127,14 @@ def test_paper_schedule_warmup_and_steps():
     assert lrs[500] == pytest.approx(0.02) and lrs[15999] == pytest.approx(0.02)
     assert lrs[16000] == pytest.approx(0.002) and lrs[21999] == pytest.approx(0.002)
     assert lrs[22000] == pytest.approx(0.0002) and lrs[23000] == pytest.approx(0.0002)
+
+
+def test_optimizer_choice_is_validated_and_built():
+
+    with pytest.raises(ConfigError, match="optim.optimizer"):
+        TrainingConfig.from_dict({"optim": {"optimizer": "rmsprop"}})
+    cfg = TrainingConfig.from_dict({"optim": {"optimizer": "adamw", "lr": 1e-3}})
+    model = torch.nn.Linear(3, 1)
+    opt = build_optimizer(model, cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay, cfg.optim.optimizer)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert opt.param_groups[0]["lr"] == 1e-3

@@ -93,6 +93,8 @@ class ModelConfig:
 class OptimConfig:
     """SGD, the warm-up and the step schedule (the paper's 2x recipe by default)."""
 
+    #: "sgd" (the paper's), "adam" or "adamw" (``momentum`` applies to SGD only).
+    optimizer: str = "sgd"
     lr: float = 0.02
     reference_batch: int = 16
     scale_lr: bool = True
@@ -229,6 +231,7 @@ class TrainingConfig:
             ("data.test_size", self.data.test_size > 0, "> 0"),
             ("data.size_divisible", self.data.size_divisible >= 1, ">= 1"),
             ("model.init_parts", self.model.init_parts in ("backbone", "detector"), '"backbone" or "detector"'),
+            ("optim.optimizer", self.optim.optimizer in ("sgd", "adam", "adamw"), '"sgd", "adam" or "adamw"'),
             ("optim.lr", self.optim.lr > 0, "> 0"),
             ("optim.reference_batch", self.optim.reference_batch >= 1, ">= 1"),
             ("optim.epochs", self.optim.epochs >= 1, ">= 1"),

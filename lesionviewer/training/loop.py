@@ -137,7 +137,8 @@ class Trainer:
         self.train_set = train_set
         world = self.ctx.world_size
         self.lr = cfg.scaled_lr(world)
-        self.optimizer = build_optimizer(self.model, self.lr, cfg.optim.momentum, cfg.optim.weight_decay)
+        self.optimizer = build_optimizer(self.model, self.lr, cfg.optim.momentum, cfg.optim.weight_decay,
+                                         cfg.optim.optimizer)
         samples = None
         if cfg.train.steps_per_epoch:
             samples = cfg.train.steps_per_epoch * cfg.train.iter_size * cfg.train.images_per_gpu

@@ -1,4 +1,4 @@
-"""SGD and its learning-rate schedule: linear warm-up, then x``gamma`` at epoch milestones.
+"""The optimizer (SGD by default; Adam/AdamW by name) and its learning-rate schedule: linear warm-up, then x``gamma`` at epoch milestones.
 
 The schedule is a function of the optimizer step, so it is exact on resume (the scheduler's state
 is only its step count). Warm-up goes linearly from ``warmup_factor * lr`` to ``lr`` over
@@ -41,17 +41,30 @@ def lr_factor_fn(warmup_iters: int, warmup_factor: float, milestone_steps: list[
     return factor
 
 
-def build_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
-    """SGD over the trainable parameters.
+OPTIMIZERS = ("sgd", "adam", "adamw")
+"""Names accepted by :func:`build_optimizer` (``optim.optimizer`` in a config)."""
+
+
+def build_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float,
+                    name: str = "sgd") -> torch.optim.Optimizer:
+    """SGD (the paper's; ``momentum`` applies), Adam or AdamW over the trainable parameters.
 
     Example:
         >>> m = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GroupNorm(1, 2))
         >>> opt = build_optimizer(m, 0.1, 0.9, 1e-4)
         >>> opt.param_groups[0]["weight_decay"], len(opt.param_groups[0]["params"])
         (0.0001, 4)
+        >>> type(build_optimizer(m, 1e-3, 0.9, 0.0, name="adamw")).__name__
+        'AdamW'
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optim.optimizer must be one of {', '.join(OPTIMIZERS)}, not {name!r}")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, warmup_iters: int, warmup_factor: float,
