@@ -194,3 +194,70 @@ def test_empty_session_exports_a_header_only(tmp_path):
     out = tmp_path / "e.csv"
     assert export_csv(ReviewSession("1.2"), out) == 0
     assert read(out) == [csv_columns()]
+
+
+# ---------------------------------------------------------------- the study-level risk row (issue 8)
+
+RISK = {"probability": 0.123456, "logit": -1.96, "model_name": "demo-risk-i3d", "lung_found": False,
+        "note": "no lung found: the crop is centred on the volume"}
+
+
+def test_risk_is_the_first_row_and_leaves_the_header_and_finding_rows_unchanged(session_and_volume, tmp_path):
+    s, vol, ids = session_and_volume
+    export_csv(s, tmp_path / "before.csv")
+    s.set_risk(RISK, model_version="0.3")
+    out = tmp_path / "after.csv"
+    assert export_csv(s, out) == 3  # the risk row + the two visible findings
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf" + EXPECTED_HEADER.encode() + b"\r\n")
+    header, risk, *findings = read(out)
+    assert findings == read(tmp_path / "before.csv")[1:]  # finding rows byte for byte as before
+    row = dict(zip(header, risk))
+    filled = {k: v for k, v in row.items() if v != ""}
+    assert filled == {"row_type": "risk", "study_instance_uid": "1.2.840.113619.1",
+                      "series_instance_uid": "1.2.840.113619.2.1", "series_description": "CT CHEST",
+                      "score": "0.1235", "note": RISK["note"], "model_name": "demo-risk-i3d", "model_version": "0.3"}
+
+
+def test_risk_row_without_findings_with_patient_and_left_out_on_request(tmp_path):
+    vol = make_volume()
+    s = ReviewSession.open(vol)
+    s.set_risk({"probability": 0.9, "model_name": "m"})
+    out = tmp_path / "r.csv"
+    assert export_csv(s, out, include_patient=True, volume=vol) == 1
+    header, row = read(out)
+    row = dict(zip(header, row))
+    assert (row["row_type"], row["score"], row["patient_id"], row["note"]) == ("risk", "0.9", "PID-0042", "")
+    assert export_csv(s, out, include_risk=False) == 0 and len(read(out)) == 1
+
+
+def test_risk_survives_reopening_the_review_and_is_exported_from_it(tmp_path):
+    vol = make_volume()
+    s = ReviewSession.open(vol, folder=tmp_path)
+    assert not s.dirty_since_export
+    s.set_risk(RISK, model_version="0.3")
+    assert not s.dirty_since_export  # the model's output is not the radiologist's work
+    again = ReviewSession.open(vol, folder=tmp_path)
+    assert again.risk == {**RISK, "model_version": "0.3"}
+    export_csv(again, tmp_path / "x.csv")
+    assert read(tmp_path / "x.csv")[1][0] == "risk"
+    again.set_risk(None)
+    assert ReviewSession.open(vol, folder=tmp_path).risk is None
+
+
+@pytest.mark.parametrize("bad", [{"probability": float("nan"), "model_name": "m"},
+                                 {"probability": -0.1, "model_name": "m"}, {"model_name": "m"}])
+def test_an_unusable_risk_result_is_refused_and_the_session_keeps_the_old_one(bad):
+    s = ReviewSession("1.2")
+    s.set_risk({"probability": 0.4, "model_name": "m"})
+    with pytest.raises(ValueError, match="probability"):
+        s.set_risk(bad)
+    assert s.risk["probability"] == 0.4
+
+
+def test_hostile_risk_note_and_model_name_are_inert(tmp_path):
+    s = ReviewSession("1.2")
+    s.set_risk({"probability": 0.5, "model_name": HOSTILE[0], "note": HOSTILE[3]})
+    export_csv(s, tmp_path / "h.csv")
+    header, row = read(tmp_path / "h.csv")
+    row = dict(zip(header, row))
+    assert (row["model_name"], row["note"]) == ("'" + HOSTILE[0], "'" + HOSTILE[3])

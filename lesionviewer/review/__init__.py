@@ -17,6 +17,8 @@ Detector results
     new ids (``F<n>``). Its saves are throttled to one a second; ``session.flush()`` writes what is
     held back (call it when a run finishes, is cancelled, and before closing).
   - ``session.unprocessed_slices()``, ``session.processed_slices``.
+  - ``session.set_risk(risk_result, model_version=None)``: the whole-study risk score (or None);
+    ``session.risk`` reads it back (a dict, see :mod:`lesionviewer.review.risk_record`).
 The radiologist's work
   - ``session.set_status(id, "pending" | "accepted" | "rejected")`` (or a :class:`Status`).
   - ``session.set_note(id, text)``: a finding (``F..``) or a measurement (``M..``).
@@ -29,7 +31,7 @@ Reading
     ``next_finding(z, current_id=None)`` / ``previous_finding(...)`` (visible ones, wrapping),
     ``measurements()``, ``measurements_on_slice(z)``.
   - Properties: ``key, path, threshold, model_name, model_version, dirty_since_export,
-    last_export, series_uid, study_uid, series_description, num_slices, warnings, autosave_error``.
+    last_export, risk, series_uid, study_uid, series_description, num_slices, warnings, autosave_error``.
 Export and keys
   - ``export_csv(session, path, include_patient=False, volume=None, selection="visible")``.
   - ``export_sr(session, volume, path, selection="accepted")``: DICOM SR TID 1500 (needs highdicom

@@ -1,10 +1,18 @@
-"""Export a review to CSV: one row per finding, then one row per measurement, in a single table.
+"""Export a review to CSV: the study's risk row, one row per finding, one per measurement, one table.
 
 Choices (so spreadsheets, pandas and PACS scripts all read it the same way):
 
-* One header line, then data; the ``row_type`` column says ``finding``, ``ruler`` or ``recist``.
-  Measurement rows leave the detector-only columns (box, score, status, model) empty and fill the
-  ``long_axis_*_px`` / ``short_axis_*_px`` end points instead.
+* One header line, then data; the ``row_type`` column says ``risk``, ``finding``, ``ruler`` or
+  ``recist``. Measurement rows leave the detector-only columns (box, score, status, model) empty
+  and fill the ``long_axis_*_px`` / ``short_axis_*_px`` end points instead.
+* The whole-study cancer risk (``session.risk``, set by the viewer's risk model) is **one
+  study-level row**, the first data row, rather than a column: a study with no finding still
+  carries its score, finding rows do not repeat it, and the header and every existing row stay
+  exactly as they were (a script that reads findings filters ``row_type == "finding"`` as before).
+  The risk row fills the series columns, ``score`` (the probability of cancer, 0..1, like the
+  detector's scores; not a percentage), ``model_name``, ``model_version`` and ``note`` (the model's
+  remark, e.g. that no lung was found); ``id`` and the geometry columns are empty. No risk result:
+  no risk row; ``include_risk=False`` leaves it out.
 * UTF-8 **with** a byte-order mark: Excel otherwise reads the file in the local ANSI code page
   and garbles accented notes; Python (``utf-8-sig``), pandas and LibreOffice accept the mark.
   Lines end in CRLF (RFC 4180). Written atomically.
@@ -124,6 +132,16 @@ def _finding_row(rf: ReviewedFinding) -> dict[str, Any]:
     return row
 
 
+def _risk_row(risk: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "row_type": "risk",
+        "score": round(float(risk["probability"]), 4),
+        "note": risk.get("note", ""),
+        "model_name": risk.get("model_name", ""),
+        "model_version": risk.get("model_version", ""),
+    }
+
+
 def _measurement_row(m: Measurement) -> dict[str, Any]:
     row: dict[str, Any] = {
         "row_type": m.kind,
@@ -169,24 +187,34 @@ def export_csv(
     volume: Any = None,
     selection: str = "visible",
     include_measurements: bool = True,
+    include_risk: bool = True,
 ) -> int:
-    """Write ``session``'s findings and measurements to ``path``; returns the number of data rows.
+    """Write ``session``'s risk score, findings and measurements to ``path``; returns the number of data rows.
 
     Clears ``session.dirty_since_export``. ``include_patient=True`` needs ``volume`` (its
-    ``meta`` holds the patient name and ID). See the module text for the format.
+    ``meta`` holds the patient name and ID). The risk row comes first when ``session.risk`` holds
+    a result (see the module text for the format).
 
     Example:
-        >>> import tempfile, pathlib
+        >>> import csv, tempfile, pathlib
         >>> from lesionviewer.review.session import ReviewSession
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "empty.csv"
         >>> export_csv(ReviewSession("1.2"), out)
         0
         >>> out.read_bytes()[:11]
         b'\\xef\\xbb\\xbfrow_type'
+        >>> s = ReviewSession("1.2"); s.set_risk({"probability": 0.0731, "model_name": "demo-risk"})
+        >>> export_csv(s, out)
+        1
+        >>> row = next(csv.DictReader(out.open(encoding="utf-8-sig", newline="")))
+        >>> row["row_type"], row["score"], row["model_name"], row["slice_index"]
+        ('risk', '0.0731', 'demo-risk', '')
     """
     if include_patient and volume is None:
         raise ValueError("include_patient=True needs the volume, whose header holds the patient name and ID")
-    rows = [_finding_row(rf) for rf in select_findings(session, selection)]
+    risk = getattr(session, "risk", None) if include_risk else None
+    rows = [_risk_row(risk)] if risk else []
+    rows += [_finding_row(rf) for rf in select_findings(session, selection)]
     if include_measurements:
         rows += [_measurement_row(m) for m in session.measurements()]
     common: dict[str, Any] = {

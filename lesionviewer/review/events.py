@@ -38,6 +38,7 @@ class ChangeKind(str, enum.Enum):
     MEASUREMENTS = "measurements"  # a ruler or RECIST measurement was added or removed
     THRESHOLD = "threshold"  # the confidence threshold changed
     MODEL = "model"  # a new detector run began (model name/version)
+    RISK = "risk"  # the whole-study risk score was set or cleared
     EXPORTED = "exported"  # the session was exported; dirty_since_export is now False
     SAVE_FAILED = "save_failed"  # the autosave could not be written; see ReviewSession.autosave_error
 

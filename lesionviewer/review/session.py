@@ -55,6 +55,7 @@ from lesionviewer.review.review_file import (
     set_aside,
 )
 from lesionviewer.review.reviewed_finding import ReviewedFinding
+from lesionviewer.review.risk_record import risk_record
 from lesionviewer.review.series_key import is_valid_key, meta_text, series_key
 from lesionviewer.review.status import Status
 from lesionviewer.util.atomic import atomic_write_text
@@ -129,6 +130,7 @@ class ReviewSession:
         self._next_measurement = 1
         self._dirty = False
         self._last_export: dict[str, Any] | None = None
+        self._risk: dict[str, Any] | None = None
         self._hub = EventHub()
         # Caches, dropped by _commit: each finding's JSON (so a save re-encodes only what changed)
         # and the ordered list (the GUI asks for it on every repaint).
@@ -721,6 +723,35 @@ class ReviewSession:
         self._last_export = {"path": str(path), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         self._commit(ChangeKind.EXPORTED)
 
+    @property
+    def risk(self) -> dict[str, Any] | None:
+        """The last whole-study risk result (a :func:`~lesionviewer.review.risk_record.risk_record`), or None.
+
+        Example:
+            >>> s = ReviewSession("1.2"); s.risk is None
+            True
+        """
+        return None if self._risk is None else dict(self._risk)
+
+    def set_risk(self, result: Any, model_version: str | None = None) -> None:
+        """Keep the risk model's result for this series (saved at once; exported as the ``risk`` row).
+
+        ``result`` is a ``RiskResult``, a dict of its fields, or None to forget the score. A new
+        score is detector-like output, not the radiologist's work: it leaves
+        :attr:`dirty_since_export` as it was. ``ValueError`` for a probability outside 0..1.
+
+        Example:
+            >>> s = ReviewSession("1.2")
+            >>> s.set_risk({"probability": 0.25, "model_name": "demo-risk"}, model_version="2")
+            >>> s.risk["probability"], s.risk["model_version"], s.dirty_since_export
+            (0.25, '2', False)
+        """
+        record = None if result is None else risk_record(result, model_version)
+        if record == self._risk:
+            return
+        self._risk = record
+        self._commit(ChangeKind.RISK)
+
     # ------------------------------------------------------------------ (de)serialisation
 
     def to_dict(self, include_findings: bool = True) -> dict[str, Any]:
@@ -745,6 +776,7 @@ class ReviewSession:
             "next_measurement_number": self._next_measurement,
             "dirty_since_export": self._dirty,
             "last_export": self._last_export,
+            "risk": self._risk,
             "measurements": [m.to_dict() for m in self._measurements.values()],
         }
         if include_findings:
@@ -780,6 +812,8 @@ class ReviewSession:
             session._dirty = bool(data.get("dirty_since_export", False))
             last = data.get("last_export")
             session._last_export = dict(last) if isinstance(last, dict) else None
+            risk = data.get("risk")
+            session._risk = None if risk is None else risk_record(risk)
             for item in data.get("findings", []):
                 rf = ReviewedFinding.from_dict(item)
                 session._findings[rf.id] = rf
