@@ -366,7 +366,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def apply_overrides(cfg: TrainingConfig, overrides: list[str]) -> TrainingConfig:
+def apply_overrides(cfg, overrides: list[str]):
     """A new config with ``section.key=value`` overrides applied and checked.
 
     Example:
@@ -389,7 +389,7 @@ def apply_overrides(cfg: TrainingConfig, overrides: list[str]) -> TrainingConfig
             known = ", ".join(".".join(path[:-1] + [k]) for k in sorted(target))
             raise ConfigError(f"--set: unknown key {'.'.join(path)}; known: {known}")
         target[path[-1]] = value
-    return TrainingConfig.from_dict(raw, source="--set")
+    return type(cfg).from_dict(raw, source="--set")  # any config class with from_dict/to_dict (the risk one too)
 
 
 def config_to_json(cfg: TrainingConfig) -> str:

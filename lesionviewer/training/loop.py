@@ -102,13 +102,21 @@ class Trainer:
     """Trains ``model`` on ``train_set`` as ``cfg`` says, writing into ``run_dir``.
 
     ``evaluate`` (optional) is called as ``evaluate(model, split, name) -> metrics dict`` (``name``
-    names its output files) with a ``"mean_sensitivity"`` entry; the best checkpoint follows it. ``resume`` continues from
+    names its output files) with a ``"mean_sensitivity"`` entry (:attr:`best_metric_name`); the best checkpoint follows it. ``resume`` continues from
     ``run_dir/checkpoints/last.pt``.
 
+    Subclasses for other tasks (the risk model) set :attr:`collate_fn` and :attr:`best_metric_name`
+    and override :meth:`_forward`.
+
     Example:
-        >>> Trainer.run.__name__
-        'run'
+        >>> Trainer.run.__name__, Trainer.best_metric_name
+        ('run', 'mean_sensitivity')
     """
+
+    #: Turns a list of dataset items into the batch :meth:`_forward` takes.
+    collate_fn = staticmethod(collate_detection)
+    #: The validation metric (higher is better) that picks ``best.pt``.
+    best_metric_name = "mean_sensitivity"
 
     def __init__(self, cfg: TrainingConfig, run_dir: str | Path, model: torch.nn.Module, train_set,
                  ctx: DistributedContext | None = None, resume: bool = False,
@@ -214,7 +222,7 @@ class Trainer:
         # epoch (a second loader) would shift every random number after it.
         generator = torch.Generator().manual_seed(self.cfg.train.seed * 100003 + self.epoch)
         return DataLoader(self.train_set, batch_size=self.cfg.train.images_per_gpu, sampler=self.sampler,
-                          collate_fn=collate_detection, num_workers=workers, generator=generator,
+                          collate_fn=self.collate_fn, num_workers=workers, generator=generator,
                           pin_memory=self.device.type == "cuda", prefetch_factor=2 if workers else None)
 
     def _forward(self, images, targets) -> tuple[torch.Tensor, dict[str, float]]:
@@ -345,8 +353,8 @@ class Trainer:
             if self.ctx.is_main:  # the others wait at the barrier below
                 metrics = {k: v for k, v in self.evaluate(self.model, "val", f"val_epoch_{self.epoch:03d}").items() if k != "detections"}
                 self.log.write("eval", self.step, split="val", epoch=self.epoch, **_scalars(metrics))
-                if metrics["mean_sensitivity"] > self.best_metric:
-                    self.best_metric = float(metrics["mean_sensitivity"])
+                if metrics[self.best_metric_name] > self.best_metric:
+                    self.best_metric = float(metrics[self.best_metric_name])
                     self.best_epoch = self.epoch
                     ckpt.save_checkpoint(self.paths["best"], {
                         "model": self.model.state_dict(), "epoch": self.epoch, "step": self.step,
@@ -355,7 +363,7 @@ class Trainer:
                     ckpt.save_checkpoint(self.paths["last"], self._state())
             barrier(self.ctx)
         self.log.write("epoch", self.step, epoch=self.epoch, nonfinite=self.nonfinite,
-                       best_epoch=self.best_epoch, best_mean_sensitivity=self.best_metric)
+                       best_epoch=self.best_epoch, **{f"best_{self.best_metric_name}": self.best_metric})
 
     def _finish(self, stopped_early: bool) -> dict[str, Any]:
         cfg = self.cfg
@@ -366,7 +374,7 @@ class Trainer:
             "world_size": self.ctx.world_size, "nonfinite_losses": self.nonfinite,
             "weights_in_sync": weights_in_sync(self.ctx, self.model),
             "best_epoch": self.best_epoch,
-            "best_val_mean_sensitivity": self.best_metric if math.isfinite(self.best_metric) else None,
+            f"best_val_{self.best_metric_name}": self.best_metric if math.isfinite(self.best_metric) else None,
         }
         summary.update(self.extra_summary)
         if not stopped_early and self.ctx.is_main:
