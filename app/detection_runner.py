@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from lesionviewer.paths import resources_dir
 from lesionviewer_app.detection_estimate import remaining_seconds
+from lesionviewer_app.model_files import default_detector_path
 from lesionviewer_app.slice_order import batches, nearest_first_order
 from lesionviewer_app.worker import BackgroundJob, JobContext, JobFailure, run_in_background
 
@@ -28,14 +28,8 @@ DetectorFactory = Callable[[str, str], Any]
 
 
 def default_model_path() -> Path | None:
-    """The demo model shipped in ``resources/`` (the first ``*.safetensors`` found), or None."""
-    root = resources_dir()
-    for folder in (root / "models", root):
-        if folder.is_dir():
-            found = sorted(folder.glob("*.safetensors"))
-            if found:
-                return found[0]
-    return None
+    """The demo detector shipped in ``resources/`` (the first ``*.safetensors`` that is not a risk model), or None."""
+    return default_detector_path()
 
 
 def library_detector_factory(path: str, device: str) -> Any:
@@ -102,6 +96,11 @@ class DetectionRunner(QObject):
     def is_running(self) -> bool:
         """True while a job is working (or stopping after cancel)."""
         return self.job is not None and self.job.is_running
+
+    @property
+    def will_restart(self) -> bool:
+        """True when a run waits for the stopping one (``running_changed(False)`` is then not the end)."""
+        return self._pending is not None
 
     def set_model(self, path: str | Path, device: str | None = None) -> None:
         """Use another model file (and device) from the next run on."""

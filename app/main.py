@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="a detector model file (.safetensors) to use instead of the default")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the detector runs")
     parser.add_argument("--no-detect", action="store_true", help="do not run the detector when a study opens")
+    parser.add_argument("--risk-model", help="a risk model file (.safetensors) to use instead of the default")
+    parser.add_argument("--no-risk", action="store_true", help="do not compute the risk score when a study opens")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="once the study is open and detection has finished, show the top finding, "
                              "save a picture of the window to PNG and quit")
@@ -46,7 +48,7 @@ def sample_study_path() -> Path | None:
 
 
 def screenshot_when_idle(window, path: str | Path, delay_ms: int = 800, timeout_s: float = 600.0) -> None:
-    """When loading and detection are over, jump to the top-scoring finding, save the window as PNG, quit.
+    """When loading, detection and the risk score are over, jump to the top-scoring finding, save a PNG, quit.
 
     For the documentation and as a smoke test of a whole start-up (``--screenshot``).
     """
@@ -61,7 +63,7 @@ def screenshot_when_idle(window, path: str | Path, delay_ms: int = 800, timeout_
 
     def busy() -> bool:
         loading = window.load_job is not None and window.load_job.is_running
-        return loading or window.runner.is_running or window.state.volume is None
+        return loading or window.runner.is_running or window.risk_runner.is_running or window.state.volume is None
 
     def check() -> None:
         if busy() and time.monotonic() - started < timeout_s:
@@ -97,11 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = ViewerSettings.load()
     if args.no_detect:
         settings.auto_detect = False
+    if args.no_risk:
+        settings.auto_risk = False
     if args.device:
         settings.device = args.device
     window = MainWindow(settings)
     if args.model:
         window.use_model(args.model, show_card=False)
+    if args.risk_model:
+        window.use_risk_model(args.risk_model, run=False)
     window.show()
     path = Path(args.path) if args.path else sample_study_path()
     if path is not None:

@@ -2,7 +2,7 @@
 
 It wires library objects to widgets and holds no review state itself: the study is in the
 :class:`ViewState`, findings and decisions in the review session (which saves itself), and long
-work goes through the one worker helper (loading, detection).
+work goes through the one worker helper (loading, detection, then the study's risk score).
 """
 from __future__ import annotations
 
@@ -26,8 +26,11 @@ from lesionviewer_app.loading import (OPEN_FILE_FILTER, SlicePreview, call_in_jo
                                       library_series_finder, load_in_job, load_series_in_job, patient_name,
                                       series_description)
 from lesionviewer_app.measurement_tools import MeasurementTools
+from lesionviewer_app.model_files import is_risk_model
 from lesionviewer_app.reformat_view import ReformatView
 from lesionviewer_app.review_bridge import ReviewBridge
+from lesionviewer_app.risk_panel import RiskPanel, describe_card
+from lesionviewer_app.risk_runner import RiskModelFactory, RiskRunner
 from lesionviewer_app.settings import DEVICES, ViewerSettings
 from lesionviewer_app.slice_view import SliceView
 from lesionviewer_app.view_state import ViewState
@@ -38,13 +41,14 @@ APP_TITLE = "LesionViewer"
 
 
 class MainWindow(QMainWindow):
-    """The viewer. ``loader``, ``series_finder`` and ``detector_factory`` default to the library's;
-    tests pass their own."""
+    """The viewer. ``loader``, ``series_finder``, ``detector_factory`` and ``risk_model_factory``
+    default to the library's; tests pass their own."""
 
     def __init__(self, settings: ViewerSettings | None = None, *,
                  loader: Callable[..., Volume] | None = None,
                  series_finder: Callable[[Path], list] | None = None,
                  detector_factory: DetectorFactory | None = None,
+                 risk_model_factory: RiskModelFactory | None = None,
                  review_folder: str | Path | None = None):
         super().__init__()
         self.settings = settings or ViewerSettings.load()
@@ -61,6 +65,11 @@ class MainWindow(QMainWindow):
         self._device_text = ""
         self._detection_active = False
         self._load_serial = 0
+        #: the study whose risk runs once detection is over (None: no risk run is waiting)
+        self._risk_after_detection: Volume | None = None
+        #: what the risk job is for: the volume it scores, or "card" (loading the model for its card)
+        self._risk_target: object = None
+        self._show_card_when_ready = False
 
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
@@ -72,6 +81,10 @@ class MainWindow(QMainWindow):
         self.runner.device = self.settings.device
         if self.settings.model_path and Path(self.settings.model_path).is_file():
             self.runner.model_path = self.settings.model_path
+        self.risk_runner = RiskRunner(risk_model_factory, self)
+        self.risk_runner.device = self.settings.device
+        if self.settings.risk_model_path and Path(self.settings.risk_model_path).is_file():
+            self.risk_runner.model_path = self.settings.risk_model_path
 
         self.axial = SliceView(self.state, "axial")
         self.coronal = ReformatView(self.state, "coronal")
@@ -105,6 +118,16 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
         self.addDockWidget(Qt.RightDockWidgetArea, dock)
         self.resizeDocks([dock], [470], Qt.Horizontal)
+        self.risk_panel = RiskPanel()
+        self.risk_panel.compute_requested.connect(self.run_risk)
+        self.risk_panel.card_requested.connect(self.show_risk_card)
+        self.risk_dock = QDockWidget("Risk", self)
+        self.risk_dock.setObjectName("risk")
+        self.risk_dock.setWidget(self.risk_panel)
+        self.risk_dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.risk_dock)
+        self.splitDockWidget(dock, self.risk_dock, Qt.Vertical)  # below the findings, both in view
+        self.resizeDocks([dock, self.risk_dock], [700, 170], Qt.Vertical)
 
         self.window_controls = WindowLevelControls(self.state, self.settings.window_presets)
         self._build_status_bar()
@@ -120,7 +143,13 @@ class MainWindow(QMainWindow):
         self.runner.running_changed.connect(self._detection_running)
         self.runner.finished.connect(lambda: self.statusBar().showMessage("Detection finished", 5000))
         self.runner.cancelled.connect(lambda: self.statusBar().showMessage("Detection cancelled", 5000))
+        self.risk_runner.model_ready.connect(self._risk_model_ready)
+        self.risk_runner.progress.connect(self._risk_progress)
+        self.risk_runner.result_ready.connect(self._risk_result)
+        self.risk_runner.failed.connect(self._risk_failed)
+        self.risk_runner.running_changed.connect(self._risk_running)
         self._update_model_label()
+        self._refresh_risk_panel()
 
     # ------------------------------------------------------------------ building
     def _build_status_bar(self) -> None:
@@ -197,6 +226,16 @@ class MainWindow(QMainWindow):
             action.setChecked(device == self.settings.device)
             group.addAction(action)
             device_menu.addAction(action)
+
+        risk_menu = menu.addMenu("&Risk")
+        self.risk_action = self._action("Compute risk", lambda: self.run_risk(), "Ctrl+R")
+        self.load_risk_model_action = self._action("Load risk model...", self.load_risk_model_dialog)
+        self.risk_card_action = self._action("Risk model card", self.show_risk_card)
+        self.auto_risk_action = self._action("Compute risk when a study opens", self._toggle_auto_risk,
+                                             checkable=True)
+        self.auto_risk_action.setChecked(self.settings.auto_risk)
+        for action in (self.risk_action, self.load_risk_model_action, self.risk_card_action, self.auto_risk_action):
+            risk_menu.addAction(action)
 
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self._action("Keys and mouse", self._show_keys))
@@ -320,8 +359,10 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(f"Loading {preview.count} slices...")
 
     def show_volume(self, volume: Volume, path: Path | str | None = None) -> None:
-        """Display ``volume``, restore its review and start detection where it is unfinished."""
+        """Display ``volume``, restore its review, start detection where it is unfinished, then the risk."""
         self.runner.cancel()
+        self.risk_runner.cancel()
+        self._risk_after_detection = None
         self.flush_review()
         self.source_path = Path(path) if path is not None else None
         if path is not None:
@@ -343,6 +384,8 @@ class MainWindow(QMainWindow):
         if notes:
             self._show_notes("About this study", notes)
         self._auto_detect(session)
+        self._refresh_risk_panel()
+        self._auto_risk(session)
 
     def _show_notes(self, title: str, notes: list[str]) -> None:
         # Non-modal: the radiologist reads it once while the study is already on screen.
@@ -401,10 +444,14 @@ class MainWindow(QMainWindow):
         return self.runner.device
 
     def cancel_work(self) -> None:
-        """Stop loading and detection."""
+        """Stop loading, detection and the risk model (and a risk run waiting for detection)."""
         if self.load_job is not None and self.load_job.is_running:
             self.load_job.cancel()
         self.runner.cancel()
+        self.risk_runner.cancel()
+        if self._risk_after_detection is not None:
+            self._risk_after_detection = None
+            self._refresh_risk_panel("Not computed: cancelled.")
 
     def _model_ready(self, name: str, device: str) -> None:
         session = self.bridge.session
@@ -464,9 +511,11 @@ class MainWindow(QMainWindow):
             self.flush_review()
         loading = self.load_job is not None and self.load_job.is_running
         self.progress_bar.setVisible(running or loading)
-        self.cancel_button.setVisible(running or loading)
+        self.cancel_button.setVisible(running or loading or self.risk_runner.is_running)
         if not running and not loading:
             self.progress_label.setText("")
+        if not running and self._risk_after_detection is not None and not self.runner.will_restart:
+            self._start_risk_after_detection()
 
     def _update_model_label(self) -> None:
         path = self.runner.model_path
@@ -484,7 +533,12 @@ class MainWindow(QMainWindow):
             self.use_model(path)
 
     def use_model(self, path: str, show_card: bool = True) -> bool:
-        """Check ``path`` reads as a model file, show its card, and use it from the next run on."""
+        """Check ``path`` reads as a model file, show its card, and use it from the next run on.
+
+        A risk model file goes to the risk panel instead (:meth:`use_risk_model`).
+        """
+        if Path(path).is_file() and is_risk_model(path):
+            return self.use_risk_model(path)
         try:
             from lesionviewer.detection.model_file import read_card
 
@@ -505,9 +559,151 @@ class MainWindow(QMainWindow):
     def set_device(self, device: str) -> None:
         """Run the detector on ``device`` ("auto", "cpu" or "cuda") from the next run on."""
         self.runner.device = device
+        self.risk_runner.device = device
         self.settings.device = device
         self._save_settings()
         self._update_model_label()
+
+    # ------------------------------------------------------------------ risk
+    def _auto_risk(self, session: ReviewSession) -> None:
+        if not self.settings.auto_risk or not self.risk_runner.has_model or session.risk is not None:
+            return
+        if self.runner.is_running:
+            self._risk_after_detection = self.state.volume
+            self.risk_panel.show_idle("Waiting for detection to finish...")
+        else:
+            self.run_risk()
+
+    def _start_risk_after_detection(self) -> None:
+        volume, self._risk_after_detection = self._risk_after_detection, None
+        if volume is self.state.volume:
+            self.run_risk()
+
+    def run_risk(self) -> bool:
+        """Compute the shown study's risk score in the background; True when a run started.
+
+        Without a risk model the user is asked for one. The score goes to the review session (so it
+        is saved and exported) and the Risk panel.
+        """
+        volume = self.state.volume
+        if volume is None or self.bridge.session is None:
+            return False
+        if not self.risk_runner.has_model:
+            self.load_risk_model_dialog()
+            if not self.risk_runner.has_model:
+                return False
+        self._risk_after_detection = None
+        self._risk_target = volume
+        self.risk_panel.set_model(self.risk_runner.name, self.risk_runner.card)
+        self.risk_panel.show_running(0.0, "")
+        self.risk_runner.start(volume)
+        return True
+
+    @property
+    def is_computing_risk(self) -> bool:
+        """True while the risk model works (or stops after cancel)."""
+        return self.risk_runner.is_running
+
+    def _refresh_risk_panel(self, idle_text: str = "Not computed yet.") -> None:
+        """Show what holds when no risk job works: the session's score, no model, or not computed."""
+        session = self.bridge.session
+        if self.state.volume is None or session is None:
+            self.risk_panel.show_no_study()
+        elif session.risk is not None:
+            self.risk_panel.show_result(session.risk)
+        elif not self.risk_runner.has_model:
+            self.risk_panel.show_no_model()
+        else:
+            self.risk_panel.show_idle(idle_text)
+
+    def _risk_model_ready(self, name: str, card: dict) -> None:
+        self.risk_panel.set_model(name, card)
+        if self.risk_panel.state == "running":
+            self.risk_panel.show_running(self.risk_panel.progress_bar.value() / 100, self.risk_panel.detail.text())
+        if self._show_card_when_ready:
+            self._show_card_when_ready = False
+            self.show_risk_card()
+
+    def _risk_progress(self, fraction: float, message: str) -> None:
+        if self._risk_target is self.state.volume and self.risk_runner.is_running:
+            self.risk_panel.show_running(fraction, message)
+
+    def _risk_result(self, volume, result) -> None:
+        session = self.bridge.session
+        if session is None or volume is not self.state.volume:
+            return  # the score of a study no longer shown
+        card = self.risk_runner.card or {}
+        try:
+            session.set_risk(result, model_version=str(card.get("version", "") or ""))
+        except ValueError as error:
+            self.risk_panel.show_error(f"The risk model gave an unusable result: {error}")
+            return
+        self.risk_panel.show_result(session.risk)
+        self.statusBar().showMessage("Risk computed", 5000)
+
+    def _risk_failed(self, text: str) -> None:
+        self._show_card_when_ready = False
+        if isinstance(self._risk_target, str) or self._risk_target is self.state.volume:
+            self.risk_panel.show_error(text)
+
+    def _risk_running(self, running: bool) -> None:
+        loading = self.load_job is not None and self.load_job.is_running
+        self.cancel_button.setVisible(running or loading or self.runner.is_running)
+        if not running and not self.risk_runner.will_restart and self.risk_panel.state == "running":
+            # a cancelled run (no result, no failure): the panel must not stay on "Computing risk..."
+            self._refresh_risk_panel("Not computed: cancelled.")
+
+    def show_risk_card(self) -> None:
+        """The risk model's card (training data, caveats, metrics); the model is loaded first if need be."""
+        if self.risk_runner.card is not None:
+            name = self.risk_runner.name or Path(self.risk_runner.model_path).name
+            messages.show_info(self, f"Risk model card: {name}", describe_card(self.risk_runner.card))
+            return
+        if not self.risk_runner.has_model:
+            messages.show_info(self, "No risk model", "No risk model is loaded: use Risk > Load risk model...")
+            return
+        self._show_card_when_ready = True
+        if not self.risk_runner.is_running:
+            self._risk_target = "card"
+            self.statusBar().showMessage("Loading the risk model...", 5000)
+            self.risk_runner.start(None)
+
+    def load_risk_model_dialog(self) -> None:
+        """Choose a risk model file; it is used from now on (and scores the shown study)."""
+        path, _ = QFileDialog.getOpenFileName(self, "Load risk model", self.settings.last_folder,
+                                              "Model files (*.safetensors)")
+        if path:
+            self.use_risk_model(path)
+
+    def use_risk_model(self, path: str, run: bool = True) -> bool:
+        """Use the risk model file ``path`` (remembered in the settings); ``run``: score the shown study.
+
+        A file whose card says it is not a risk model is refused with a message; a file that turns
+        out unusable when loaded says so in the Risk panel.
+        """
+        if not Path(path).is_file():
+            messages.show_warning(self, "Cannot use this risk model", f"{path}: the file does not exist.")
+            return False
+        if not is_risk_model(path):
+            messages.show_warning(self, "Not a risk model",
+                                  f"{path}: its model card does not describe a risk model (task \"risk\"). "
+                                  "A detector is loaded with Detection > Load model...")
+            return False
+        self.risk_runner.cancel()
+        self.risk_runner.set_model(path)
+        self.settings.risk_model_path = str(path)
+        self._save_settings()
+        session = self.bridge.session
+        if run and session is not None and self.state.volume is not None:
+            session.set_risk(None)  # the old model's score no longer describes the model in use
+            self.run_risk()
+        else:
+            self._refresh_risk_panel()
+        return True
+
+    def _toggle_auto_risk(self, on: bool) -> None:
+        self.settings.auto_risk = bool(on)
+        self._save_settings()
 
     # ------------------------------------------------------------------ review
     def _review_changed(self, event) -> None:

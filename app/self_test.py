@@ -1,7 +1,8 @@
 """``LesionViewer --self-test``: prove that an installed or bundled viewer works, without a user.
 
 It starts the real main window (off screen when there is no display), opens the sample study,
-runs the demo model through the viewer's own detection path on a few slices, and checks that
+runs the demo model through the viewer's own detection path on a few slices, scores the study
+with the shipped risk model (when there is one) through the Risk panel, and checks that
 the parts a bundler can silently leave out are there: the pydicom decoder plugins (JPEG
 Lossless, JPEG-LS, JPEG 2000, RLE), the Qt platform and image-format plugins, the vtk modules
 of the 3D view and the ``resources/`` folder. It prints one line per check and returns 0 when
@@ -224,7 +225,7 @@ class _UnsavedSettings:
             def save(self) -> None:  # the self-test leaves the user's settings alone
                 pass
 
-        return SelfTestSettings(device=device, auto_detect=False)
+        return SelfTestSettings(device=device, auto_detect=False, auto_risk=False)
 
 
 @contextlib.contextmanager
@@ -302,7 +303,7 @@ def _overlaps(a, b) -> bool:
 
 def run_window_checks(app, report: Report, study: Path | None, model: Path | None, num_slices: int,
                       work: Path) -> None:
-    """Open the study in the real main window and detect on ``num_slices`` slices around the largest lesion."""
+    """Open the study in the real window, detect on ``num_slices`` slices near the largest lesion, score the risk."""
     errors: list[str] = []
     with _dialogs_recorded(errors):
         _window_checks(app, report, study, model, num_slices, work, errors)
@@ -398,6 +399,21 @@ def _window_checks(app, report: Report, study: Path | None, model: Path | None, 
         return text
 
     report.run("detection", detect)
+
+    def risk() -> str:
+        if not window.risk_runner.has_model:
+            return "no risk model in resources/models: skipped"
+        started = time.perf_counter()
+        if not window.run_risk():
+            raise SelfTestFailure("the viewer did not start the risk model")
+        wait_until(app, lambda: not window.is_computing_risk, 600, "risk", errors)
+        panel = window.risk_panel
+        if panel.state != "result":
+            raise SelfTestFailure(f"no risk score: {panel.detail.text() or panel.headline.text()}")
+        return (f"{panel.headline.text()} ({panel.model_label.text()}) in {time.perf_counter() - started:.1f} s, "
+                "model load included")
+
+    report.run("risk", risk)
     window.close()
     app.processEvents()
 

@@ -37,6 +37,10 @@ class ViewerSettings:
     show_patient_name: bool = False
     #: run the detector when a study opens (only the slices not yet done)
     auto_detect: bool = True
+    #: the risk model file chosen by the user ("": the one shipped in resources/models)
+    risk_model_path: str = ""
+    #: compute the study's risk score (after detection) when a study without one opens
+    auto_risk: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -63,6 +67,8 @@ class ViewerSettings:
         self.auto_detect = bool(self.auto_detect)
         self.last_folder = str(self.last_folder or "")
         self.model_path = str(self.model_path or "")
+        self.risk_model_path = str(self.risk_model_path or "")
+        self.auto_risk = bool(self.auto_risk)
 
     @staticmethod
     def path() -> Path:

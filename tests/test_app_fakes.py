@@ -162,13 +162,16 @@ def make_window(qtbot, tmp_path, message_boxes):
     from lesionviewer_app.main_window import MainWindow
     from lesionviewer_app.settings import ViewerSettings
 
-    def make(volume=None, detector=None, settings=None, open_study=True, review_folder=None):
+    def make(volume=None, detector=None, settings=None, open_study=True, review_folder=None, risk_model=None):
         volume = volume if volume is not None else small_volume()
         detector = detector if detector is not None else SlowFakeDetector()
         settings = settings or ViewerSettings()
         window = MainWindow(settings, loader=lambda path, **_: volume,
                             detector_factory=lambda path, device: detector,
+                            risk_model_factory=(lambda path, device: risk_model) if risk_model is not None else None,
                             review_folder=review_folder or tmp_path / "reviews")
+        if risk_model is None:
+            window.risk_runner.set_model("")  # no risk model (not the one in resources/) unless a test gives one
         window.resize(1200, 800)
         qtbot.addWidget(window)
         window.show()

@@ -1,0 +1,264 @@
+"""The Risk panel: score after detection, progress, cancel on a new study, card, errors as sentences, CSV row."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from lesionviewer.io import LoadCancelled  # noqa: E402
+from test_app_fakes import SlowFakeDetector, make_window, message_boxes, small_volume, wait_for_jobs  # noqa: E402,F401
+
+CARD = {"name": "fake-risk", "version": "3", "task": "risk",
+        "training_data": "400 synthetic chest phantoms (lesionviewer-phantom), labelled by a large nodule",
+        "intended_use": "Synthetic demo weights, not for clinical use.",
+        "metrics": {"auc": 0.9132, "auc_ci95": [0.87, 0.95], "held_out_volumes": 80}}
+
+
+@dataclass(frozen=True)
+class FakeRiskResult:
+    """Same fields as lesionviewer.risk.model.RiskResult."""
+
+    probability: float
+    logit: float
+    model_name: str
+    lung_found: bool = True
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FakeRiskModel:
+    """Same shape as RiskModel: ``card``, ``name``, ``predict(volume, progress, cancel)``."""
+
+    def __init__(self, probability=0.4242, delay=0.0, lung_found=True, note="", fail=None, detector=None):
+        self.card = dict(CARD)
+        self.name = CARD["name"]
+        self.probability, self.delay, self.lung_found, self.note, self.fail = probability, delay, lung_found, note, fail
+        self.detector = detector
+        self.calls: list = []
+        self.cancelled: list = []
+        self.slices_detected_before: list[int] = []
+
+    def predict(self, volume, progress=None, cancel=None):
+        self.calls.append(volume)
+        if self.detector is not None:
+            self.slices_detected_before.append(sum(len(c) for c in self.detector.calls))
+        for step in range(20):
+            if cancel is not None and cancel():
+                self.cancelled.append(volume)
+                raise LoadCancelled("risk", "cancelled")
+            time.sleep(self.delay)
+            if progress is not None:
+                progress((step + 1) / 20, "Scoring the lungs")
+        if self.fail is not None:
+            raise self.fail
+        p = self.probability
+        return FakeRiskResult(p, float(np.log(p / (1 - p))), self.name, self.lung_found, self.note)
+
+
+def boxes(window):
+    return [entry for entry in window.messages.shown if entry[0] == "box"]
+
+
+def test_the_score_shows_after_detection_with_the_model_name_and_the_cards_caveat(make_window, qtbot):
+    detector = SlowFakeDetector(delay=0.01)
+    model = FakeRiskModel(0.4242, detector=detector)
+    window = make_window(detector=detector, risk_model=model)
+    wait_for_jobs(qtbot)
+    panel = window.risk_panel
+    assert panel.state == "result"
+    assert panel.headline.text() == "Cancer risk 42.4%"
+    assert panel.model_label.text() == "Model: fake-risk"
+    assert panel.caveat.text() == "Synthetic demo weights, not for clinical use."
+    assert model.calls == [window.state.volume]
+    assert model.slices_detected_before == [12]  # the risk ran once detection had done every slice
+    assert window.bridge.session.risk["probability"] == 0.4242
+    assert window.bridge.session.risk["model_version"] == "3"
+    assert window.risk_dock.isVisible() and boxes(window) == []
+
+
+def test_progress_while_computing_and_a_new_study_cancels_the_run(make_window, qtbot, tmp_path):
+    model = FakeRiskModel(0.3, delay=0.08)  # 1.6 s per study
+    window = make_window(risk_model=model, open_study=False)
+    window.open_path(tmp_path / "study.nii")
+    panel = window.risk_panel
+    qtbot.waitUntil(lambda: panel.progress_bar.value() > 0, timeout=5000)
+    assert panel.state == "running" and panel.headline.text() == "Computing risk..."
+    assert panel.detail.text() == "Scoring the lungs" and panel.progress_bar.isVisible()
+    assert window.cancel_button.isVisible()
+    first = window.state.volume
+    second = small_volume(uid="1.2.826.0.1.3680043.8.498.77")
+    window.loader = lambda path, **_: second
+    window.open_path(tmp_path / "other.nii")  # the GUI is not blocked: the open goes through at once
+    qtbot.waitUntil(lambda: window.state.volume is second, timeout=5000)
+    wait_for_jobs(qtbot)
+    assert model.cancelled == [first]
+    assert model.calls == [first, second]
+    assert panel.state == "result" and window.bridge.session.risk["probability"] == 0.3
+    from lesionviewer.review import ReviewSession
+
+    assert ReviewSession.open(first, folder=tmp_path / "reviews").risk is None  # the stopped run left nothing
+
+
+def test_cancel_stops_the_risk_and_says_so(make_window, qtbot, tmp_path):
+    model = FakeRiskModel(delay=0.05)
+    window = make_window(risk_model=model, open_study=False)
+    window.open_path(tmp_path / "study.nii")
+    qtbot.waitUntil(lambda: window.risk_panel.progress_bar.value() > 0, timeout=5000)
+    window.cancel_button.click()
+    wait_for_jobs(qtbot)
+    assert model.cancelled == [window.state.volume]
+    assert window.risk_panel.state == "idle" and "cancelled" in window.risk_panel.detail.text()
+    assert window.bridge.session.risk is None and boxes(window) == []
+    assert window.run_risk()  # the button/menu computes it again
+    wait_for_jobs(qtbot)
+    assert window.risk_panel.state == "result"
+
+
+def test_no_risk_model_says_so(make_window, qtbot):
+    window = make_window()  # no risk model given, none from resources/
+    assert window.risk_panel.state == "no_model"
+    assert window.risk_panel.headline.text() == "No risk model"
+    assert not window.risk_panel.compute_button.isEnabled()
+    assert boxes(window) == []
+
+
+def test_a_wrong_model_file_and_a_failing_predict_are_sentences_in_the_panel(make_window, qtbot, tmp_path):
+    model = FakeRiskModel()
+    window = make_window(risk_model=model, settings=_settings(auto_risk=False))
+    bad = tmp_path / "holiday_risk.safetensors"
+
+    def wrong_file(path, device):
+        raise ValueError(f"{bad}: the model card says task 'detection', not 'risk'")
+
+    window.risk_runner.factory = wrong_file
+    assert window.run_risk()
+    wait_for_jobs(qtbot)
+    panel = window.risk_panel
+    assert panel.state == "error"
+    assert panel.detail.text().startswith("Cannot use the risk model")
+    assert "holiday_risk.safetensors" in panel.detail.text() and "not 'risk'" in panel.detail.text()
+    window.risk_runner.factory = lambda path, device: model
+    model.fail = RuntimeError("the volume has no axial slices")
+    assert window.run_risk()
+    wait_for_jobs(qtbot)
+    assert panel.detail.text() == "The risk could not be computed: the volume has no axial slices"
+    assert "Traceback" not in panel.detail.text() and boxes(window) == []
+    assert window.bridge.session.risk is None
+
+
+def test_lung_not_found_shows_the_models_note(make_window, qtbot):
+    note = "No lung found: the score is from the centre of the volume."
+    window = make_window(risk_model=FakeRiskModel(0.02, lung_found=False, note=note))
+    wait_for_jobs(qtbot)
+    assert window.risk_panel.headline.text() == "Cancer risk 2.0%"
+    assert window.risk_panel.detail.text() == note and window.risk_panel.detail.isVisible()
+
+
+def test_a_reopened_study_shows_its_saved_score_and_exports_it(make_window, qtbot, tmp_path):
+    model = FakeRiskModel(0.1234)
+    window = make_window(risk_model=model)
+    wait_for_jobs(qtbot)
+    window.open_path(tmp_path / "study.nii")  # the same series again
+    qtbot.waitUntil(lambda: window.risk_panel.state == "result", timeout=5000)
+    wait_for_jobs(qtbot)
+    assert len(model.calls) == 1  # not computed again
+    assert window.risk_panel.headline.text() == "Cancer risk 12.3%"
+    out = tmp_path / "export.csv"
+    assert window.export_csv(out)
+    import csv
+
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig", newline="")))
+    assert (rows[0]["row_type"], rows[0]["score"], rows[0]["model_name"]) == ("risk", "0.1234", "fake-risk")
+    assert {r["row_type"] for r in rows[1:]} == {"finding"}
+
+
+def test_the_model_card_shows_its_data_caveat_and_metrics_even_before_a_run(make_window, qtbot):
+    window = make_window(risk_model=FakeRiskModel(), settings=_settings(auto_risk=False))
+    assert window.risk_panel.state == "idle" and window.risk_runner.card is None
+    window.risk_panel.card_button.click()  # the model is loaded in the background, then its card shows
+    qtbot.waitUntil(lambda: any(e[0] == "information" for e in window.messages.shown), timeout=5000)
+    kind, title, text = window.messages.shown[-1]
+    assert title == "Risk model card: fake-risk"
+    assert "training data: 400 synthetic chest phantoms" in text
+    assert "intended use: Synthetic demo weights, not for clinical use." in text
+    assert "    auc: 0.9132" in text and "    auc ci95: 0.87, 0.95" in text
+    assert window.bridge.session.risk is None  # showing the card computed nothing
+
+
+def _settings(**changes):
+    from lesionviewer_app.settings import ViewerSettings
+
+    return ViewerSettings(**changes)
+
+
+# ---------------------------------------------------------------- which file is which model
+
+def _model_file(path, card):
+    from safetensors.numpy import save_file
+
+    metadata = {} if card is None else {"lesionviewer.model_card": json.dumps(card)}
+    save_file({"w": np.zeros(2, np.float32)}, str(path), metadata=metadata)
+    return path
+
+
+@pytest.fixture
+def resources(tmp_path, monkeypatch):
+    """A resources/ folder of the test's own, with models/ in it."""
+    from lesionviewer_app import model_files
+
+    root = tmp_path / "resources"
+    (root / "models").mkdir(parents=True)
+    monkeypatch.setattr(model_files, "resources_dir", lambda: root)
+    return root / "models"
+
+
+def test_the_detector_and_the_risk_model_are_told_apart_by_their_cards(resources):
+    from lesionviewer_app import detection_runner, model_files, risk_runner
+
+    _model_file(resources / "demo_mp3d_small.safetensors", {"name": "demo-mp3d", "architecture": "mp3d_small"})
+    _model_file(resources / "demo_risk_i3d.safetensors", CARD)
+    # sorted first, yet a detector: its card says so, whatever its name
+    _model_file(resources / "a_risky_detector.safetensors", {"name": "d", "task": "detection"})
+    assert detection_runner.default_model_path() == resources / "a_risky_detector.safetensors"
+    assert model_files.default_risk_model_path() == resources / "demo_risk_i3d.safetensors"
+    (resources / "a_risky_detector.safetensors").unlink()
+    assert detection_runner.default_model_path() == resources / "demo_mp3d_small.safetensors"
+    assert risk_runner.RiskRunner().model_path == str(resources / "demo_risk_i3d.safetensors")
+
+
+def test_without_a_task_in_the_card_the_file_name_decides(resources, monkeypatch):
+    from lesionviewer_app import model_files
+
+    monkeypatch.setitem(sys.modules, "lesionviewer.risk.model", None)  # as before the risk library lands
+    _model_file(resources / "demo_mp3d_small.safetensors", None)
+    _model_file(resources / "demo_risk_i3d.safetensors", {"name": "old card without a task"})
+    assert model_files.default_detector_path() == resources / "demo_mp3d_small.safetensors"
+    assert model_files.default_risk_model_path() == resources / "demo_risk_i3d.safetensors"
+    (resources / "demo_risk_i3d.safetensors").unlink()
+    assert model_files.default_risk_model_path() is None
+
+
+def test_a_chosen_risk_model_is_remembered_and_a_detector_file_is_refused(make_window, qtbot, tmp_path):
+    from lesionviewer_app.settings import ViewerSettings
+
+    window = make_window(risk_model=FakeRiskModel(0.7))
+    wait_for_jobs(qtbot)
+    detector_file = _model_file(tmp_path / "det.safetensors", {"name": "d", "task": "detection"})
+    assert not window.use_risk_model(str(detector_file))
+    kind, title, text = window.messages.shown[-1]
+    assert title == "Not a risk model" and "det.safetensors" in text
+    risk_file = _model_file(tmp_path / "mine.safetensors", CARD)
+    assert window.use_model(str(risk_file))  # Detection > Load model... with a risk file: goes to the risk panel
+    assert window.runner.model_path != str(risk_file)
+    assert window.risk_runner.model_path == str(risk_file)
+    assert ViewerSettings.load().risk_model_path == str(risk_file)
+    wait_for_jobs(qtbot)
+    assert window.risk_panel.state == "result"  # the shown study was scored with the new model
