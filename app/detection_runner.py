@@ -17,8 +17,9 @@ from PySide6.QtCore import QObject, Signal
 
 from lesionviewer_app.detection_estimate import remaining_seconds
 from lesionviewer_app.model_files import default_detector_path
+from lesionviewer_app.model_runner import ModelRunner
 from lesionviewer_app.slice_order import batches, nearest_first_order
-from lesionviewer_app.worker import BackgroundJob, JobContext, JobFailure, run_in_background
+from lesionviewer_app.worker import JobContext, JobFailure
 
 #: Slices per ``detect`` call: small enough that the first boxes show within seconds on a CPU and
 #: cancel stops within one call, large enough to keep the per-call overhead low.
@@ -65,7 +66,7 @@ def accepts_on_findings(detector: Any) -> bool:
         return False
 
 
-class DetectionRunner(QObject):
+class DetectionRunner(ModelRunner):
     """Runs one detection job at a time over the current volume; emits its progress and findings."""
 
     #: (the volume, the slices processed in this call, the findings on them)
@@ -78,52 +79,31 @@ class DetectionRunner(QObject):
     finished = Signal()
     cancelled = Signal()
     failed = Signal(object)
-    running_changed = Signal(bool)
 
     def __init__(self, factory: DetectorFactory | None = None, parent: QObject | None = None):
-        super().__init__(parent)
-        self.factory = factory or library_detector_factory
-        self.model_path: str = str(default_model_path() or "")
-        self.device = "auto"
-        self._detector: Any = None
-        self._detector_key: tuple[str, str] | None = None
-        self.job: BackgroundJob | None = None
-        self._pending: tuple | None = None
+        super().__init__(factory or library_detector_factory, default_model_path(), parent)
         #: the clock the remaining time is measured with (tests give a fake one)
         self.clock: Callable[[], float] = time.monotonic
 
     @property
-    def is_running(self) -> bool:
-        """True while a job is working (or stopping after cancel)."""
-        return self.job is not None and self.job.is_running
+    def _detector(self) -> Any:
+        """The loaded detector (the older name of :attr:`model`, kept for callers that reset it)."""
+        return self.model
 
-    @property
-    def will_restart(self) -> bool:
-        """True when a run waits for the stopping one (``running_changed(False)`` is then not the end)."""
-        return self._pending is not None
-
-    def set_model(self, path: str | Path, device: str | None = None) -> None:
-        """Use another model file (and device) from the next run on."""
-        self.model_path = str(path)
-        if device is not None:
-            self.device = device
+    @_detector.setter
+    def _detector(self, value: Any) -> None:
+        self.model = value
 
     def load_detector(self) -> Any:
         """The detector for the current model and device (loaded once, then reused)."""
-        key = (self.model_path, self.device)
-        if self._detector is None or self._detector_key != key:
-            self._detector = self.factory(self.model_path, self.device)
-            self._detector_key = key
-        return self._detector
+        return self.load_model()
 
     def start(self, volume: Any, center_slice: int, skip: set[int] | None = None) -> None:
         """Detect on every slice of ``volume`` (except ``skip``), nearest ``center_slice`` first.
 
         If a job is still running it is cancelled and this one starts when it has stopped.
         """
-        if self.is_running:
-            self._pending = (volume, center_slice, skip)
-            self.job.cancel()
+        if self.queue_if_running(volume, center_slice, skip):
             return
         order = [s for s in nearest_first_order(volume.num_slices, center_slice) if s not in (skip or set())]
 
@@ -161,18 +141,10 @@ class DetectionRunner(QObject):
                 report(done, len(order))
             return done
 
-        self.job = run_in_background(
-            work, "detection",
-            on_partial=self._partial, on_progress=self.progress.emit,
-            on_finished=lambda _: self.finished.emit(), on_cancelled=self.cancelled.emit,
-            on_failed=self._failed, on_done=self._job_done)
-        self.running_changed.emit(True)
-
-    def cancel(self) -> None:
-        """Stop the running job (it stops after the ``detect`` call in progress)."""
-        self._pending = None
-        if self.job is not None:
-            self.job.cancel()
+        self.launch(work, "detection",
+                    on_partial=self._partial, on_progress=self.progress.emit,
+                    on_finished=lambda _: self.finished.emit(), on_cancelled=self.cancelled.emit,
+                    on_failed=self._failed)
 
     def _partial(self, value: tuple) -> None:
         if value[0] == "model":
@@ -184,11 +156,5 @@ class DetectionRunner(QObject):
 
     def _failed(self, failure: JobFailure) -> None:
         # a model that failed to load must be loaded afresh next time
-        self._detector, self._detector_key = None, None
+        self.forget_model()
         self.failed.emit(failure)
-
-    def _job_done(self) -> None:
-        self.running_changed.emit(False)
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.start(*pending)

@@ -470,7 +470,7 @@ class MainWindow(QMainWindow):
         self._show_detection_status()
         if session is not None and (self._fresh_run or session.model_name != name):
             version = ""
-            detector = self.runner._detector
+            detector = self.runner.model
             card = getattr(detector, "card", None)
             version = str(getattr(card, "version", "") or "")
             session.begin_run(name, version, keep_pending=True)
@@ -525,10 +525,13 @@ class MainWindow(QMainWindow):
         name = Path(path).stem if path else "model"
         self.model_label.setText(f"Model: {name} | device {self.runner.device}")
 
+    def _ask_model_file(self, title: str) -> str:
+        path, _ = QFileDialog.getOpenFileName(self, title, self.settings.last_folder, "Model files (*.safetensors)")
+        return path
+
     def load_model_dialog(self) -> None:
         """Choose a model file; its model card is shown before it is used."""
-        path, _ = QFileDialog.getOpenFileName(self, "Load detection model", self.settings.last_folder,
-                                              "Model files (*.safetensors)")
+        path = self._ask_model_file("Load detection model")
         if path:
             self.use_model(path)
 
@@ -670,8 +673,7 @@ class MainWindow(QMainWindow):
 
     def load_risk_model_dialog(self) -> None:
         """Choose a risk model file; it is used from now on (and scores the shown study)."""
-        path, _ = QFileDialog.getOpenFileName(self, "Load risk model", self.settings.last_folder,
-                                              "Model files (*.safetensors)")
+        path = self._ask_model_file("Load risk model")
         if path:
             self.use_risk_model(path)
 

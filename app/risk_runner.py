@@ -15,7 +15,8 @@ from PySide6.QtCore import QObject, Signal
 
 from lesionviewer.io import LoadCancelled
 from lesionviewer_app.model_files import default_risk_model_path
-from lesionviewer_app.worker import BackgroundJob, JobCancelled, JobContext, JobFailure, run_in_background
+from lesionviewer_app.model_runner import ModelRunner
+from lesionviewer_app.worker import JobCancelled, JobContext, JobFailure
 
 #: ``factory(path, device) -> model`` with the ``RiskModel`` shape (``card``, ``name``, ``predict``).
 RiskModelFactory = Callable[[str, str], Any]
@@ -48,7 +49,7 @@ class RiskFailure(Exception):
     """A risk run that could not give a score; ``str()`` is the sentence the panel shows."""
 
 
-class RiskRunner(QObject):
+class RiskRunner(ModelRunner):
     """One risk job at a time: ``start(volume)`` predicts, ``start(None)`` only loads the model (its card)."""
 
     #: (the volume, the RiskResult)
@@ -60,30 +61,13 @@ class RiskRunner(QObject):
     #: a plain sentence
     failed = Signal(str)
     cancelled = Signal()
-    running_changed = Signal(bool)
 
     def __init__(self, factory: RiskModelFactory | None = None, parent: QObject | None = None):
-        super().__init__(parent)
-        self.factory = factory or library_risk_model_factory
-        self.model_path: str = str(default_risk_model_path() or "")
-        self.device = "auto"
+        super().__init__(factory or library_risk_model_factory, default_risk_model_path(), parent)
+        #: name and card of the last loaded model (None until one is loaded)
         self.name: str = ""
         self.card: dict | None = None
-        self._model: Any = None
-        self._model_key: tuple[str, str] | None = None
-        self.job: BackgroundJob | None = None
-        self._pending: tuple | None = None
         self._message = ""
-
-    @property
-    def is_running(self) -> bool:
-        """True while a job is working (or stopping after cancel)."""
-        return self.job is not None and self.job.is_running
-
-    @property
-    def will_restart(self) -> bool:
-        """True when a run waits for the stopping one (``running_changed(False)`` is then not the end)."""
-        return self._pending is not None
 
     @property
     def has_model(self) -> bool:
@@ -94,23 +78,11 @@ class RiskRunner(QObject):
         """Use another model file (and device) from the next run on; forget the old model's card."""
         if str(path) != self.model_path:
             self.name, self.card = "", None
-        self.model_path = str(path)
-        if device is not None:
-            self.device = device
-
-    def load_model(self) -> Any:
-        """The model for the current file and device (loaded once, then reused); on the worker."""
-        key = (self.model_path, self.device)
-        if self._model is None or self._model_key != key:
-            self._model = self.factory(self.model_path, self.device)
-            self._model_key = key
-        return self._model
+        super().set_model(path, device)
 
     def start(self, volume: Any) -> None:
         """Predict the risk of ``volume`` (None: only load the model); a running job is replaced."""
-        if self.is_running:
-            self._pending = (volume,)
-            self.job.cancel()
+        if self.queue_if_running(volume):
             return
         self._message = ""
         file_name = Path(self.model_path).name or "(none)"
@@ -144,18 +116,9 @@ class RiskRunner(QObject):
             context.raise_if_cancelled()
             return ("result", volume, result)
 
-        self.job = run_in_background(
-            work, "risk",
-            on_partial=self._partial, on_progress=self._progress, on_message=self._message_changed,
-            on_finished=self._finished, on_cancelled=self.cancelled.emit,
-            on_failed=self._failed, on_done=self._job_done)
-        self.running_changed.emit(True)
-
-    def cancel(self) -> None:
-        """Stop the running job (``predict`` stops at its next check of the cancel flag)."""
-        self._pending = None
-        if self.job is not None:
-            self.job.cancel()
+        self.launch(work, "risk",
+                    on_partial=self._partial, on_progress=self._progress, on_message=self._message_changed,
+                    on_finished=self._finished, on_cancelled=self.cancelled.emit, on_failed=self._failed)
 
     def _partial(self, value: tuple) -> None:
         _, self.name, self.card = value
@@ -172,16 +135,10 @@ class RiskRunner(QObject):
             self.result_ready.emit(value[1], value[2])
 
     def _failed(self, failure: JobFailure) -> None:
-        self._model, self._model_key = None, None  # a model that failed is loaded afresh next time
+        self.forget_model()  # a model that failed is loaded afresh next time
         error = failure.error
         self.failed.emit(str(error) if isinstance(error, RiskFailure) else
                          f"The risk could not be computed: {_plain(error)}")
-
-    def _job_done(self) -> None:
-        self.running_changed.emit(False)
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.start(*pending)
 
 
 def _plain(error: BaseException) -> str:
