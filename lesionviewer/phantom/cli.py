@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, nargs="+", help="slice interval(s) in mm to draw from (overrides the preset)")
     p.add_argument("--thickness-ratio", type=float, help="slice thickness / interval, e.g. 1.5 for 3 mm slices every 2 mm (default 1)")
     p.add_argument("--lesions", type=int, nargs=2, metavar=("MIN", "MAX"), help="lesions per patient")
+    p.add_argument("--lesion-contrast", type=float, metavar="K",
+                   help="scale each lesion's HU difference from its surroundings by K (default 1, realistic)")
+    p.add_argument("--annotate-all", action="store_true",
+                   help="mark every lesion crossing an annotated key slice (5 mm or longer there), not only the "
+                        "one whose key slice it is (DeepLesion leaves those unmarked)")
     p.add_argument("--box-padding", type=float, metavar="PX", help="pixels added around each lesion's RECIST extent for its box (default 5, DeepLesion's)")
     p.add_argument("--phase", choices=("unenhanced", "arterial", "portal", "delayed"), help="contrast phase for every patient (default: drawn)")
     p.add_argument("--first-patient", type=int, default=1, help="index of the first patient (default 1)")
@@ -67,6 +72,12 @@ def config_from_args(args: argparse.Namespace) -> PhantomConfig:
         changes["lesions_per_patient"] = tuple(args.lesions)
     if args.phase:
         changes["phase"] = args.phase
+    if args.lesion_contrast is not None:
+        if not 0.5 <= args.lesion_contrast <= 10.0:
+            raise ValueError(f"--lesion-contrast must be within 0.5-10, got {args.lesion_contrast}")
+        changes["lesion_contrast"] = args.lesion_contrast
+    if args.annotate_all:
+        changes["annotate_all_visible"] = True
     if args.box_padding is not None:
         if not 0.0 <= args.box_padding <= 50.0:
             raise ValueError(f"--box-padding must be within 0-50 pixels, got {args.box_padding}")

@@ -39,6 +39,14 @@ class PhantomConfig:
     phase: str | None = None  # None: drawn per patient
     fine_step_mm: float = 1.25  # sub-slice step for partial volume across the slice
     box_padding_px: float = 5.0  # DeepLesion pads the RECIST extent by 5 pixels
+    # DeepLesion marks one lesion per row on its own key slice, so other lesions crossing that slice
+    # go unmarked (the dataset's known incompleteness). With this on, every lesion whose cross-section
+    # on a key slice is at least ``annotate_min_mm`` long gets a row there too (complete key slices).
+    annotate_all_visible: bool = False
+    # Scales each lesion's HU difference from the tissue it replaces; 1 = the realistic contrasts
+    # of lesions.py. The demo detector's data uses more (docs/training.md says why and how much).
+    lesion_contrast: float = 1.0
+    annotate_min_mm: float = 5.0
 
     @staticmethod
     def preset(name: str) -> "PhantomConfig":

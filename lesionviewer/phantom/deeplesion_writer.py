@@ -128,6 +128,32 @@ def lesion_window(type_code: int) -> tuple[float, float]:
     return LUNG_WINDOW if type_code == 5 else SOFT_TISSUE_WINDOW
 
 
+def annotated_cross_sections(case) -> list[tuple[int, object, object]]:
+    """``(slice, lesion, measurement)`` for each ``DL_info.csv`` row of ``case``, in row order.
+
+    One per lesion on its own key slice (DeepLesion's rule); with the config's
+    ``annotate_all_visible``, also every other lesion crossing one of those key slices whose
+    cross-section there is at least ``annotate_min_mm`` long (so no visible lesion on an annotated
+    slice is left unmarked).
+
+    Example:
+        >>> from lesionviewer.phantom.config import PhantomConfig
+        >>> from lesionviewer.phantom.generator import generate_patient
+        >>> case = generate_patient(1, PhantomConfig.preset("small"))
+        >>> len(annotated_cross_sections(case)) == len(case.lesions)
+        True
+    """
+    items = [(lesion.key_slice, lesion, lesion.key) for lesion in case.lesions]
+    if case.config.annotate_all_visible:
+        keys = {lesion.key_slice for lesion in case.lesions}
+        for lesion in case.lesions:
+            for k in sorted(keys - {lesion.key_slice}):
+                m = lesion.slices.get(k)
+                if m is not None and m.long_px * min(case.volume.spacing[1:]) >= case.config.annotate_min_mm:
+                    items.append((k, lesion, m))
+    return sorted(items, key=lambda item: (item[0], item[2].box))
+
+
 def dl_info_rows(case, patient_index: int, split: int, study: int = 1, series: int = 1, box_padding: float | None = None) -> list[dict[str, str]]:
     """The ``DL_info.csv`` rows of ``case`` (one per lesion, on its key slice) as dicts of formatted strings.
 
@@ -143,9 +169,7 @@ def dl_info_rows(case, patient_index: int, split: int, study: int = 1, series: i
     dz, dy, dx = vol.spacing
     padding = case.config.box_padding_px if box_padding is None else box_padding
     rows = []
-    for lesion in sorted(case.lesions, key=lambda l: (l.key_slice, l.key.box)):
-        m = lesion.key
-        key = lesion.key_slice
+    for key, lesion, m in annotated_cross_sections(case):
         # DeepLesion is MATLAB-made: pixel and slice coordinates start at 1
         coords = [v + 1.0 for point in (*m.long_axis, *m.short_axis) for v in point]
         box = [v + 1.0 for v in m.recist_box(padding)]

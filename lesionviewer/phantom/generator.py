@@ -165,7 +165,7 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
         canvas = Canvas(zs[order], ys, xs, fill_hu=TISSUES["air"].hu_by_phase[0])
         paint_anatomy(canvas, anatomy)
         for i, spec in enumerate(specs):
-            occ = paint_lesion(canvas, spec)[back]
+            occ = paint_lesion(canvas, spec, cfg.lesion_contrast)[back]
             frac = occ.reshape(stop - start, k, n, n).mean(axis=1)
             for j in np.flatnonzero(frac.max(axis=(1, 2)) >= 0.5):
                 masks[i][start + int(j)] = frac[j] >= 0.5
