@@ -79,3 +79,17 @@ def test_cli_flags_reach_the_table(tmp_path, capsys):
     assert main([str(tmp_path / "bad"), *args, "--lesion-contrast", "50"]) != 0
     assert "--lesion-contrast must be within 0.5-10" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "DL_info.csv").exists()
+
+
+def test_only_split_writes_the_held_out_patients_exactly_as_the_whole_dataset(tmp_path):
+    args = ["-n", "20", "--slices", "4", "--seed", "2", "--no-progress", "-j", "1"]
+    assert main([str(tmp_path / "all"), *args]) == 0
+    assert main([str(tmp_path / "test"), *args, "--only-split", "test"]) == 0
+    full = list(csv.DictReader(open(tmp_path / "all" / "DL_info.csv", newline="")))
+    held_out = list(csv.DictReader(open(tmp_path / "test" / "DL_info.csv", newline="")))
+    assert held_out == [row for row in full if row["Train_Val_Test"] == "3"]
+    names = sorted(p.name for p in (tmp_path / "test" / "Images_png").iterdir())
+    assert len(names) == 3  # 15 % of 20 patients
+    for name in names:
+        for png in (tmp_path / "test" / "Images_png" / name).iterdir():
+            assert png.read_bytes() == (tmp_path / "all" / "Images_png" / name / png.name).read_bytes()

@@ -87,6 +87,16 @@ def test_train_evaluate_export_end_to_end(tmp_path, toy_root):
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, best["model"][name]), name
 
+    noted = tmp_path / "noted.safetensors"
+    assert cli.main(["export", "--run-dir", str(run), "--out", str(noted), "--description", "synthetic demo",
+                     "--data", "generator=lesionviewer-phantom x -n 4"]) == 0
+    _, card = load_model(noted)
+    assert card.description == "synthetic demo"
+    assert card.training_data["generator"] == "lesionviewer-phantom x -n 4"
+    assert card.training_data["train_key_slices"] == 4
+    assert cli.main(["export", "--run-dir", str(run), "--out", str(tmp_path / "bad.safetensors"), "--data", "novalue"]) == 2
+    assert not (tmp_path / "bad.safetensors").exists()
+
 
 def test_existing_run_is_not_overwritten(tmp_path, toy_root):
     run = tmp_path / "run"

@@ -16,6 +16,8 @@ from lesionviewer.phantom.config import PhantomConfig
 from lesionviewer.phantom.dataset import LAYOUTS, generate_dataset
 
 
+SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
+
 def build_parser() -> argparse.ArgumentParser:
     """The command's argument parser.
 
@@ -37,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, nargs="+", help="slice interval(s) in mm to draw from (overrides the preset)")
     p.add_argument("--thickness-ratio", type=float, help="slice thickness / interval, e.g. 1.5 for 3 mm slices every 2 mm (default 1)")
     p.add_argument("--lesions", type=int, nargs=2, metavar=("MIN", "MAX"), help="lesions per patient")
+    p.add_argument("--only-split", action="append", default=[], choices=sorted(SPLIT_CODES),
+                   help="write only the patients of this split (repeatable), as the whole dataset would hold them")
     p.add_argument("--lesion-contrast", type=float, metavar="K",
                    help="scale each lesion's HU difference from its surroundings by K (default 1, realistic)")
     p.add_argument("--annotate-all", action="store_true",
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=args.patients, unit="patient", desc="phantoms")
+        bar = tqdm(total=None if args.only_split else args.patients, unit="patient", desc="phantoms")
 
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             first_patient_index=args.first_patient,
             progress=progress,
+            only_splits=tuple(SPLIT_CODES[name] for name in args.only_split) or None,
         )
     except OSError as exc:
         print(f"lesionviewer-phantom: cannot write to {args.output}: {exc}", file=sys.stderr)

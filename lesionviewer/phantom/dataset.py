@@ -84,17 +84,23 @@ def generate_dataset(
     workers: int = 1,
     first_patient_index: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    only_splits: tuple[int, ...] | None = None,
 ) -> dict:
     """Write ``num_patients`` phantoms under ``root``; returns counts and the wall time.
 
     ``progress(done, total)`` is called after each patient. With ``workers > 1`` patients are
-    generated in separate processes; the output is byte-identical either way.
+    generated in separate processes; the output is byte-identical either way. ``only_splits``
+    (DeepLesion codes: 1 train, 2 val, 3 test) writes only the patients of those splits, exactly
+    as the whole dataset would hold them (to rebuild a held-out split without the rest).
 
     Example:
         >>> import tempfile
         >>> from lesionviewer.phantom.config import PhantomConfig
         >>> with tempfile.TemporaryDirectory() as d:
         ...     generate_dataset(d, 1, layout="dicom", config=PhantomConfig.preset("small").with_(num_slices=3))["slices"]
+        3
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     generate_dataset(d, 20, config=PhantomConfig.preset("small").with_(num_slices=3), only_splits=(3,))["patients"]
         3
     """
     if layout not in LAYOUTS:
@@ -105,25 +111,28 @@ def generate_dataset(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     splits = assign_splits(num_patients, seed)
-    jobs = [(str(root), first_patient_index + i, seed, cfg, layout, splits[i]) for i in range(num_patients)]
+    jobs = [(str(root), first_patient_index + i, seed, cfg, layout, splits[i]) for i in range(num_patients)
+            if only_splits is None or splits[i] in only_splits]
+    if not jobs:
+        raise ValueError(f"no patient of {num_patients} falls in splits {only_splits}")
     start = time.perf_counter()
     results: list[dict] = []
-    if workers <= 1 or num_patients == 1:
+    if workers <= 1 or len(jobs) == 1:
         for job in jobs:
             results.append(make_patient(*job))
             if progress:
-                progress(len(results), num_patients)
+                progress(len(results), len(jobs))
     else:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             for result in pool.map(_make_patient_args, jobs):
                 results.append(result)
                 if progress:
-                    progress(len(results), num_patients)
+                    progress(len(results), len(jobs))
     if layout == "deeplesion":
         write_dl_info([row for r in results for row in r["rows"]], root / "DL_info.csv")
     return {
-        "patients": num_patients,
+        "patients": len(jobs),
         "lesions": sum(r["lesions"] for r in results),
         "key_slices": sum(r["key_slices"] for r in results),
         "slices": sum(r["slices"] for r in results),

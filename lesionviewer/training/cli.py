@@ -6,6 +6,8 @@ Subcommands (``lesionviewer-train <command> --help`` for each)::
     evaluate  --checkpoint FILE|RUN_DIR --split val|test [--out DIR]
     export    --run-dir DIR --out model.safetensors [--name NAME]
     pretrain  --coco-json FILE --images DIR [--config FILE] [--run-dir DIR] [--set ...]
+    risk      phantoms|preprocess|lists|train|evaluate|export ...  (the whole-volume risk model;
+              lesionviewer.risk.cli, docs/risk.md)
 
 Several GPUs or nodes: ``torchrun --nproc_per_node 8 -m lesionviewer.training.cli train --config ...``.
 Phantom training data: make it with ``lesionviewer-phantom`` (same layout as DeepLesion).
@@ -64,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
     ex.add_argument("--name", help="model name in the card (default: the config name)")
     ex.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    ex.add_argument("--description", help="the card's description (default: the config's)")
+    ex.add_argument("--data", dest="data_notes", action="append", default=[], metavar="KEY=VALUE",
+                    help="add a note to the card's training_data, e.g. --data generator=\"lesionviewer-phantom ...\"")
 
     pre = sub.add_parser("pretrain", help="supervised 3D pre-training on a COCO-format detection dataset "
                                           "(RGB -> 3 slices, multi-class)")
@@ -73,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     pre.add_argument("--run-dir", type=Path, help="run folder (default runs/<config name>)")
     pre.add_argument("--resume", type=Path, metavar="RUN_DIR")
+
+    from lesionviewer.risk.cli import add_risk_parser
+
+    add_risk_parser(sub)
     return parser
 
 
@@ -118,7 +127,15 @@ def _evaluate(args) -> int:
 def _export(args) -> int:
     from lesionviewer.training.export import export_run
 
-    card = export_run(args.run_dir, args.out, name=args.name, which=args.checkpoint)
+    notes = {}
+    for item in args.data_notes:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            print(f"lesionviewer-train export: --data {item!r}: expected KEY=VALUE", file=sys.stderr)
+            return 2
+        notes[key.strip()] = value
+    card = export_run(args.run_dir, args.out, name=args.name, which=args.checkpoint,
+                      description=args.description, data_notes=notes)
     print(f"wrote {args.out} ({card.architecture}, {card.num_slices} slices at {card.slice_interval_mm} mm)")
     return EXIT_OK
 
@@ -153,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     from lesionviewer.training.loop import NonFiniteLossError, RunError
 
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "evaluate": _evaluate, "export": _export, "pretrain": _pretrain}
+    from lesionviewer.risk.cli import run_risk
+
+    handlers = {"train": _train, "evaluate": _evaluate, "export": _export, "pretrain": _pretrain, "risk": run_risk}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

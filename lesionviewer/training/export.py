@@ -41,8 +41,12 @@ def _measured_metrics(run_dir: Path, best_state: dict[str, Any]) -> dict[str, An
     return metrics
 
 
-def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, which: str = "best"):
+def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, which: str = "best",
+               description: str | None = None, data_notes: dict[str, str] | None = None):
     """Write ``out`` from the run's ``best`` (or ``last``) checkpoint; returns the stored card.
+
+    ``description`` replaces the config's description in the card; ``data_notes`` are added to the
+    card's ``training_data`` (e.g. the command that generated synthetic data).
 
     Example:
         >>> export_run("/nonexistent/run", "m.safetensors")  # doctest: +ELLIPSIS
@@ -66,9 +70,10 @@ def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, wh
     training_data = metrics.pop("_training_data", {})
     training_data.update({"config": cfg.name, "checkpoint": which, "epoch": int(state.get("epoch", -1)),
                           "step": int(state.get("step", -1))})
+    training_data.update(data_notes or {})
     card = {
         "name": name or cfg.name,
-        "description": cfg.description,
+        "description": description if description is not None else cfg.description,
         "slice_interval_mm": cfg.data.slice_interval_mm,
         "hu_clip": list(cfg.data.hu_clip),
         "input_min_size": cfg.data.test_size,
