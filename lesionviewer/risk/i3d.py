@@ -18,6 +18,11 @@ a 2D GoogLeNet state dict maps onto this network by inflating each tensor in pla
 * The 1000-class ``fc`` becomes dropout + ``Linear(1024 * width, 1)``: one logit, the risk.
 * ``width`` scales every channel count (0.125 gives a network of ~100 k parameters for CPU tests
   and the demo); only ``width=1`` takes 2D GoogLeNet weights.
+* ``norm="batch"`` (the default, GoogLeNet's BatchNorm, needed for 2D weights) or ``"group"``
+  (GroupNorm, at least 4 channels per group). BatchNorm statistics over a micro-batch of two
+  volumes, at the deepest stages where a small crop leaves one or two positions, differ between
+  training and evaluation so much that a small I3D on CPU-sized crops does not learn; GroupNorm
+  does not depend on the batch (docs/risk.md has the measurements).
 
 Example:
     >>> net = InceptionI3D(width=0.125).eval()
@@ -25,6 +30,8 @@ Example:
     torch.Size([2])
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -54,20 +61,52 @@ def scaled(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
+NORMS = ("batch", "group")
+
+
+def group_count(channels: int, most: int = 32, min_per_group: int = 4) -> int:
+    """Groups for GroupNorm over ``channels``: a power of two dividing it, at most ``most``, with
+    at least ``min_per_group`` channels each (one group when the layer is narrower).
+
+    Example:
+        >>> group_count(256), group_count(24), group_count(6), group_count(2)
+        (32, 4, 1, 1)
+    """
+    groups = math.gcd(most, channels)
+    while groups > 1 and channels // groups < min_per_group:
+        groups //= 2
+    return groups
+
+
+def norm_layer(channels: int, norm: str) -> nn.Module:
+    """BatchNorm3d (eps 0.001, as torchvision's GoogLeNet) or GroupNorm (:func:`group_count` groups).
+
+    Example:
+        >>> type(norm_layer(8, "batch")).__name__, norm_layer(8, "group").num_groups
+        ('BatchNorm3d', 2)
+    """
+    if norm == "batch":
+        return nn.BatchNorm3d(channels, eps=0.001)
+    if norm == "group":
+        return nn.GroupNorm(group_count(channels), channels, eps=0.001)
+    raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
+
+
 class BasicConv3d(nn.Module):
-    """Conv3d (no bias) + BatchNorm3d (eps 0.001, as torchvision's GoogLeNet) + ReLU; depth edge-padded.
+    """Conv3d (no bias) + normalisation (``bn``: BatchNorm, or GroupNorm) + ReLU; depth edge-padded.
 
     Example:
         >>> BasicConv3d(1, 4, kernel_size=3, padding=1)(torch.zeros(1, 1, 5, 8, 8)).shape
         torch.Size([1, 4, 5, 8, 8])
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 norm: str = "batch"):
         super().__init__()
         self.depth_padding = padding
         self.conv = nn.Conv3d(in_channels, out_channels, kernel_size, stride=stride,
                               padding=(0, padding, padding), bias=False)
-        self.bn = nn.BatchNorm3d(out_channels, eps=0.001)
+        self.bn = norm_layer(out_channels, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.depth_padding:
@@ -88,15 +127,15 @@ class Inception3D(nn.Module):
     """
 
     def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
-                 pool_proj: int):
+                 pool_proj: int, norm: str = "batch"):
         super().__init__()
-        self.branch1 = BasicConv3d(in_channels, ch1x1, kernel_size=1)
-        self.branch2 = nn.Sequential(BasicConv3d(in_channels, ch3x3red, kernel_size=1),
-                                     BasicConv3d(ch3x3red, ch3x3, kernel_size=3, padding=1))
-        self.branch3 = nn.Sequential(BasicConv3d(in_channels, ch5x5red, kernel_size=1),
-                                     BasicConv3d(ch5x5red, ch5x5, kernel_size=3, padding=1))
+        self.branch1 = BasicConv3d(in_channels, ch1x1, kernel_size=1, norm=norm)
+        self.branch2 = nn.Sequential(BasicConv3d(in_channels, ch3x3red, kernel_size=1, norm=norm),
+                                     BasicConv3d(ch3x3red, ch3x3, kernel_size=3, padding=1, norm=norm))
+        self.branch3 = nn.Sequential(BasicConv3d(in_channels, ch5x5red, kernel_size=1, norm=norm),
+                                     BasicConv3d(ch5x5red, ch5x5, kernel_size=3, padding=1, norm=norm))
         self.branch4 = nn.Sequential(nn.MaxPool3d(3, stride=1, padding=1, ceil_mode=True),
-                                     BasicConv3d(in_channels, pool_proj, kernel_size=1))
+                                     BasicConv3d(in_channels, pool_proj, kernel_size=1, norm=norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
@@ -114,21 +153,24 @@ class InceptionI3D(nn.Module):
         (128, True)
     """
 
-    def __init__(self, width: float = 1.0, dropout: float = 0.3):
+    def __init__(self, width: float = 1.0, dropout: float = 0.3, norm: str = "batch"):
         super().__init__()
         if not width > 0:
             raise ValueError(f"width must be positive, not {width!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
         self.width = float(width)
+        self.norm = norm
         s = lambda c: scaled(c, width)  # noqa: E731 - a local shorthand keeps the table readable
-        self.conv1 = BasicConv3d(1, s(64), kernel_size=7, stride=2, padding=3)
+        self.conv1 = BasicConv3d(1, s(64), kernel_size=7, stride=2, padding=3, norm=norm)
         self.maxpool1 = nn.MaxPool3d(3, stride=2, ceil_mode=True)
-        self.conv2 = BasicConv3d(s(64), s(64), kernel_size=1)
-        self.conv3 = BasicConv3d(s(64), s(192), kernel_size=3, padding=1)
+        self.conv2 = BasicConv3d(s(64), s(64), kernel_size=1, norm=norm)
+        self.conv3 = BasicConv3d(s(64), s(192), kernel_size=3, padding=1, norm=norm)
         self.maxpool2 = nn.MaxPool3d(3, stride=2, ceil_mode=True)
         blocks = {}
         for name, (cin, *rest) in INCEPTION_BLOCKS.items():
             blocks[name] = Inception3D(s(cin) if name == "inception3a" else _block_out(blocks, name, width),
-                                       *(s(c) for c in rest))
+                                       *(s(c) for c in rest), norm=norm)
         self.inception3a, self.inception3b = blocks["inception3a"], blocks["inception3b"]
         self.maxpool3 = nn.MaxPool3d(3, stride=2, ceil_mode=True)
         self.inception4a, self.inception4b = blocks["inception4a"], blocks["inception4b"]

@@ -87,6 +87,8 @@ def load_googlenet_2d(model: nn.Module, source: str | os.PathLike | Mapping[str,
         ...
         FileNotFoundError: /nonexistent/googlenet.pth: no such weights file
     """
+    if getattr(model, "norm", "batch") != "batch":
+        raise ValueError("2D GoogLeNet weights need the I3D built with norm='batch' (its BatchNorm is copied)")
     state_2d = read_state_dict(source)
     if "conv1.conv.weight" not in state_2d or "inception3a.branch1.conv.weight" not in state_2d:
         where = "state dict" if isinstance(source, Mapping) else os.fspath(source)

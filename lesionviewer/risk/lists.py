@@ -2,9 +2,10 @@
 
 Every study of a patient goes to the same side, so no patient is in both; the validation side gets
 about ``val_fraction`` of the patients, drawn separately among patients with and without a positive
-study so both sides keep the class balance. Paths are written as given (absolute when the
-preprocessed folder was given absolute); a path containing a space is refused, since the format
-splits on white space.
+study so both sides keep the class balance. Paths are written absolute when the preprocessed
+folder is given absolute, and otherwise relative to the list file's folder (so a data folder can
+be moved as a whole; readers resolve relative paths from the list's folder); a path containing a
+space is refused, since the format splits on white space.
 
 Example:
     >>> rows = [{"study": f"s{i}", "patient_id": f"P{i // 2}", "label": i % 4 == 0} for i in range(8)]
@@ -14,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,8 @@ def split_by_patient(rows: list[dict[str, Any]], val_fraction: float = 0.2,
 
 
 def write_list(path: str | Path, rows: list[dict[str, Any]], npz_dir: str | Path) -> Path:
-    """Write ``<npz_dir>/<study>.npz <label>`` lines atomically; returns the path.
+    """Write ``<npz_dir>/<study>.npz <label>`` lines atomically (a relative ``npz_dir`` as a path
+    relative to the list's folder); returns the path.
 
     Example:
         >>> import tempfile, pathlib
@@ -62,6 +65,8 @@ def write_list(path: str | Path, rows: list[dict[str, Any]], npz_dir: str | Path
     lines = []
     for row in rows:
         npz = Path(npz_dir) / f"{row['study']}.npz"
+        if not npz.is_absolute():  # relative to the list's own folder, which is how readers resolve it
+            npz = Path(os.path.relpath(npz.resolve(), Path(path).resolve().parent))
         if any(c.isspace() for c in str(npz)):
             raise ValueError(f"{npz}: a path with white space cannot go into a .list file")
         lines.append(f"{npz} {int(row['label'])}\n")

@@ -7,7 +7,11 @@ cannot disagree.
 
 Steps: resample to ``voxel_mm`` (linear interpolation, scipy), segment the lungs coarsely
 (:mod:`lesionviewer.risk.lung_mask`), take a ``crop_shape`` box centred on the centre of the
-lungs' bounding box, padding with air (-1024 HU) where the box leaves the volume.
+lungs' bounding box, padding with air (-1024 HU) where the box leaves the volume. With
+``mask_outside_lungs`` everything outside the lungs (closed with a radius of ``mask_closing_mm`` so
+that masses against the chest wall or the mediastinum stay in, then widened by ``mask_margin_mm``) is set to
+air before cropping: the network sees the lungs and their contents only (the ``lungs`` package's
+"reduction of problem space"; off by default).
 
 The ``.npz`` holds ``hu`` (the crop) and ``meta`` (JSON text): the voxel size, the crop box in the
 resampled grid and in patient millimetres, the lung volume, whether lungs were found, the
@@ -56,6 +60,9 @@ class PreprocessSettings:
     voxel_mm: float = 1.5
     crop_shape: tuple[int, int, int] = (192, 224, 224)
     lung_threshold_hu: float = -400.0
+    mask_outside_lungs: bool = False
+    mask_closing_mm: float = 20.0
+    mask_margin_mm: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "crop_shape", tuple(int(v) for v in self.crop_shape))
@@ -84,6 +91,33 @@ class PreprocessSettings:
         data = asdict(self)
         data["crop_shape"] = list(self.crop_shape)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PreprocessSettings":
+        """Settings from :meth:`to_dict`'s form (missing fields take their defaults; unknown ones are ignored).
+
+        Example:
+            >>> PreprocessSettings.from_dict({"voxel_mm": 5, "crop_shape": [4, 4, 4], "mask_outside_lungs": True})
+            PreprocessSettings(voxel_mm=5.0, crop_shape=(4, 4, 4), lung_threshold_hu=-400.0, mask_outside_lungs=True, mask_closing_mm=20.0, mask_margin_mm=0.0)
+        """
+        names = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in names}
+        for key in ("voxel_mm", "lung_threshold_hu", "mask_closing_mm", "mask_margin_mm"):
+            if key in values:
+                values[key] = float(values[key])
+        if "mask_outside_lungs" in values:
+            values["mask_outside_lungs"] = bool(values["mask_outside_lungs"])
+        return cls(**values)
+
+    def differences(self, stored: dict[str, Any]) -> list[str]:
+        """The settings that ``stored`` (an ``.npz``'s ``settings``) gives differently, as ``name: stored != ours``.
+
+        Example:
+            >>> PreprocessSettings(voxel_mm=4.0).differences({"voxel_mm": 5.0, "crop_shape": [192, 224, 224]})
+            ['voxel_mm: 5.0 != 4.0']
+        """
+        ours = self.to_dict()
+        return [f"{k}: {stored[k]} != {ours[k]}" for k in ours if k in stored and stored[k] != ours[k]]
 
 
 def resample_isotropic(hu: np.ndarray, spacing: tuple[float, float, float], voxel_mm: float) -> np.ndarray:
@@ -125,8 +159,11 @@ def crop_around(volume: np.ndarray, centre: tuple[float, float, float], shape: t
 
 
 def preprocess_volume(volume: Volume, settings: PreprocessSettings = PreprocessSettings(),
-                      source: str = "") -> tuple[np.ndarray, dict[str, Any]]:
+                      source: str = "", step=None) -> tuple[np.ndarray, dict[str, Any]]:
     """The cropped isotropic HU volume (int16, ``settings.crop_shape``) and its metadata.
+
+    ``step`` (optional) is called as ``step(fraction, message)`` before each stage (resampling,
+    lung mask, crop); it may raise to stop (the viewer's cancel).
 
     Example:
         >>> import numpy as np
@@ -134,8 +171,15 @@ def preprocess_volume(volume: Volume, settings: PreprocessSettings = PreprocessS
         >>> preprocess_volume(vol, PreprocessSettings(voxel_mm=2.0, crop_shape=(2, 4, 4)))[1]["crop_start"]
         [1, 2, 2]
     """
+    step = step or (lambda fraction, message: None)
+    step(0.0, f"resampling to {settings.voxel_mm:g} mm voxels")
     resampled = resample_isotropic(volume.hu, volume.spacing, settings.voxel_mm)
+    step(0.5, "finding the lungs")
     lungs = coarse_lung_mask(resampled, (settings.voxel_mm,) * 3, threshold=settings.lung_threshold_hu)
+    step(0.9, "cropping around the lungs")
+    if settings.mask_outside_lungs and lungs.found:
+        keep = widen_mask(lungs.mask, settings.voxel_mm, settings.mask_closing_mm, settings.mask_margin_mm)
+        resampled = np.where(keep, resampled, np.int16(AIR_HU))
     crop, start = crop_around(resampled, lungs.centre_index, settings.crop_shape)
     v = settings.voxel_mm
     # Patient position of the crop's first voxel: the resampled grid spans the same extent as the
@@ -160,6 +204,27 @@ def preprocess_volume(volume: Volume, settings: PreprocessSettings = PreprocessS
         "lung_box": list(lungs.box) if lungs.box else None,
     }
     return crop, meta
+
+
+def widen_mask(mask: np.ndarray, voxel_mm: float, closing_mm: float, margin_mm: float) -> np.ndarray:
+    """``mask`` closed with a radius of about ``closing_mm`` (holes filled slice by slice), dilated by ``margin_mm``.
+
+    The structuring element is the 6-neighbour cross iterated (a diamond of that radius): cheap at
+    any voxel size.
+
+    Example:
+        >>> m = np.zeros((1, 9, 9), bool); m[0, 2:7, 2:7] = True; m[0, 4, 4] = False
+        >>> int(widen_mask(m, 1.0, 0.0, 0.0).sum()), int(widen_mask(m, 1.0, 0.0, 1.0).sum())
+        (25, 45)
+    """
+    cross = ndimage.generate_binary_structure(3, 1)
+    close = int(round(closing_mm / voxel_mm))
+    if close:
+        padded = np.pad(mask, close)
+        mask = ndimage.binary_closing(padded, cross, iterations=close)[tuple(slice(close, -close) for _ in range(3))]
+    mask = np.stack([ndimage.binary_fill_holes(s) for s in mask])
+    grow = int(round(margin_mm / voxel_mm))
+    return ndimage.binary_dilation(mask, cross, iterations=grow) if grow else mask
 
 
 def write_npz(path: str | Path, crop: np.ndarray, meta: dict[str, Any]) -> None:

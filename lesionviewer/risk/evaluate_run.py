@@ -1,0 +1,84 @@
+"""``lesionviewer-train risk evaluate``: score a checkpoint, a run's best model or a risk model file on a list.
+
+The network and its preprocessing come from the checkpoint's config or from the model file's
+card; the list's crops are checked against that preprocessing. Results: ``<name>.json`` (AUC,
+bootstrap 95 % CI, the operating point, per-case scores), ``<name>_roc.png`` and
+``<name>_cases.csv`` in the output folder (default: the run's ``eval/``, or beside the model file).
+
+Example:
+    >>> evaluate_risk("/nonexistent/run", "x.list")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lesionviewer.training.checkpoint.CheckpointError: /nonexistent/run: checkpoint not found
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lesionviewer.risk.dataset import RiskDataset
+from lesionviewer.risk.evaluate import predict_dataset, risk_metrics, write_risk_evaluation
+from lesionviewer.risk.preprocess import PreprocessSettings
+from lesionviewer.training.checkpoint import CheckpointError, load_checkpoint
+from lesionviewer.training.runner import resolve_checkpoint
+
+
+def load_for_evaluation(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any], Path]:
+    """``(network, settings, default output folder)`` from a run folder, a ``.pt`` checkpoint or a ``.safetensors`` file.
+
+    ``settings`` holds ``preprocessing`` (a PreprocessSettings), ``hu_window``, ``mean``, ``std``.
+
+    Example:
+        >>> load_for_evaluation("/nonexistent/model.safetensors")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: /nonexistent/model.safetensors: no such risk model file
+    """
+    source = Path(source)
+    if source.suffix == ".safetensors":
+        from lesionviewer.risk.model_file import load_risk_network
+
+        net, card = load_risk_network(source)
+        settings = {"preprocessing": PreprocessSettings.from_dict(card["preprocessing"]), **card["intensity"]}
+        return net, settings, source.parent / f"{source.stem}_eval"
+    from lesionviewer.risk.config import risk_config_from_json
+    from lesionviewer.risk.trainer import build_network_for
+
+    path = resolve_checkpoint(source)
+    if not path.is_file():
+        raise CheckpointError(f"{source}: checkpoint not found")
+    state = load_checkpoint(path)
+    if "config_json" not in state or "model" not in state:
+        raise CheckpointError(f"{path}: not a training checkpoint of lesionviewer-train")
+    cfg = risk_config_from_json(state["config_json"], source=str(path))
+    net, _ = build_network_for(cfg, use_init=False)
+    net.load_state_dict(state["model"])
+    d = cfg.data
+    settings = {"preprocessing": cfg.preprocess_settings(), "hu_window": d.hu_window, "mean": d.mean, "std": d.std}
+    return net.eval(), settings, path.parent.parent / "eval"
+
+
+def evaluate_risk(source: str | Path, list_path: str | Path, out_dir: str | Path | None = None,
+                  name: str | None = None, device: str = "auto", batch_size: int = 4, min_sensitivity: float = 0.9,
+                  bootstrap: int = 2000, progress: bool = False) -> dict[str, Any]:
+    """Score ``source`` (see :func:`load_for_evaluation`) on ``list_path``; write and return the metrics.
+
+    Example:
+        >>> evaluate_risk.__name__
+        'evaluate_risk'
+    """
+    net, settings, default_out = load_for_evaluation(source)
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if device == "auto" else device))
+    net.to(dev)
+    dataset = RiskDataset(list_path, settings["preprocessing"],
+                          hu_window=settings["hu_window"], mean=settings["mean"], std=settings["std"])
+    logits = predict_dataset(net, dataset, dev, batch_size, progress=progress)
+    metrics = risk_metrics(dataset.labels, logits, min_sensitivity, bootstrap)
+    name = name or Path(list_path).stem
+    files = write_risk_evaluation(Path(out_dir) if out_dir else default_out, name, metrics, dataset.paths,
+                                  dataset.labels, logits)
+    metrics.update(source=str(source), list=str(list_path), files={k: str(v) for k, v in files.items()})
+    return metrics

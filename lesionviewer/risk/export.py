@@ -1,0 +1,157 @@
+"""Export a risk training run as the viewer's risk model file (safetensors + risk card).
+
+The card gets the backbone and its options, the preprocessing and intensity settings from the
+run's config, the labelling rule of the training data (from the phantom cohort's metadata when
+the crops are phantoms, or as given), a data description, the metrics the run *measured*
+(validation of the best epoch; the held-out test when the run had one; any ``eval/*.json`` named
+with ``--metrics``), and the commands that produced it.
+
+Example:
+    >>> export_risk_run("/nonexistent/run", "m.safetensors")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lesionviewer.training.checkpoint.CheckpointError: /nonexistent/run/checkpoints/best.pt: checkpoint not found
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from lesionviewer.training.checkpoint import CheckpointError, load_checkpoint
+from lesionviewer.training.loop import checkpoint_paths
+
+PHANTOM_DATA = "synthetic chest CT phantoms (lesionviewer.risk.phantom_cohort); not for clinical use"
+_METRIC_KEYS = ("auc", "auc_ci95", "operating_point", "num_cases", "num_positive")
+
+
+def _metric_subset(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: metrics[k] for k in _METRIC_KEYS if k in metrics}
+
+
+def phantom_rule_of(list_path: str | Path) -> str:
+    """The phantom labelling rule when the list's first crop is a risk phantom ("" otherwise).
+
+    Example:
+        >>> phantom_rule_of("/nonexistent.list")
+        ''
+    """
+    from lesionviewer.risk.dataset import resolve_list
+    from lesionviewer.risk.phantom_cohort import LABEL_RULE, RULE_VERSION
+    from lesionviewer.risk.preprocess import read_npz
+
+    try:
+        first = resolve_list(list_path)[0][0]
+        meta = read_npz(first)[1]
+    except (OSError, ValueError):
+        return ""
+    if "phantom" in str(meta.get("source", "")) and int(meta.get("rule_version", 1)) == RULE_VERSION:
+        return LABEL_RULE
+    return ""
+
+
+def export_risk_run(run_dir: str | Path, out: str | Path, name: str | None = None, which: str = "best",
+                    label_rule: str | None = None, data_description: str | None = None,
+                    extra_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``out`` from the run's ``best`` (or ``last``) checkpoint; returns the stored card.
+
+    ``label_rule`` and ``data_description`` default to the phantom rule and "synthetic phantoms,
+    not for clinical use" when the training crops are phantoms; ``extra_metrics`` (name -> metrics
+    dict, e.g. a held-out evaluation) are added to the card's metrics.
+
+    Example:
+        >>> export_risk_run.__name__
+        'export_risk_run'
+    """
+    from lesionviewer.risk.config import risk_config_from_json
+    from lesionviewer.risk.model_file import save_risk_model
+    from lesionviewer.risk.trainer import build_network_for
+
+    run_dir = Path(run_dir)
+    path = checkpoint_paths(run_dir)[which]
+    state = load_checkpoint(path)
+    if "config_json" not in state or "model" not in state:
+        raise CheckpointError(f"{path}: not a training checkpoint of lesionviewer-train")
+    cfg = risk_config_from_json(state["config_json"], source=str(path))
+    net, _ = build_network_for(cfg, use_init=False)
+    net.load_state_dict(state["model"])
+    summary_path = checkpoint_paths(run_dir)["summary"]
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    metrics: dict[str, Any] = {}
+    val = json.loads(state.get("metrics", "{}") or "{}")
+    if val:
+        metrics["val"] = {**_metric_subset(val), "epoch": int(state.get("epoch", -1))}
+    if "test" in summary:
+        metrics["test"] = _metric_subset(summary["test"])
+    for key, value in (extra_metrics or {}).items():
+        metrics[key] = _metric_subset(value) if isinstance(value, dict) and "auc" in value else value
+    rule = label_rule if label_rule is not None else phantom_rule_of(cfg.data.train_list)
+    description = data_description
+    if description is None:
+        description = PHANTOM_DATA if rule else "see the run's training lists"
+    training = dict(summary.get("training_data", {}))
+    training.update(description=description, config=cfg.name, checkpoint=which,
+                    epoch=int(state.get("epoch", -1)), step=int(state.get("step", -1)),
+                    loss=summary.get("loss"), optimizer={"name": cfg.optim.optimizer, "lr": cfg.optim.lr,
+                                                         "epochs": cfg.optim.epochs,
+                                                         "total_batch": cfg.total_batch(summary.get("world_size", 1))})
+    commands = [c for c in (summary.get("command"), " ".join(shlex.quote(a) for a in sys.argv)) if c]
+    card = {
+        "name": name or cfg.name,
+        "description": cfg.description,
+        "preprocessing": cfg.preprocess_settings().to_dict(),
+        "intensity": {"hu_window": list(cfg.data.hu_window), "mean": cfg.data.mean, "std": cfg.data.std},
+        "label_rule": rule,
+        "training_data": training,
+        "metrics": metrics,
+        "command": " ; ".join(commands),
+    }
+    return save_risk_model(out, net, card)
+
+
+def phantom_check(model_path: str | Path, cohort_seed: int, cohort_count: int, first: int,
+                  matrix: int = 64) -> dict[str, Any]:
+    """Score the first ``first`` cases of the phantom cohort ``(cohort_seed, cohort_count)`` through the
+    viewer's path (:meth:`RiskModel.predict` on the generated CT) and record the result in the file's card.
+
+    The cases are regenerated from their seeds, so anyone can repeat the check (the demo model's
+    test does); the card gets ``metrics["phantom_check"]`` with the cohort, the labels, the
+    probabilities and their AUC. Returns that entry.
+
+    Example:
+        >>> phantom_check.__name__
+        'phantom_check'
+    """
+    from lesionviewer.evaluation.roc import roc_auc
+    from lesionviewer.risk.model import RiskModel
+    from lesionviewer.risk.model_file import load_risk_network, save_risk_model
+
+    labels, probabilities = score_phantom_cases(RiskModel.from_file(model_path), cohort_seed, cohort_count, first,
+                                                matrix)
+    entry = {"cohort_seed": int(cohort_seed), "cohort_count": int(cohort_count), "first": int(first),
+             "matrix": int(matrix), "labels": labels, "probabilities": [round(p, 6) for p in probabilities],
+             "auc": roc_auc(labels, probabilities) if 0 < sum(labels) < len(labels) else None}
+    net, card = load_risk_network(model_path)
+    card["metrics"]["phantom_check"] = entry
+    save_risk_model(model_path, net, card)
+    return entry
+
+
+def score_phantom_cases(model, cohort_seed: int, cohort_count: int, first: int,
+                        matrix: int = 64) -> tuple[list[int], list[float]]:
+    """Labels and predicted probabilities of the first ``first`` cases of a phantom cohort.
+
+    Example:
+        >>> score_phantom_cases.__name__
+        'score_phantom_cases'
+    """
+    from lesionviewer.risk.phantom_cohort import cohort_labels, generate_chest_case
+
+    labels, probabilities = [], []
+    for case_seed, label in cohort_labels(cohort_count, cohort_seed)[:first]:
+        volume = generate_chest_case(case_seed, bool(label), matrix).volume
+        labels.append(int(label))
+        probabilities.append(float(model.predict(volume).probability))
+    return labels, probabilities
