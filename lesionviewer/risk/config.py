@@ -188,8 +188,10 @@ class RiskConfig:
         """The learning rate used (linear scaling by the total batch only when ``optim.scale_lr``).
 
         Example:
-            >>> RiskConfig.from_dict({"optim": {"scale_lr": True, "lr": 1e-4}}).scaled_lr(world_size=2)
-            0.0008
+            >>> cfg = RiskConfig.from_dict({"optim": {"scale_lr": True, "lr": 1e-4, "reference_batch": 2},
+            ...                             "train": {"images_per_gpu": 2, "iter_size": 2}})
+            >>> cfg.scaled_lr(world_size=2)  # 8 volumes per step against a reference of 2
+            0.0004
         """
         if not self.optim.scale_lr:
             return float(self.optim.lr)
