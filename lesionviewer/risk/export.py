@@ -15,8 +15,6 @@ Example:
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +65,7 @@ def export_risk_run(run_dir: str | Path, out: str | Path, name: str | None = Non
     """
     from lesionviewer.risk.config import risk_config_from_json
     from lesionviewer.risk.model_file import save_risk_model
-    from lesionviewer.risk.trainer import build_network_for
+    from lesionviewer.risk.trainer import build_network_for, command_line
 
     run_dir = Path(run_dir)
     path = checkpoint_paths(run_dir)[which]
@@ -97,7 +95,7 @@ def export_risk_run(run_dir: str | Path, out: str | Path, name: str | None = Non
                     loss=summary.get("loss"), optimizer={"name": cfg.optim.optimizer, "lr": cfg.optim.lr,
                                                          "epochs": cfg.optim.epochs,
                                                          "total_batch": cfg.total_batch(summary.get("world_size", 1))})
-    commands = [c for c in (summary.get("command"), " ".join(shlex.quote(a) for a in sys.argv)) if c]
+    commands = [c for c in (summary.get("command"), command_line()) if c]
     card = {
         "name": name or cfg.name,
         "description": cfg.description,

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lesionviewer.risk.mp3d_classifier import global_pool
+
 #: torchvision GoogLeNet's inception blocks: (in, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj).
 INCEPTION_BLOCKS: dict[str, tuple[int, int, int, int, int, int, int]] = {
     "inception3a": (192, 64, 96, 128, 16, 32, 32),
@@ -145,7 +147,8 @@ class InceptionI3D(nn.Module):
     """The inflated Inception-v1 classifier: (N, 1, D, H, W) normalised volume -> (N,) logits.
 
     ``width`` scales the channels; ``dropout`` is applied before the final linear layer (the
-    ``lungs`` package kept 70 %, i.e. dropout 0.3). :meth:`features` gives the pooled vector.
+    ``lungs`` package kept 70 %, i.e. dropout 0.3); ``norm`` "batch" or "group"; ``pool`` "avg"
+    (I3D's) or "max". :meth:`features` gives the pooled vector.
 
     Example:
         >>> net = InceptionI3D(width=0.125)
@@ -153,7 +156,7 @@ class InceptionI3D(nn.Module):
         (128, True)
     """
 
-    def __init__(self, width: float = 1.0, dropout: float = 0.3, norm: str = "batch"):
+    def __init__(self, width: float = 1.0, dropout: float = 0.3, norm: str = "batch", pool: str = "avg"):
         super().__init__()
         if not width > 0:
             raise ValueError(f"width must be positive, not {width!r}")
@@ -178,7 +181,7 @@ class InceptionI3D(nn.Module):
         self.inception4e = blocks["inception4e"]
         self.maxpool4 = nn.MaxPool3d(2, stride=2, ceil_mode=True)
         self.inception5a, self.inception5b = blocks["inception5a"], blocks["inception5b"]
-        self.avgpool = nn.AdaptiveAvgPool3d(1)
+        self.avgpool = global_pool(pool)  # the name is torchvision's; "max" makes it a max pool
         self.dropout = nn.Dropout(dropout)
         self.num_features = _block_out(blocks, None, width)
         self.fc = nn.Linear(self.num_features, 1)

@@ -26,20 +26,40 @@ from lesionviewer.detection.networks.mp3d_resnet import mp3d_trunk
 DETECTOR_TRUNK_PREFIX = "backbone.body."
 
 
+def global_pool(kind: str) -> nn.Module:
+    """``AdaptiveAvgPool3d(1)`` for ``"avg"``, ``AdaptiveMaxPool3d(1)`` for ``"max"``.
+
+    Example:
+        >>> global_pool("max")(torch.arange(8.0).reshape(1, 1, 2, 2, 2)).item()
+        7.0
+    """
+    if kind == "avg":
+        return nn.AdaptiveAvgPool3d(1)
+    if kind == "max":
+        return nn.AdaptiveMaxPool3d(1)
+    raise ValueError(f"pool must be 'avg' or 'max', not {kind!r}")
+
+
 class MP3DClassifier(nn.Module):
-    """MP3D trunk -> global average pool -> dropout -> Linear(C, 1): one logit per volume.
+    """MP3D trunk -> global pool -> dropout -> Linear(C, 1): one logit per volume.
+
+    ``pool="avg"`` (default) averages the last stage over depth, height and width; ``"max"``
+    takes each channel's maximum (a finding anywhere in the volume counts fully, as in
+    multiple-instance learning).
 
     Example:
         >>> MP3DClassifier(width=8, blocks=(1, 1, 1, 1)).num_features
         256
+        >>> type(MP3DClassifier(width=8, blocks=(1, 1, 1, 1), pool="max").pool).__name__
+        'AdaptiveMaxPool3d'
     """
 
     def __init__(self, width: int = 16, blocks: Sequence[int] = (2, 2, 3, 2), depth_pooling: bool = True,
-                 dropout: float = 0.3):
+                 dropout: float = 0.3, pool: str = "avg"):
         super().__init__()
         self.trunk = mp3d_trunk(int(width), tuple(blocks), depth_pooling)
         self.num_features = self.trunk.stage_channels[-1]
-        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.pool = global_pool(pool)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(self.num_features, 1)
 

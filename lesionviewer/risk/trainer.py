@@ -35,6 +35,17 @@ from lesionviewer.training.loop import Trainer, checkpoint_paths
 from lesionviewer.training.sampler import seed_everything
 
 
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that is running, as one would type it (the program by its name, not its path).
+
+    Example:
+        >>> command_line(["/venv/bin/lesionviewer-train", "risk", "train", "--run-dir", "runs/a b"])
+        "lesionviewer-train risk train --run-dir 'runs/a b'"
+    """
+    argv = sys.argv if argv is None else argv
+    return " ".join([Path(argv[0]).name] + [shlex.quote(a) for a in argv[1:]]) if argv else ""
+
+
 class RiskTrainer(Trainer):
     """The trainer's loop on (volumes, labels) batches with a classification loss.
 
@@ -156,7 +167,7 @@ def train_risk(cfg: RiskConfig, run_dir: str | Path, resume: bool = False) -> di
         loss_fn, loss_info = build_loss(cfg.loss.kind, cfg.loss.balance, [y for _, y in datasets["train"].base],
                                         cfg.loss.pos_weight, cfg.loss.focal_gamma, cfg.loss.focal_alpha)
         extra = {"task": "risk", "training_data": describe_data(cfg, datasets), "loss": loss_info,
-                 "command": " ".join(shlex.quote(a) for a in sys.argv)}
+                 "command": command_line()}
         if init is not None:
             extra["initialization"] = init
         trainer = RiskTrainer(cfg, run_dir, model, datasets["train"], ctx=ctx, resume=resume,
