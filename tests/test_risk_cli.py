@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from lesionviewer.risk.export import score_phantom_cases
 from lesionviewer.risk.lists import read_list
 from lesionviewer.risk.model import RiskModel, is_risk_model_file
 from lesionviewer.risk.phantom_cohort import LABEL_RULE, generate_chest_case
@@ -77,7 +78,8 @@ def test_evaluate_and_export(pipeline, tmp_path):
     assert (tmp_path / "eval" / "test_roc.png").is_file() and (tmp_path / "eval" / "test_cases.csv").is_file()
     out = tmp_path / "risk.safetensors"
     assert main(["risk", "export", "--run-dir", str(pipeline / "run"), "--out", str(out), "--name", "cli demo",
-                 "--metrics", f"heldout={tmp_path / 'eval' / 'test.json'}"]) == 0
+                 "--metrics", f"heldout={tmp_path / 'eval' / 'test.json'}", "--phantom-check", "5", "4", "4",
+                 "--matrix", "48"]) == 0
     assert is_risk_model_file(out)
     model = RiskModel.from_file(out)
     card = model.card
@@ -95,6 +97,13 @@ def test_evaluate_and_export(pipeline, tmp_path):
     again = json.loads((tmp_path / "eval2" / "test.json").read_text())
     assert [c["logit"] for c in again["cases"]] == pytest.approx([c["logit"] for c in result["cases"]], abs=1e-4)
     assert 0.0 <= model.predict(generate_chest_case(7, True, matrix=48).volume).probability <= 1.0
+    # The recorded phantom check: the held-out cohort's cases regenerated and scored through predict,
+    # equal to the scores of the same cases' preprocessed crops (what the demo model's test repeats).
+    check = card["metrics"]["phantom_check"]
+    assert check["labels"] == [c["label"] for c in result["cases"]]
+    assert check["probabilities"] == pytest.approx([c["probability"] for c in result["cases"]], abs=1e-4)
+    labels, probabilities = score_phantom_cases(model, 5, 4, 4, matrix=48)
+    assert labels == check["labels"] and probabilities == pytest.approx(check["probabilities"], abs=1e-6)
 
 
 def test_preprocess_dicom_studies(tmp_path):
