@@ -30,9 +30,8 @@ from lesionviewer.risk.dataset import RiskDataset, collate_risk
 from lesionviewer.risk.evaluate import predict_dataset, risk_metrics, write_risk_evaluation
 from lesionviewer.risk.losses import build_loss
 from lesionviewer.risk.networks import build_risk_network, initialise_risk_network
-from lesionviewer.training.distributed import init_distributed, shutdown_distributed
+from lesionviewer.training.distributed import shutdown_distributed, start_training_process
 from lesionviewer.training.loop import Trainer, checkpoint_paths
-from lesionviewer.training.sampler import seed_everything
 
 
 def command_line(argv: list[str] | None = None) -> str:
@@ -154,12 +153,8 @@ def train_risk(cfg: RiskConfig, run_dir: str | Path, resume: bool = False) -> di
         'train_risk'
     """
     run_dir = Path(run_dir)
-    device_type = "cuda" if torch.cuda.is_available() and cfg.train.device in ("auto", "cuda") else "cpu"
-    ctx = init_distributed(device_type)
+    ctx = start_training_process(cfg.train)
     try:
-        if cfg.train.torch_threads:
-            torch.set_num_threads(int(cfg.train.torch_threads))
-        seed_everything(cfg.train.seed)
         datasets = {"train": dataset_for(cfg, "train", train=True), "val": dataset_for(cfg, "val")}
         if cfg.data.test_list:
             datasets["test"] = dataset_for(cfg, "test")

@@ -76,6 +76,35 @@ def init_distributed(device_type: str = "cpu", env: dict | None = None, timeout_
     return DistributedContext(rank=rank, local_rank=local_rank, world_size=world_size, backend=backend)
 
 
+def start_training_process(train_cfg) -> DistributedContext:
+    """Set up one training process from a config's ``[train]`` section; returns its context.
+
+    Picks CUDA when ``train_cfg.device`` allows it and a GPU exists (else the CPU), joins torchrun's
+    process group if there is one, then applies ``torch_threads`` and seeds every generator with
+    ``seed``. The caller shuts the context down with :func:`shutdown_distributed` when done.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> cfg = SimpleNamespace(device="cpu", torch_threads=0, seed=3)
+        >>> ctx = start_training_process(cfg); first = torch.rand(2); shutdown_distributed(ctx)
+        >>> ctx = start_training_process(cfg); again = torch.rand(2); shutdown_distributed(ctx)
+        >>> ctx.world_size, torch.equal(first, again)
+        (1, True)
+    """
+    from lesionviewer.training.sampler import seed_everything
+
+    device_type = "cuda" if torch.cuda.is_available() and train_cfg.device in ("auto", "cuda") else "cpu"
+    ctx = init_distributed(device_type)
+    try:
+        if train_cfg.torch_threads:
+            torch.set_num_threads(int(train_cfg.torch_threads))
+        seed_everything(train_cfg.seed)
+    except BaseException:
+        shutdown_distributed(ctx)
+        raise
+    return ctx
+
+
 def shutdown_distributed(ctx: DistributedContext) -> None:
     """Leave the process group (no-op for a single process).
 

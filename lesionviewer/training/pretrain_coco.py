@@ -122,20 +122,15 @@ def pretrain(cfg: TrainingConfig, coco_json: str | Path, images_dir: str | Path,
         >>> pretrain.__name__
         'pretrain'
     """
-    from lesionviewer.training.distributed import init_distributed, shutdown_distributed
+    from lesionviewer.training.distributed import shutdown_distributed, start_training_process
     from lesionviewer.training.loop import Trainer
     from lesionviewer.training.model_setup import build_model
-    from lesionviewer.training.sampler import seed_everything
-
+    
     if cfg.data.num_slices != 3:
         cfg = apply_overrides(cfg, ["data.num_slices=3"])  # an RGB image is exactly 3 slices
     run_dir = Path(run_dir)
-    device_type = "cuda" if torch.cuda.is_available() and cfg.train.device in ("auto", "cuda") else "cpu"
-    ctx = init_distributed(device_type)
+    ctx = start_training_process(cfg.train)
     try:
-        if cfg.train.torch_threads:
-            torch.set_num_threads(int(cfg.train.torch_threads))
-        seed_everything(cfg.train.seed)
         augment = StackAugmentation(cfg.data.hflip, cfg.data.vflip, cfg.data.reverse_slices)
         dataset = CocoStackDataset(coco_json, images_dir, augment=augment, seed=cfg.train.seed)
         if len(dataset) == 0:

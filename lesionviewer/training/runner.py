@@ -26,11 +26,10 @@ from typing import Any
 import torch
 
 from lesionviewer.training.config import TrainingConfig
-from lesionviewer.training.distributed import init_distributed, shutdown_distributed
+from lesionviewer.training.distributed import shutdown_distributed, start_training_process
 from lesionviewer.training.evaluate import evaluate_split, write_evaluation
 from lesionviewer.training.loop import Trainer, checkpoint_paths
 from lesionviewer.training.model_setup import build_model
-from lesionviewer.training.sampler import seed_everything
 from lesionviewer.training.splits import build_split_datasets, describe_training_data
 
 
@@ -61,12 +60,8 @@ def train(cfg: TrainingConfig, run_dir: str | Path, resume: bool = False) -> dic
         'train'
     """
     run_dir = Path(run_dir)
-    device_type = "cuda" if torch.cuda.is_available() and cfg.train.device in ("auto", "cuda") else "cpu"
-    ctx = init_distributed(device_type)
+    ctx = start_training_process(cfg.train)
     try:
-        if cfg.train.torch_threads:
-            torch.set_num_threads(int(cfg.train.torch_threads))
-        seed_everything(cfg.train.seed)
         datasets = build_split_datasets(cfg)
         model = build_model(cfg)
         evaluator = make_evaluator(cfg, datasets, run_dir, lambda m: next(m.parameters()).device)
