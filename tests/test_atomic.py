@@ -1,4 +1,5 @@
 import os
+import stat
 
 import pytest
 
@@ -28,3 +29,23 @@ def test_atomic_open_refuses_read_modes(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic_open(tmp_path / "x", "rb"):
             pass
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permission bits")
+def test_new_files_get_the_umask_mode_and_replaced_files_keep_theirs(tmp_path):
+    mask = os.umask(0o027)
+    try:
+        from lesionviewer.util import atomic
+
+        atomic._process_umask.cache_clear()
+        fresh = tmp_path / "export.csv"
+        atomic_write_text(fresh, "a,b\n")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # 0666 less the umask, not mkstemp's 0600
+        kept = tmp_path / "shared.csv"
+        kept.write_text("old")
+        kept.chmod(0o664)
+        atomic_write_text(kept, "new")
+        assert kept.read_text() == "new" and stat.S_IMODE(kept.stat().st_mode) == 0o664
+    finally:
+        os.umask(mask)
+        atomic._process_umask.cache_clear()

@@ -24,7 +24,7 @@ from lesionviewer.phantom.canvas import Canvas
 from lesionviewer.phantom.render import paint_anatomy
 from lesionviewer.phantom.tissues import TISSUES
 
-SITES = ("lung", "liver", "kidney", "bone", "soft_tissue", "abdomen", "mediastinum", "pelvis", "spleen", "pancreas", "adrenal")
+SITES = ("lung", "lung_interior", "liver", "kidney", "bone", "soft_tissue", "abdomen", "mediastinum", "pelvis", "spleen", "pancreas", "adrenal")
 
 
 def _lab(*names: str) -> np.ndarray:
@@ -120,6 +120,8 @@ class PlacementMap:
         s = a.scale
         if site == "lung":
             ok = self._depth_in(("lung",)) >= min(radius * 0.7, 12.0)
+        elif site == "lung_interior":  # the whole ball of ``radius`` inside the lung parenchyma
+            ok = self._depth_in(("lung",)) >= radius
         elif site == "liver":
             ok = self._depth_in(("liver",)) >= max(radius * 0.6, 4.0)
         elif site == "kidney":

@@ -4,7 +4,7 @@
 initialised from a local 2D GoogLeNet state dict file when ``init_from`` names one (inflated,
 :mod:`lesionviewer.risk.inflation`). ``mp3d`` is
 :class:`~lesionviewer.risk.mp3d_classifier.MP3DClassifier` (options ``width``, ``blocks``,
-``depth_pooling``, ``dropout``, ``pool``), its trunk initialised from a detector model file or
+``depth_pooling``, ``dropout``, ``pool``, ``stem_pool``), its trunk initialised from a detector model file or
 training checkpoint when ``init_from`` names one. Nothing is downloaded.
 
 Example:

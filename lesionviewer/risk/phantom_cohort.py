@@ -6,16 +6,20 @@ phantom's placement map. The label follows one rule, stated in :data:`LABEL_RULE
 model's card):
 
 * positive ("cancer"): the lungs hold a large irregular solid mass - long diameter 25-40 mm,
-  soft-tissue density (-10..60 HU), a lobulated surface;
+  soft-tissue density (-10..60 HU), a lobulated surface, wholly inside the lung parenchyma (at
+  least :data:`INTERIOR_MARGIN_MM` from the pleura, so a lung mask cannot cut it);
 * negative: no such mass. To keep the task from being "any large blob", negatives and positives
   alike carry 0-3 small smooth nodules (3-8 mm), and 40 % of the negatives carry a large
-  (20-35 mm) smooth *calcified* nodule (200-500 HU, benign): size alone does not decide (a
+  (20-35 mm) smooth *calcified* nodule (200-500 HU, benign), placed the same way: size alone does not decide (a
   detector of large blobs that ignores density scores an AUC of at most 0.8), density alone does
   not either (the small nodules are soft tissue too).
 
 The sizes are for CPU-trainable demos at 4 mm voxels (a 25 mm mass is about 6 voxels across);
 an earlier rule with 15-30 mm nodules (``RULE_VERSION`` 1) was not learned from a few hundred
-cases at the voxel sizes a CPU affords.
+cases at the voxel sizes a CPU affords. Version 2 let the large nodules sit against the pleura
+(only their centre had to be 12 mm inside the lung); the lung mask then cut part of such a mass
+away, so version 3 places them wholly inside. A large nodule gets up to 20 tries at a new size
+to fit a small lung, which makes the smaller sizes a little more frequent.
 
 Example:
     >>> case = generate_chest_case(3, positive=True, matrix=64)
@@ -45,15 +49,18 @@ from lesionviewer.phantom.tissues import TISSUES
 from lesionviewer.util.atomic import atomic_write_text
 
 #: Bumped when the rule below changes (it is stored in each case's metadata and in model cards).
-RULE_VERSION = 2
+RULE_VERSION = 3
 POSITIVE_DIAMETER_MM = (25.0, 40.0)
 CALCIFIED_DIAMETER_MM = (20.0, 35.0)
 CALCIFIED_FRACTION = 0.4
 SMALL_DIAMETER_MM = (3.0, 8.0)
+#: The large nodules (the mass and the calcified one) lie wholly this far inside the lung.
+INTERIOR_MARGIN_MM = 3.0
 
 LABEL_RULE = ("positive = the lungs hold a large irregular solid mass (long diameter 25-40 mm, -10..60 HU, "
-              "lobulated surface); negative = none. Both classes carry 0-3 small smooth nodules (3-8 mm); "
-              "40% of negatives carry a large smooth calcified nodule (20-35 mm, 200-500 HU). "
+              f"lobulated surface, wholly inside the lung at least {INTERIOR_MARGIN_MM:g} mm from the pleura); "
+              "negative = none. Both classes carry 0-3 small smooth nodules (3-8 mm); "
+              "40% of negatives carry a large smooth calcified nodule (20-35 mm, 200-500 HU, placed the same way). "
               f"(risk phantom rule version {RULE_VERSION})")
 
 LABELS_NAME = "labels.csv"
@@ -75,20 +82,27 @@ class ChestCase:
 
 
 def _nodule(rng: np.random.Generator, finder: PlacementMap, diameter: float, hu: float, lobes: int,
-            lobe_amplitude: tuple[float, float]) -> LesionSpec | None:
+            lobe_amplitude: tuple[float, float], interior: bool = False) -> LesionSpec | None:
+    """A lung nodule's spec; ``interior``: the whole nodule (lobes and edge included) lies at least
+    :data:`INTERIOR_MARGIN_MM` inside the lung parenchyma, so no lung mask can cut it."""
     radii = (diameter / 2.0, diameter / 2.0 * float(rng.uniform(0.75, 1.0)), diameter / 2.0 * float(rng.uniform(0.7, 1.0)))
-    centre = finder.find(rng, "lung", min(radii))
-    if centre is None:
-        return None
     shape = []
     for _ in range(lobes):
         n = rng.normal(0, 1, 3)
         n /= np.linalg.norm(n) or 1.0
         shape.append((float(n[0]), float(n[1]), float(n[2]), float(rng.choice([2.0, 3.0, 4.0])),
                       float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(*lobe_amplitude))))
+    edge_mm = float(rng.uniform(0.5, 1.5))
+    if interior:
+        extent = max(radii) * (1.0 + sum(lobe[5] for lobe in shape)) + edge_mm + INTERIOR_MARGIN_MM
+        centre = finder.find(rng, "lung_interior", extent)
+    else:
+        centre = finder.find(rng, "lung", min(radii))
+    if centre is None:
+        return None
     return LesionSpec(kind="lung", type_code=5, centre=centre, radii=radii, hu=hu,
                       yaw=float(rng.uniform(0, np.pi)), pitch=float(rng.uniform(-0.3, 0.3)),
-                      edge_mm=float(rng.uniform(0.5, 1.5)), lobes=shape)
+                      edge_mm=edge_mm, lobes=shape)
 
 
 def generate_chest_case(seed: int, positive: bool, matrix: int = 96, slice_interval_mm: float = 5.0) -> ChestCase:
@@ -111,21 +125,22 @@ def generate_chest_case(seed: int, positive: bool, matrix: int = 96, slice_inter
     finder.z_window = (z_lo + 15.0, z_hi - 25.0)
 
     specs, nodules = [], []
+    large = None
     if positive:
-        for _ in range(10):
-            spec = _nodule(rng, finder, float(rng.uniform(*POSITIVE_DIAMETER_MM)), float(rng.uniform(-10, 60)),
-                           int(rng.integers(3, 6)), (0.10, 0.22))
+        large = ("large irregular solid", POSITIVE_DIAMETER_MM, (-10.0, 60.0), (3, 6), (0.10, 0.22))
+    elif rng.random() < CALCIFIED_FRACTION:
+        large = ("large smooth calcified", CALCIFIED_DIAMETER_MM, (200.0, 500.0), (0, 1), (0.0, 0.0))
+    if large is not None:
+        kind, diameters, hus, lobes, amplitude = large
+        for _ in range(20):  # a new size each try: the largest may not fit a small lung
+            spec = _nodule(rng, finder, float(rng.uniform(*diameters)), float(rng.uniform(*hus)),
+                           int(rng.integers(*lobes)), amplitude, interior=True)
             if spec is not None:
                 specs.append(spec)
-                nodules.append({**spec.to_dict(), "kind": "large irregular solid"})
+                nodules.append({**spec.to_dict(), "kind": kind})
                 break
-        if not specs:
-            raise RuntimeError(f"seed {seed}: no place for the positive nodule")  # never seen; would mislabel
-    elif rng.random() < CALCIFIED_FRACTION:
-        spec = _nodule(rng, finder, float(rng.uniform(*CALCIFIED_DIAMETER_MM)), float(rng.uniform(200, 500)), 0, (0, 0))
-        if spec is not None:
-            specs.append(spec)
-            nodules.append({**spec.to_dict(), "kind": "large smooth calcified"})
+        if not specs:  # never seen; dropping it would mislabel the case
+            raise RuntimeError(f"seed {seed}: no place inside the lungs for the {kind} nodule")
     for _ in range(int(rng.integers(0, 4))):
         spec = _nodule(rng, finder, float(rng.uniform(*SMALL_DIAMETER_MM)), float(rng.uniform(-10, 60)), 0, (0, 0))
         if spec is not None and all(np.linalg.norm(np.subtract(spec.centre, o.centre)) > max(o.radii) + 8 for o in specs):

@@ -1,7 +1,8 @@
 """Crash-safe file writing: write a temporary file beside the target, fsync it, then rename.
 
 A reader (or a process restarted after a kill) sees either the old file or the new one,
-never a half-written file.
+never a half-written file. The new file gets the permissions a plain ``open`` would give it
+(the replaced file's, or 0666 less the umask), not the owner-only mode of a temporary file.
 
 Example:
     >>> import tempfile, pathlib
@@ -13,10 +14,28 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+
+@functools.lru_cache(maxsize=1)
+def _process_umask() -> int:
+    """The process's umask, read once (``os.umask`` can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits ``path`` should get: those of the file it replaces, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_process_umask()
 
 
 @contextlib.contextmanager
@@ -39,6 +58,8 @@ def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX; Windows files have no such bits
+            os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, mode, encoding=encoding, newline="" if "b" not in mode else None) as handle:
             yield handle
             handle.flush()

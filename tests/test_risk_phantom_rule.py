@@ -1,0 +1,45 @@
+"""The risk phantoms' label rule (version 3): the large nodules lie wholly inside the lungs, so the
+demo preprocessing's lung mask keeps them whole."""
+import numpy as np
+import pytest
+
+from lesionviewer.phantom.anatomy import sample_anatomy
+from lesionviewer.phantom.placement import PlacementMap
+from lesionviewer.risk.phantom_cohort import (INTERIOR_MARGIN_MM, LABEL_RULE, RULE_VERSION, generate_chest_case)
+from lesionviewer.risk.preprocess import PreprocessSettings, preprocess_volume
+
+# The demo risk model's preprocessing (resources/configs/risk_phantom_base.toml).
+DEMO = PreprocessSettings(5.0, (64, 44, 72), mask_outside_lungs=True, mask_closing_mm=10.0)
+
+
+def test_lung_interior_sites_hold_the_whole_ball():
+    anatomy = sample_anatomy(np.random.default_rng(4))
+    finder = PlacementMap(anatomy, step_mm=6.0)
+    interior = finder.candidates("lung_interior", 20.0)
+    loose = finder.candidates("lung", 20.0)  # centre 12 mm inside: the ball may cross the pleura
+    assert interior.any()
+    assert not (interior & ~loose).any()
+    assert interior.sum() < loose.sum() / 2
+
+
+@pytest.mark.parametrize("seed,positive", [(11, True), (12, True), (13, True), (23, False), (26, False)])
+def test_large_nodules_survive_the_lung_mask(seed, positive):
+    case = generate_chest_case(seed, positive=positive)
+    large = [n for n in case.nodules if n["kind"] != "small smooth"]
+    assert len(large) == 1  # these negative seeds carry a calcified nodule
+    nodule = large[0]
+    assert nodule["kind"] == ("large irregular solid" if positive else "large smooth calcified")
+    hu, meta = preprocess_volume(case.volume, DEMO)
+    # every crop voxel within 60 % of the nodule's smallest radius: kept by the mask and dense
+    zz, yy, xx = np.meshgrid(*[np.arange(n) for n in hu.shape], indexing="ij")
+    first = np.array(meta["crop_first_voxel_mm"])
+    position = np.stack([xx, yy, zz], -1) * DEMO.voxel_mm + first
+    inside = np.linalg.norm(position - np.array(nodule["centre_mm"]), axis=-1) < 0.6 * min(nodule["radii_mm"])
+    assert inside.sum() >= 2
+    assert (hu[inside] > -300).all(), f"{(hu[inside] <= -300).sum()} of {inside.sum()} core voxels masked or lung"
+
+
+def test_rule_text_states_the_version_and_the_placement():
+    assert RULE_VERSION == 3
+    assert f"rule version {RULE_VERSION}" in LABEL_RULE
+    assert f"{INTERIOR_MARGIN_MM:g} mm from the pleura" in LABEL_RULE
