@@ -26,7 +26,7 @@ from lesionviewer_app.loading import (OPEN_FILE_FILTER, SlicePreview, call_in_jo
                                       library_series_finder, load_in_job, load_series_in_job, patient_name,
                                       series_description)
 from lesionviewer_app.measurement_tools import MeasurementTools
-from lesionviewer_app.model_files import is_risk_model
+from lesionviewer_app.model_files import is_risk_model, read_card
 from lesionviewer_app.reformat_view import ReformatView
 from lesionviewer_app.review_bridge import ReviewBridge
 from lesionviewer_app.risk_panel import RiskPanel, describe_card
@@ -613,11 +613,25 @@ class MainWindow(QMainWindow):
         if self.state.volume is None or session is None:
             self.risk_panel.show_no_study()
         elif session.risk is not None:
+            self._caveat_for_saved_risk(session.risk)
             self.risk_panel.show_result(session.risk)
         elif not self.risk_runner.has_model:
             self.risk_panel.show_no_model()
         else:
             self.risk_panel.show_idle(idle_text)
+
+    def _caveat_for_saved_risk(self, record: dict) -> None:
+        """Give the panel the card of the model that made a saved score (so its caveat shows), when known.
+
+        The loaded model's card, else the chosen model file's card read from its header (no torch,
+        no loading); neither when the saved score came from another model (the caveat is then cleared).
+        """
+        name = str(record.get("model_name") or "")
+        card = self.risk_runner.card
+        if card is None and self.risk_runner.model_path:
+            card = read_card(self.risk_runner.model_path)
+        same_model = card is not None and name in (str(card.get("name") or ""), self.risk_runner.name)
+        self.risk_panel.set_model(name, card if same_model else None)
 
     def _risk_model_ready(self, name: str, card: dict) -> None:
         self.risk_panel.set_model(name, card)

@@ -55,8 +55,18 @@ def describe_card(card: dict) -> str:
     return "\n".join(lines)
 
 
+#: Card fields read for the caveat, in this order; the command line (which may quote a description)
+#: and the dates are never shown as one.
+CAVEAT_FIELDS = ("description", "training_data", "label_rule", "name")
+NOT_CAVEAT_FIELDS = ("command", "created")
+
+
 def card_caveat(card: dict | None) -> str:
-    """The card's own words about clinical use (e.g. "synthetic, not for clinical use"), or ""."""
+    """The card's own words about clinical use (e.g. "synthetic, not for clinical use"), or "".
+
+    The model's description comes first, then what it was trained on, then any other field except
+    the recorded command line.
+    """
     def texts(value: Any):
         if isinstance(value, str):
             yield value
@@ -67,9 +77,12 @@ def card_caveat(card: dict | None) -> str:
             for v in value:
                 yield from texts(v)
 
-    for text in texts(card or {}):
-        if "clinical" in text.lower():
-            return text if len(text) <= MAX_CARD_TEXT else text[:MAX_CARD_TEXT] + "..."
+    card = card or {}
+    rest = [k for k in card if k not in CAVEAT_FIELDS and k not in NOT_CAVEAT_FIELDS]
+    for key in [k for k in CAVEAT_FIELDS if k in card] + rest:
+        for text in texts(card[key]):
+            if "clinical" in text.lower():
+                return text if len(text) <= MAX_CARD_TEXT else text[:MAX_CARD_TEXT] + "..."
     return ""
 
 

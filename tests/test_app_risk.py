@@ -262,3 +262,55 @@ def test_a_chosen_risk_model_is_remembered_and_a_detector_file_is_refused(make_w
     assert ViewerSettings.load().risk_model_path == str(risk_file)
     wait_for_jobs(qtbot)
     assert window.risk_panel.state == "result"  # the shown study was scored with the new model
+
+
+def test_caveat_is_the_description_not_the_command_line():
+    from app.risk_panel import card_caveat
+
+    card = {"command": "lesionviewer-train risk export --data-description 'synthetic; not for clinical use. 1400 cases'",
+            "created": "2026-11-26", "description": "demo risk model on synthetic phantoms (not for clinical use)",
+            "training_data": {"description": "synthetic chest CT phantoms; not for clinical use"}}
+    assert card_caveat(card) == "demo risk model on synthetic phantoms (not for clinical use)"
+    del card["description"]
+    assert card_caveat(card) == "synthetic chest CT phantoms; not for clinical use"
+    del card["training_data"]
+    assert card_caveat(card) == ""  # the command line alone is never shown as the caveat
+
+
+def test_shipped_demo_risk_model_caveat_says_synthetic():
+    from app.risk_panel import card_caveat
+    from lesionviewer.paths import resources_dir
+
+    path = resources_dir() / "models" / "demo_risk_mp3d.safetensors"
+    if not path.is_file():
+        pytest.skip("no demo risk model shipped")
+    from lesionviewer.risk.model import RiskModel
+
+    text = card_caveat(RiskModel.from_file(path).card)
+    assert "synthetic" in text and "not for clinical use" in text and "lesionviewer-train" not in text
+
+
+def _risk_card_file(path, card):
+    """A safetensors file with only a risk card in its header (enough for the header-only card read)."""
+    from safetensors.numpy import save_file
+
+    save_file({"w": np.zeros(1, np.float32)}, str(path), metadata={"lesionviewer.risk_card": json.dumps(card)})
+    return path
+
+
+@pytest.mark.parametrize("card_name,shown", [("fake-risk", True), ("another-risk-model", False)])
+def test_a_saved_score_shows_its_models_caveat_without_loading_the_model(make_window, qtbot, tmp_path, card_name, shown):
+    first = make_window(risk_model=FakeRiskModel(0.1234))
+    qtbot.waitUntil(lambda: first.risk_panel.state == "result", timeout=5000)
+    wait_for_jobs(qtbot)
+    first.close()
+    caveat = "Synthetic demo weights, not for clinical use."
+    model_file = _risk_card_file(tmp_path / "risk.safetensors", {"task": "risk", "name": card_name, "description": caveat})
+    again = make_window(open_study=False, settings=_settings(auto_risk=False, auto_detect=False))
+    again.risk_runner.set_model(model_file)
+    again.open_path(tmp_path / "study.nii")  # a new start of the viewer on the same study
+    qtbot.waitUntil(lambda: again.risk_panel.state == "result", timeout=5000)
+    wait_for_jobs(qtbot)
+    assert again.risk_panel.headline.text() == "Cancer risk 12.3%"
+    assert again.risk_runner.card is None  # the card came from the file's header, nothing was loaded
+    assert again.risk_panel.caveat.text() == (caveat if shown else "")
