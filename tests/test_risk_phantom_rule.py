@@ -43,3 +43,27 @@ def test_rule_text_states_the_version_and_the_placement():
     assert RULE_VERSION == 3
     assert f"rule version {RULE_VERSION}" in LABEL_RULE
     assert f"{INTERIOR_MARGIN_MM:g} mm from the pleura" in LABEL_RULE
+
+
+class _RecordingFinder:
+    """Stands in for PlacementMap: records what was asked for and gives a fixed centre."""
+
+    def __init__(self):
+        self.asked = []
+
+    def find(self, rng, site, radius):
+        self.asked.append((site, radius))
+        return (0.0, 0.0, 0.0)
+
+
+def test_large_nodules_ask_for_room_for_their_whole_extent():
+    from lesionviewer.risk.phantom_cohort import _nodule
+
+    finder = _RecordingFinder()
+    spec = _nodule(np.random.default_rng(0), finder, 30.0, 40.0, 4, (0.10, 0.22), interior=True)
+    (site, radius), = finder.asked
+    extent = max(spec.radii) * (1 + sum(lobe[5] for lobe in spec.lobes)) + spec.edge_mm + INTERIOR_MARGIN_MM
+    assert site == "lung_interior" and radius == pytest.approx(extent) and radius > 15.0 * 1.4 + 3.0
+    small = _RecordingFinder()
+    _nodule(np.random.default_rng(0), small, 6.0, 20.0, 0, (0.0, 0.0))
+    assert small.asked[0][0] == "lung"  # small nodules keep the generator's lung rule

@@ -49,9 +49,10 @@ class MP3DClassifier(nn.Module):
 
     ``stem_pool=False`` drops the stem's in-plane max-pooling: the detector's stem shrinks rows and
     columns 4x but keeps the slices (its inputs are 9 thin slices of 0.8 mm pixels); on a coarse
-    isotropic crop (5 mm voxels) that leaves 20 mm in-plane steps against 5 mm in depth, too coarse
-    for a 25 mm mass. Without the pooling every stage has twice the rows and columns (about 2.3x
-    the computation); the weights are the same tensors, so a detector still initialises it.
+    isotropic crop (5 mm voxels) that leaves 20 mm in-plane steps against 5 mm in depth. Without the
+    pooling every stage has twice the rows and columns (about 2.3x the computation); the weights
+    are the same tensors, so a detector still initialises it. On the phantom risk task it learnt
+    more slowly than the pooled network (docs/risk.md), so no shipped config uses it.
 
     Example:
         >>> MP3DClassifier(width=8, blocks=(1, 1, 1, 1)).num_features

@@ -14,11 +14,12 @@ model's card):
   detector of large blobs that ignores density scores an AUC of at most 0.8), density alone does
   not either (the small nodules are soft tissue too).
 
-The sizes are for CPU-trainable demos at 4 mm voxels (a 25 mm mass is about 6 voxels across);
+The sizes are for CPU-trainable demos at 4-5 mm voxels (a 25 mm mass is 5-6 voxels across);
 an earlier rule with 15-30 mm nodules (``RULE_VERSION`` 1) was not learned from a few hundred
-cases at the voxel sizes a CPU affords. Version 2 let the large nodules sit against the pleura
-(only their centre had to be 12 mm inside the lung); the lung mask then cut part of such a mass
-away, so version 3 places them wholly inside. A large nodule gets up to 20 tries at a new size
+cases at the voxel sizes a CPU affords. Version 2 let the large nodules sit against the chest
+wall or the mediastinum (only their centre had to be 12 mm inside the lung), where a mass merges
+with the soft tissue a lung mask keeps (or the mask cuts it); version 3 places them wholly inside,
+and the same network learnt it (docs/risk.md). A large nodule gets up to 20 tries at a new size
 to fit a small lung, which makes the smaller sizes a little more frequent.
 
 Example:
