@@ -1,5 +1,6 @@
-"""The risk phantoms' label rule (version 3): the large nodules lie wholly inside the lungs, so the
-demo preprocessing's lung mask keeps them whole."""
+"""The risk phantoms' label rule (version 3): the large nodules ask for room for their whole extent
+inside the lungs, and the demo preprocessing's lung mask keeps their cores (a property the model
+needs; rule-2 placement kept the cores too, so that test guards the preprocessing, not the rule)."""
 import numpy as np
 import pytest
 

@@ -21,7 +21,7 @@ import torch
 from lesionviewer.risk.dataset import RiskDataset
 from lesionviewer.risk.evaluate import predict_dataset, risk_metrics, write_risk_evaluation
 from lesionviewer.risk.preprocess import PreprocessSettings
-from lesionviewer.training.checkpoint import CheckpointError, load_checkpoint
+from lesionviewer.training.checkpoint import CheckpointError
 from lesionviewer.training.runner import resolve_checkpoint
 
 
@@ -43,18 +43,12 @@ def load_for_evaluation(source: str | Path) -> tuple[torch.nn.Module, dict[str, 
         net, card = load_risk_network(source)
         settings = {"preprocessing": PreprocessSettings.from_dict(card["preprocessing"]), **card["intensity"]}
         return net, settings, source.parent / f"{source.stem}_eval"
-    from lesionviewer.risk.config import risk_config_from_json
-    from lesionviewer.risk.trainer import build_network_for
+    from lesionviewer.risk.trainer import network_from_checkpoint
 
     path = resolve_checkpoint(source)
     if not path.is_file():
         raise CheckpointError(f"{source}: checkpoint not found")
-    state = load_checkpoint(path)
-    if "config_json" not in state or "model" not in state:
-        raise CheckpointError(f"{path}: not a training checkpoint of lesionviewer-train")
-    cfg = risk_config_from_json(state["config_json"], source=str(path))
-    net, _ = build_network_for(cfg, use_init=False)
-    net.load_state_dict(state["model"])
+    net, cfg, _ = network_from_checkpoint(path)
     d = cfg.data
     settings = {"preprocessing": cfg.preprocess_settings(), "hu_window": d.hu_window, "mean": d.mean, "std": d.std}
     return net.eval(), settings, path.parent.parent / "eval"

@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lesionviewer.training.checkpoint import CheckpointError, load_checkpoint
 from lesionviewer.training.loop import checkpoint_paths
 
 PHANTOM_DATA = "synthetic chest CT phantoms (lesionviewer.risk.phantom_cohort); not for clinical use"
@@ -63,18 +62,11 @@ def export_risk_run(run_dir: str | Path, out: str | Path, name: str | None = Non
         >>> export_risk_run.__name__
         'export_risk_run'
     """
-    from lesionviewer.risk.config import risk_config_from_json
     from lesionviewer.risk.model_file import save_risk_model
-    from lesionviewer.risk.trainer import build_network_for, command_line
+    from lesionviewer.risk.trainer import command_line, network_from_checkpoint
 
     run_dir = Path(run_dir)
-    path = checkpoint_paths(run_dir)[which]
-    state = load_checkpoint(path)
-    if "config_json" not in state or "model" not in state:
-        raise CheckpointError(f"{path}: not a training checkpoint of lesionviewer-train")
-    cfg = risk_config_from_json(state["config_json"], source=str(path))
-    net, _ = build_network_for(cfg, use_init=False)
-    net.load_state_dict(state["model"])
+    net, cfg, state = network_from_checkpoint(checkpoint_paths(run_dir)[which])
     summary_path = checkpoint_paths(run_dir)["summary"]
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
     metrics: dict[str, Any] = {}

@@ -106,6 +106,29 @@ def build_network_for(cfg: RiskConfig, use_init: bool = True) -> tuple[torch.nn.
     return net, init
 
 
+def network_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, RiskConfig, dict[str, Any]]:
+    """(network with the checkpoint's weights, its config, the raw checkpoint) of a risk training checkpoint.
+
+    Raises ``CheckpointError`` naming the file when it is not a ``lesionviewer-train`` checkpoint.
+
+    Example:
+        >>> network_from_checkpoint("/nonexistent/best.pt")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lesionviewer.training.checkpoint.CheckpointError: /nonexistent/best.pt: ...
+    """
+    from lesionviewer.risk.config import risk_config_from_json
+    from lesionviewer.training.checkpoint import CheckpointError, load_checkpoint
+
+    state = load_checkpoint(path)
+    if "config_json" not in state or "model" not in state:
+        raise CheckpointError(f"{path}: not a training checkpoint of lesionviewer-train")
+    cfg = risk_config_from_json(state["config_json"], source=str(path))
+    net, _ = build_network_for(cfg, use_init=False)
+    net.load_state_dict(state["model"])
+    return net, cfg, state
+
+
 def make_risk_evaluator(cfg: RiskConfig, datasets: dict[str, RiskDataset], run_dir: Path):
     """``evaluate(model, split, name)`` for the loop: AUC etc. on a split; writes ``eval/<name>.*``.
 
