@@ -152,3 +152,99 @@ def test_an_absent_gpu_requested_is_one_clear_line(model_file, studies, tmp_path
     assert status == 2
     assert "no CUDA GPU is available" in capsys.readouterr().out
     assert not (tmp_path / "f.csv").exists()
+
+
+# ---------------------------------------------------------------- issue 14, items 1 and 14: nothing finished is lost
+
+
+def test_a_path_that_is_not_utf8_keeps_every_row_with_its_bytes_escaped(model_file, studies, tmp_path, capsys):
+    import os
+
+    root = tmp_path / "studies"
+    latin1 = root / os.fsdecode(b"caf\xe9")  # a folder name in Latin-1, not valid UTF-8
+    volume = load_volume(studies / "all" / "patient1")
+    write_dicom_series(volume, latin1)
+    write_dicom_series(volume, root / "plain")
+    out = tmp_path / "findings.csv"
+    status = main([str(root), "--model", str(model_file), "--out", str(out), "--device", "cpu", "--quiet",
+                   "--threshold", "0.0"])
+    printed = capsys.readouterr().out
+    assert status == 0
+    paths = {row["series_path"] for row in read_rows(out)}
+    assert paths == {str(root / "plain"), str(root) + "/caf\\xe9"}
+    assert "not valid UTF-8" in printed
+
+
+def test_out_naming_a_folder_fails_before_the_model_is_even_loaded(studies, tmp_path, capsys, monkeypatch):
+    from lesionviewer.detection.engine import Detector
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the model was loaded although --out cannot be written")
+
+    monkeypatch.setattr(Detector, "from_file", no_work)
+    status = main([str(studies / "all"), "--out", str(tmp_path), "--device", "cpu", "--quiet"])
+    assert status == 2
+    assert "is a folder" in capsys.readouterr().out
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main([str(studies / "all"), "--out", str(blocker / "f.csv"), "--quiet"]) == 2
+
+
+def test_rows_of_finished_series_survive_a_crash_in_a_later_one(model_file, studies, tmp_path, monkeypatch):
+    from lesionviewer.detection.engine import Detector
+
+    original = Detector.detect
+    calls = []
+
+    def crash_on_the_second(self, volume, *args, **kwargs):
+        calls.append(volume.num_slices)
+        if len(calls) == 2:
+            raise MemoryError("simulated: the machine ran out of memory")
+        return original(self, volume, *args, **kwargs)
+
+    monkeypatch.setattr(Detector, "detect", crash_on_the_second)
+    out = tmp_path / "partial.csv"
+    with pytest.raises(MemoryError):
+        main([str(studies / "all"), "--model", str(model_file), "--out", str(out), "--device", "cpu", "--quiet",
+              "--threshold", "0.0"])
+    rows = read_rows(out)
+    assert rows and len({r["series_path"] for r in rows}) == 1
+
+
+def test_without_model_the_viewers_default_detector_is_used(studies, tmp_path, capsys, monkeypatch):
+    from lesionviewer.detection.default_model import default_detector_file
+    from lesionviewer.detection.engine import Detector
+    from lesionviewer.detection.model_file import ModelFileError
+
+    chosen = []
+
+    def record(path, **kwargs):
+        chosen.append(path)
+        raise ModelFileError(path, "stop here (test)")
+
+    monkeypatch.setattr(Detector, "from_file", record)
+    assert main([str(studies / "all"), "--out", str(tmp_path / "f.csv"), "--quiet"]) == 2
+    assert chosen == [str(default_detector_file())]
+    assert "default detector" in capsys.readouterr().out
+    pytest.importorskip("PySide6")
+    from lesionviewer_app.detection_runner import default_model_path
+
+    assert default_model_path() == default_detector_file()
+
+
+def test_slice_number_counts_from_one_as_the_viewer_shows(model_file, studies, tmp_path):
+    out = tmp_path / "f.csv"
+    assert main([str(studies / "all" / "patient2.nii.gz"), "--model", str(model_file), "--out", str(out),
+                 "--device", "cpu", "--quiet", "--threshold", "0.0"]) == 0
+    rows = read_rows(out)
+    assert rows and all(int(r["slice_number"]) == int(r["slice_index"]) + 1 for r in rows)
+    assert {int(r["slice_number"]) for r in rows} <= {1, 2, 3}
+
+
+def test_a_non_finite_millimetre_value_is_an_empty_cell():
+    from lesionviewer.detection.cli import SeriesJob, finding_row
+
+    volume = Volume(np.zeros((2, 8, 8), np.int16), (5.0, 1.0, 1.0))
+    finding = Finding(1, (0, 0, 4, 2), 0.7, "m", center_mm=(float("nan"), 1.0, 5.0), width_mm=float("inf"))
+    row = finding_row(finding, SeriesJob("s", lambda: volume), volume, "1")
+    assert row["center_x_mm"] == "" and row["width_mm"] == "" and row["center_y_mm"] == 1.0

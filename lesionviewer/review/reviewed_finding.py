@@ -80,12 +80,15 @@ class ReviewedFinding:
             ...      "finding": {"slice_index": 1, "box_px": [0, 0, 2, 2], "score": 0.4, "model_name": "m"}}
             >>> ReviewedFinding.from_dict(d).status
             <Status.REJECTED: 'rejected'>
+            >>> d["finding"]["width_mm"] = None  # unknown (the series had no usable spacing)
+            >>> ReviewedFinding.from_dict(d).finding.width_mm
+            nan
         """
         note = data.get("note", "")
         if not isinstance(data["id"], str) or not isinstance(note, str):
             raise TypeError("finding id and note must be text")
-        finding = Finding.from_dict(data["finding"])
-        _check_numbers(finding)
+        finding = Finding.from_dict(_unknown_as_nan(data["finding"]))
+        check_finding_numbers(finding)
         return cls(
             id=data["id"],
             finding=finding,
@@ -95,7 +98,38 @@ class ReviewedFinding:
         )
 
 
-def _check_numbers(f: Finding) -> None:
+#: The millimetre fields: unknown (NaN, saved as null) when the series' geometry is unknown.
+MM_FIELDS = ("box_mm", "center_mm", "z_mm", "width_mm", "height_mm", "long_axis_mm", "short_axis_mm")
+
+
+def _unknown_as_nan(data: Any) -> Any:
+    # The review file writes a non-finite millimetre value as null; it reads back as NaN (unknown).
+    if not isinstance(data, dict):
+        return data
+    fixed = dict(data)
+    for name in MM_FIELDS:
+        value = fixed.get(name)
+        if value is None and name in fixed:
+            fixed[name] = math.nan
+        elif isinstance(value, list):
+            fixed[name] = [math.nan if v is None else v for v in value]
+    return fixed
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_finding_numbers(f: Finding) -> None:
+    """``ValueError`` unless ``f``'s slice, pixel box and score are usable (mm values may be unknown: NaN).
+
+    Example:
+        >>> check_finding_numbers(Finding(0, (0, 0, 1, 1), 0.5, "m", width_mm=float("nan")))
+        >>> check_finding_numbers(Finding(0, (0, 0, float("inf"), 1), 0.5, "m"))
+        Traceback (most recent call last):
+        ...
+        ValueError: a finding holds inf where a finite number belongs
+    """
     # A file edited by hand or damaged must fail here, on opening, not later in a repaint or export.
     if not isinstance(f.slice_index, int) or isinstance(f.slice_index, bool) or f.slice_index < 0:
         raise ValueError(f"slice_index must be a non-negative integer, got {f.slice_index!r}")
@@ -104,9 +138,11 @@ def _check_numbers(f: Finding) -> None:
     for name, values in groups.items():
         if len(values) != sizes[name]:
             raise ValueError(f"{name} must hold {sizes[name]} numbers, got {values!r}")
-    scalars = [f.score, f.z_mm, f.width_mm, f.height_mm, f.long_axis_mm, f.short_axis_mm]
-    for v in [*f.box_px, *f.box_mm, *f.center_mm, *scalars]:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    for v in [*f.box_px, f.score]:
+        if not _is_number(v) or not math.isfinite(v):
             raise ValueError(f"a finding holds {v!r} where a finite number belongs")
+    for v in [*f.box_mm, *f.center_mm, f.z_mm, f.width_mm, f.height_mm, f.long_axis_mm, f.short_axis_mm]:
+        if not _is_number(v):
+            raise ValueError(f"a finding holds {v!r} where a number (or null) belongs")
     if not isinstance(f.model_name, str):
         raise TypeError("model_name must be text")

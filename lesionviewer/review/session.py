@@ -17,6 +17,11 @@ Rules worth knowing:
 * **Saving**: every change is written (atomically, fsynced) before observers hear of it, except
   detector output, whose saves are throttled to one a second (:meth:`ReviewSession.flush` writes
   the rest); losing it costs only a re-detection, as the processed-slice marks are saved with it.
+* **No value stops the autosave**: a non-finite millimetre value (a series with unknown spacing)
+  is saved as ``null`` and reads back as NaN; text that is not valid UTF-8 (an export folder's
+  name in another encoding) is saved escaped and reads back unchanged; a measurement with a
+  non-finite or negative length, a finding with a non-finite box or score are refused at entry
+  with a ``ValueError`` that says why. :meth:`ReviewSession.open` never raises for a bad file.
 * Not thread-safe: call it from one thread (the GUI thread); a worker hands results over by signal.
 
 Example:
@@ -34,7 +39,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import replace
@@ -42,6 +46,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from lesionviewer.detection.finding import Finding
+from lesionviewer.review import review_json
 from lesionviewer.review.events import ChangeKind, EventHub, Observer, ReviewEvent
 from lesionviewer.review.measurement import Measurement
 from lesionviewer.review.review_file import (
@@ -54,7 +59,7 @@ from lesionviewer.review.review_file import (
     review_path,
     set_aside,
 )
-from lesionviewer.review.reviewed_finding import ReviewedFinding
+from lesionviewer.review.reviewed_finding import ReviewedFinding, check_finding_numbers
 from lesionviewer.review.risk_record import risk_record
 from lesionviewer.review.series_key import is_valid_key, meta_text, series_key
 from lesionviewer.review.status import Status
@@ -263,7 +268,7 @@ class ReviewSession:
     def _autosave(self) -> bool:
         try:
             self.save()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:
             # Keep the change in memory and say so; the next successful save writes everything.
             self.autosave_error = f"could not save the review to {self._path}: {exc}"
             self._unsaved = True
@@ -283,7 +288,7 @@ class ReviewSession:
         for fid, rf in self._findings.items():
             text = self._encoded.get(fid)
             if text is None:
-                text = self._encoded[fid] = json.dumps(rf.to_dict(), ensure_ascii=False, allow_nan=False)
+                text = self._encoded[fid] = review_json.dumps(rf.to_dict())
             encoded.append(text)
         return encode_review(self.to_dict(include_findings=False), encoded)
 
@@ -596,6 +601,7 @@ class ReviewSession:
                 raise TypeError(f"add_findings takes Finding objects, got {type(f).__name__}")
             if not math.isfinite(f.score):
                 raise ValueError(f"finding on slice {f.slice_index} has a non-finite score {f.score}")
+            check_finding_numbers(f)
             self._check_slice(f.slice_index)
         covered = {self._check_slice(i) for i in slices} if slices is not None else {f.slice_index for f in batch}
         covered |= {f.slice_index for f in batch}
@@ -827,6 +833,6 @@ class ReviewSession:
             session._next_measurement = max(int(data.get("next_measurement_number", 1)), biggest_m + 1)
         except ReviewFileError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
             raise ReviewFileError(path or "<dict>", f"has unexpected content ({type(exc).__name__}: {exc})") from exc
         return session
