@@ -6,8 +6,13 @@ Subcommands (``lesionviewer-train <command> --help`` for each)::
     evaluate  --checkpoint FILE|RUN_DIR --split val|test [--out DIR]
     export    --run-dir DIR --out model.safetensors [--name NAME]
     pretrain  --coco-json FILE --images DIR [--config FILE] [--run-dir DIR] [--set ...]
+    synthesize --host CT [--host ...] --out DIR [--samples N] [--merge DIR]  (real CT + synthetic lesions;
+              lesionviewer.synthesis)
     risk      phantoms|preprocess|lists|train|evaluate|export ...  (the whole-volume risk model;
               lesionviewer.risk.cli, docs/risk.md)
+    evaluate-real --model M.safetensors [--deeplesion-keyslices DIR] [--lidc DIR] [--lesion-free PATH ...]
+              [--organs CT LABELS] [--threshold 0.5] [--out result.json]  (a detector file on real CT;
+              lesionviewer.evaluation.real_ct_cli)
 
 Several GPUs or nodes: ``torchrun --nproc_per_node 8 -m lesionviewer.training.cli train --config ...``.
 Phantom training data: make it with ``lesionviewer-phantom`` (same layout as DeepLesion).
@@ -80,8 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--resume", type=Path, metavar="RUN_DIR")
 
     from lesionviewer.risk.cli import add_risk_parser
+    from lesionviewer.synthesis.cli import add_synthesize_parser
 
     add_risk_parser(sub)
+    add_synthesize_parser(sub)
+
+    # evaluate-real: a detector file on real CT (lesionviewer.evaluation.real_ct_cli)
+    from lesionviewer.evaluation.real_ct_cli import add_evaluate_real_parser
+
+    add_evaluate_real_parser(sub)
     return parser
 
 
@@ -170,9 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     from lesionviewer.training.loop import NonFiniteLossError, RunError
 
     args = build_parser().parse_args(argv)
+    from lesionviewer.evaluation.real_ct_cli import run_evaluate_real
     from lesionviewer.risk.cli import run_risk
 
-    handlers = {"train": _train, "evaluate": _evaluate, "export": _export, "pretrain": _pretrain, "risk": run_risk}
+    handlers = {"train": _train, "evaluate": _evaluate, "export": _export, "pretrain": _pretrain, "risk": run_risk,
+                "evaluate-real": run_evaluate_real}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
