@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout)
 
 from lesionviewer.imaging.windowing import window as window_hu
 from lesionviewer_app.worker import run_in_background
@@ -20,12 +20,47 @@ from lesionviewer_app.worker import run_in_background
 THUMBNAIL_SIZE = 160
 
 
-def series_columns(info: Any) -> list[str]:
-    """Text of a series row: description, slices, size, spacing (z x y x x mm)."""
+def series_name(info: Any) -> str:
+    """The name column of a series row: description (or number / UID), and the note of a series part.
+
+    Example:
+        >>> from lesionviewer.io import SeriesInfo
+        >>> series_name(SeriesInfo(series_number=2, note="part 1 of 2 of one series: image type DERIVED"))
+        'series 2 [part 1 of 2 of one series: image type DERIVED]'
+    """
+    name = info.series_description or f"series {info.series_number or info.series_uid or '?'}"
+    note = getattr(info, "note", "")
+    return f"{name} [{note}]" if note else name
+
+
+def series_columns(info: Any, name: str | None = None) -> list[str]:
+    """Text of a series row: description, slices, size, spacing (z x y x x mm; a range when uneven).
+
+    Example:
+        >>> from lesionviewer.io import SeriesInfo
+        >>> series_columns(SeriesInfo(series_description="Head", num_slices=28, spacing=(6.2, 0.5, 0.5),
+        ...                           spacing_range=(4.22, 7.38)))
+        ['Head', '28', '', 'uneven 4.22-7.38 x 0.5 x 0.5 mm']
+    """
     size = f"{info.image_size[0]} x {info.image_size[1]}" if getattr(info, "image_size", None) else ""
     spacing = " x ".join(f"{s:.3g}" for s in info.spacing) + " mm" if getattr(info, "spacing", None) else ""
-    name = info.series_description or f"series {info.series_number or info.series_uid or '?'}"
-    return [name, str(info.num_slices), size, spacing]
+    steps = getattr(info, "spacing_range", None)
+    if steps and getattr(info, "spacing", None):
+        spacing = f"uneven {steps[0]:.3g}-{steps[1]:.3g} x " + " x ".join(f"{s:.3g}" for s in info.spacing[1:]) + " mm"
+    return [name if name is not None else series_name(info), str(info.num_slices), size, spacing]
+
+
+def row_names(series: list[Any]) -> list[str]:
+    """The name column for every series; two rows never read the same without saying what tells them apart.
+
+    Example:
+        >>> from lesionviewer.io import SeriesInfo
+        >>> row_names([SeriesInfo(series_number=2, files=["a/1.dcm"]), SeriesInfo(series_number=2, files=["b/9.dcm"])])
+        ['series 2 [same label as another series; first file 1.dcm]', 'series 2 [same label as another series; first file 9.dcm]']
+    """
+    from lesionviewer.io.series_info import distinct_labels
+
+    return distinct_labels(series, [series_name(info) for info in series])
 
 
 def thumbnail_pixmap(hu: np.ndarray) -> QPixmap:
@@ -60,6 +95,7 @@ class SeriesBrowser(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Choose a series")
         self.resize(820, 420)
+        self.original = list(series)
         self.series = list(series)
         self.chosen: Any = None
         self.tree = QTreeWidget()
@@ -67,8 +103,43 @@ class SeriesBrowser(QDialog):
         self.thumbnail = QLabel("select a series")
         self.thumbnail.setFixedSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE)
         self.thumbnail.setAlignment(Qt.AlignCenter)
+        self.split_box = QCheckBox("Split series at slice-spacing changes")
+        self.split_box.setToolTip("A series whose slice step changes opens as one volume with every slice at its "
+                                  "true position; tick to list each evenly spaced part on its own.")
+        self.split_box.setEnabled(any(getattr(info, "spacing_range", None) for info in self.original))
+        self.split_box.toggled.connect(self._split_toggled)
+        self._populate()
+        self.tree.currentItemChanged.connect(self._selected)
+        self.tree.itemDoubleClicked.connect(lambda item, _: self._accept_item(item))
+        buttons = QDialogButtonBox(QDialogButtonBox.Open | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(lambda: self._accept_item(self.tree.currentItem()))
+        buttons.rejected.connect(self.reject)
+        top = QHBoxLayout()
+        top.addWidget(self.tree, 1)
+        top.addWidget(self.thumbnail)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.split_box)
+        layout.addWidget(buttons)
+        self._select_first()
+
+    def _split_toggled(self, split: bool) -> None:
+        from lesionviewer.io.series_split import split_uneven_series
+
+        self.series = split_uneven_series(self.original) if split else list(self.original)
+        self._populate()
+        self._select_first()
+
+    def _select_first(self) -> None:
+        items = self._series_items()
+        if items:
+            self.tree.setCurrentItem(items[0])
+
+    def _populate(self) -> None:
+        self.tree.clear()
         patients: dict[str, QTreeWidgetItem] = {}
         studies: dict[tuple[str, str], QTreeWidgetItem] = {}
+        names = row_names(self.series)
         for index, info in enumerate(self.series):
             patient_key = info.patient_id or info.patient_name or "(unknown patient)"
             patient = patients.get(patient_key)
@@ -81,25 +152,14 @@ class SeriesBrowser(QDialog):
                 label = " ".join(filter(None, [info.study_description or "Study", info.study_date]))
                 study = QTreeWidgetItem(patient, [label])
                 studies[study_key] = study
-            item = QTreeWidgetItem(study, series_columns(info))
+            item = QTreeWidgetItem(study, series_columns(info, names[index]))
             item.setData(0, Qt.UserRole, index)
+            if getattr(info, "note", ""):
+                item.setToolTip(0, f"This row is {info.note}: the files share one SeriesInstanceUID "
+                                   f"but cannot form one volume, or you asked to split the series.")
         self.tree.expandAll()
         for column in range(4):
             self.tree.resizeColumnToContents(column)
-        self.tree.currentItemChanged.connect(self._selected)
-        self.tree.itemDoubleClicked.connect(lambda item, _: self._accept_item(item))
-        buttons = QDialogButtonBox(QDialogButtonBox.Open | QDialogButtonBox.Cancel)
-        buttons.accepted.connect(lambda: self._accept_item(self.tree.currentItem()))
-        buttons.rejected.connect(self.reject)
-        top = QHBoxLayout()
-        top.addWidget(self.tree, 1)
-        top.addWidget(self.thumbnail)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(buttons)
-        first = self._series_items()[0] if self._series_items() else None
-        if first is not None:
-            self.tree.setCurrentItem(first)
 
     def _series_items(self) -> list[QTreeWidgetItem]:
         items = []

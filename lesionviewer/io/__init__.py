@@ -20,6 +20,7 @@ from lesionviewer.io.errors import (
     LoadCancelled,
     LoadError,
     NotDicomError,
+    NotRegularFileError,
     UnsupportedFormatError,
 )
 from lesionviewer.io.itk_image import load_itk_image
@@ -40,6 +41,7 @@ __all__ = [
     "LoadError",
     "EmptyInputError",
     "NotDicomError",
+    "NotRegularFileError",
     "CorruptFileError",
     "UnsupportedFormatError",
     "ImplausibleImageError",

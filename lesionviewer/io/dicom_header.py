@@ -17,6 +17,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
+from lesionviewer.io.file_checks import regular_file_size
 from lesionviewer.io.errors import (
     CorruptFileError,
     ImplausibleImageError,
@@ -46,6 +48,8 @@ UNCOMPRESSED_LITTLE_ENDIAN = frozenset({IMPLICIT_LITTLE, EXPLICIT_LITTLE})
 
 # Values larger than this stay on disk while parsing; the header itself is small.
 _DEFER_BYTES = 1024
+# Bytes read to check a file's start before pydicom parses it.
+_HEAD_BYTES = 16384
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class SliceHeader:
     pixel_offset: int | None = None
     pixel_length: int | None = None
     frame: int = 0
+    ignored_values: tuple[str, ...] = ()
 
     @property
     def is_localizer(self) -> bool:
@@ -229,6 +234,47 @@ def _has_dicm_marker(path: Path) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
+# Groups a DICOM data set without the preamble can start with (file meta, or the identifying group).
+_FIRST_GROUPS = frozenset({0x0002, 0x0008})
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
+def _start_problem(head: bytes, marker: bool) -> str | None:
+    """Why the first bytes cannot start a DICOM file (None where they can), read before pydicom parses.
+
+    pydicom's forced parse of a large non-DICOM file (e.g. 50 MB of zeros, read as millions of empty
+    elements) takes tens of seconds; the first element already tells such a file apart.
+    """
+    if not marker:
+        if len(head) < 8:
+            return "not a DICOM file (too short)"
+        group_le = int.from_bytes(head[0:2], "little")
+        group_be = int.from_bytes(head[0:2], "big")
+        if group_le not in _FIRST_GROUPS and group_be not in _FIRST_GROUPS:
+            return "not a DICOM file (no 'DICM' marker and no DICOM tags found)"
+        return None
+    # After the marker: the file meta group (explicit VR little endian), then the data set.
+    pos, syntax = 132, ""
+    while pos + 8 <= len(head) and int.from_bytes(head[pos:pos + 2], "little") == 0x0002:
+        element = int.from_bytes(head[pos + 2:pos + 4], "little")
+        vr = head[pos + 4:pos + 6]
+        if vr in _LONG_VRS:
+            length, value_at = int.from_bytes(head[pos + 8:pos + 12], "little"), pos + 12
+        else:
+            length, value_at = int.from_bytes(head[pos + 6:pos + 8], "little"), pos + 8
+        if element == 0x0010:
+            syntax = head[value_at:value_at + length].decode("ascii", "replace").strip(" \x00")
+        pos = value_at + length
+    if pos == 132 or pos + 4 > len(head) or syntax == _DEFLATED:
+        return None  # no file meta (pydicom decides), or the data set is beyond what was read, or compressed
+    group_le = int.from_bytes(head[pos:pos + 2], "little")
+    group_be = int.from_bytes(head[pos:pos + 2], "big")
+    if max(group_le, group_be) < 0x0008 or (group_le == 0 and group_be == 0):
+        return f"the DICOM data set after the file meta starts with an impossible tag at byte {pos}"
+    return None
+
+
 def read_dataset(path: str | Path, *, defer: bool = True) -> pydicom.Dataset:
     """Parse a DICOM file (large values left on disk when ``defer``); raise ``LoadError`` if it is not one.
 
@@ -243,8 +289,15 @@ def read_dataset(path: str | Path, *, defer: bool = True) -> pydicom.Dataset:
     """
     path = Path(path)
     defer_size = _DEFER_BYTES if defer else None
+    regular_file_size(path, what="DICOM file")
     try:
-        if _has_dicm_marker(path):
+        with open(path, "rb") as f:
+            head = f.read(_HEAD_BYTES)
+        marker = len(head) >= 132 and head[128:132] == b"DICM"
+        problem = _start_problem(head, marker)
+        if problem is not None:
+            raise (CorruptFileError if marker else NotDicomError)(path, problem)
+        if marker:
             return pydicom.dcmread(path, defer_size=defer_size)
         ds = pydicom.dcmread(path, defer_size=defer_size, force=True)
     except LoadError:
@@ -374,6 +427,15 @@ def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
     elif length is None and not transfer_syntax_is_encapsulated(transfer_syntax):
         pixel_length = len(ds.PixelData)
 
+    slope = tag_number(ds, "RescaleSlope")
+    intercept = tag_number(ds, "RescaleIntercept")
+    for name, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if value is not None and not math.isfinite(value):
+            raise CorruptFileError(
+                path, f"{name} is {tag_text(ds, name)!r}, not a finite number: the pixels cannot be converted to HU"
+            )
+    if slope == 0:
+        raise CorruptFileError(path, "RescaleSlope is 0: every pixel would have the same value; the file is damaged")
     header = SliceHeader(
         path=str(path),
         transfer_syntax=transfer_syntax,
@@ -385,13 +447,13 @@ def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
         samples_per_pixel=samples,
         photometric=photometric,
         number_of_frames=frames,
-        rescale_slope=tag_number(ds, "RescaleSlope") or 1.0,
-        rescale_intercept=tag_number(ds, "RescaleIntercept") or 0.0,
-        position=tag_floats(ds, "ImagePositionPatient", 3),
-        orientation=tag_floats(ds, "ImageOrientationPatient", 6),
-        pixel_spacing=tag_floats(ds, "PixelSpacing", 2),
-        slice_thickness=tag_number(ds, "SliceThickness"),
-        spacing_between_slices=tag_number(ds, "SpacingBetweenSlices"),
+        rescale_slope=1.0 if slope is None else slope,
+        rescale_intercept=intercept or 0.0,
+        position=finite_or_none(tag_floats(ds, "ImagePositionPatient", 3)),
+        orientation=usable_orientation(tag_floats(ds, "ImageOrientationPatient", 6)),
+        pixel_spacing=positive_or_none(tag_floats(ds, "PixelSpacing", 2)),
+        slice_thickness=positive_or_none(tag_number(ds, "SliceThickness")),
+        spacing_between_slices=positive_or_none(tag_number(ds, "SpacingBetweenSlices")),
         instance_number=tag_number(ds, "InstanceNumber", int),
         image_type=tuple(str(v).strip() for v in (_values(ds, "ImageType") or ())),
         modality=tag_text(ds, "Modality"),
@@ -406,15 +468,89 @@ def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
         study_description=tag_text(ds, "StudyDescription"),
         series_description=tag_text(ds, "SeriesDescription"),
         study_date=tag_text(ds, "StudyDate"),
-        window_center=tag_number(ds, "WindowCenter"),
-        window_width=tag_number(ds, "WindowWidth"),
-        gantry_tilt=tag_number(ds, "GantryDetectorTilt") or 0.0,
+        window_center=finite_or_none(tag_number(ds, "WindowCenter")),
+        window_width=positive_or_none(tag_number(ds, "WindowWidth")),
+        gantry_tilt=finite_or_none(tag_number(ds, "GantryDetectorTilt")) or 0.0,
         is_little_endian=bool(ds.is_little_endian) if ds.is_little_endian is not None else True,
         pixel_offset=pixel_offset,
         pixel_length=pixel_length,
+        ignored_values=tuple(header_value_problems(ds)),
     )
     _check_pixel_length(path, header)
     return header
+
+
+def header_value_problems(ds: pydicom.Dataset) -> list[str]:
+    """Geometry values in the header that are present but unusable (NaN, infinite, zero or negative spacing).
+
+    They are read as absent (the loader then warns that it assumes 1 mm, or orders by
+    InstanceNumber); this names them so the warning can say what the file really holds.
+
+    Example:
+        >>> ds = pydicom.Dataset(); ds.SliceThickness = "0"; ds.SpacingBetweenSlices = "2.5"
+        >>> header_value_problems(ds)
+        ["SliceThickness is '0'"]
+    """
+    problems = []
+    checks = (("PixelSpacing", 2, positive_or_none), ("ImagePositionPatient", 3, finite_or_none),
+              ("ImageOrientationPatient", 6, usable_orientation))
+    for name, count, check in checks:
+        try:
+            values = tag_floats(ds, name, count)
+        except ValueError:
+            continue
+        if values is not None and check(values) is None:
+            problems.append(f"{name} is '{tag_text(ds, name)[:40]}'")
+    for name in ("SliceThickness", "SpacingBetweenSlices"):
+        try:
+            value = tag_number(ds, name)
+        except ValueError:
+            continue
+        if value is not None and positive_or_none(value) is None:
+            problems.append(f"{name} is '{tag_text(ds, name)[:40]}'")
+    return problems
+
+
+def finite_or_none(value):
+    """``value`` (a number or a tuple of them) where every number is finite, else None.
+
+    Example:
+        >>> finite_or_none((1.0, 2.0)), finite_or_none(float("nan")), finite_or_none(None)
+        ((1.0, 2.0), None, None)
+    """
+    if value is None:
+        return None
+    values = value if isinstance(value, tuple) else (value,)
+    return value if all(math.isfinite(v) for v in values) else None
+
+
+def positive_or_none(value):
+    """``value`` (a number or a tuple of them) where every number is finite and > 0, else None.
+
+    Example:
+        >>> positive_or_none((0.7, 0.7)), positive_or_none((0.0, 0.7)), positive_or_none(float("inf"))
+        ((0.7, 0.7), None, None)
+    """
+    value = finite_or_none(value)
+    if value is None:
+        return None
+    values = value if isinstance(value, tuple) else (value,)
+    return value if all(v > 0 for v in values) else None
+
+
+def usable_orientation(value):
+    """ImageOrientationPatient where both direction cosines are finite, non-zero and not parallel, else None.
+
+    Example:
+        >>> usable_orientation((1, 0, 0, 0, 1, 0)), usable_orientation((1, 0, 0, 1, 0, 0))
+        ((1, 0, 0, 0, 1, 0), None)
+    """
+    value = finite_or_none(value)
+    if value is None:
+        return None
+    row, col = value[:3], value[3:]
+    cross = (row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2], row[0] * col[1] - row[1] * col[0])
+    return value if math.sqrt(sum(c * c for c in cross)) > 1e-3 else None
 
 
 def transfer_syntax_is_encapsulated(uid: str) -> bool:

@@ -74,6 +74,10 @@ def load_dicom_headers(
         )
         headers = [h for h in headers if (h.rows, h.columns) == size]
 
+    ignored = Counter(v for h in headers for v in h.ignored_values)
+    if ignored:
+        listing = "; ".join(f"{value} in {n} file{'s' if n > 1 else ''}" for value, n in ignored.most_common(4))
+        warnings.append(f"impossible header values were ignored (read as absent): {listing}")
     stack = arrange_slices(headers)
     warnings.extend(stack.warnings)
     rows, columns = headers[0].rows, headers[0].columns
@@ -133,5 +137,6 @@ def load_dicom_headers(
         "gantry_tilt_degrees": stack.tilt_degrees,
     }
     return Volume(
-        hu=hu, spacing=stack.spacing, origin=stack.origin, direction=stack.direction, meta=meta, warnings=warnings
+        hu=hu, spacing=stack.spacing, origin=stack.origin, direction=stack.direction, meta=meta, warnings=warnings,
+        slice_origins=np.asarray(stack.origins, float) if stack.uneven else None,
     )

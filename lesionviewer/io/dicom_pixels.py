@@ -24,6 +24,7 @@ from pydicom.pixels import pixel_array
 
 from lesionviewer.io.dicom_header import UNCOMPRESSED_LITTLE_ENDIAN, SliceHeader, read_dataset
 from lesionviewer.io.errors import CorruptFileError, LoadError, UnsupportedFormatError
+from lesionviewer.io.file_checks import regular_file_size
 
 _INT16_MIN, _INT16_MAX = -32768, 32767
 
@@ -41,7 +42,7 @@ def decode_slice_into(header: SliceHeader, out: np.ndarray) -> None:
         ...                   np.empty((2, 2), np.int16))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        lesionviewer.io.errors.LoadError: missing.dcm: could not be read (...)
+        lesionviewer.io.errors.LoadError: missing.dcm: no such file (or a broken link)
     """
     if out.shape != (header.rows, header.columns) or out.dtype != np.int16:
         raise ValueError(f"out must be int16 of shape {(header.rows, header.columns)}, got {out.dtype} {out.shape}")
@@ -63,6 +64,7 @@ def _is_fast_path(header: SliceHeader) -> bool:
 def _read_native(header: SliceHeader) -> np.ndarray:
     dtype = "<i2" if header.pixel_representation == 1 else "<u2"
     raw = np.empty((header.rows, header.columns), dtype=dtype)
+    regular_file_size(header.path, what="DICOM file")  # never open a pipe or device swapped in since the scan
     try:
         with open(header.path, "rb") as f:
             f.seek(header.pixel_offset + header.frame * raw.nbytes)

@@ -17,12 +17,14 @@ Example:
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lesionviewer.io.dicom_header import SliceHeader, read_frame_headers
 from lesionviewer.io.errors import LoadError, NotDicomError
+from lesionviewer.io.file_checks import file_kind
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.series_info import SeriesInfo
 
@@ -45,6 +47,7 @@ class FolderScan:
     series: list[SeriesInfo] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     not_dicom: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     num_files: int = 0
 
 
@@ -59,13 +62,41 @@ def list_files(folder: str | Path) -> list[Path]:
         >>> [p.name for p in list_files(d)]
         ['b']
     """
-    found = []
+    return list_entries(folder)[0]
+
+
+def list_entries(folder: str | Path) -> tuple[list[Path], list[str]]:
+    """``(regular files, skipped)`` below ``folder``: ``skipped`` describes each pipe, device, socket or broken link.
+
+    Nothing is opened: ``os.stat`` tells a named pipe or a link to ``/dev/zero`` from a file.
+
+    Example:
+        >>> import tempfile, pathlib, os
+        >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "a.dcm").write_bytes(b"x"); os.mkfifo(d / "pipe")
+        1
+        >>> files, skipped = list_entries(d)
+        >>> [p.name for p in files], [s.split("/")[-1] for s in skipped]
+        (['a.dcm'], ['pipe (a named pipe)'])
+    """
+    found: list[Path] = []
+    skipped: list[str] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith("."):
-                found.append(Path(root) / name)
-    return found
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                skipped.append(f"{path} (a broken link or unreadable entry)")
+                continue
+            if stat.S_ISREG(mode):
+                found.append(path)
+            elif not stat.S_ISDIR(mode):  # a link to a folder is not descended into, nor reported
+                link = f" via a link to {os.path.realpath(path)}" if path.is_symlink() else ""
+                skipped.append(f"{path} ({file_kind(mode)}{link})")
+    return found, skipped
 
 
 def scan_dicom_folder(
@@ -87,7 +118,7 @@ def scan_dicom_folder(
     """
     scan = FolderScan(folder=str(folder))
     headers: list[SliceHeader] = []
-    files = list_files(folder)
+    files, scan.skipped = list_entries(folder)
     if tracker is None:
         tracker = LoadProgress(progress, cancel, total=len(files), source=str(folder))
     else:  # a load follows the scan: about one slice to decode per file
@@ -105,11 +136,25 @@ def scan_dicom_folder(
         except LoadError as exc:
             scan.errors.append(exc)
     scan.series = group_into_series(headers)
-    if scan.errors:
-        note = _problem_note(scan.errors)
-        for series in scan.series:
-            series.problems.append(note)
+    notes = [_problem_note(scan.errors)] if scan.errors else []
+    if scan.skipped:
+        notes.append(skipped_note(scan.skipped))
+    for series in scan.series:
+        series.problems.extend(notes)
     return scan
+
+
+def skipped_note(skipped: list[str]) -> str:
+    """The warning for entries that are not regular files (never opened).
+
+    Example:
+        >>> skipped_note(["d/p (a named pipe)"])
+        '1 entry in the folder is not a regular file and was not read: d/p (a named pipe)'
+    """
+    n = len(skipped)
+    shown = "; ".join(skipped[:3]) + (f"; and {n - 3} more" if n > 3 else "")
+    return (f"{n} entr{'ies' if n > 1 else 'y'} in the folder {'are' if n > 1 else 'is'} not a regular file "
+            f"and {'were' if n > 1 else 'was'} not read: {shown}")
 
 
 def _problem_note(errors: list[LoadError]) -> str:
@@ -151,8 +196,8 @@ def group_into_series(headers: list[SliceHeader]) -> list[SeriesInfo]:
     for h in headers:
         if not h.is_localizer:
             by_series[(_series_key(h), tuple(v.upper() for v in h.image_type))].append(h)
-    groups: list[list[SliceHeader]] = []
-    for members in by_series.values():
+    groups: list[tuple[list[SliceHeader], tuple]] = []
+    for (key, image_type), members in by_series.items():
         # Split by orientation with a tolerance: scanners write direction cosines with rounding noise.
         clusters: list[list[SliceHeader]] = []
         for h in members:
@@ -161,10 +206,33 @@ def group_into_series(headers: list[SliceHeader]) -> list[SeriesInfo]:
                 clusters.append([h])
             else:
                 home.append(h)
-        groups.extend(clusters)
-    series = [_describe(members) for members in groups]
+        groups.extend((c, image_type) for c in clusters)
+    # One series key seen under several image types or orientations: each part says what sets it apart.
+    parts: dict[tuple, list[tuple[list[SliceHeader], tuple]]] = defaultdict(list)
+    for members, image_type in groups:
+        parts[_series_key(members[0])].append((members, image_type))
+    series = []
+    for key, key_parts in parts.items():
+        several_types = len({t for _, t in key_parts}) > 1
+        several_orientations = len(key_parts) > len({t for _, t in key_parts})
+        for number, (members, image_type) in enumerate(key_parts, start=1):
+            info = _describe(members)
+            if len(key_parts) > 1:
+                why = []
+                if several_orientations:
+                    why.append(f"orientation {_orientation_words(members[0].orientation)}")
+                if several_types:
+                    why.append(f"image type {chr(92).join(image_type) or 'none'}")
+                info.note = f"part {number} of {len(key_parts)} of one series: {', '.join(why)}"
+            series.append(info)
     series.sort(key=lambda s: (s.patient_id, s.study_date, s.folder, s.series_number or 0, s.series_description))
     return series
+
+
+def _orientation_words(orientation: tuple | None) -> str:
+    if orientation is None:
+        return "unknown"
+    return "(" + ", ".join(f"{v:.3g}" for v in orientation) + ")"
 
 
 def _describe(members: list[SliceHeader]) -> SeriesInfo:
@@ -174,10 +242,14 @@ def _describe(members: list[SliceHeader]) -> SeriesInfo:
     size = sizes.most_common(1)[0][0]
     same_size = [h for h in members if (h.rows, h.columns) == size]
     first = same_size[0]
+    spacing_range = None
     try:
         stack = arrange_slices(same_size)
         ordered = [h for h in stack.slots if h is not None]
         spacing = stack.spacing
+        if stack.uneven:
+            steps = [b - a for a, b in zip(stack.positions_mm, stack.positions_mm[1:])]
+            spacing_range = (float(min(steps)), float(max(steps)))
     except Exception:  # geometry is checked again, with a clear error, when the series is loaded
         ordered, spacing = same_size, None
     in_order = {h.path for h in ordered}
@@ -201,4 +273,5 @@ def _describe(members: list[SliceHeader]) -> SeriesInfo:
         folder=os.path.commonpath([str(Path(h.path).parent) for h in members]),
         format="dicom",
         headers=list(members),
+        spacing_range=spacing_range,
     )

@@ -53,5 +53,9 @@ class InconsistentSeriesError(LoadError):
     """The files of one series disagree (mixed image sizes, no usable positions...)."""
 
 
+class NotRegularFileError(LoadError):
+    """The path is a named pipe, a device, a socket or a folder where a file was expected; it is never opened."""
+
+
 class LoadCancelled(LoadError):
     """The caller cancelled the load through its cancel hook; nothing is wrong with the data."""

@@ -16,19 +16,31 @@ Example:
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from lesionviewer.io.errors import CorruptFileError, ImplausibleImageError, LoadError, UnsupportedFormatError
+from lesionviewer.io.errors import (
+    CorruptFileError,
+    ImplausibleImageError,
+    LoadError,
+    NotRegularFileError,
+    UnsupportedFormatError,
+)
+from lesionviewer.io.file_checks import regular_file_size
 from lesionviewer.io.volume import Volume
 
 ITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # The same limits as for DICOM: sides up to 8192 pixels, volumes up to 8 GiB of int16.
 MAX_SIDE = 8192
 MAX_VOXELS = 4 * 1024**3
+# The image as stored (float64 NIfTI is 4 times the int16 volume) is refused above this.
+MAX_SOURCE_BYTES = 16 * 1024**3
+# HU given to NaN voxels (air, like a missing slice); they are counted in a warning.
+NOT_A_NUMBER_HU = -1024
 
 
 def is_itk_image_path(path: str | Path) -> bool:
@@ -63,8 +75,10 @@ def load_itk_image(path: str | Path) -> Volume:
     import SimpleITK as sitk
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise LoadError(path, "the file does not exist")
+    regular_file_size(path, what=f"{_format_name(path)} file")
+    check_detached_data(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -80,6 +94,13 @@ def load_itk_image(path: str | Path) -> Volume:
         )
     if any(s <= 0 for s in size) or any(s > MAX_SIDE for s in size[:2]) or int(np.prod(size)) > MAX_VOXELS:
         raise ImplausibleImageError(path, f"the header declares an implausible image size {size}; refused before reading")
+    pixel_bytes = int(np.prod(size)) * max(int(reader.GetNumberOfComponents()), 1) * _pixel_bytes(reader)
+    if pixel_bytes > MAX_SOURCE_BYTES:
+        raise ImplausibleImageError(
+            path, f"the image would need {pixel_bytes / 1024**3:.1f} GiB in its stored type "
+                  f"({reader.GetPixelIDTypeAsString() if hasattr(reader, 'GetPixelIDTypeAsString') else 'pixels'}); "
+                  f"refused (limit {MAX_SOURCE_BYTES / 1024**3:.0f} GiB)"
+        )
     if path.name.lower().endswith((".nii", ".nii.gz")):
         check_nifti_complete(path)
     try:
@@ -160,6 +181,75 @@ def check_nifti_complete(path: str | Path) -> None:
         raise CorruptFileError(path, f"the file is truncated: it holds {held} bytes but its header declares {expected}")
 
 
+def _pixel_bytes(reader) -> int:
+    import SimpleITK as sitk
+
+    sizes = {sitk.sitkUInt8: 1, sitk.sitkInt8: 1, sitk.sitkUInt16: 2, sitk.sitkInt16: 2, sitk.sitkUInt32: 4,
+             sitk.sitkInt32: 4, sitk.sitkFloat32: 4, sitk.sitkUInt64: 8, sitk.sitkInt64: 8, sitk.sitkFloat64: 8}
+    return sizes.get(reader.GetPixelID(), 8)
+
+
+def detached_data_files(header: str | Path) -> list[Path]:
+    """The data files a MetaImage (.mhd) or detached NRRD (.nhdr) header names (none for other files).
+
+    Only what a simple header names is listed: ``ElementDataFile = x.raw`` / ``data file: x.raw``,
+    relative to the header's folder; ``LOCAL`` (data in the header file) gives none.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> header = pathlib.Path(tempfile.mkdtemp()) / "ct.mhd"
+        >>> _ = header.write_text("NDims = 3\\nElementDataFile = ct.raw\\n")
+        >>> [p.name for p in detached_data_files(header)]
+        ['ct.raw']
+    """
+    header = Path(header)
+    name = header.name.lower()
+    if not name.endswith((".mhd", ".nhdr")):
+        return []
+    regular_file_size(header, limit=1024**2, what="image header")
+    try:
+        text = header.read_bytes().decode("latin-1")
+    except OSError as exc:
+        raise LoadError(header, f"could not be read ({exc.strerror or exc})") from None
+    named: list[str] = []
+    lines = text.splitlines()
+    for k, line in enumerate(lines):
+        key, sep, value = line.partition("=" if name.endswith(".mhd") else ":")
+        key = key.strip().lower().replace(" ", "")
+        if not sep or key not in ("elementdatafile", "datafile"):
+            continue
+        value = value.strip()
+        if value.upper() == "LOCAL":
+            break
+        if value.upper().startswith("LIST"):
+            named.extend(item.strip() for item in lines[k + 1:] if item.strip())
+        else:
+            named.append(value.split()[0] if "%" in value else value)
+        break
+    return [header.parent / item for item in named if "%" not in item]
+
+
+def check_detached_data(header: str | Path) -> None:
+    """Refuse a header whose data file is not a regular file (e.g. ``ElementDataFile = /dev/zero``).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> header = pathlib.Path(tempfile.mkdtemp()) / "ct.mhd"
+        >>> _ = header.write_text("NDims = 3\\nElementDataFile = /dev/urandom\\n")
+        >>> check_detached_data(header)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lesionviewer.io.errors.NotRegularFileError: ...ct.mhd: its data file /dev/urandom is not a regular file (a character device); only regular files are read
+    """
+    for data in detached_data_files(header):
+        try:
+            regular_file_size(data, what="image data file")
+        except NotRegularFileError as exc:
+            raise NotRegularFileError(header, f"its data file {data} is {exc.reason}") from None
+        except LoadError as exc:
+            raise LoadError(header, f"its data file {data}: {exc.reason}") from None
+
+
 def volume_from_sitk(image, source: str | Path = "") -> Volume:
     """Convert a SimpleITK image (2-D or 3-D, scalar) to a ``Volume``.
 
@@ -183,15 +273,44 @@ def volume_from_sitk(image, source: str | Path = "") -> Volume:
         d3 = np.eye(3)
         d3[:2, :2] = direction
         direction = d3
+    warnings: list[str] = []
     if array.dtype == np.int16:
         hu = np.array(array, dtype=np.int16)
     elif np.issubdtype(array.dtype, np.integer):
         hu = np.clip(array, -32768, 32767).astype(np.int16)
     else:
         hu = np.empty(array.shape, np.int16)
+        not_numbers = infinite = 0
         # Float CT (NIfTI often stores float32); round per slice to keep peak memory low.
         for k in range(array.shape[0]):
-            hu[k] = np.clip(np.rint(np.nan_to_num(array[k])), -32768, 32767)
+            plane = array[k]
+            bad = ~np.isfinite(plane)
+            if bad.any():
+                nan = np.isnan(plane)
+                not_numbers += int(nan.sum())
+                infinite += int(bad.sum()) - int(nan.sum())
+                plane = np.where(nan, NOT_A_NUMBER_HU, plane)
+            hu[k] = np.clip(np.rint(plane), -32768, 32767)
+        total = int(array.size)
+        if not_numbers + infinite == total:
+            raise CorruptFileError(source or "image", "every voxel is NaN or infinite: the image holds no values")
+        if not_numbers or infinite:
+            parts = []
+            if not_numbers:
+                parts.append(f"{not_numbers} voxel{'s are' if not_numbers > 1 else ' is'} NaN (shown as {NOT_A_NUMBER_HU} HU)")
+            if infinite:
+                parts.append(f"{infinite} voxel{'s are' if infinite > 1 else ' is'} infinite (clipped to the int16 range)")
+            warnings.append(f"the image holds values that are not numbers: {'; '.join(parts)}, "
+                            f"{100 * (not_numbers + infinite) / total:.2g}% of the volume")
+    spacing_ok = all(math.isfinite(v) and v > 0 for v in spacing[:3])
+    if not spacing_ok:
+        warnings.append(f"the header gives an impossible voxel spacing {tuple(spacing[:3])}; 1 mm is assumed, "
+                        f"so sizes in mm are unknown")
+        spacing = [v if (math.isfinite(v) and v > 0) else 1.0 for v in spacing]
+    if not all(math.isfinite(v) for v in origin[:3]) or not np.all(np.isfinite(direction)):
+        warnings.append("the header gives an impossible origin or orientation; the identity at 0 is assumed")
+        origin = [0.0, 0.0, 0.0]
+        direction = np.eye(3)
     meta = {
         "format": _format_name(Path(str(source))) if source else "itk",
         "source": str(source),
@@ -204,6 +323,7 @@ def volume_from_sitk(image, source: str | Path = "") -> Volume:
         origin=tuple(origin[:3]),
         direction=direction,
         meta=meta,
+        warnings=warnings,
     )
 
 

@@ -22,11 +22,13 @@ from lesionviewer.io.deeplesion_info import read_dl_info_cached
 from lesionviewer.io.deeplesion_png import find_dl_info, is_deeplesion_folder, load_deeplesion_series, png_image_size
 from lesionviewer.io.dicom_header import read_frame_headers
 from lesionviewer.io.dicom_loader import load_dicom_headers
-from lesionviewer.io.dicom_series import FolderScan, list_files, scan_dicom_folder
-from lesionviewer.io.errors import CorruptFileError, EmptyInputError, LoadError
+from lesionviewer.io.dicom_series import FolderScan, list_files, scan_dicom_folder, skipped_note
+from lesionviewer.io.errors import CorruptFileError, EmptyInputError, LoadError, NotRegularFileError
+from lesionviewer.io.file_checks import regular_file_size
 from lesionviewer.io.itk_image import is_itk_image_path, load_itk_image
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.series_info import SeriesInfo
+from lesionviewer.io.series_split import split_uneven_series
 from lesionviewer.io.volume import Volume
 
 
@@ -63,6 +65,7 @@ def load_volume(path: str | Path, *, progress: ProgressCallback | None = None, c
 
 
 def _load_file(path: Path, tracker: LoadProgress) -> Volume:
+    regular_file_size(path)  # a named pipe or a link to /dev/zero is refused before it is opened
     if path.name.upper() == "DICOMDIR":  # the index of a CD/DVD export: load the folder it indexes
         return _load_folder(path.parent, tracker)
     if is_itk_image_path(path):
@@ -100,6 +103,8 @@ def _has_dicom_candidates(folder: Path) -> bool:
 
 
 def _raise_no_series(folder: Path, scan: FolderScan) -> None:
+    if scan.num_files == 0 and scan.skipped:
+        raise NotRegularFileError(folder, skipped_note(scan.skipped))
     if scan.num_files == 0:
         raise EmptyInputError(folder, "the folder is empty")
     if scan.errors:
@@ -122,11 +127,15 @@ def _raise_no_series(folder: Path, scan: FolderScan) -> None:
     )
 
 
-def find_series(folder: str | Path, *, progress: ProgressCallback | None = None, cancel=None) -> list[SeriesInfo]:
+def find_series(
+    folder: str | Path, *, progress: ProgressCallback | None = None, cancel=None, split_uneven: bool = False
+) -> list[SeriesInfo]:
     """List every series below ``folder`` from headers only (fast): DICOM series, NIfTI/NRRD/MetaImage files, DeepLesion folders.
 
     Files that could not be read are named in each series' ``problems``; call ``SeriesInfo.load()`` to decode one.
     ``progress(done, total)`` counts files; ``cancel`` stops the scan with ``LoadCancelled``.
+    A series whose slice step changes is one series (loaded with exact positions) unless
+    ``split_uneven`` asks for each evenly spaced part on its own.
 
     Example:
         >>> import tempfile, numpy as np
@@ -153,7 +162,7 @@ def find_series(folder: str | Path, *, progress: ProgressCallback | None = None,
         raise
     except Exception as exc:
         raise CorruptFileError(folder, f"could not be scanned ({type(exc).__name__}: {exc})") from None
-    return found
+    return split_uneven_series(found) if split_uneven else found
 
 
 def _itk_series_info(path: Path) -> SeriesInfo:

@@ -23,7 +23,14 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from lesionviewer.io.dicom_header import SliceHeader, tag_floats, tag_number
+from lesionviewer.io.dicom_header import (
+    SliceHeader,
+    finite_or_none,
+    positive_or_none,
+    tag_floats,
+    tag_number,
+    usable_orientation,
+)
 from lesionviewer.io.errors import CorruptFileError
 from lesionviewer.io.volume import Volume
 
@@ -67,27 +74,33 @@ def split_frames(path: Path, ds: Dataset, base: SliceHeader) -> list[SliceHeader
         changes: dict = {"frame": i}
         plane_position = _group(item, shared, "PlanePositionSequence")
         if plane_position is not None:
-            changes["position"] = tag_floats(plane_position, "ImagePositionPatient", 3)
+            changes["position"] = finite_or_none(tag_floats(plane_position, "ImagePositionPatient", 3))
         elif legacy_offsets is not None and base.position is not None and base.orientation is not None:
             normal = np.cross(base.orientation[:3], base.orientation[3:])
             changes["position"] = tuple(float(v) for v in np.asarray(base.position) + legacy_offsets[i] * normal)
         orientation = _group(item, shared, "PlaneOrientationSequence")
         if orientation is not None:
-            changes["orientation"] = tag_floats(orientation, "ImageOrientationPatient", 6)
+            changes["orientation"] = usable_orientation(tag_floats(orientation, "ImageOrientationPatient", 6))
         measures = _group(item, shared, "PixelMeasuresSequence")
         if measures is not None:
-            changes["pixel_spacing"] = tag_floats(measures, "PixelSpacing", 2) or base.pixel_spacing
-            changes["slice_thickness"] = tag_number(measures, "SliceThickness") or base.slice_thickness
-            changes["spacing_between_slices"] = tag_number(measures, "SpacingBetweenSlices") or base.spacing_between_slices
+            changes["pixel_spacing"] = positive_or_none(tag_floats(measures, "PixelSpacing", 2)) or base.pixel_spacing
+            changes["slice_thickness"] = positive_or_none(tag_number(measures, "SliceThickness")) or base.slice_thickness
+            changes["spacing_between_slices"] = (positive_or_none(tag_number(measures, "SpacingBetweenSlices"))
+                                                or base.spacing_between_slices)
         rescale = _group(item, shared, "PixelValueTransformationSequence")
         if rescale is not None:
             slope = tag_number(rescale, "RescaleSlope")
+            intercept = tag_number(rescale, "RescaleIntercept")
+            bad_slope = slope is not None and (finite_or_none(slope) is None or slope == 0)
+            if bad_slope or (intercept is not None and finite_or_none(intercept) is None):
+                raise CorruptFileError(path, f"frame {i + 1} has an impossible rescale (slope {slope}, intercept {intercept}); "
+                                             f"its pixels cannot be converted to HU")
             changes["rescale_slope"] = 1.0 if slope is None else slope
-            changes["rescale_intercept"] = tag_number(rescale, "RescaleIntercept") or 0.0
+            changes["rescale_intercept"] = intercept or 0.0
         voi = _group(item, shared, "FrameVOILUTSequence")
         if voi is not None:
-            changes["window_center"] = tag_number(voi, "WindowCenter")
-            changes["window_width"] = tag_number(voi, "WindowWidth")
+            changes["window_center"] = finite_or_none(tag_number(voi, "WindowCenter"))
+            changes["window_width"] = positive_or_none(tag_number(voi, "WindowWidth"))
         frame_type = _group(item, shared, "CTImageFrameTypeSequence")
         if frame_type is not None and frame_type.get("FrameType"):
             changes["image_type"] = tuple(str(v).strip() for v in frame_type.FrameType)

@@ -53,6 +53,8 @@ class SeriesInfo:
     format: str = "dicom"
     problems: list[str] = field(default_factory=list)
     headers: list["SliceHeader"] = field(default_factory=list, repr=False)
+    spacing_range: tuple[float, float] | None = None
+    note: str = ""
 
     @property
     def label(self) -> str:
@@ -66,9 +68,12 @@ class SeriesInfo:
         parts = [f"{self.num_slices} slice{'s' if self.num_slices != 1 else ''}"]
         if self.image_size:
             parts.append(f"{self.image_size[0]} x {self.image_size[1]}")
-        if self.spacing and self.num_slices > 1:
+        if self.spacing_range and self.num_slices > 1:
+            parts.append(f"uneven {self.spacing_range[0]:.3g} to {self.spacing_range[1]:.3g} mm")
+        elif self.spacing and self.num_slices > 1:
             parts.append(f"{self.spacing[0]:.3g} mm")
-        return f"{name} ({', '.join(parts)})"
+        label = f"{name} ({', '.join(parts)})"
+        return f"{label} [{self.note}]" if self.note else label
 
     def load(self, progress=None, cancel=None) -> "Volume":
         """Decode this series into a ``Volume`` (pixels are read only now).
@@ -89,7 +94,50 @@ class SeriesInfo:
 
             volume = load_dicom_headers(self.headers, source=self.folder, progress=progress, cancel=cancel)
             volume.warnings.extend(p for p in self.problems if p not in volume.warnings)
+            if self.note:  # one of several parts of a series: every export and review names which
+                volume.meta["SeriesDescription"] = f"{self.series_description} [{self.note}]".lstrip()
+                volume.meta["series_part"] = self.note
+                volume.warnings.append(f"this is {self.note}")
             return volume
         from lesionviewer.io.load import load_volume
 
+        if self.format == "deeplesion":
+            from lesionviewer.io.deeplesion_png import load_deeplesion_series
+
+            return load_deeplesion_series(self.folder, files=self.files, progress=progress, cancel=cancel)
         return load_volume(self.files[0] if self.format == "itk" else self.folder, progress=progress, cancel=cancel)
+
+
+def distinct_labels(series: list[SeriesInfo], labels: list[str] | None = None) -> list[str]:
+    """One label per series, where no two are the same: a repeated label gets what tells it apart.
+
+    Series that share a label (e.g. two parts of one SeriesInstanceUID without a description) get
+    their first file's name, or else their number among the look-alikes, so a list never shows two
+    identical rows without saying why. ``labels`` replaces the default ``SeriesInfo.label`` texts.
+
+    Example:
+        >>> a = SeriesInfo(series_uid="1.2", num_slices=3, files=["d/a1.dcm"])
+        >>> b = SeriesInfo(series_uid="1.2", num_slices=3, files=["d/b1.dcm"])
+        >>> distinct_labels([a, b])
+        ['series 1.2 (3 slices) [same label as another series; first file a1.dcm]', 'series 1.2 (3 slices) [same label as another series; first file b1.dcm]']
+    """
+    labels = [s.label for s in series] if labels is None else list(labels)
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    out = []
+    seen: dict[str, int] = {}
+    for info, label in zip(series, labels):
+        if counts[label] == 1:
+            out.append(label)
+            continue
+        seen[label] = seen.get(label, 0) + 1
+        first = info.files[0].replace("\\", "/").rsplit("/", 1)[-1] if info.files else ""
+        twins = [i for i, other in zip(series, labels) if other == label]
+        names = [t.files[0].replace("\\", "/").rsplit("/", 1)[-1] if t.files else "" for t in twins]
+        if first and names.count(first) == 1:
+            why = f"first file {first}"
+        else:
+            why = f"{seen[label]} of {counts[label]}"
+        out.append(f"{label} [same label as another series; {why}]")
+    return out

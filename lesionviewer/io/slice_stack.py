@@ -52,6 +52,8 @@ class SliceStack:
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
     direction: np.ndarray = field(default_factory=lambda: np.eye(3))
     positions_mm: list[float] = field(default_factory=list)
+    origins: list[tuple[float, float, float]] = field(default_factory=list)
+    uneven: bool = False
     missing: list[int] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     tilt_degrees: float = 0.0
@@ -132,6 +134,7 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
             origin=tuple(float(v) for v in kept[0].position),
             direction=np.column_stack([row, col, normal]),
             positions_mm=kept_proj,
+            origins=[tuple(float(v) for v in kept[0].position)],
             duplicates=duplicates,
             tilt_degrees=tilt,
             warnings=warnings,
@@ -146,6 +149,7 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
     fill_gaps = float(np.sum(ratios[ratios >= 2])) + len(kept) <= MAX_SLOTS
     slots: list[SliceHeader | None] = [kept[0]]
     positions = [kept_proj[0]]
+    origins = [tuple(float(v) for v in kept[0].position)]
     missing: list[int] = []
     gap_notes: list[str] = []
     uneven: list[float] = []
@@ -153,15 +157,19 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
         ratio = d / step
         k = int(round(ratio))
         if fill_gaps and k >= 2 and abs(ratio - k) <= GAP_TOLERANCE:
+            below = np.asarray(kept[i].position, float)
+            above = np.asarray(kept[i + 1].position, float)
             for j in range(1, k):
                 missing.append(len(slots))
                 slots.append(None)
                 positions.append(kept_proj[i] + j * d / k)
+                origins.append(tuple(float(v) for v in below + (above - below) * (j / k)))
             gap_notes.append(f"after slice {len(slots) - k + 1} of {{total}}, the step of {_mm(step)} mm jumps to {_mm(d)} mm")
         elif abs(d - step) > max(UNEVEN_TOLERANCE_MM, UNEVEN_TOLERANCE_FRACTION * step):
             uneven.append(float(d))
         slots.append(kept[i + 1])
         positions.append(kept_proj[i + 1])
+        origins.append(tuple(float(v) for v in kept[i + 1].position))
     total = len(slots)
     if missing:
         n = len(missing)
@@ -177,12 +185,11 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
     travel = np.asarray(kept[-1].position, float) - np.asarray(kept[0].position, float)
     z_spacing = float(np.linalg.norm(travel)) / (total - 1)
     if uneven:
-        worst = max(uneven, key=lambda d: abs(d - step))
+        slot_steps = np.diff(positions)
         warnings.append(
-            f"uneven slice spacing: {len(uneven)} step{'s' if len(uneven) > 1 else ''} differ from the usual "
-            f"{_mm(step)} mm (up to {_mm(worst)} mm); the volume uses the average step, {_mm(z_spacing)} mm, "
-            f"so distances along z between the end slices are approximate (the true positions are in "
-            f"meta['slice_positions_mm'])"
+            f"uneven slice spacing: the steps between slices are {spacing_summary(slot_steps)}; the series is "
+            f"loaded as one volume and every slice keeps its exact position (the {_mm(z_spacing)} mm shown is "
+            f"the average step; split the series at the spacing changes to see each part evenly spaced)"
         )
     slice_dir = _unit(travel)
     angle = math.degrees(math.acos(min(1.0, abs(float(np.dot(slice_dir, normal))))))
@@ -203,11 +210,35 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
         origin=tuple(float(v) for v in kept[0].position),
         direction=np.column_stack([row, col, slice_dir]),
         positions_mm=positions,
+        origins=origins,
+        uneven=bool(uneven),
         missing=missing,
         duplicates=duplicates,
         tilt_degrees=tilt,
         warnings=warnings,
     )
+
+
+def spacing_summary(steps) -> str:
+    """The distinct slice steps (mm) with how often each occurs, smallest first, in words.
+
+    Steps within the uneven tolerance of each other count as one.
+
+    Example:
+        >>> spacing_summary([4.22, 4.22, 4.221, 7.38, 7.38])
+        '4.22 mm (3 times) and 7.38 mm (2 times)'
+    """
+    values = sorted(abs(float(v)) for v in steps)
+    groups: list[list[float]] = []
+    for v in values:
+        if groups and abs(v - groups[-1][0]) <= max(UNEVEN_TOLERANCE_MM, UNEVEN_TOLERANCE_FRACTION * groups[-1][0]):
+            groups[-1].append(v)
+        else:
+            groups.append([v])
+    words = [f"{_mm(float(np.median(g)))} mm ({len(g)} time{'s' if len(g) > 1 else ''})" for g in groups]
+    if len(words) > 4:
+        words = words[:3] + [f"{len(words) - 3} other values up to {_mm(values[-1])} mm"]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _arrange_without_positions(
