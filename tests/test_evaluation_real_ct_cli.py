@@ -1,0 +1,110 @@
+"""``lesionviewer-train evaluate-real`` and the false-alarm counts (lesion-free series, organ labels) on tiny cases."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from lesionviewer.detection.finding import Finding
+from lesionviewer.evaluation.real_ct_negatives import evaluate_organ_check, findings_per_slice
+from lesionviewer.io import Volume, write_dicom_series
+from lesionviewer.training.cli import EXIT_DATA, EXIT_OK, EXIT_USAGE, main
+
+
+class Fixed:
+    """A detector that returns the same findings for every volume."""
+
+    def __init__(self, findings):
+        self.findings = findings
+
+    def detect(self, volume, slices=None, **_):
+        return list(self.findings)
+
+
+@pytest.fixture
+def ct_and_labels(tmp_path):
+    """A 2-slice CT (DICOM) and its labels (NIfTI) stored with rows flipped: aorta (52) at rows 4-7, columns 8-11."""
+    ct = Volume(np.zeros((2, 16, 16), np.int16), (2.0, 1.0, 1.0), origin=(0.0, 0.0, 10.0))
+    write_dicom_series(ct, tmp_path / "ct")
+    labels = np.zeros((2, 16, 16), np.uint8)
+    labels[:, 4:8, 8:12] = 52
+    labels[1, 12:14, 0:2] = 98  # a rib
+    image = sitk.GetImageFromArray(labels[:, ::-1, :].copy())  # rows flipped ...
+    image.SetSpacing((1.0, 1.0, 2.0))
+    image.SetOrigin((0.0, 15.0, 10.0))  # ... and the geometry says so
+    image.SetDirection((1, 0, 0, 0, -1, 0, 0, 0, 1))
+    sitk.WriteImage(image, str(tmp_path / "labels.nii.gz"))
+    return tmp_path / "ct", tmp_path / "labels.nii.gz"
+
+
+def test_findings_per_slice_counts_at_the_threshold():
+    found = [Finding(0, (0, 0, 2, 2), 0.9, "m"), Finding(0, (4, 4, 6, 6), 0.5, "m"), Finding(2, (0, 0, 2, 2), 0.49, "m")]
+    r = findings_per_slice(Fixed(found), Volume(np.zeros((4, 8, 8), np.int16), (1, 1, 1)))
+    assert (r["num_findings"], r["findings_per_slice"], r["max_on_one_slice"], r["slices_with_findings"]) == (2, 0.5, 2, 1)
+    assert findings_per_slice(Fixed(found), Volume(np.zeros((4, 8, 8), np.int16), (1, 1, 1)), 0.4)["num_findings"] == 3
+
+
+def test_organ_check_looks_labels_up_by_patient_position(ct_and_labels):
+    ct, labels = ct_and_labels
+    found = [Finding(0, (8, 4, 12, 8), 0.9, "m"),    # centre (10, 6): aorta
+             Finding(1, (0, 12, 2, 14), 0.8, "m"),   # centre (1, 13) on slice 1: rib
+             Finding(1, (0, 0, 2, 2), 0.7, "m"),     # background
+             Finding(0, (8, 4, 12, 8), 0.3, "m")]    # below the threshold
+    r = evaluate_organ_check(Fixed(found), ct, labels)
+    assert {k: r[k] for k in ("humerus", "rib", "aorta", "other label", "no label", "total")} == \
+        {"humerus": 0, "rib": 1, "aorta": 1, "other label": 0, "no label": 1, "total": 3}
+    assert r["num_slices"] == 2 and r["findings_per_slice"] == 1.5
+
+
+def test_organ_check_refuses_labels_of_another_place(ct_and_labels, tmp_path):
+    ct, _ = ct_and_labels
+    far = sitk.GetImageFromArray(np.zeros((2, 16, 16), np.uint8))
+    far.SetOrigin((500.0, 500.0, 500.0))
+    sitk.WriteImage(far, str(tmp_path / "far.nii.gz"))
+    with pytest.raises(ValueError, match="does not cover the centre"):
+        evaluate_organ_check(Fixed([]), ct, tmp_path / "far.nii.gz")
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    from lesionviewer.detection.factory import build_detector
+    from lesionviewer.detection.model_file import save_model
+
+    torch.manual_seed(0)
+    net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
+    path = tmp_path / "tiny.safetensors"
+    save_model(path, net, {"name": "tiny", "slice_interval_mm": 2.5, "input_min_size": 64, "input_max_size": 64})
+    return path
+
+
+def test_cli_on_a_tiny_case_prints_a_table_and_writes_json(tiny_model, ct_and_labels, tmp_path, capsys):
+    ct, labels = ct_and_labels
+    out = tmp_path / "result.json"
+    code = main(["evaluate-real", "--model", str(tiny_model), "--lesion-free", str(ct), "--organs", str(ct), str(labels),
+                 "--threshold", "0.0", "--out", str(out)])
+    assert code == EXIT_OK
+    printed = capsys.readouterr().out
+    assert "lesion-free" in printed and "box centre on: humerus" in printed and f"wrote {out}" in printed
+    result = json.loads(out.read_text())
+    assert result["model_name"] == "tiny" and result["threshold"] == 0.0
+    free = result["lesion_free"][0]
+    assert free["num_slices"] == 2 and free["num_findings"] == result["organs"]["total"]
+    assert not list(tmp_path.glob("*.tmp*"))  # written atomically, nothing left beside it
+
+
+@pytest.mark.parametrize("extra, code, message", [
+    ([], EXIT_USAGE, "nothing to evaluate"),
+    (["--lesion-free", "x.nii.gz", "--threshold", "1.5"], EXIT_USAGE, "--threshold must be between 0 and 1"),
+    (["--lidc", "/no/such/lidc"], EXIT_DATA, "/no/such/lidc"),
+])
+def test_cli_exit_codes(tiny_model, capsys, extra, code, message):
+    assert main(["evaluate-real", "--model", str(tiny_model), *extra]) == code
+    assert message in capsys.readouterr().err
+
+
+def test_cli_missing_model_is_a_data_error(tmp_path, capsys):
+    assert main(["evaluate-real", "--model", str(tmp_path / "none.safetensors"), "--lesion-free", "x"]) == EXIT_DATA
+    assert "none.safetensors: no such file" in capsys.readouterr().err
