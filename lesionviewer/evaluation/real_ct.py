@@ -45,9 +45,22 @@ FP_BUDGET = "inclusive"
 
 
 class SupportsDetect(Protocol):
-    """What the evaluation needs of a detector: :meth:`lesionviewer.detection.Detector.detect`'s signature."""
+    """What the evaluation needs of a detector: :meth:`lesionviewer.detection.Detector.detect`'s signature,
+    returning objects with ``slice_index``, ``box_px`` (x1, y1, x2, y2) and ``score``.
 
-    def detect(self, volume, slices=None, **kwargs) -> list: ...
+    Example:
+        >>> from lesionviewer.detection.engine import Detector
+        >>> callable(Detector.detect) and callable(SupportsDetect.detect)
+        True
+    """
+
+    def detect(self, volume, slices=None, **kwargs) -> list:
+        """Findings on the given slices of ``volume`` (all slices when ``slices`` is None).
+
+        Example:
+            >>> SupportsDetect.detect(None, None) is None
+            True
+        """
 
 
 def as_detections(findings: Sequence, num_slices: int) -> list[np.ndarray]:

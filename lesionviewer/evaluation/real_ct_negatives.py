@@ -149,8 +149,9 @@ def evaluate_organ_check(detector, ct_path: str | Path, labels_path: str | Path,
     """
     start = time.perf_counter()
     volume, labels = load_volume(ct_path), load_volume(labels_path)
-    centre = volume.index_to_patient((volume.num_slices - 1) / 2, (volume.shape[1] - 1) / 2, (volume.shape[2] - 1) / 2)
-    if not np.all((labels.patient_to_index(centre) > -0.5) & (labels.patient_to_index(centre) < np.asarray(labels.shape) - 0.5)):
+    centre = volume.index_to_patient(*((np.asarray(volume.shape) - 1) / 2))
+    where = labels.patient_to_index(centre)
+    if not np.all((where > -0.5) & (where < np.asarray(labels.shape) - 0.5)):
         raise ValueError(f"{labels_path}: the label volume does not cover the centre of the CT {ct_path} "
                          "(a different scan or frame of reference?)")
     findings = detector.detect(volume, slices=None)
