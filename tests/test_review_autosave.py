@@ -16,8 +16,16 @@ from lesionviewer.io import Volume
 import lesionviewer.review.session as session_module
 from lesionviewer.review import ChangeKind, Measurement, ReviewSession, Status
 from lesionviewer.review.review_file import review_path
+from lesionviewer.review.series_key import series_key
 
-KEY = "1.2.826.0.1.3680043.99"
+UID = "1.2.826.0.1.3680043.99"
+
+
+def _volume(num_slices: int = 12) -> Volume:
+    return Volume(np.zeros((num_slices, 32, 32), np.int16), (2.0, 0.8, 0.8), meta={"SeriesInstanceUID": UID})
+
+
+KEY = series_key(_volume())  # the review key: the UID and a hash of the content (issue 14, item 3)
 
 # A reviewer in another process: it decides one finding after another and reports each decision
 # only after set_status/set_note returned. argv: number of decisions before it SIGKILLs itself (0: never).
@@ -83,7 +91,7 @@ def test_a_kill_from_outside_at_an_arbitrary_moment_loses_no_acknowledged_decisi
 
 @pytest.fixture
 def volume():
-    return Volume(np.zeros((12, 32, 32), np.int16), (2.0, 0.8, 0.8), meta={"SeriesInstanceUID": KEY})
+    return _volume()
 
 
 def test_a_failed_write_keeps_the_previous_state_readable_and_is_reported(volume, monkeypatch):
@@ -184,8 +192,11 @@ def test_everything_round_trips_through_the_file(volume):
 def test_reopening_with_a_different_slice_count_warns(volume):
     s = ReviewSession.open(volume)
     s.add_findings([Finding(1, (0, 0, 5, 5), 0.9, "m")])
-    shorter = Volume(np.zeros((11, 32, 32), np.int16), (2.0, 0.8, 0.8), meta={"SeriesInstanceUID": KEY})
-    r = ReviewSession.open(shorter)
+    shorter = _volume(11)
+    # same UID, other content: its own review (issue 14, item 3); the saved one opened with it warns
+    assert ReviewSession.open(shorter).findings() == []
+    r = ReviewSession.open(KEY)
+    r._adopt_volume(shorter)
     assert len(r.findings()) == 1 and "11 slices" in r.warnings[0] and "12" in r.warnings[0]
 
 

@@ -1,21 +1,30 @@
-"""A stable, file-name-safe key for a CT series, under which its review is saved.
+"""A stable, file-name-safe key for a CT series' content, under which its review is saved.
 
-The SeriesInstanceUID when the volume has a well-formed one; otherwise a hash of the geometry
-and of a few slices' pixels, so that a NIfTI file or a DeepLesion PNG folder gets the same key
-when it is reopened from another place (file names and folders do not enter the hash).
+A DICOM series with a well-formed SeriesInstanceUID gets ``<uid>-<hash>``: the hash covers the
+study and patient, the image size and every slice's position, so two different contents that share
+a SeriesInstanceUID (a split series, a copy re-used by an anonymiser, another patient's study)
+never share a review, while reopening the same files from another folder finds it again. Other
+volumes get ``vol-<hash>`` of the geometry and of a few slices' pixels (file names and folders do
+not enter either hash).
+
+Reviews saved by earlier versions under the bare SeriesInstanceUID are still found:
+:func:`adopt_legacy_review` moves such a file to the new key when its slice count and study match.
 
 Example:
     >>> import numpy as np
     >>> from lesionviewer.io import Volume
-    >>> series_key(Volume(np.zeros((2, 4, 4), np.int16), (1, 1, 1), meta={"SeriesInstanceUID": "1.2.840.99"}))
-    '1.2.840.99'
+    >>> key = series_key(Volume(np.zeros((2, 4, 4), np.int16), (1, 1, 1), meta={"SeriesInstanceUID": "1.2.840.99"}))
+    >>> key.startswith("1.2.840.99-"), len(key)
+    (True, 27)
     >>> series_key(Volume(np.zeros((2, 4, 4), np.int16), (1, 1, 1)))[:4]
     'vol-'
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +33,8 @@ import numpy as np
 # untrusted (it could be "../../x") and is hashed instead of used as a file name.
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Hex characters of the content hash after the UID (64 bits: no accidental collision).
+CONTENT_HASH_CHARS = 16
 
 # Volume.meta spellings accepted for each field: DICOM keywords first, then snake case.
 META_NAMES = {
@@ -50,7 +61,7 @@ def meta_text(meta: dict[str, Any], field: str) -> str:
 
 
 def series_key(volume: Any) -> str:
-    """The key of ``volume``'s review: its SeriesInstanceUID, else ``vol-<sha1 of geometry+pixels>``.
+    """The key of ``volume``'s review: ``<SeriesInstanceUID>-<content hash>``, else ``vol-<sha1 of geometry+pixels>``.
 
     Example:
         >>> import numpy as np
@@ -59,10 +70,14 @@ def series_key(volume: Any) -> str:
         >>> key = series_key(a)
         >>> key.startswith("vol-"), is_valid_key(key)
         (True, True)
+        >>> first = Volume(np.ones((3, 4, 4), np.int16), (2, 1, 1), meta={"SeriesInstanceUID": "1.2.3"})
+        >>> second = Volume(np.ones((3, 4, 4), np.int16), (2, 1, 1), origin=(0, 0, 6), meta={"SeriesInstanceUID": "1.2.3"})
+        >>> series_key(first) == series_key(second)  # one UID, two different slice stacks
+        False
     """
     uid = meta_text(volume.meta, "series_uid")
     if _UID.match(uid) and len(uid) <= 64:
-        return uid
+        return f"{uid}-{content_digest(volume)[:CONTENT_HASH_CHARS]}"
     digest = hashlib.sha1()
     if uid:
         digest.update(b"uid:" + uid.encode("utf-8", "replace"))
@@ -73,6 +88,100 @@ def series_key(volume: Any) -> str:
     for z in sorted({0, hu.shape[0] // 2, hu.shape[0] - 1}):
         digest.update(np.ascontiguousarray(hu[z], dtype="<i2").tobytes())
     return "vol-" + digest.hexdigest()[:32]
+
+
+def content_digest(volume: Any) -> str:
+    """A sha1 (hex) of what a series is: study, series, patient, image size and every slice's position.
+
+    Positions come from the files (``meta["image_positions"]``, as the loader read them) where
+    the volume has them, else from the volume's geometry; they are rounded to 0.01 mm.
+
+    Example:
+        >>> import numpy as np
+        >>> from lesionviewer.io import Volume
+        >>> v = Volume(np.zeros((2, 4, 4), np.int16), (1, 1, 1), meta={"StudyInstanceUID": "1.2"})
+        >>> content_digest(v) == content_digest(Volume(np.ones((2, 4, 4), np.int16), (1, 1, 1), meta={"StudyInstanceUID": "1.2"}))
+        True
+        >>> content_digest(v) == content_digest(Volume(np.zeros((2, 4, 4), np.int16), (1, 1, 1), meta={"StudyInstanceUID": "1.3"}))
+        False
+    """
+    meta = volume.meta if isinstance(getattr(volume, "meta", None), dict) else {}
+    digest = hashlib.sha1()
+    for name in ("study_uid", "series_uid", "patient_id"):
+        digest.update(f"{name}={meta_text(meta, name)}\n".encode("utf-8", "replace"))
+    digest.update(f"shape={tuple(int(n) for n in volume.shape)}\n".encode())
+    digest.update(f"pixel={float(volume.spacing[1]):.4f},{float(volume.spacing[2]):.4f}\n".encode())
+    recorded = meta.get("image_positions")
+    usable = isinstance(recorded, list) and len(recorded) == volume.shape[0]
+    for k in range(volume.shape[0]):
+        position = recorded[k] if usable else None
+        if position is None:
+            position = volume.index_to_patient(k, 0, 0)
+        try:
+            text = ",".join(f"{float(v):.2f}" for v in position)
+        except (TypeError, ValueError):
+            text = "?"
+        digest.update(f"{k}:{text}\n".encode())
+    return digest.hexdigest()
+
+
+def legacy_series_key(volume: Any) -> str | None:
+    """The key earlier versions saved this volume's review under (its bare SeriesInstanceUID), or None.
+
+    Example:
+        >>> import numpy as np
+        >>> from lesionviewer.io import Volume
+        >>> legacy_series_key(Volume(np.zeros((1, 2, 2), np.int16), (1, 1, 1), meta={"SeriesInstanceUID": "1.2.3"}))
+        '1.2.3'
+    """
+    uid = meta_text(getattr(volume, "meta", {}) or {}, "series_uid")
+    return uid if _UID.match(uid) and len(uid) <= 64 else None
+
+
+def adopt_legacy_review(volume: Any, key: str, path: str | Path) -> bool:
+    """Move a review saved under the bare SeriesInstanceUID to ``path`` (the review of ``key``) when it fits.
+
+    It fits when it records the volume's slice count and its study (or none). The old file is
+    renamed ``<uid>.json.moved-to-<key>`` so that no other series sharing the UID adopts it too.
+    Nothing happens when ``path`` exists, there is no old file, or it does not fit; True when moved.
+
+    Example:
+        >>> import json, tempfile, pathlib, numpy as np
+        >>> from lesionviewer.io import Volume
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> v = Volume(np.zeros((3, 2, 2), np.int16), (1, 1, 1), meta={"SeriesInstanceUID": "1.2.3"})
+        >>> _ = (folder / "1.2.3.json").write_text(json.dumps({"format_version": 1, "series_key": "1.2.3", "num_slices": 3}))
+        >>> key = series_key(v)
+        >>> adopt_legacy_review(v, key, folder / f"{key}.json"), json.loads((folder / f"{key}.json").read_text())["series_key"] == key
+        (True, True)
+    """
+    from lesionviewer.review.review_file import read_review_file, write_review_file
+
+    path = Path(path)
+    legacy = legacy_series_key(volume)
+    if legacy is None or legacy == key or path.exists():
+        return False
+    old = path.with_name(f"{legacy}.json")
+    try:
+        if not old.is_file():
+            return False
+        data = read_review_file(old)
+    except Exception:  # an unreadable old file stays where it is, untouched
+        return False
+    study = meta_text(getattr(volume, "meta", {}) or {}, "study_uid")
+    slices = data.get("num_slices")
+    if slices is not None and slices != volume.shape[0]:
+        return False
+    if str(data.get("study_uid") or "") not in ("", study) or data.get("series_key") != legacy:
+        return False
+    data = dict(data)
+    data["series_key"] = key
+    try:
+        write_review_file(path, data)
+        os.replace(old, old.with_name(f"{old.name}.moved-to-{key}"))
+    except OSError:
+        return False
+    return True
 
 
 def is_valid_key(key: str) -> bool:

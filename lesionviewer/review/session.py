@@ -61,7 +61,7 @@ from lesionviewer.review.review_file import (
 )
 from lesionviewer.review.reviewed_finding import ReviewedFinding, check_finding_numbers
 from lesionviewer.review.risk_record import risk_record
-from lesionviewer.review.series_key import is_valid_key, meta_text, series_key
+from lesionviewer.review.series_key import adopt_legacy_review, is_valid_key, meta_text, series_key
 from lesionviewer.review.status import Status
 from lesionviewer.util.atomic import atomic_write_text
 
@@ -178,6 +178,8 @@ class ReviewSession:
                     session._adopt_volume(volume)
                 return session
         remove_stale_temporaries(path)
+        if volume is not None:  # a review saved by an earlier version under the bare SeriesInstanceUID
+            adopt_legacy_review(volume, key, path)
         try:
             session = cls.from_dict(read_review_file(path), path=path)
             if session.key != key:
