@@ -114,7 +114,8 @@ def format_table(result: dict) -> str:
             lines.append(row(f"{name} ({group['num_lesions']})", group["sensitivity"]))
     lidc = result.get("lidc")
     if lidc:
-        lines.append(f"LIDC volume: {lidc['num_slices']} slices, {lidc['num_lesions']} lesions >= "
+        plural = "" if lidc["num_lesions"] == 1 else "s"
+        lines.append(f"LIDC volume: {lidc['num_slices']} slices, {lidc['num_lesions']} lesion{plural} >= "
                      f"{lidc['criteria']['min_diameter_mm']:g} mm by >= {lidc['criteria']['min_readers']} readers "
                      f"on {lidc['num_lesion_slices']} slices ({lidc['num_marked_lesions']} marked in all, "
                      f"{lidc['num_readers']} readers) [{lidc['seconds']} s]")
