@@ -208,12 +208,71 @@ def test_unknown_spacing_is_a_warning(tmp_path):
     assert any("spacing" in w and "unknown" in w for w in vol.warnings)
 
 
-def test_missing_png_slices_are_blank(tmp_path):
+def test_absent_png_slices_are_not_invented_and_keep_true_positions(tmp_path):
     hu = _write_series(tmp_path / "000099_01_01", [10, 11, 14])
     vol = load_deeplesion_series(tmp_path / "000099_01_01", spacing=(2.0, 1.0, 1.0))
-    assert vol.num_slices == 5 and vol.meta["missing_slices"] == [2, 3]
-    assert np.array_equal(vol.hu[4], hu[2]) and (vol.hu[2] == -1024).all()
-    assert any("2 slices are missing" in w for w in vol.warnings)
+    # only the three real slices: no blank -1024 slice ever reaches the viewer or the detector
+    assert vol.num_slices == 3 and np.array_equal(vol.hu, hu)
+    assert vol.meta["slice_indices"] == [10, 11, 14] and vol.meta["absent_slice_numbers"] == [12, 13]
+    assert vol.meta["slice_positions_mm"] == [20.0, 22.0, 28.0]
+    assert [vol.index_to_patient(k, 0, 0)[2] for k in range(3)] == pytest.approx([20.0, 22.0, 28.0])
+    assert any("2 slices are absent" in w and "12-13" in w and "real neighbours" in w for w in vol.warnings)
+
+
+def test_the_detector_context_of_a_gappy_series_uses_real_neighbours_only(tmp_path):
+    from lesionviewer.detection.engine import slice_positions_of
+    from lesionviewer.imaging.context import context_stack
+
+    folder = tmp_path / "000099_01_01"
+    folder.mkdir()
+    for number in (10, 11, 14, 15):  # each slice holds its own number, in HU
+        Image.fromarray(np.full((4, 4), 32768 + number, np.uint16)).save(folder / f"{number:03d}.png")
+    vol = load_deeplesion_series(folder, spacing=(2.0, 1.0, 1.0))
+    stack = context_stack(vol.hu, slice_positions_of(vol), center_index=1, num_slices=3, interval_mm=2.0)
+    # the neighbour above slice 11 (slice 12, absent) is interpolated between 11 and 14, not -1024
+    assert stack[:, 0, 0].tolist() == pytest.approx([10.0, 11.0, 12.0])
+    assert stack.min() >= 10
+
+
+def test_flat_layout_files_can_be_opened(tmp_path):
+    folder = tmp_path / "Key_slices_png"
+    folder.mkdir()
+    for number in (109, 110, 111):
+        Image.fromarray(np.full((6, 8), 32768 + number, np.uint16)).save(folder / f"000099_01_01_{number}.png")
+    Image.fromarray(np.full((6, 8), 32768, np.uint16)).save(folder / "000098_02_01_050.png")
+    (tmp_path / "DL_info.csv").write_text(HEADER + "\n" + _row(name="000099_01_01_110.png", key=110) + "\n")
+    vol = load_volume(folder)
+    assert vol.num_slices == 3 and vol.meta["slice_indices"] == [109, 110, 111]
+    assert vol.meta["series_key"] == "000099_01_01" and vol.spacing == pytest.approx((2.5, 0.7, 0.7))
+    assert [r.key_slice_index for r in vol.meta["deeplesion_records"]] == [110]
+    assert any("000098_02_01" in w for w in vol.warnings)
+    one = load_volume(folder / "000099_01_01_110.png")
+    assert one.num_slices == 1 and int(one.hu[0, 0, 0]) == 110
+    listed = {s.series_uid: s for s in find_series(folder)}
+    assert sorted(listed) == ["000098_02_01", "000099_01_01"] and listed["000099_01_01"].num_slices == 3
+    assert listed["000099_01_01"].load().meta["slice_indices"] == [109, 110, 111]
+
+
+def test_png_series_total_size_is_capped_before_decoding(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from lesionviewer.io import deeplesion_png
+    from lesionviewer.io.errors import ImplausibleImageError
+
+    folder = tmp_path / "000099_01_01"
+    folder.mkdir()
+    Image.fromarray(np.zeros((512, 512), np.uint16)).save(folder / "001.png")
+    for k in range(2, 41):  # 40 hard links to one slice, as in the hostile-input trial
+        (folder / f"{k:03d}.png").hardlink_to(folder / "001.png")
+    monkeypatch.setattr(deeplesion_png, "MAX_SERIES_BYTES", 10 * 512 * 512 * 2)  # 10 slices' worth
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImplausibleImageError, match="refused before decoding"):
+            load_volume(folder)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20
 
 
 def test_find_dl_info_prefers_the_table_listing_the_series(deeplesion):

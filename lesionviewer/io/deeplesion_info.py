@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Iterable
 
 from lesionviewer.io.errors import CorruptFileError, LoadError
+from lesionviewer.io.file_checks import regular_file_size
 
 DL_INFO_COLUMNS = (
     "File_name",
@@ -62,6 +63,8 @@ LESION_TYPES = {
     7: "soft tissue",
     8: "pelvis",
 }
+# The full DL_info.csv (32,735 rows) is 10 MB; a table much larger than that is not one.
+MAX_TABLE_BYTES = 256 * 1024**2
 SPLITS = {1: "train", 2: "val", 3: "test"}
 
 
@@ -309,6 +312,8 @@ def read_dl_info(path: str | Path) -> list[DeepLesionRecord]:
     """
     path = Path(path)
     try:
+        if os.path.exists(path):  # a missing file keeps its plain "could not be read" below
+            regular_file_size(path, limit=MAX_TABLE_BYTES, what="DL_info table")
         with open(path, newline="", encoding="utf-8-sig") as stream:
             return parse_dl_info(stream, source=str(path))
     except UnicodeDecodeError:

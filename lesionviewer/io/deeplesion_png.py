@@ -1,8 +1,11 @@
-"""A DeepLesion series folder (``Images_png/<patient>_<study>_<series>/<slice>.png``) as a ``Volume``.
+"""A DeepLesion PNG series as a ``Volume``: a folder ``<patient>_<study>_<series>/<slice>.png`` or flat files.
 
-Each PNG is one axial slice stored as 16-bit HU + 32768, named by its slice number. The slice
-spacing is given by the caller or read from the DL_info.csv table (looked up next to
-``Images_png``); slice numbers that are absent become blank (air) slices, so distances stay true.
+Each PNG is one axial slice stored as 16-bit HU + 32768, named by its slice number; the flat layout
+of the key-slice download names each file ``<patient>_<study>_<series>_<slice>.png`` in one folder.
+The slice spacing is given by the caller or read from the DL_info.csv table (looked up next to
+``Images_png``). Slice numbers that are absent are not invented: the volume holds the slices that
+exist, each at its true position (``Volume.slice_origins``), so distances stay true and the
+detector's context interpolates between real neighbours only, never blank slices; a warning says so.
 
 Example:
     >>> import tempfile, numpy as np
@@ -17,6 +20,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -33,14 +37,57 @@ from lesionviewer.io.errors import (
     LoadError,
     UnsupportedFormatError,
 )
+from lesionviewer.io.file_checks import is_regular_file, regular_file_size
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.volume import Volume
 
 HU_OFFSET = 32768
-BLANK_HU = -1024
 MAX_SIDE = 8192
 MAX_SLOTS = 5000
+# A DeepLesion series is 512 x 512 x at most a few hundred slices (< 0.3 GiB); refuse before decoding above this.
+MAX_SERIES_BYTES = 2 * 1024**3
+# No PNG slice file is larger than this (a 8192 x 8192 16-bit image stored raw is 128 MiB).
+MAX_PNG_FILE_BYTES = 256 * 1024**2
 _SLICE_NAME = re.compile(r"^(\d+)\.png$", re.IGNORECASE)
+_FLAT_NAME = re.compile(r"^(\d+_\d+_\d+)_(\d+)\.png$", re.IGNORECASE)
+
+
+def slice_name_parts(name: str) -> tuple[str | None, int] | None:
+    """``(series key or None, slice number)`` of a DeepLesion PNG file name; None for other names.
+
+    Example:
+        >>> slice_name_parts("042.png"), slice_name_parts("000001_01_01_109.png"), slice_name_parts("a.png")
+        ((None, 42), ('000001_01_01', 109), None)
+    """
+    m = _SLICE_NAME.match(name)
+    if m:
+        return None, int(m.group(1))
+    m = _FLAT_NAME.match(name)
+    if m:
+        return m.group(1), int(m.group(2))
+    return None
+
+
+def flat_series(folder: str | Path) -> dict[str, list[Path]]:
+    """The flat-layout DeepLesion series in ``folder``: series key -> its PNG files, sorted by slice number.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("000001_01_01_110.png", "000001_01_01_109.png", "000002_01_01_7.png", "x.png"):
+        ...     _ = (d / name).write_bytes(b"")
+        >>> {k: [p.name for p in v] for k, v in flat_series(d).items()}
+        {'000001_01_01': ['000001_01_01_109.png', '000001_01_01_110.png'], '000002_01_01': ['000002_01_01_7.png']}
+    """
+    found: dict[str, list[tuple[int, Path]]] = {}
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    for p in folder.iterdir():
+        m = _FLAT_NAME.match(p.name)
+        if m and is_regular_file(p):
+            found.setdefault(m.group(1), []).append((int(m.group(2)), p))
+    return {key: [p for _, p in sorted(items)] for key, items in sorted(found.items())}
 
 
 def is_deeplesion_folder(folder: str | Path) -> bool:
@@ -54,13 +101,14 @@ def is_deeplesion_folder(folder: str | Path) -> bool:
     folder = Path(folder)
     if not folder.is_dir():
         return False
-    return any(_SLICE_NAME.match(p.name) for p in folder.iterdir() if p.is_file())
+    return any(slice_name_parts(p.name) for p in folder.iterdir() if is_regular_file(p))
 
 
-def find_dl_info(folder: str | Path) -> Path | None:
+def find_dl_info(folder: str | Path, series_key: str | None = None) -> Path | None:
     """The DL_info table for a series folder: ``DL_info*.csv`` in the folder, next to ``Images_png`` or above it.
 
-    Where several tables exist (e.g. the val and test splits), the one that lists this series wins.
+    Where several tables exist (e.g. the val and test splits), the one that lists this series
+    (``series_key``, default the folder's name) wins.
 
     Example:
         >>> import tempfile
@@ -68,14 +116,15 @@ def find_dl_info(folder: str | Path) -> Path | None:
         True
     """
     folder = Path(folder)
+    series_key = series_key or folder.name
     candidates: list[Path] = []
     for place in (folder, folder.parent, folder.parent.parent):
-        candidates.extend(sorted(place.glob("DL_info*.csv")))
+        candidates.extend(p for p in sorted(place.glob("DL_info*.csv")) if is_regular_file(p))
     if len(candidates) <= 1:
         return candidates[0] if candidates else None
     for path in candidates:
         try:
-            if any(r.series_key == folder.name for r in read_dl_info_cached(path)):
+            if any(r.series_key == series_key for r in read_dl_info_cached(path)):
                 return path
         except (LoadError, OSError):
             continue
@@ -92,38 +141,64 @@ def load_deeplesion_series(
     *,
     tracker: LoadProgress | None = None,
 ) -> Volume:
-    """Load a DeepLesion PNG series folder (or just ``files`` of it) as an int16 HU ``Volume``.
+    """Load a DeepLesion PNG series folder (or just ``files`` of it, in either naming) as an int16 HU ``Volume``.
 
     ``spacing`` is (z, y, x) in mm; without it the spacing comes from the series' rows in
     ``dl_info`` (default: found with ``find_dl_info``). The series' annotation rows go into
-    ``meta["deeplesion_records"]``. ``progress(done, total)`` counts slices; ``cancel`` (callable
-    or Event) stops with ``LoadCancelled``.
+    ``meta["deeplesion_records"]``. A folder of flat-layout files holding several series loads the
+    largest (a warning names the others). ``progress(done, total)`` counts slices; ``cancel``
+    (callable or Event) stops with ``LoadCancelled``.
 
     Example:
         >>> import tempfile
         >>> load_deeplesion_series(tempfile.mkdtemp())  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        lesionviewer.io.errors.EmptyInputError: ...: no DeepLesion slice (a PNG named by its slice number, e.g. 042.png) in the folder
+        lesionviewer.io.errors.EmptyInputError: ...: no DeepLesion slice (a PNG named by its slice number, e.g. 042.png, or 000001_01_01_042.png) in the folder
     """
     folder = Path(folder)
-    if files is None:
-        files = [p for p in sorted(folder.iterdir()) if p.is_file() and _SLICE_NAME.match(p.name)] if folder.is_dir() else []
-    numbered = []
-    for p in map(Path, files):
-        m = _SLICE_NAME.match(p.name)
-        if not m:
-            raise UnsupportedFormatError(p, "not a DeepLesion slice (expected a PNG named by its slice number, e.g. 042.png)")
-        numbered.append((int(m.group(1)), p))
-    if not numbered:
-        raise EmptyInputError(folder, "no DeepLesion slice (a PNG named by its slice number, e.g. 042.png) in the folder")
-    numbered.sort()
     warnings: list[str] = []
+    if files is None:
+        files = [p for p in sorted(folder.iterdir()) if _SLICE_NAME.match(p.name) and is_regular_file(p)] \
+            if folder.is_dir() else []
+        if not files:
+            groups = flat_series(folder)
+            if groups:
+                key, files = max(groups.items(), key=lambda item: (len(item[1]), item[0]))
+                if len(groups) > 1:
+                    others = ", ".join(k for k in groups if k != key)
+                    warnings.append(f"the folder holds {len(groups)} DeepLesion series; loaded {key} "
+                                    f"({len(files)} slices); also there: {others}")
+    numbered = []
+    keys = set()
+    for p in map(Path, files):
+        parts = slice_name_parts(p.name)
+        if parts is None:
+            raise UnsupportedFormatError(
+                p, "not a DeepLesion slice (expected a PNG named by its slice number, e.g. 042.png, "
+                   "or <patient>_<study>_<series>_<slice>.png)")
+        keys.add(parts[0] or folder.name)
+        numbered.append((parts[1], p))
+    if not numbered:
+        raise EmptyInputError(folder, "no DeepLesion slice (a PNG named by its slice number, e.g. 042.png, "
+                                      "or 000001_01_01_042.png) in the folder")
+    if len(keys) > 1:
+        raise InconsistentSeriesError(folder, f"the files belong to {len(keys)} series ({', '.join(sorted(keys))}); "
+                                              f"load one series at a time")
+    series_key = keys.pop()
+    numbered.sort()
+    repeated = sorted({k for k, _ in numbered if sum(1 for n, _ in numbered if n == k) > 1}) if len(
+        {k for k, _ in numbered}) < len(numbered) else []
+    if repeated:
+        warnings.append(f"slice number{'s' if len(repeated) > 1 else ''} {', '.join(map(str, repeated[:5]))} "
+                        f"appear{'' if len(repeated) > 1 else 's'} twice; the first file of each was kept")
+        seen: set[int] = set()
+        numbered = [(k, p) for k, p in numbered if not (k in seen or seen.add(k))]
 
     records: list[DeepLesionRecord] = []
-    table = Path(dl_info) if dl_info else find_dl_info(folder)
+    table = Path(dl_info) if dl_info else find_dl_info(folder, series_key)
     if table is not None:
-        records = [r for r in read_dl_info_cached(table) if r.series_key == folder.name]
+        records = [r for r in read_dl_info_cached(table) if r.series_key == series_key]
     if spacing is None:
         if records:
             sx, sy, sz = records[0].spacing_mm
@@ -132,12 +207,28 @@ def load_deeplesion_series(
             spacing = (1.0, 1.0, 1.0)
             where = f"in {table}" if table else "(no DL_info.csv found next to Images_png)"
             warnings.append(
-                f"the spacing of series {folder.name} is unknown {where}; 1 mm is assumed, so sizes in mm are wrong"
+                f"the spacing of series {series_key} is unknown {where}; 1 mm is assumed, so sizes in mm are wrong"
             )
+    if not all(math.isfinite(v) and v > 0 for v in spacing):
+        warnings.append(f"the spacing of series {series_key} is impossible ({tuple(spacing)}); 1 mm is assumed, "
+                        f"so sizes in mm are wrong")
+        spacing = tuple(v if math.isfinite(v) and v > 0 else 1.0 for v in spacing)
 
+    first, last = numbered[0][0], numbered[-1][0]
+    if len(numbered) > MAX_SLOTS:
+        raise ImplausibleImageError(folder, f"{len(numbered)} slices; a DeepLesion series has at most {MAX_SLOTS}")
     sizes = {}
+    declared = 0
     for _, p in numbered:
         sizes[p] = png_image_size(p)
+        declared += sizes[p][0] * sizes[p][1] * 2
+        if declared > MAX_SERIES_BYTES:
+            raise ImplausibleImageError(
+                folder,
+                f"the PNG slices would need more than {MAX_SERIES_BYTES / 1024**3:.0f} GiB once decoded "
+                f"({len(numbered)} files, the first {len(sizes)} already {declared / 1024**3:.1f} GiB); "
+                f"refused before decoding (a DeepLesion series is 512 x 512 pixels a slice)",
+            )
     counts = Counter(sizes.values())
     size, count = counts.most_common(1)[0]
     if len(counts) > 1:
@@ -146,30 +237,39 @@ def load_deeplesion_series(
             raise InconsistentSeriesError(folder, f"the slices mix image sizes ({listing}) and no size is held by most")
         warnings.append(f"the slices mix image sizes ({listing}); only the {size[1]} x {size[0]} slices were loaded")
         numbered = [(k, p) for k, p in numbered if sizes[p] == size]
-
     first, last = numbered[0][0], numbered[-1][0]
-    if last - first + 1 > MAX_SLOTS:
-        raise ImplausibleImageError(folder, f"slice numbers {first} to {last} span more than {MAX_SLOTS} slices")
-    slot_of = {k: k - first for k, _ in numbered}
-    num_slots = last - first + 1
-    hu = np.full((num_slots, *size), BLANK_HU, dtype=np.int16)
-    missing = [i for i in range(num_slots) if i + first not in slot_of]
-    if missing:
+
+    numbers = [k for k, _ in numbered]
+    absent = (last - first + 1) - len(numbered)
+    positions = [k * spacing[0] for k in numbers]
+    slice_origins = None
+    z_step = spacing[0]
+    if absent:
+        z_step = (last - first) * spacing[0] / (len(numbered) - 1)
+        slice_origins = np.array([[0.0, 0.0, z] for z in positions])
+        gaps = [(a, b) for a, b in zip(numbers, numbers[1:]) if b - a > 1]
+        shown = ", ".join(f"{a + 1}-{b - 1}" if b - a > 2 else f"{a + 1}" for a, b in gaps[:4])
+        more = f" and {len(gaps) - 4} more gaps" if len(gaps) > 4 else ""
+        widest = max(b - a for a, b in gaps) * spacing[0]
         warnings.append(
-            f"{len(missing)} slice{'s are' if len(missing) > 1 else ' is'} missing between slice {first} and {last} "
-            f"(only {len(numbered)} PNG files); {'they are' if len(missing) > 1 else 'it is'} shown blank so distances stay true"
+            f"{absent} slice{'s are' if absent > 1 else ' is'} absent between slice {first} and {last} "
+            f"(numbers {shown}{more}; only {len(numbered)} PNG files); nothing is invented for "
+            f"{'them' if absent > 1 else 'it'}: each present slice keeps its true position and the detector's "
+            f"context uses the real neighbours (up to {widest:.3g} mm apart), never blank slices"
         )
 
-    def decode(item: tuple[int, Path]) -> None:
-        k, p = item
-        hu[slot_of[k]] = _read_png_hu(p)
+    hu = np.empty((len(numbered), *size), dtype=np.int16)
+
+    def decode(item: tuple[int, tuple[int, Path]]) -> None:
+        index, (_, p) = item
+        hu[index] = _read_png_hu(p)
 
     if tracker is None:
         tracker = LoadProgress(progress, cancel, source=str(folder))
     tracker.set_total(tracker.done + len(numbered))
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="png-decode")
     try:
-        for future in as_completed([pool.submit(decode, item) for item in numbered]):
+        for future in as_completed([pool.submit(decode, item) for item in enumerate(numbered)]):
             future.result()
             tracker.advance()
     finally:
@@ -182,19 +282,21 @@ def load_deeplesion_series(
     meta = {
         "format": "deeplesion",
         "source": str(folder),
-        "series_key": folder.name,
-        "SeriesDescription": f"DeepLesion {folder.name}",
+        "series_key": series_key,
+        "SeriesDescription": f"DeepLesion {series_key}",
         "Modality": "CT",
         "window_center": window_center,
         "window_width": window_width,
-        "slice_indices": [k if (k - first) not in missing else None for k in range(first, last + 1)],
-        "slice_positions_mm": [(first + i) * spacing[0] for i in range(num_slots)],
-        "source_files": [str(dict(numbered).get(first + i)) if (first + i) in slot_of else None for i in range(num_slots)],
-        "missing_slices": missing,
+        "slice_indices": numbers,
+        "slice_positions_mm": positions,
+        "source_files": [str(p) for _, p in numbered],
+        "missing_slices": [],
+        "absent_slice_numbers": [k for k in range(first, last + 1) if k not in set(numbers)],
         "dl_info": str(table) if table else None,
         "deeplesion_records": records,
     }
-    return Volume(hu=hu, spacing=spacing, origin=(0.0, 0.0, first * spacing[0]), meta=meta, warnings=warnings)
+    return Volume(hu=hu, spacing=(z_step, spacing[1], spacing[2]), origin=(0.0, 0.0, positions[0]), meta=meta,
+                  warnings=warnings, slice_origins=slice_origins)
 
 
 def png_image_size(path: str | Path) -> tuple[int, int]:
@@ -211,7 +313,7 @@ def png_image_size(path: str | Path) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-
+    regular_file_size(path, limit=MAX_PNG_FILE_BYTES, what="PNG slice")
     try:
         with Image.open(path) as img:
             width, height = img.size
@@ -230,9 +332,13 @@ def png_image_size(path: str | Path) -> tuple[int, int]:
 def _read_png_hu(path: Path) -> np.ndarray:
     from PIL import Image
 
+    regular_file_size(path, limit=MAX_PNG_FILE_BYTES, what="PNG slice")
     try:
         with Image.open(path) as img:
             values = np.asarray(img)
     except (OSError, ValueError, SyntaxError) as exc:
         raise CorruptFileError(path, f"the PNG could not be decoded ({exc})") from None
+    if values.dtype == np.uint16 or values.dtype == np.dtype(">u2"):
+        # v - 32768 for every 16-bit v is exactly v with its top bit flipped, read as int16: no wider copy.
+        return (values.astype("<u2", copy=False) ^ np.uint16(HU_OFFSET)).view(np.int16)
     return np.clip(values.astype(np.int32) - HU_OFFSET, -32768, 32767).astype(np.int16)

@@ -19,12 +19,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from lesionviewer.io.deeplesion_info import read_dl_info_cached
-from lesionviewer.io.deeplesion_png import find_dl_info, is_deeplesion_folder, load_deeplesion_series, png_image_size
+from lesionviewer.io.deeplesion_png import (
+    find_dl_info,
+    flat_series,
+    is_deeplesion_folder,
+    load_deeplesion_series,
+    png_image_size,
+)
 from lesionviewer.io.dicom_header import read_frame_headers
 from lesionviewer.io.dicom_loader import load_dicom_headers
 from lesionviewer.io.dicom_series import FolderScan, list_files, scan_dicom_folder, skipped_note
 from lesionviewer.io.errors import CorruptFileError, EmptyInputError, LoadError, NotRegularFileError
-from lesionviewer.io.file_checks import regular_file_size
+from lesionviewer.io.file_checks import is_regular_file, regular_file_size
 from lesionviewer.io.itk_image import is_itk_image_path, load_itk_image
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.series_info import SeriesInfo
@@ -157,7 +163,7 @@ def find_series(
                 found.append(_itk_series_info(path))
         for sub in [folder, *sorted(p for p in folder.rglob("*") if p.is_dir())]:
             if is_deeplesion_folder(sub):
-                found.append(_deeplesion_series_info(sub))
+                found.extend(_deeplesion_series_infos(sub))
     except LoadError:
         raise
     except Exception as exc:
@@ -185,11 +191,18 @@ def _itk_series_info(path: Path) -> SeriesInfo:
     return info
 
 
-def _deeplesion_series_info(folder: Path) -> SeriesInfo:
-    slices = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.stem.isdigit())
+def _deeplesion_series_infos(folder: Path) -> list[SeriesInfo]:
+    numbered = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.stem.isdigit()
+                       and is_regular_file(p)), key=lambda p: int(p.stem))
+    infos = [_deeplesion_series_info(folder, folder.name, numbered)] if numbered else []
+    infos.extend(_deeplesion_series_info(folder, key, files) for key, files in flat_series(folder).items())
+    return infos
+
+
+def _deeplesion_series_info(folder: Path, key: str, slices: list[Path]) -> SeriesInfo:
     info = SeriesInfo(
-        series_description=f"DeepLesion {folder.name}",
-        series_uid=folder.name,
+        series_description=f"DeepLesion {key}",
+        series_uid=key,
         modality="CT",
         num_slices=len(slices),
         files=[str(p) for p in slices],
@@ -198,8 +211,8 @@ def _deeplesion_series_info(folder: Path) -> SeriesInfo:
     )
     try:
         info.image_size = png_image_size(slices[0])
-        table = find_dl_info(folder)
-        records = [r for r in read_dl_info_cached(table) if r.series_key == folder.name] if table else []
+        table = find_dl_info(folder, key)
+        records = [r for r in read_dl_info_cached(table) if r.series_key == key] if table else []
         if records:
             sx, sy, sz = records[0].spacing_mm
             info.spacing = (float(sz), float(sy), float(sx))
