@@ -31,6 +31,21 @@ from typing import Any, Callable
 #: The layout this version writes; every layout up to it is read.
 CURRENT_LAYOUT = 2
 
+# Declared sizes are checked before anything is built or allocated from them: a card is data from
+# a file, and a number such as input_min_size 40000 or blocks [2000]*4 would cost gigabytes.
+MAX_NUM_SLICES = 128
+MAX_INPUT_SIZE = 4096  # pixels a side after resizing; CT slices are 512 (at most 1024)
+MAX_SIZE_DIVISIBLE = 256
+MAX_SLICE_INTERVAL_MM = 100.0
+MAX_NAME_CHARS = 256  # name, architecture, version, library_version, created
+MAX_DESCRIPTION_CHARS = 64 * 1024
+MAX_SECTION_CHARS = 256 * 1024  # architecture_options, training_data, metrics, each as JSON
+MAX_NESTING = 32
+MAX_BLOCKS_PER_STAGE = 64  # ResNet-152 has 36
+MAX_STAGES = 8
+MAX_CHANNELS = 8192  # width, fpn_channels, representation_size
+MAX_OPTION_NUMBER = 1_000_000  # any other number among the architecture options
+
 
 class ModelCardError(ValueError):
     """The card is incomplete, of an unknown layout, or holds an impossible value.
@@ -124,6 +139,7 @@ class ModelCard:
             problems.append(f"size_divisible must be at least 1 (got {self.size_divisible})")
         if not isinstance(self.training_data, dict) or not isinstance(self.metrics, dict):
             problems.append("training_data and metrics must be JSON objects")
+        problems.extend(declared_size_problems(self))
         if problems:
             raise ModelCardError("the model card is invalid: " + "; ".join(problems))
 
@@ -238,6 +254,97 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     while data["layout_version"] < CURRENT_LAYOUT:
         data = _MIGRATIONS[data["layout_version"]](data)
     return data
+
+
+def declared_size_problems(card: "ModelCard") -> list[str]:
+    """What in ``card`` declares an implausible size (empty when every size is sane), checked before any use.
+
+    Example:
+        >>> ModelCard("m", "mp3d63", 9, 2.5)  # the defaults are sane
+        ModelCard(name='m', ...)
+        >>> try:
+        ...     ModelCard("m", "mp3d63", 9, 2.5, input_min_size=40000, input_max_size=40000)
+        ... except ModelCardError as err:
+        ...     print(err)
+        the model card is invalid: input_min_size 40000 is larger than 4096 pixels
+    """
+    problems = []
+    if card.num_slices > MAX_NUM_SLICES:
+        problems.append(f"num_slices {card.num_slices} is more than {MAX_NUM_SLICES}")
+    if card.input_min_size > MAX_INPUT_SIZE:
+        problems.append(f"input_min_size {card.input_min_size} is larger than {MAX_INPUT_SIZE} pixels")
+    elif card.input_max_size > MAX_INPUT_SIZE:
+        problems.append(f"input_max_size {card.input_max_size} is larger than {MAX_INPUT_SIZE} pixels")
+    if card.size_divisible > MAX_SIZE_DIVISIBLE:
+        problems.append(f"size_divisible {card.size_divisible} is larger than {MAX_SIZE_DIVISIBLE}")
+    if card.slice_interval_mm > MAX_SLICE_INTERVAL_MM:
+        problems.append(f"slice_interval_mm {card.slice_interval_mm:g} is more than {MAX_SLICE_INTERVAL_MM:g} mm")
+    for name in ("name", "architecture", "version", "library_version", "created"):
+        value = getattr(card, name)
+        if isinstance(value, str) and len(value) > MAX_NAME_CHARS:
+            problems.append(f"{name} is {len(value)} characters long (at most {MAX_NAME_CHARS})")
+        elif not isinstance(value, str):
+            problems.append(f"{name} must be a text")
+    if not isinstance(card.description, str):
+        problems.append("description must be a text")
+    elif len(card.description) > MAX_DESCRIPTION_CHARS:
+        problems.append(f"description is {len(card.description)} characters long (at most {MAX_DESCRIPTION_CHARS})")
+    for name in ("architecture_options", "training_data", "metrics"):
+        problem = _section_problem(name, getattr(card, name))
+        if problem:
+            problems.append(problem)
+    if isinstance(card.architecture_options, dict) and not any(p.startswith("architecture_options") for p in problems):
+        problems.extend(_option_problems(card.architecture_options))
+    return problems
+
+
+def _section_problem(name: str, value: Any) -> str | None:
+    """A JSON section that is too large or too deeply nested; counted without serialising it whole."""
+    budget = [MAX_SECTION_CHARS]
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return f"{name} is nested more than {MAX_NESTING} levels deep"
+        if isinstance(item, dict):
+            budget[0] -= 2 + sum(len(str(k)) + 4 for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            budget[0] -= 2 + len(item)
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            budget[0] -= len(item) + 2
+        else:
+            budget[0] -= 24
+        if budget[0] < 0:
+            return f"{name} is larger than {MAX_SECTION_CHARS} characters of JSON"
+    return None
+
+
+def _option_problems(options: dict[str, Any]) -> list[str]:
+    problems = []
+    blocks = options.get("blocks")
+    if blocks is not None:
+        if not isinstance(blocks, (list, tuple)) or not 1 <= len(blocks) <= MAX_STAGES:
+            problems.append(f"architecture_options.blocks must list 1 to {MAX_STAGES} stage depths")
+        elif not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= MAX_BLOCKS_PER_STAGE for b in blocks):
+            shown = list(blocks)[:8]
+            problems.append(f"architecture_options.blocks {shown} asks for more than {MAX_BLOCKS_PER_STAGE} "
+                            f"blocks in a stage (or a block count that is not a whole number)")
+    for name in ("width", "fpn_channels", "representation_size"):
+        value = options.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not 1 <= value <= MAX_CHANNELS:
+            problems.append(f"architecture_options.{name} {value} is outside 1..{MAX_CHANNELS}")
+    for name, value in options.items():
+        if name in ("blocks", "width", "fpn_channels", "representation_size"):
+            continue
+        numbers = value if isinstance(value, (list, tuple)) else [value]
+        for number in numbers:
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                if not math.isfinite(number) or abs(number) > MAX_OPTION_NUMBER:
+                    problems.append(f"architecture_options.{name} holds {number!r}, outside +-{MAX_OPTION_NUMBER}")
+                    break
+    return problems
 
 
 def _as_float(name: str, value: Any) -> float:

@@ -36,6 +36,8 @@ CARD_METADATA_KEY = "lesionviewer.model_card"
 # A card plus a tensor index for a few thousand tensors is far below this; a larger claimed header
 # means the file is not safetensors (or is damaged), and reading it would waste memory.
 _MAX_HEADER_BYTES = 64 * 1024 * 1024
+#: The longest model card JSON read (the demo model's is 3 KB; long descriptions and FROC curves fit).
+MAX_CARD_CHARS = 1024 * 1024
 _DTYPE_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
     "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
@@ -108,6 +110,8 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ModelFileError(path, "not a safetensors model: its header is not valid JSON") from None
+    except RecursionError:
+        raise ModelFileError(path, "not a safetensors model: its header is nested too deeply to be one") from None
     if not isinstance(header, dict):
         raise ModelFileError(path, "not a safetensors model: its header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -163,10 +167,17 @@ def read_card(path: str | os.PathLike) -> ModelCard:
             f"a safetensors file without a LesionViewer model card (no {CARD_METADATA_KEY!r} metadata); "
             "it is not a LesionViewer detector file",
         )
+    text = metadata[CARD_METADATA_KEY]
+    if len(text) > MAX_CARD_CHARS:
+        raise ModelFileError(
+            path, f"the model card is {len(text)} characters long; a card is at most {MAX_CARD_CHARS} (refused unread)"
+        )
     try:
-        card_data = json.loads(metadata[CARD_METADATA_KEY])
+        card_data = json.loads(text)
     except json.JSONDecodeError:
         raise ModelFileError(path, "the model card is not valid JSON") from None
+    except RecursionError:
+        raise ModelFileError(path, "the model card is nested too deeply to be a model card") from None
     try:
         return ModelCard.from_dict(card_data)
     except ModelCardError as err:
