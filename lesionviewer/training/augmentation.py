@@ -61,12 +61,29 @@ class StackAugmentation:
     hflip: float = 0.5
     vflip: float = 0.5
     reverse_slices: float = 0.5
+    #: Probability of replacing the context by the key (middle) slice repeated, as when a single
+    #: key slice is scored; drawn only when positive, so older runs see the same samples.
+    repeat_key_slice: float = 0.0
 
     def __call__(self, stack: np.ndarray, boxes: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         draws = rng.random(3)
-        return flip_stack(stack, boxes, horizontal=bool(draws[0] < self.hflip),
-                          vertical=bool(draws[1] < self.vflip), reverse=bool(draws[2] < self.reverse_slices))
+        stack, boxes = flip_stack(stack, boxes, horizontal=bool(draws[0] < self.hflip),
+                                  vertical=bool(draws[1] < self.vflip), reverse=bool(draws[2] < self.reverse_slices))
+        if self.repeat_key_slice > 0 and rng.random() < self.repeat_key_slice:
+            stack = repeat_key_slice(stack)
+        return stack, boxes
+
+
+def repeat_key_slice(stack: np.ndarray) -> np.ndarray:
+    """The middle slice of a ``(D, H, W)`` stack repeated ``D`` times.
+
+    Example:
+        >>> import numpy as np
+        >>> repeat_key_slice(np.arange(3, dtype=np.float32).reshape(3, 1, 1)).ravel().tolist()
+        [1.0, 1.0, 1.0]
+    """
+    return np.ascontiguousarray(np.repeat(stack[stack.shape[0] // 2][None], stack.shape[0], axis=0))
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

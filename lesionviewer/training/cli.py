@@ -184,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from lesionviewer.evaluation.real_ct_cli import run_evaluate_real
     from lesionviewer.risk.cli import run_risk
+    from lesionviewer.synthesis.cli import run_synthesize
 
     handlers = {"train": _train, "evaluate": _evaluate, "export": _export, "pretrain": _pretrain, "risk": run_risk,
-                "evaluate-real": run_evaluate_real}
+                "evaluate-real": run_evaluate_real, "synthesize": run_synthesize}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

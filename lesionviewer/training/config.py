@@ -36,6 +36,12 @@ class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the file or key."""
 
 
+#: The most context slices a config may ask for (MP3D uses 9; 3DCE at most 27).
+MAX_NUM_SLICES = 64
+#: The largest image side, in pixels, a config may ask for.
+MAX_IMAGE_SIZE = 8192
+
+
 @dataclass
 class DataConfig:
     """Where the data is and how a training sample is made."""
@@ -69,6 +75,17 @@ class DataConfig:
     test_size: int = 512
     max_size: int = 1024
     size_divisible: int = 32
+    #: Physical zoom in training: each stack is resampled so that its pixels measure a size drawn
+    #: from this [low, high] range in mm (empty = keep the file's pixels). Puts phantoms (2.5-3.9 mm
+    #: pixels) and real CT (0.6-1 mm) on one scale.
+    pixel_mm_range: list = field(default_factory=list)
+    #: Square random crop in pixels after the zoom (0 = the whole image): native resolution on a CPU
+    #: budget; evaluation and the viewer still see whole images.
+    crop_size: int = 0
+    #: Probability that a crop is placed around a lesion (else anywhere in the image).
+    crop_on_lesion: float = 0.7
+    #: Probability that the context is the key slice repeated (how single key slices are scored).
+    repeat_key_slice: float = 0.0
 
 
 @dataclass
@@ -211,13 +228,17 @@ class TrainingConfig:
         return int(self.train.images_per_gpu) * int(world_size) * int(self.train.iter_size)
 
     def validate(self, source: str = "config") -> None:
-        """Range checks; raises :class:`ConfigError` naming the field.
+        """Range checks of every field (finite numbers, probabilities, sizes, model options); :class:`ConfigError` naming it.
 
         Example:
             >>> TrainingConfig.from_dict({"data": {"num_slices": 0}})
             Traceback (most recent call last):
             ...
             lesionviewer.training.config.ConfigError: config: data.num_slices must be >= 1 (got 0)
+            >>> TrainingConfig.from_dict({"optim": {"lr": float("inf")}})
+            Traceback (most recent call last):
+            ...
+            lesionviewer.training.config.ConfigError: config: optim.lr must be a finite number (got inf)
         """
         checks = [
             ("data.num_slices", self.data.num_slices >= 1, ">= 1"),
@@ -230,6 +251,12 @@ class TrainingConfig:
                 isinstance(s, int) and s > 0 for s in self.data.train_sizes), "a non-empty list of positive integers"),
             ("data.test_size", self.data.test_size > 0, "> 0"),
             ("data.size_divisible", self.data.size_divisible >= 1, ">= 1"),
+            ("data.pixel_mm_range", len(self.data.pixel_mm_range) == 0 or (
+                len(self.data.pixel_mm_range) == 2 and 0 < self.data.pixel_mm_range[0] <= self.data.pixel_mm_range[1]
+                <= 20), "empty or [low, high] mm with 0 < low <= high <= 20"),
+            ("data.crop_size", 0 <= self.data.crop_size <= 4096, "0 (off) or a size in pixels up to 4096"),
+            ("data.crop_on_lesion", 0 <= self.data.crop_on_lesion <= 1, "in [0, 1]"),
+            ("data.repeat_key_slice", 0 <= self.data.repeat_key_slice <= 1, "in [0, 1]"),
             ("model.init_parts", self.model.init_parts in ("backbone", "detector"), '"backbone" or "detector"'),
             ("optim.optimizer", self.optim.optimizer in ("sgd", "adam", "adamw"), '"sgd", "adam" or "adamw"'),
             ("optim.lr", self.optim.lr > 0, "> 0"),
@@ -250,11 +277,53 @@ class TrainingConfig:
             ("train.stop_after_steps", self.train.stop_after_steps >= 0, ">= 0"),
             ("eval.iou", 0 < self.eval.iou <= 1, "in (0, 1]"),
             ("eval.batch_size", self.eval.batch_size >= 1, ">= 1"),
+            # Issue 14: absurd values are refused here, before any data or network is touched.
+            ("data.num_slices", self.data.num_slices <= MAX_NUM_SLICES, f"<= {MAX_NUM_SLICES}"),
+            ("data.train_sizes", all(isinstance(s, int) and s <= MAX_IMAGE_SIZE for s in self.data.train_sizes),
+             f"sizes up to {MAX_IMAGE_SIZE} pixels"),
+            ("data.test_size", self.data.test_size <= MAX_IMAGE_SIZE, f"<= {MAX_IMAGE_SIZE}"),
+            ("data.max_size", 1 <= self.data.max_size <= MAX_IMAGE_SIZE, f"from 1 to {MAX_IMAGE_SIZE}"),
+            ("data.size_divisible", self.data.size_divisible <= 1024, "<= 1024"),
+            ("data.hflip", 0 <= self.data.hflip <= 1, "a probability in [0, 1]"),
+            ("data.vflip", 0 <= self.data.vflip <= 1, "a probability in [0, 1]"),
+            ("data.reverse_slices", 0 <= self.data.reverse_slices <= 1, "a probability in [0, 1]"),
+            ("optim.momentum", 0 <= self.optim.momentum <= 1, "in [0, 1]"),
+            ("optim.weight_decay", self.optim.weight_decay >= 0, ">= 0"),
+            ("optim.gamma", self.optim.gamma > 0, "> 0"),
+            ("train.loss_scale", self.train.loss_scale > 0, "> 0"),
+            ("train.torch_threads", self.train.torch_threads >= 0, ">= 0"),
+            ("eval.fps", len(self.eval.fps) > 0 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+                for v in self.eval.fps), "a non-empty list of positive numbers (false positives per image)"),
+            ("eval.every_epochs", self.eval.every_epochs >= 0, ">= 0"),
+            ("eval.max_images", self.eval.max_images >= 0, ">= 0"),
         ]
+        for key, value in _float_fields(self):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ConfigError(f"{source}: {key} must be a finite number (got {value!r})")
         for key, ok, rule in checks:
             if not ok:
                 value = _get_path(self, key)
                 raise ConfigError(f"{source}: {key} must be {rule} (got {value!r})")
+        if not self.model.builder:
+            from lesionviewer.training.model_options_check import model_options_problem
+
+            problem = model_options_problem(self.model.arch, self.model.options)
+            if problem is not None:
+                raise ConfigError(f"{source}: {problem}")
+
+
+def _float_fields(cfg: Any, prefix: str = ""):
+    # Every float setting and every number in a list setting, with its dotted name.
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            yield from _float_fields(value, key + ".")
+        elif isinstance(value, float):
+            yield key, value
+        elif isinstance(value, list):
+            yield from ((key, v) for v in value if isinstance(v, float))
 
 
 def _get_path(cfg: Any, key: str) -> Any:

@@ -28,6 +28,7 @@ from lesionviewer.imaging.slice_source import PngSliceSource
 from lesionviewer.imaging.windowing import MP3D_HU_MAX, MP3D_HU_MIN, clip_and_scale_mp3d
 from lesionviewer.training.augmentation import StackAugmentation, sample_rng
 from lesionviewer.training.key_slices import KeySlice
+from lesionviewer.training.zoom_crop import ZoomCrop
 
 
 class SeriesFolder:
@@ -97,7 +98,8 @@ class LesionDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | Path, key_slices: list[KeySlice], num_slices: int, slice_interval_mm: float,
                  augment: StackAugmentation | None = None, seed: int = 0,
-                 hu_clip: tuple[float, float] = (MP3D_HU_MIN, MP3D_HU_MAX)) -> None:
+                 hu_clip: tuple[float, float] = (MP3D_HU_MIN, MP3D_HU_MAX),
+                 zoom_crop: ZoomCrop | None = None) -> None:
         self.root = Path(root)
         self.images_dir = self.root / "Images_png"
         if not self.images_dir.is_dir():
@@ -109,6 +111,7 @@ class LesionDataset(torch.utils.data.Dataset):
         self.augment = augment
         self.seed = int(seed)
         self.hu_clip = (float(hu_clip[0]), float(hu_clip[1]))
+        self.zoom_crop = zoom_crop if zoom_crop is not None and zoom_crop.active else None
         self._series: dict[str, SeriesFolder] = {}
 
     def __len__(self) -> int:
@@ -145,7 +148,10 @@ class LesionDataset(torch.utils.data.Dataset):
         stack = self.stack(index)
         boxes = ks.boxes
         if self.augment is not None:
-            stack, boxes = self.augment(stack, boxes, sample_rng(self.seed, epoch, index))
+            rng = sample_rng(self.seed, epoch, index)
+            stack, boxes = self.augment(stack, boxes, rng)
+            if self.zoom_crop is not None:
+                stack, boxes = self.zoom_crop(stack, boxes, float(ks.pixel_spacing_mm[0]), rng)
         target = {
             "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
             "labels": torch.ones(len(boxes), dtype=torch.int64),

@@ -19,6 +19,7 @@ from lesionviewer.training.config import TrainingConfig
 from lesionviewer.training.dataset import LesionDataset
 from lesionviewer.training.fractions import select_fraction
 from lesionviewer.training.key_slices import SPLITS, read_key_slices
+from lesionviewer.training.zoom_crop import ZoomCrop
 
 
 def dl_info_path(cfg: TrainingConfig) -> Path:
@@ -43,12 +44,15 @@ def build_split_datasets(cfg: TrainingConfig, splits: tuple[str, ...] = SPLITS) 
     datasets = {}
     for split in splits:
         items = [k for k in key_slices if k.split == split]
-        augment = None
+        augment, zoom_crop = None, None
         if split == "train":
             items = select_fraction(items, cfg.data.train_fraction, cfg.data.fraction_seed)
-            augment = StackAugmentation(cfg.data.hflip, cfg.data.vflip, cfg.data.reverse_slices)
+            augment = StackAugmentation(cfg.data.hflip, cfg.data.vflip, cfg.data.reverse_slices,
+                                        cfg.data.repeat_key_slice)
+            zoom_crop = ZoomCrop(tuple(cfg.data.pixel_mm_range), cfg.data.crop_size, cfg.data.crop_on_lesion)
         datasets[split] = LesionDataset(cfg.data.root, items, cfg.data.num_slices, cfg.data.slice_interval_mm,
-                                        augment=augment, seed=cfg.train.seed, hu_clip=tuple(cfg.data.hu_clip))
+                                        augment=augment, seed=cfg.train.seed, hu_clip=tuple(cfg.data.hu_clip),
+                                        zoom_crop=zoom_crop)
     return datasets
 
 

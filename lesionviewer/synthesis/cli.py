@@ -1,0 +1,134 @@
+"""``lesionviewer-train synthesize``: real CT + synthetic lesions -> a DeepLesion-layout training folder.
+
+Example:
+    >>> parse_host_spec("path=/ct/abdomen,labels=/ct/organs.nii.gz,weight=3")
+    {'path': '/ct/abdomen', 'labels': '/ct/organs.nii.gz', 'weight': 3.0, 'lidc': None}
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def parse_host_spec(text: str) -> dict:
+    """``PATH`` or ``path=PATH[,labels=FILE][,weight=W][,lidc=XML]`` as a dict.
+
+    Example:
+        >>> parse_host_spec("/data/ct1")["weight"]
+        1.0
+    """
+    spec = {"path": None, "labels": None, "weight": 1.0, "lidc": None}
+    if "=" not in text:
+        spec["path"] = text
+        return spec
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in spec:
+            raise ValueError(f"--host {text!r}: expected PATH or path=PATH,labels=FILE,weight=W,lidc=XML")
+        spec[key] = float(value) if key == "weight" else value
+    if not spec["path"]:
+        raise ValueError(f"--host {text!r}: no path= given")
+    if not spec["weight"] > 0:
+        raise ValueError(f"--host {text!r}: weight must be positive")
+    return spec
+
+
+def add_synthesize_parser(sub) -> None:
+    """Add the ``synthesize`` subcommand to ``lesionviewer-train``'s parser.
+
+    Example:
+        >>> import argparse
+        >>> p = argparse.ArgumentParser(); s = p.add_subparsers(dest="command"); add_synthesize_parser(s)
+        >>> p.parse_args(["synthesize", "--host", "ct", "--out", "o"]).samples
+        1000
+    """
+    p = sub.add_parser("synthesize", help="write training data: real CT volumes with synthetic lesions "
+                                          "(DeepLesion layout), optionally merged with other sets")
+    p.add_argument("--host", action="append", default=[], metavar="SPEC",
+                   help="a real CT (DICOM folder, NIfTI...): PATH or path=PATH,labels=ORGAN_LABELS,weight=W,"
+                        "lidc=LIDC_XML (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (Images_png/ + DL_info.csv)")
+    p.add_argument("--samples", type=int, default=1000, help="synthetic key slices to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context-mm", type=float, default=6.0, help="neighbour slices kept on each side (mm)")
+    p.add_argument("--val-fraction", type=float, default=0.08)
+    p.add_argument("--first-patient", type=int, default=500000,
+                   help="number of the first synthetic patient (separate runs to be merged need separate ranges)")
+    p.add_argument("--merge", action="append", default=[], type=Path, metavar="DIR",
+                   help="also take another DeepLesion-layout set (e.g. phantoms) with its splits (repeatable)")
+
+
+def load_hosts(specs: list[str]) -> list:
+    """Load each ``--host`` spec: the volume, organ labels resampled to it, LIDC nodules as real lesions.
+
+    Example:
+        >>> load_hosts([])
+        []
+    """
+    from lesionviewer.io import load_volume
+    from lesionviewer.synthesis.tissue import labels_on_volume_grid
+    from lesionviewer.synthesis.training_data import Host
+
+    hosts = []
+    for text in specs:
+        spec = parse_host_spec(text)
+        volume = load_volume(spec["path"])
+        labels = labels_on_volume_grid(spec["labels"], volume) if spec["labels"] else None
+        real = []
+        if spec["lidc"]:
+            real = lidc_real_lesions(spec["lidc"], volume)
+        hosts.append(Host(Path(spec["path"]).name, volume, labels, spec["weight"], real))
+    return hosts
+
+
+def lidc_real_lesions(xml_path: str | Path, volume, padding_px: float = 5.0) -> list:
+    """LIDC nodules marked by >= 2 readers and >= 3 mm: ``(key slice, box, 5)``, boxes padded as DeepLesion's.
+
+    Example:
+        >>> import numpy as np, pathlib, tempfile
+        >>> from lesionviewer.io import Volume
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.xml"
+        >>> _ = p.write_text("<LidcReadMessage><readingSession></readingSession></LidcReadMessage>")
+        >>> lidc_real_lesions(p, Volume(np.zeros((2, 8, 8), np.int16), (1, 1, 1)))
+        []
+    """
+    from lesionviewer.evaluation.lidc_lesions import lidc_lesions, select_lesions, volume_sop_uids
+    from lesionviewer.io.lidc_xml import read_lidc_xml
+
+    lesions = select_lesions(lidc_lesions(read_lidc_xml(xml_path), volume, sop_uids=volume_sop_uids(volume)))
+    out = []
+    for lesion in lesions:
+        key = lesion.key_slice_index
+        box = next(s.box_px for s in lesion.slices if s.slice_index == key)
+        x1, y1, x2, y2 = box
+        out.append((key, (x1 - padding_px, y1 - padding_px, x2 + padding_px, y2 + padding_px), 5))
+    return out
+
+
+def run_synthesize(args) -> int:
+    """Carry out ``lesionviewer-train synthesize``; returns the exit code.
+
+    Example:
+        >>> run_synthesize.__name__
+        'run_synthesize'
+    """
+    from lesionviewer.synthesis.training_data import write_synthetic_training_data
+
+    if args.samples < 0:
+        print("lesionviewer-train synthesize: --samples must be >= 0", file=sys.stderr)
+        return 2
+    hosts = load_hosts(args.host)
+
+    def progress(done, total):
+        if done % 50 == 0 or done == total:
+            print(f"  {done}/{total} samples", file=sys.stderr, flush=True)
+
+    summary = write_synthetic_training_data(hosts, args.out, args.samples, seed=args.seed,
+                                            context_mm=args.context_mm, val_fraction=args.val_fraction,
+                                            merge=args.merge, progress=progress, first_patient=args.first_patient)
+    summary["hosts"] = [h.name for h in hosts]
+    print(json.dumps(summary, indent=2))
+    return 0

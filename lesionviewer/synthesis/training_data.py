@@ -1,0 +1,229 @@
+"""Write DeepLesion-layout training data from real CT hosts with synthetic lesions (and merge other sets).
+
+Each sample is one key slice of a real host with 1-3 synthetic lesions crossing it, written as a
+short series (the key slice and its neighbours within ``context_mm``; the slices keep their
+numbers in the host, so positions stay exact) under ``Images_png/<patient>_01_01/`` with one
+``DL_info.csv`` row per lesion cross-section on the key slice at least ``min_annotated_mm`` long
+(so no visible synthetic lesion on a key slice is left unmarked). Everything else in the slices
+is real anatomy and therefore a negative. Real annotated lesions (e.g. LIDC nodules) can be
+added as samples of their own, and other DeepLesion-layout sets (phantoms, DeepLesion itself)
+merged by hard links with their splits kept.
+
+Example:
+    >>> import tempfile, csv, numpy as np
+    >>> from pathlib import Path
+    >>> from lesionviewer.io import Volume
+    >>> hu = np.full((6, 96, 96), -1000, np.int16); hu[:, 6:90, 6:90] = 45
+    >>> host = Host("box", Volume(hu, (2.0, 0.8, 0.8)))
+    >>> out = Path(tempfile.mkdtemp())
+    >>> summary = write_synthetic_training_data([host], out, samples=3, seed=0)
+    >>> rows = list(csv.DictReader(open(out / "DL_info.csv")))
+    >>> summary["samples"], len(rows) == summary["lesions"], rows[0]["Coarse_lesion_type"] in "2 7 8"
+    (3, True, True)
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
+from lesionviewer.phantom.deeplesion_writer import PNG_OFFSET, fmt_numbers, lesion_window, write_dl_info
+from lesionviewer.synthesis.insert import insert_lesions
+from lesionviewer.synthesis.tissue import TissueMaps
+
+#: Synthetic samples are patients from here on; merged sets keep theirs below it.
+FIRST_SYNTHETIC_PATIENT = 500000
+
+
+@dataclass
+class Host:
+    """A real CT volume lesions go into, its optional organ labels, and real lesions it already holds.
+
+    ``real_lesions`` are ``(slice_index, (x1, y1, x2, y2), type_code)`` annotations of real lesions:
+    they become samples of their own, and no synthetic lesion is put on top of them.
+
+    Example:
+        >>> import numpy as np
+        >>> from lesionviewer.io import Volume
+        >>> Host("h", Volume(np.zeros((2, 4, 4), np.int16), (1, 1, 1))).slice_step_mm
+        1.0
+    """
+
+    name: str
+    volume: object
+    labels: np.ndarray | None = None
+    weight: float = 1.0
+    real_lesions: list[tuple[int, tuple[float, float, float, float], int]] = field(default_factory=list)
+
+    @property
+    def slice_step_mm(self) -> float:
+        """The slice step in mm (positions when the loader gives them, else the z spacing).
+
+        Example:
+            >>> import numpy as np
+            >>> from lesionviewer.io import Volume
+            >>> v = Volume(np.zeros((3, 2, 2), np.int16), (5, 1, 1), meta={"slice_positions_mm": [0, 2, 4]})
+            >>> Host("h", v).slice_step_mm
+            2.0
+        """
+        positions = self.volume.meta.get("slice_positions_mm")
+        if positions is not None and len(positions) > 1:
+            return float(np.median(np.abs(np.diff(np.asarray(positions, float)))))
+        return float(self.volume.spacing[0])
+
+
+def _write_pngs(folder: Path, hu: np.ndarray, first_index: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = (np.clip(hu.astype(np.int32), -32768, 32767) + PNG_OFFSET).astype(np.uint16)
+    for k in range(stored.shape[0]):
+        buffer = io.BytesIO()
+        Image.fromarray(stored[k]).save(buffer, format="PNG", compress_level=1)
+        (folder / f"{first_index + k + 1:03d}.png").write_bytes(buffer.getvalue())
+
+
+def _row(series: str, patient: int, key: int, coords, box, diameters, location, type_code: int, n_slices: int,
+         spacing, shape, split: int) -> dict[str, str]:
+    # DeepLesion is MATLAB-made: pixel and slice numbers start at 1
+    return {
+        "File_name": f"{series}_{key + 1:03d}.png", "Patient_index": str(patient), "Study_index": "1",
+        "Series_ID": "1", "Key_slice_index": str(key + 1),
+        "Measurement_coordinates": fmt_numbers([v + 1.0 for v in coords]),
+        "Bounding_boxes": fmt_numbers([v + 1.0 for v in box]),
+        "Lesion_diameters_Pixel_": fmt_numbers(diameters),
+        "Normalized_lesion_location": fmt_numbers(location),
+        "Coarse_lesion_type": str(int(type_code)), "Possibly_noisy": "0",
+        "Slice_range": fmt_numbers((1, n_slices)), "Spacing_mm_px_": fmt_numbers(spacing),
+        "Image_size": fmt_numbers(shape), "DICOM_windows": fmt_numbers(lesion_window(int(type_code))),
+        "Patient_gender": "U", "Patient_age": "0", "Train_Val_Test": str(int(split)),
+    }
+
+
+def _clip_box(box, width: int, height: int):
+    x1, y1, x2, y2 = box
+    return (max(0.0, x1), max(0.0, y1), min(float(width - 1), x2), min(float(height - 1), y2))
+
+
+def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: int, seed: int = 0,
+                                  context_mm: float = 6.0, lesions_per_slice: tuple[int, ...] = (1, 2, 3),
+                                  lesion_count_weights: tuple[float, ...] = (0.5, 0.3, 0.2),
+                                  val_fraction: float = 0.08, min_annotated_mm: float = 3.0,
+                                  merge: list[str | Path] = (), progress=None,
+                                  first_patient: int = FIRST_SYNTHETIC_PATIENT) -> dict:
+    """Write ``samples`` synthetic key slices from ``hosts`` (and merge ``merge`` sets) under ``out``.
+
+    Returns a summary (samples, lesions, per-type counts, real-lesion samples, merged rows). The
+    same ``seed`` writes the same data. Synthetic patients are numbered from ``first_patient``
+    (give separate runs separate ranges before merging them).
+
+    Example:
+        >>> write_synthetic_training_data([], "/nonexistent", samples=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: no host volumes: give at least one real CT (lesionviewer-train synthesize --host PATH)
+    """
+    if not hosts and samples > 0:
+        raise ValueError("no host volumes: give at least one real CT (lesionviewer-train synthesize --host PATH)")
+    out = Path(out)
+    (out / "Images_png").mkdir(parents=True, exist_ok=True)
+    maps = [TissueMaps(h.volume, h.labels) for h in hosts]
+    weights = np.array([h.weight for h in hosts] or [1.0], float)
+    weights = weights / weights.sum()
+    rows: list[dict[str, str]] = []
+    per_type: dict[int, int] = {}
+    patient = int(first_patient)
+    done = 0
+    attempts = 0
+    while done < samples and attempts < samples * 5:
+        rng = np.random.default_rng([int(seed), attempts])
+        attempts += 1
+        h = int(rng.choice(len(hosts), p=weights))
+        host, tissue = hosts[h], maps[h]
+        nz = host.volume.shape[0]
+        half = int(np.ceil(context_mm / host.slice_step_mm)) + 1
+        key = int(rng.integers(0, nz))
+        lo, hi = max(0, key - half), min(nz, key + half + 1)
+        count = int(rng.choice(lesions_per_slice, p=np.asarray(lesion_count_weights) / sum(lesion_count_weights)))
+        result = insert_lesions(host.volume, tissue, rng, count=count, key_slice=key, z_range=(lo, hi))
+        marked = [les for les in result.lesions if key in les.slices
+                  and les.slices[key].long_px * min(host.volume.spacing[1:]) >= min_annotated_mm]
+        if not marked:
+            continue
+        split = 2 if rng.random() < val_fraction else 1
+        series = f"{patient:06d}_01_01"
+        _write_pngs(out / "Images_png" / series, result.hu, lo)
+        rows.extend(_lesion_rows(series, patient, key, marked, host, split))
+        for les in marked:
+            per_type[les.type_code] = per_type.get(les.type_code, 0) + 1
+        patient += 1
+        done += 1
+        if progress is not None:
+            progress(done, samples)
+    real = 0
+    for host in hosts:
+        for z, box, type_code in host.real_lesions:
+            nz = host.volume.shape[0]
+            half = int(np.ceil(context_mm / host.slice_step_mm)) + 1
+            lo, hi = max(0, z - half), min(nz, z + half + 1)
+            series = f"{patient:06d}_01_01"
+            _write_pngs(out / "Images_png" / series, host.volume.hu[lo:hi], lo)
+            rows.append(_box_row(series, patient, z, box, type_code, host, 1))
+            patient += 1
+            real += 1
+    merged = sum(_merge(Path(m), out, rows) for m in merge)
+    write_dl_info(rows, out / "DL_info.csv")
+    return {"samples": done, "lesions": int(sum(per_type.values())), "per_type": dict(sorted(per_type.items())),
+            "real_lesion_samples": real, "merged_rows": merged, "rows": len(rows)}
+
+
+def _spacing(host: Host) -> tuple[float, float, float]:
+    dz, dy, dx = host.volume.spacing
+    return (dx, dy, host.slice_step_mm)
+
+
+def _lesion_rows(series: str, patient: int, key: int, lesions, host: Host, split: int) -> list[dict[str, str]]:
+    nz, ny, nx = host.volume.shape
+    rows = []
+    for les in lesions:
+        m = les.slices[key]
+        coords = [v for point in (*m.long_axis, *m.short_axis) for v in point]
+        box = _clip_box(les.box(key), nx, ny)
+        location = (les.centre_index[2] / nx, les.centre_index[1] / ny, les.centre_index[0] / max(nz, 1))
+        rows.append(_row(series, patient, key, coords, box, (m.long_px, m.short_px), location, les.type_code, nz,
+                         _spacing(host), (ny, nx), split))
+    return rows
+
+
+def _box_row(series: str, patient: int, z: int, box, type_code: int, host: Host, split: int) -> dict[str, str]:
+    nz, ny, nx = host.volume.shape
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    coords = (x1, cy, x2, cy, cx, y1, cx, y2)
+    return _row(series, patient, z, coords, _clip_box((x1, y1, x2, y2), nx, ny), (x2 - x1, y2 - y1),
+                (cx / nx, cy / ny, z / max(nz, 1)), type_code, nz, _spacing(host), (ny, nx), split)
+
+
+def _merge(source: Path, out: Path, rows: list[dict[str, str]]) -> int:
+    """Hard-link (or copy) another DeepLesion-layout set's series into ``out`` and append its rows."""
+    table = source / "DL_info.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"{table}: not found; --merge takes a folder with Images_png/ and DL_info.csv")
+    with open(table, newline="", encoding="utf-8") as f:
+        merged = list(csv.DictReader(f))
+    for row in merged:
+        series = row["File_name"].rsplit("_", 1)[0]
+        target = out / "Images_png" / series
+        if not target.exists():
+            target.mkdir(parents=True)
+            for png in (source / "Images_png" / series).iterdir():
+                try:
+                    os.link(png, target / png.name)
+                except OSError:
+                    (target / png.name).write_bytes(png.read_bytes())
+        rows.append({k: row.get(k, "") for k in DL_INFO_COLUMNS})
+    return len(merged)
