@@ -16,7 +16,7 @@ from lesionviewer_app.findings_overlay import score_color
 from lesionviewer_app.review_bridge import ReviewBridge
 
 COLUMNS = ("Id", "Slice", "x, y mm", "Size mm", "Axes mm", "Score", "Status", "Note")
-COLUMN_TIPS = ("finding number", "slice (1 = first)", "centre, patient x and y (mm)", "box width x height (mm)",
+COLUMN_TIPS = ("finding number", "slice (1 = first; the CSV exports' slice_number, slice_index + 1)", "centre, patient x and y (mm)", "box width x height (mm)",
                "long / short axis (mm)", "detector confidence", "your decision", "your note")
 SLIDER_STEPS = 100
 STATUS_COLORS = {"accepted": QColor(20, 140, 40), "rejected": QColor(140, 140, 140)}  # pending: normal text

@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self.sagittal = ReformatView(self.state, "sagittal")
         self.views = (self.axial, self.coronal, self.sagittal)
         self.tools = MeasurementTools(self.axial, self.bridge)
+        self.tools.report = lambda text: self.statusBar().showMessage(text, 10000)
         self.axial.corner_lines = self._axial_corner_lines
         for view in self.views:
             view.key_handler = self.handle_key
@@ -192,6 +193,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_folder_action)
         self.recent_menu = file_menu.addMenu("Recent")
         self._rebuild_recent_menu()
+        from lesionviewer_app.pacs_menu import install_pacs_menus  # Open from PACS, Findings > Send to PACS
+        install_pacs_menus(self, file_menu)
         file_menu.addSeparator()
         self.export_action = self._action("Export findings (CSV)...", self.export_dialog, "Ctrl+E")
         file_menu.addAction(self.export_action)

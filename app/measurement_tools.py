@@ -7,6 +7,8 @@ judgement, as in every viewer); the pair is then stored. Lengths come from the l
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsObject
@@ -73,6 +75,8 @@ class MeasurementTools:
         self._start: tuple[float, float] | None = None
         self._draft: tuple[tuple[float, float], tuple[float, float]] | None = None
         self._long_axis: tuple[tuple[float, float], tuple[float, float]] | None = None
+        #: Where a refused measurement's reason goes (the main window shows it in the status bar).
+        self.report: Callable[[str], object] = lambda text: None
         view.drag_handler = self.drag
 
     def set_tool(self, tool: str | None) -> None:
@@ -103,13 +107,16 @@ class MeasurementTools:
                 self.refresh()
                 return True
             slice_index = self.view.fixed_index
-            if self.tool == "ruler":
-                session.add_measurement(Measurement.ruler(volume, slice_index, *segment))
-            elif self._long_axis is None:
-                self._long_axis = segment
-            else:
-                long_axis, self._long_axis = self._long_axis, None
-                session.add_measurement(Measurement.recist(volume, slice_index, long_axis, segment))
+            try:
+                if self.tool == "ruler":
+                    session.add_measurement(Measurement.ruler(volume, slice_index, *segment))
+                elif self._long_axis is None:
+                    self._long_axis = segment
+                else:
+                    long_axis, self._long_axis = self._long_axis, None
+                    session.add_measurement(Measurement.recist(volume, slice_index, long_axis, segment))
+            except ValueError as err:  # e.g. no usable pixel spacing: say why, keep the session saving
+                self.report(f"Measurement not kept: {err}")
         self.refresh()
         return True
 

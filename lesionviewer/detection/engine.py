@@ -41,7 +41,8 @@ import torch
 from lesionviewer.detection.device import describe_device, pick_device
 from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.model_card import ModelCard
-from lesionviewer.detection.model_file import apply_card_to_transform, load_model
+from lesionviewer.detection.model_file import ModelFileError, apply_card_to_transform, load_model
+from lesionviewer.detection.weights_check import NonFiniteWeightsError, check_finite_weights
 from lesionviewer.imaging.context import ContextStacker
 from lesionviewer.imaging.windowing import clip_and_scale_mp3d
 
@@ -100,7 +101,8 @@ class Detector:
         """Load a model file (see :func:`~lesionviewer.detection.model_file.load_model`) onto ``device``.
 
         ``device="auto"`` takes CUDA, else Apple MPS, else the CPU. Raises ``ModelFileError`` for a
-        bad file and ``DeviceUnavailableError`` for an explicitly requested GPU that is not there.
+        bad file (weights holding NaN or infinity included) and ``DeviceUnavailableError`` for an
+        explicitly requested GPU that is not there.
 
         Example:
             >>> Detector.from_file("no/such/model.safetensors")  # doctest: +ELLIPSIS
@@ -109,6 +111,10 @@ class Detector:
             lesionviewer.detection.model_file.ModelFileError: no/such/model.safetensors: no such file
         """
         model, card = load_model(path, device="cpu")
+        try:
+            check_finite_weights(model.state_dict(), os.fspath(path))
+        except NonFiniteWeightsError as err:
+            raise ModelFileError(path, err.reason) from None
         return cls(model, card, device=pick_device(device), **options)
 
     @property

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lesionviewer.detection.weights_check import check_finite_weights
 from lesionviewer.training.checkpoint import CheckpointError, load_checkpoint
 from lesionviewer.training.config import config_from_json
 from lesionviewer.training.loop import checkpoint_paths
@@ -45,6 +46,10 @@ def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, wh
                description: str | None = None, data_notes: dict[str, str] | None = None):
     """Write ``out`` from the run's ``best`` (or ``last``) checkpoint; returns the stored card.
 
+    A checkpoint whose weights hold NaN or infinity is refused
+    (:class:`~lesionviewer.detection.weights_check.NonFiniteWeightsError`, a ``ValueError``) and
+    nothing is written.
+
     ``description`` replaces the config's description in the card; ``data_notes`` are added to the
     card's ``training_data`` (e.g. the command that generated synthetic data).
 
@@ -62,6 +67,8 @@ def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, wh
     state = load_checkpoint(path)
     if "config_json" not in state or "model" not in state:
         raise CheckpointError(f"{path}: not a training checkpoint of lesionviewer-train")
+    if isinstance(state["model"], dict):  # a diverged run (NaN/inf weights) must not become a model file
+        check_finite_weights(state["model"], f"{path}: cannot export")
     cfg = config_from_json(state["config_json"], source=str(path))
     cfg.model.init_from = ""  # the weights below replace any initialisation
     model = build_model(cfg)

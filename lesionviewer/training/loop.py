@@ -5,7 +5,10 @@ process (gradients accumulate; with DDP the gradient all-reduce happens on the l
 only). Per step: forward under autocast (GPU + ``train.amp``), a finiteness check agreed by all
 processes (a non-finite loss skips the step and is counted; more than ``train.max_nonfinite``
 stops the run with :class:`NonFiniteLossError`), backward through the GradScaler, unscale,
-gradient clipping, optimizer and scheduler step.
+gradient clipping, optimizer and scheduler step, then a check that every weight is still finite
+(an absurd ``optim.lr`` such as ``inf`` makes them NaN in one step): if not, the run stops at once
+with :class:`NonFiniteWeightsError` (exit code 3, as for non-finite losses) and the broken weights
+are never saved; the last checkpoint written before stays.
 
 The run folder (written by rank 0 only)::
 
@@ -36,6 +39,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
+from lesionviewer.detection.weights_check import non_finite_tensors
 from lesionviewer.training import checkpoint as ckpt
 from lesionviewer.training.config import TrainingConfig, config_from_json, config_to_json
 from lesionviewer.training.dataset import collate_detection
@@ -52,6 +56,15 @@ class RunError(RuntimeError):
 
 class NonFiniteLossError(RuntimeError):
     """Too many non-finite losses: the run stopped (its last checkpoint is kept)."""
+
+
+class NonFiniteWeightsError(NonFiniteLossError):
+    """An optimizer step made weights NaN or infinite: the run stopped before saving them.
+
+    Example:
+        >>> issubclass(NonFiniteWeightsError, NonFiniteLossError)  # the same exit code, 3
+        True
+    """
 
 
 def pick_training_device(requested: str, ctx: DistributedContext) -> torch.device:
@@ -318,6 +331,7 @@ class Trainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.optimizer.zero_grad(set_to_none=True)
+                self._check_weights()
             lr = self.optimizer.param_groups[0]["lr"]
             with warnings.catch_warnings():
                 # A skipped step still advances the schedule (it stays tied to the data position);
@@ -345,6 +359,18 @@ class Trainer:
                 self._save_last()
                 return True
         return False
+
+    def _check_weights(self) -> None:
+        params = [p.detach() for p in self.model.parameters() if p.is_floating_point() and p.numel()]
+        if not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            return
+        bad = non_finite_tensors(self.model.named_parameters())
+        kept = self.paths["last"]
+        where = f"the last checkpoint {kept} (before this step) is kept" if kept.is_file() else "nothing was saved"
+        raise NonFiniteWeightsError(
+            f"stopped: the optimizer step {self.step + 1} (epoch {self.epoch}, lr "
+            f"{self.optimizer.param_groups[0]['lr']:g}) made {len(bad)} weight tensors NaN or infinite "
+            f"(e.g. {', '.join(bad[:3])}); {where}. Lower optim.lr (or optim.grad_clip) and train again")
 
     def _end_of_epoch(self) -> None:
         cfg = self.cfg

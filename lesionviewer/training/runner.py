@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from lesionviewer.training.config import TrainingConfig
+from lesionviewer.training.data_check import check_training_data
 from lesionviewer.training.distributed import shutdown_distributed, start_training_process
 from lesionviewer.training.evaluate import evaluate_split, write_evaluation
 from lesionviewer.training.loop import Trainer, checkpoint_paths
@@ -53,13 +54,17 @@ def make_evaluator(cfg: TrainingConfig, datasets: dict, run_dir: Path, device_of
 def train(cfg: TrainingConfig, run_dir: str | Path, resume: bool = False) -> dict[str, Any]:
     """Train as ``cfg`` says into ``run_dir`` (or continue it with ``resume``); return the summary.
 
-    Works the same in one process and under ``torchrun`` (DDP; only rank 0 writes).
+    Works the same in one process and under ``torchrun`` (DDP; only rank 0 writes). The config and
+    the data are checked first (:func:`~lesionviewer.training.data_check.check_training_data`):
+    ``ConfigError`` or ``TrainingDataError`` before any process, network or image is made.
 
     Example:
         >>> train.__name__
         'train'
     """
     run_dir = Path(run_dir)
+    cfg.validate(f"{run_dir}/config")  # a config changed after loading (--resume --set) is checked again
+    check_training_data(cfg)  # folders, table, boxes and splits: a clear error before any heavy work
     ctx = start_training_process(cfg.train)
     try:
         datasets = build_split_datasets(cfg)
