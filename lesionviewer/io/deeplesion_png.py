@@ -159,8 +159,13 @@ def load_deeplesion_series(
     folder = Path(folder)
     warnings: list[str] = []
     if files is None:
-        files = [p for p in sorted(folder.iterdir()) if _SLICE_NAME.match(p.name) and is_regular_file(p)] \
-            if folder.is_dir() else []
+        named = [p for p in sorted(folder.iterdir()) if slice_name_parts(p.name)] if folder.is_dir() else []
+        odd = [p for p in named if not is_regular_file(p)]
+        if odd:
+            shown = ", ".join(p.name for p in odd[:3]) + (f" and {len(odd) - 3} more" if len(odd) > 3 else "")
+            warnings.append(f"{len(odd)} slice name{'s are' if len(odd) > 1 else ' is'} not a regular file "
+                            f"(a pipe, device or broken link) and {'were' if len(odd) > 1 else 'was'} not read: {shown}")
+        files = [p for p in named if _SLICE_NAME.match(p.name) and p not in odd]
         if not files:
             groups = flat_series(folder)
             if groups:

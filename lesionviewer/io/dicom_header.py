@@ -266,12 +266,12 @@ def _start_problem(head: bytes, marker: bool) -> str | None:
         if element == 0x0010:
             syntax = head[value_at:value_at + length].decode("ascii", "replace").strip(" \x00")
         pos = value_at + length
-    if pos == 132 or pos + 4 > len(head) or syntax == _DEFLATED:
-        return None  # no file meta (pydicom decides), or the data set is beyond what was read, or compressed
+    if pos + 4 > len(head) or syntax == _DEFLATED:
+        return None  # the data set starts beyond what was read, or it is compressed
     group_le = int.from_bytes(head[pos:pos + 2], "little")
     group_be = int.from_bytes(head[pos:pos + 2], "big")
     if max(group_le, group_be) < 0x0008 or (group_le == 0 and group_be == 0):
-        return f"the DICOM data set after the file meta starts with an impossible tag at byte {pos}"
+        return f"the DICOM data set starts with an impossible tag at byte {pos} (a damaged or zero-filled file)"
     return None
 
 

@@ -19,6 +19,7 @@ import gzip
 import math
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -103,11 +104,130 @@ def load_itk_image(path: str | Path) -> Volume:
         )
     if path.name.lower().endswith((".nii", ".nii.gz")):
         check_nifti_complete(path)
+    scan = scan_nifti_values(path) if path.name.lower().endswith((".nii", ".nii.gz")) else None
+    if scan is not None and scan.total and scan.not_numbers + scan.infinite == scan.total:
+        raise CorruptFileError(path, "every voxel is NaN or infinite: the image holds no values")
     try:
         image = reader.Execute()
     except RuntimeError as exc:
         raise CorruptFileError(path, f"the {_format_name(path)} data could not be read ({_itk_reason(exc)})") from None
-    return volume_from_sitk(image, source=path)
+    volume = volume_from_sitk(image, source=path)
+    if scan is not None and (scan.not_numbers or scan.infinite):
+        # ITK's NIfTI reader turns NaN and infinite voxels into 0 without a word: put them back as we show them.
+        flat = volume.hu.reshape(-1)
+        if scan.nan_at is not None and scan.total == flat.size:
+            flat[scan.nan_at] = NOT_A_NUMBER_HU
+            flat[scan.plus_inf_at] = 32767
+            flat[scan.minus_inf_at] = -32768
+            shown = f"shown as {NOT_A_NUMBER_HU} HU (NaN) and the int16 limits (infinite)"
+        else:
+            shown = "read as 0 HU"
+        volume.warnings.append(
+            f"the image holds values that are not numbers: {_voxel_words(scan.not_numbers, 'NaN')}"
+            f"{' and ' if scan.not_numbers and scan.infinite else ''}{_voxel_words(scan.infinite, 'infinite')} "
+            f"({100 * (scan.not_numbers + scan.infinite) / scan.total:.2g}% of the volume), {shown}"
+        )
+    return volume
+
+
+def _voxel_words(n: int, what: str) -> str:
+    return "" if not n else f"{n} voxel{'s are' if n > 1 else ' is'} {what}"
+
+
+@dataclass
+class NiftiValueScan:
+    """Counts (and where few enough, the flat indices) of the non-finite voxels of a float NIfTI file.
+
+    Example:
+        >>> NiftiValueScan(total=8).not_numbers
+        0
+    """
+
+    total: int = 0
+    not_numbers: int = 0
+    infinite: int = 0
+    nan_at: np.ndarray | None = None
+    plus_inf_at: np.ndarray | None = None
+    minus_inf_at: np.ndarray | None = None
+
+
+# Where more voxels than this are not numbers only the counts are kept (their indices would cost memory).
+MAX_MARKED_VOXELS = 10_000_000
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}
+
+
+def scan_nifti_values(path: str | Path) -> NiftiValueScan | None:
+    """Count the NaN and infinite voxels of a float32/float64 NIfTI file, reading its data once in chunks.
+
+    None for integer data (which cannot hold them) or a header this scan does not follow.
+
+    Example:
+        >>> import tempfile, os, numpy as np, SimpleITK as sitk
+        >>> path = os.path.join(tempfile.mkdtemp(), "ct.nii")
+        >>> a = np.zeros((2, 2, 2), np.float32); a[0, 0, 1] = np.nan; a[1, 1, 1] = -np.inf
+        >>> sitk.WriteImage(sitk.GetImageFromArray(a), path)
+        >>> scan = scan_nifti_values(path)
+        >>> scan.total, scan.not_numbers, scan.infinite, scan.nan_at.tolist(), scan.minus_inf_at.tolist()
+        (8, 1, 1, [1], [7])
+    """
+    path = Path(path)
+    compressed = path.name.lower().endswith(".gz")
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(544)
+            layout = _nifti_float_layout(head)
+            if layout is None:
+                return None
+            dtype, offset, total = layout
+            f.seek(offset)
+            scan = NiftiValueScan(total=total)
+            marks: dict[str, list[np.ndarray]] = {"nan": [], "plus": [], "minus": []}
+            done = 0
+            chunk_items = (8 << 20) // dtype.itemsize
+            while done < total:
+                data = f.read(min(chunk_items, total - done) * dtype.itemsize)
+                if len(data) < dtype.itemsize:
+                    break
+                values = np.frombuffer(data[: len(data) - len(data) % dtype.itemsize], dtype=dtype)
+                bad = ~np.isfinite(values)
+                if bad.any():
+                    nan = np.isnan(values)
+                    scan.not_numbers += int(nan.sum())
+                    scan.infinite += int(bad.sum() - nan.sum())
+                    if scan.not_numbers + scan.infinite <= MAX_MARKED_VOXELS:
+                        marks["nan"].append(np.flatnonzero(nan) + done)
+                        marks["plus"].append(np.flatnonzero(values == np.inf) + done)
+                        marks["minus"].append(np.flatnonzero(values == -np.inf) + done)
+                done += len(values)
+    except (OSError, EOFError, zlib.error):
+        return None  # the completeness check reports unreadable files
+    if scan.not_numbers + scan.infinite <= MAX_MARKED_VOXELS:
+        empty = np.zeros(0, np.int64)
+        scan.nan_at = np.concatenate(marks["nan"]) if marks["nan"] else empty
+        scan.plus_inf_at = np.concatenate(marks["plus"]) if marks["plus"] else empty
+        scan.minus_inf_at = np.concatenate(marks["minus"]) if marks["minus"] else empty
+    return scan
+
+
+def _nifti_float_layout(head: bytes) -> tuple[np.dtype, int, int] | None:
+    for order in "<>":
+        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:
+            dims = struct.unpack(order + "8h", head[40:56])
+            datatype = struct.unpack(order + "h", head[70:72])[0]
+            offset = max(int(struct.unpack(order + "f", head[108:112])[0]), 352)
+            break
+        if len(head) >= 540 and struct.unpack(order + "i", head[:4])[0] == 540:
+            datatype = struct.unpack(order + "h", head[12:14])[0]
+            dims = struct.unpack(order + "8q", head[16:80])
+            offset = max(struct.unpack(order + "q", head[168:176])[0], 544)
+            break
+    else:
+        return None
+    if datatype not in _NIFTI_FLOATS or not 1 <= dims[0] <= 7:
+        return None
+    total = int(np.prod([max(int(d), 1) for d in dims[1 : dims[0] + 1]], dtype=np.int64))
+    return np.dtype(order + _NIFTI_FLOATS[datatype]), int(offset), total
 
 
 def _nifti_expected_bytes(head: bytes) -> int | None:
