@@ -1,12 +1,32 @@
-"""Root pytest configuration: applies to the tests and to the doctests under lesionviewer/."""
+"""Root pytest configuration: applies to the tests and to the doctests under lesionviewer/.
+
+The test suite never writes into the real home folder (issue 14, item 13). Two layers:
+
+* at import, before any test module, fixture or doctest runs, ``LESIONVIEWER_HOME`` and the XDG
+  folders (``XDG_CACHE_HOME``, ``XDG_DATA_HOME``, ``XDG_CONFIG_HOME``; matplotlib's
+  ``MPLCONFIGDIR``) point into one temporary folder of this session, removed at exit. So module-
+  and session-scoped fixtures, collection-time code and subprocesses inherit a temporary home too
+  (a function-scoped fixture alone starts too late for those);
+* each test and doctest then gets a fresh ``LESIONVIEWER_HOME`` of its own (``isolated_user_folders``).
+"""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+SESSION_HOME = tempfile.mkdtemp(prefix="lesionviewer-tests-home-")
+for _variable, _folder in (("LESIONVIEWER_HOME", "lesionviewer"), ("XDG_CACHE_HOME", "cache"),
+                           ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"), ("MPLCONFIGDIR", "matplotlib")):
+    os.environ[_variable] = os.path.join(SESSION_HOME, _folder)
+    os.makedirs(os.environ[_variable], exist_ok=True)
+atexit.register(shutil.rmtree, SESSION_HOME, True)
 
 
 @pytest.fixture(autouse=True)

@@ -30,7 +30,7 @@ def read_card(path: str | Path) -> dict | None:
     for text in texts:
         try:
             card = json.loads(text) if isinstance(text, str) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested absurdly deep: no card
             continue
         if isinstance(card, dict):
             cards.append(card)

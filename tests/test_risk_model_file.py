@@ -101,3 +101,18 @@ def test_bad_files_are_named(tmp_path, model_path):
     with pytest.raises(ValueError, match="pickle.safetensors: this is a PyTorch checkpoint"):
         RiskModel.from_file(pickle)
     assert not any(is_risk_model_file(p) for p in (missing, detector, truncated, pickle, tmp_path))
+
+
+def test_a_deeply_nested_risk_card_is_a_clear_error_not_a_recursion_error(tmp_path):
+    # Issue 14, item 9.
+    import json as _json
+    import struct
+
+    from lesionviewer.risk.model_card import RISK_CARD_KEY
+    from lesionviewer.risk.model_file import RiskModelFileError, read_risk_card
+
+    header = _json.dumps({"__metadata__": {RISK_CARD_KEY: "[" * 100000 + "]" * 100000}}).encode()
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(RiskModelFileError, match="nested too deeply"):
+        read_risk_card(path)

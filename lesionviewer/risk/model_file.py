@@ -64,6 +64,8 @@ def read_risk_card(path: str | os.PathLike) -> dict[str, Any]:
         card = json.loads(metadata[RISK_CARD_KEY])
     except json.JSONDecodeError:
         raise RiskModelFileError(path, "the risk model card is not valid JSON") from None
+    except RecursionError:  # a hostile or damaged card: one clear error, never a RecursionError
+        raise RiskModelFileError(path, "the risk model card is nested too deeply to be a model card") from None
     try:
         return check_risk_card(card)
     except RiskCardError as err:
