@@ -22,14 +22,33 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(default: the sample study)")
     parser.add_argument("--model", help="a detector model file (.safetensors) to use instead of the default")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the detector runs")
-    parser.add_argument("--no-detect", action="store_true", help="do not run the detector when a study opens")
+    parser.add_argument("--no-detect", action="store_true",
+                        help="do not run the detector when a study opens (this run only; "
+                             "Detection > Detect when a study opens turns it back on)")
     parser.add_argument("--risk-model", help="a risk model file (.safetensors) to use instead of the default")
-    parser.add_argument("--no-risk", action="store_true", help="do not compute the risk score when a study opens")
+    parser.add_argument("--no-risk", action="store_true",
+                        help="do not compute the risk score when a study opens (this run only)")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="once the study is open and detection has finished, show the top finding, "
                              "save a picture of the window to PNG and quit")
     parser.add_argument("--version", action="version", version=f"%(prog)s {lesionviewer.__version__}")
     return parser
+
+
+def settings_for_this_run(settings, args: argparse.Namespace) -> None:
+    """Apply the command-line options to ``settings`` for this run only (never saved; see ViewerSettings)."""
+    values: dict[str, object] = {}
+    if args.no_detect:
+        values["auto_detect"] = False
+    if args.no_risk:
+        values["auto_risk"] = False
+    if args.device:
+        values["device"] = args.device
+    if args.model:
+        values["model_path"] = str(args.model)
+    if args.risk_model:
+        values["risk_model_path"] = str(args.risk_model)
+    settings.for_this_run(**values)
 
 
 def sample_study_path() -> Path | None:
@@ -97,12 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LesionViewer")
     settings = ViewerSettings.load()
-    if args.no_detect:
-        settings.auto_detect = False
-    if args.no_risk:
-        settings.auto_risk = False
-    if args.device:
-        settings.device = args.device
+    settings_for_this_run(settings, args)
     window = MainWindow(settings)
     if args.model:
         window.use_model(args.model, show_card=False)

@@ -26,6 +26,7 @@ from lesionviewer_app.loading import (OPEN_FILE_FILTER, SlicePreview, call_in_jo
                                       library_series_finder, load_in_job, load_series_in_job, patient_name,
                                       series_description)
 from lesionviewer_app.measurement_tools import MeasurementTools
+from lesionviewer.detection.model_status import demonstration_reason
 from lesionviewer_app.model_files import is_risk_model, read_card
 from lesionviewer_app.reformat_view import ReformatView
 from lesionviewer_app.review_bridge import ReviewBridge
@@ -219,9 +220,13 @@ class MainWindow(QMainWindow):
         self.detect_action = self._action("Run detection", lambda: self.run_detection(), "Ctrl+D")
         self.cancel_action = self._action("Cancel", self.cancel_work)
         self.load_model_action = self._action("Load model...", self.load_model_dialog)
+        self.auto_detect_action = self._action("Detect when a study opens", self._toggle_auto_detect,
+                                               checkable=True)
+        self.auto_detect_action.setChecked(self.settings.auto_detect)
         detect_menu.addAction(self.detect_action)
         detect_menu.addAction(self.cancel_action)
         detect_menu.addAction(self.load_model_action)
+        detect_menu.addAction(self.auto_detect_action)
         device_menu = detect_menu.addMenu("Device")
         group = QActionGroup(self)
         for device in DEVICES:
@@ -522,6 +527,8 @@ class MainWindow(QMainWindow):
 
     def _update_model_label(self) -> None:
         path = self.runner.model_path
+        # the image area says when the model never saw enough real lesions (its card, read from the header)
+        self.axial.set_banner(demonstration_reason(read_card(path)) if path else "")
         if not path and not self._has_model():
             self.model_label.setText("No detection model: Detection > Load model...")
             return
@@ -719,6 +726,13 @@ class MainWindow(QMainWindow):
         else:
             self._refresh_risk_panel()
         return True
+
+    def _toggle_auto_detect(self, on: bool) -> None:
+        self.settings.auto_detect = bool(on)
+        self._save_settings()
+        session = self.bridge.session
+        if on and session is not None and not self.runner.is_running:
+            self._auto_detect(session)  # turned back on: detect the open study now
 
     def _toggle_auto_risk(self, on: bool) -> None:
         self.settings.auto_risk = bool(on)

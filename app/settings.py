@@ -3,6 +3,11 @@
 Kept in ``user_data_dir()/viewer_settings.json`` (atomic write), so ``LESIONVIEWER_HOME`` redirects it
 for tests. A missing or damaged file gives the defaults, never an error at start-up.
 
+Command-line options (``--no-detect``, ``--no-risk``, ``--device``, ``--model``, ``--risk-model``)
+apply to one run only: :meth:`ViewerSettings.for_this_run` sets them without ever saving them;
+the file keeps what it held, unless the user changes that setting in the menus during the run
+(then the user's choice is saved, as any other).
+
 Example::
 
     settings = ViewerSettings.load()
@@ -43,7 +48,31 @@ class ViewerSettings:
     auto_risk: bool = True
 
     def __post_init__(self) -> None:
+        #: name -> (the value set for this run only, the value the file keeps meanwhile)
+        self._run_only: dict[str, tuple[object, object]] = {}
         self.validate()
+
+    def for_this_run(self, **values: object) -> None:
+        """Use ``values`` (field name = value) in this run only; :meth:`save` keeps writing the old ones.
+
+        A field the user changes afterwards (a menu) is saved with the user's value as usual.
+        """
+        known = {f.name for f in fields(self)}
+        for name, value in values.items():
+            if name not in known:
+                raise AttributeError(f"no setting named {name!r}")
+            saved = self._run_only.get(name, (None, getattr(self, name)))[1]
+            setattr(self, name, value)
+            self.validate()
+            self._run_only[name] = (getattr(self, name), saved)
+
+    def to_saved_dict(self) -> dict:
+        """What :meth:`save` writes: every field, run-only values replaced by the values they hide."""
+        data = asdict(self)
+        for name, (run_value, saved) in self._run_only.items():
+            if data[name] == run_value:
+                data[name] = saved
+        return data
 
     def validate(self) -> None:
         """Clamp or reset values that are out of range (a hand-edited file must not break start-up)."""
@@ -93,7 +122,7 @@ class ViewerSettings:
     def save(self) -> None:
         """Write the settings atomically (a crash never leaves half a file)."""
         self.validate()
-        atomic_write_text(self.path(), json.dumps(asdict(self), indent=2))
+        atomic_write_text(self.path(), json.dumps(self.to_saved_dict(), indent=2))
 
     def add_recent(self, path: str | Path) -> None:
         """Put ``path`` first in the recent-files list (no duplicates, at most ``MAX_RECENT``)."""

@@ -54,3 +54,38 @@ def test_settings_come_back_in_a_new_window(qtbot, tmp_path, message_boxes):
 
     second.handle_key(QKeyEvent(QEvent.KeyPress, Qt.Key_1, Qt.NoModifier, "1"))
     assert (second.state.width, second.state.level) == (1234.0, -321.0)
+
+
+# ---------------------------------------------------------------- issue 14, item 11: options are for this run only
+
+
+def test_command_line_options_apply_to_this_run_and_are_never_saved(tmp_path):
+    from lesionviewer_app.main import build_parser, settings_for_this_run
+    from lesionviewer_app.settings import ViewerSettings
+
+    model = tmp_path / "m.safetensors"
+    settings = ViewerSettings.load()
+    settings_for_this_run(settings, build_parser().parse_args(
+        ["--no-detect", "--no-risk", "--device", "cpu", "--model", str(model)]))
+    assert (settings.auto_detect, settings.auto_risk, settings.device, settings.model_path) == (
+        False, False, "cpu", str(model))
+    settings.threshold = 0.7  # a change made in the window is saved as always
+    settings.save()
+    later = ViewerSettings.load()  # the next plain launch
+    assert (later.auto_detect, later.auto_risk, later.device, later.model_path) == (True, True, "auto", "")
+    assert later.threshold == 0.7
+
+
+def test_a_menu_turns_detection_back_on_for_good(make_window, qtbot):
+    from lesionviewer_app.main import build_parser, settings_for_this_run
+    from lesionviewer_app.settings import ViewerSettings
+
+    settings = ViewerSettings.load()
+    settings_for_this_run(settings, build_parser().parse_args(["--no-detect"]))
+    window = make_window(settings=settings)
+    session = window.bridge.session
+    assert not window.auto_detect_action.isChecked() and session.model_name == ""
+    window.auto_detect_action.trigger()  # Detection > Detect when a study opens
+    wait_for_jobs(qtbot)
+    assert window.settings.auto_detect and session.findings()  # the open study is detected now
+    assert ViewerSettings.load().auto_detect  # and the user's choice is saved
