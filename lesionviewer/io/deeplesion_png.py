@@ -192,8 +192,7 @@ def load_deeplesion_series(
                                               f"load one series at a time")
     series_key = keys.pop()
     numbered.sort()
-    repeated = sorted({k for k, _ in numbered if sum(1 for n, _ in numbered if n == k) > 1}) if len(
-        {k for k, _ in numbered}) < len(numbered) else []
+    repeated = sorted(k for k, n in Counter(k for k, _ in numbered).items() if n > 1)
     if repeated:
         warnings.append(f"slice number{'s' if len(repeated) > 1 else ''} {', '.join(map(str, repeated[:5]))} "
                         f"appear{'' if len(repeated) > 1 else 's'} twice; the first file of each was kept")
@@ -219,7 +218,6 @@ def load_deeplesion_series(
                         f"so sizes in mm are wrong")
         spacing = tuple(v if math.isfinite(v) and v > 0 else 1.0 for v in spacing)
 
-    first, last = numbered[0][0], numbered[-1][0]
     if len(numbered) > MAX_SLOTS:
         raise ImplausibleImageError(folder, f"{len(numbered)} slices; a DeepLesion series has at most {MAX_SLOTS}")
     sizes = {}
