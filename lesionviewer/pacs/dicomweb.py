@@ -142,7 +142,7 @@ class DicomWebClient:
             lesionviewer.pacs.errors.PacsConnectionError: w: cannot reach http://127.0.0.1:9/dw (ConnectionError)
         """
         found = self._call("study search (QIDO-RS)", lambda: self.qido.search_for_studies(
-            search_filters=query.qido_params(), fields=list(STUDY_FIELDS), get_remaining=True))
+            search_filters=query.qido_params(), fields=list(STUDY_FIELDS), get_remaining=False))
         return [StudyRecord.from_mapping(_dataset(item)) for item in found]
 
     def find_series(self, study_uid: str, modality: str = "") -> list[SeriesRecord]:
@@ -154,7 +154,7 @@ class DicomWebClient:
         """
         filters = {"Modality": modality} if modality else {}
         found = self._call("series search (QIDO-RS)", lambda: self.qido.search_for_series(
-            study_instance_uid=study_uid, search_filters=filters, fields=list(SERIES_FIELDS), get_remaining=True))
+            study_instance_uid=study_uid, search_filters=filters, fields=list(SERIES_FIELDS), get_remaining=False))
         records = [SeriesRecord.from_mapping(_dataset(item)) for item in found]
         from dataclasses import replace
 
