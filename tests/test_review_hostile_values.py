@@ -12,14 +12,22 @@ from lesionviewer.detection.finding import Finding
 from lesionviewer.io import Volume
 from lesionviewer.review import Measurement, ReviewSession, Status, export_csv
 from lesionviewer.review.review_file import review_path
+from lesionviewer.review.series_key import series_key
 
-KEY = "1.2.826.0.1.3680043.14"
+UID = "1.2.826.0.1.3680043.14"
 NAN = float("nan")
+
+
+def _volume() -> Volume:
+    return Volume(np.zeros((12, 32, 32), np.int16), (2.0, 0.8, 0.8), meta={"SeriesInstanceUID": UID})
+
+
+KEY = series_key(_volume())  # the review key: the UID and a hash of the content (issue 14, item 3)
 
 
 @pytest.fixture
 def volume():
-    return Volume(np.zeros((12, 32, 32), np.int16), (2.0, 0.8, 0.8), meta={"SeriesInstanceUID": KEY})
+    return _volume()
 
 
 def unknown_geometry_finding(slice_index: int, score: float) -> Finding:
