@@ -33,6 +33,9 @@ SCALE_BAR_CHOICES_MM = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 #: Point size of the corner text; with a dark outline it stays readable over bone and contrast.
 CORNER_POINT_SIZE = 10
 TEXT_COLOR = QColor(235, 235, 235)
+#: The demonstration-model banner: amber text on a dark band, readable on any window.
+BANNER_COLOR = QColor(255, 176, 0)
+BANNER_BACKGROUND = QColor(40, 20, 0, 190)
 LETTER_COLOR = QColor(255, 210, 80)
 SHADOW_COLOR = QColor(0, 0, 0, 220)
 
@@ -175,6 +178,8 @@ class SliceView(pg.GraphicsView):
         self._lut_inverted = False
         #: corner text of a loading preview (None when no preview is shown)
         self.preview_lines: dict[str, list[str]] | None = None
+        #: a warning painted across the top of the image (e.g. a demonstration model); "" for none
+        self.banner_text = ""
         self.setFocusPolicy(Qt.StrongFocus)
         self.setBackground("k")
         self.scene().sigMouseMoved.connect(self._mouse_moved)
@@ -395,7 +400,23 @@ class SliceView(pg.GraphicsView):
                 draw_outlined_text(painter, QRectF(6, y, view.width() - 12, line_height), align | Qt.AlignTop, text,
                                    TEXT_COLOR)
         self._paint_scale_bar(painter, view, line_height)
+        if self.banner_text:
+            self._paint_banner(painter, view, line_height)
         painter.restore()
+
+    def set_banner(self, text: str | None) -> None:
+        """Show ``text`` across the top of the image (None or "" hides it)."""
+        self.banner_text = str(text or "")
+        self.viewport().update()
+
+    def _paint_banner(self, painter: QPainter, view, line_height: int) -> None:
+        banner = QFont(painter.font())
+        banner.setBold(True)
+        painter.setFont(banner)
+        height = painter.fontMetrics().height() + 6
+        band = QRectF(0, line_height + 4, view.width(), height)
+        painter.fillRect(band, BANNER_BACKGROUND)
+        draw_outlined_text(painter, band, Qt.AlignCenter, self.banner_text, BANNER_COLOR)
 
     def default_corner_lines(self) -> dict[str, list[str]]:
         """Plane name, plane n/N and the window (the main window gives the axial view more)."""
