@@ -21,6 +21,10 @@ ERROR_STYLE = "color: #b03030"
 CAVEAT_STYLE = "color: gray"
 
 
+#: The headline when a scan holds too little lung for a score (no number is shown).
+NO_SCORE_HEADLINE = "No risk score for this scan"
+
+
 def format_probability(probability: float) -> str:
     """A probability as the percentage the panel shows, e.g. ``0.1234 -> '12.3%'``."""
     percent = 100.0 * float(probability)
@@ -171,12 +175,20 @@ class RiskPanel(QWidget):
         self.card_button.setEnabled(True)
 
     def show_result(self, record: dict) -> None:
-        """The score of a risk record (``probability``, ``model_name``, ``lung_found``, ``note``)."""
+        """The score of a risk record (``probability``, ``model_name``, ``lung_found``, ``enough_lung``, ``note``).
+
+        With no lung or too little lung (a head or abdomen scan) no percentage is shown at all,
+        only the reason: a number there would be read as a risk, and it means nothing.
+        """
         note = str(record.get("note") or "")
-        if not record.get("lung_found", True):
-            note = note or "The lungs were not found; the score may not mean much for this study."
-        self._show("result", f"Cancer risk {format_probability(record['probability'])}", note,
-                   NOTE_STYLE if note else "", model=self._model_line(str(record.get("model_name") or "")))
+        model = self._model_line(str(record.get("model_name") or ""))
+        lung_found = record.get("lung_found", True)
+        if not record.get("enough_lung", lung_found) or not lung_found:
+            reason = note or "Too little lung was found in this scan for a lung-cancer risk score."
+            self._show("result", NO_SCORE_HEADLINE, reason[:1].upper() + reason[1:], NOTE_STYLE, model=model)
+        else:
+            self._show("result", f"Cancer risk {format_probability(record['probability'])}", note,
+                       NOTE_STYLE if note else "", model=model)
         self.card_button.setEnabled(True)
 
     def show_error(self, text: str) -> None:

@@ -29,6 +29,7 @@ class FakeRiskResult:
     model_name: str
     lung_found: bool = True
     note: str = ""
+    enough_lung: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -42,6 +43,7 @@ class FakeRiskModel:
         self.name = CARD["name"]
         self.probability, self.delay, self.lung_found, self.note, self.fail = probability, delay, lung_found, note, fail
         self.detector = detector
+        self.enough_lung = lung_found
         self.calls: list = []
         self.cancelled: list = []
         self.slices_detected_before: list[int] = []
@@ -60,7 +62,7 @@ class FakeRiskModel:
         if self.fail is not None:
             raise self.fail
         p = self.probability
-        return FakeRiskResult(p, float(np.log(p / (1 - p))), self.name, self.lung_found, self.note)
+        return FakeRiskResult(p, float(np.log(p / (1 - p))), self.name, self.lung_found, self.note, self.enough_lung)
 
 
 def boxes(window):
@@ -154,12 +156,27 @@ def test_a_wrong_model_file_and_a_failing_predict_are_sentences_in_the_panel(mak
     assert window.bridge.session.risk is None
 
 
-def test_lung_not_found_shows_the_models_note(make_window, qtbot):
+def test_lung_not_found_shows_the_models_note_and_no_number(make_window, qtbot):
     note = "No lung found: the score is from the centre of the volume."
     window = make_window(risk_model=FakeRiskModel(0.02, lung_found=False, note=note))
     wait_for_jobs(qtbot)
-    assert window.risk_panel.headline.text() == "Cancer risk 2.0%"
+    assert window.risk_panel.headline.text() == "No risk score for this scan"  # issue 14, item 12
+    assert "%" not in window.risk_panel.headline.text() + window.risk_panel.detail.text()
     assert window.risk_panel.detail.text() == note and window.risk_panel.detail.isVisible()
+
+
+def test_too_little_lung_shows_only_the_reason_never_a_percentage(make_window, qtbot):
+    # Issue 14, item 12: a head or abdomen scan holds some lung at most; the score means nothing there.
+    note = "only 120 ml of lung were found: the scan may not cover the chest, the score is unreliable"
+    model = FakeRiskModel(0.37, lung_found=True, note=note)
+    model.enough_lung = False
+    window = make_window(risk_model=model)
+    wait_for_jobs(qtbot)
+    panel = window.risk_panel
+    assert panel.headline.text() == "No risk score for this scan"
+    assert "%" not in panel.headline.text() + panel.detail.text() and "37" not in panel.headline.text()
+    assert panel.detail.text().startswith("Only 120 ml of lung")
+    assert window.bridge.session.risk["enough_lung"] is False
 
 
 def test_a_reopened_study_shows_its_saved_score_and_exports_it(make_window, qtbot, tmp_path):

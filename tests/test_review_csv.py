@@ -237,7 +237,7 @@ def test_risk_survives_reopening_the_review_and_is_exported_from_it(tmp_path):
     s.set_risk(RISK, model_version="0.3")
     assert not s.dirty_since_export  # the model's output is not the radiologist's work
     again = ReviewSession.open(vol, folder=tmp_path)
-    assert again.risk == {**RISK, "model_version": "0.3"}
+    assert again.risk == {**RISK, "model_version": "0.3", "enough_lung": False}  # no lung: not enough
     export_csv(again, tmp_path / "x.csv")
     assert read(tmp_path / "x.csv")[1][0] == "risk"
     again.set_risk(None)

@@ -3,15 +3,17 @@
 The risk model (``lesionviewer.risk``) returns a ``RiskResult``; the review session stores this
 record of it (so a reopened study still shows and exports its score) and the CSV export writes it
 as the study-level ``risk`` row. Keys: ``probability`` (0..1), ``logit`` (or None), ``model_name``,
-``model_version``, ``lung_found`` and ``note`` (the model's remark, e.g. when no lung was found).
+``model_version``, ``lung_found``, ``enough_lung`` (False when no lung or too little lung was found:
+the viewer then shows no percentage, only the note) and ``note`` (the model's remark). A record
+saved before ``enough_lung`` existed takes it from ``lung_found`` and the note.
 
 Example:
     >>> from types import SimpleNamespace
     >>> result = SimpleNamespace(probability=0.123456, logit=-1.96, model_name="demo-risk",
     ...                          lung_found=False, note="no lung found; the volume centre was used")
     >>> record = risk_record(result, model_version="1")
-    >>> record["probability"], record["lung_found"], record["model_version"]
-    (0.123456, False, '1')
+    >>> record["probability"], record["lung_found"], record["enough_lung"], record["model_version"]
+    (0.123456, False, False, '1')
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-RISK_FIELDS = ("probability", "logit", "model_name", "model_version", "lung_found", "note")
+RISK_FIELDS = ("probability", "logit", "model_name", "model_version", "lung_found", "enough_lung", "note")
 
 
 def _fields_of(result: Any) -> dict[str, Any]:
@@ -63,11 +65,17 @@ def risk_record(result: Any, model_version: str | None = None) -> dict[str, Any]
         if not math.isfinite(logit):
             logit = None  # a probability of exactly 0 or 1: the score still stands, the logit does not
     version = data.get("model_version", "") if model_version is None else model_version
+    lung_found = bool(data.get("lung_found", True))
+    note = str(data.get("note") or "")
+    enough = data.get("enough_lung")
+    if enough is None:  # saved by an older version: the model's note said "only N ml of lung"
+        enough = lung_found and "ml of lung" not in note
     return {
         "probability": probability,
         "logit": logit,
         "model_name": str(data.get("model_name") or ""),
         "model_version": str(version or ""),
-        "lung_found": bool(data.get("lung_found", True)),
-        "note": str(data.get("note") or ""),
+        "lung_found": lung_found,
+        "enough_lung": bool(enough) and lung_found,
+        "note": note,
     }

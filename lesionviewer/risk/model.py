@@ -54,13 +54,20 @@ class RiskResult:
     model_name: str
     lung_found: bool
     note: str = ""
+    #: False when too little lung was found (none, or under :data:`MIN_LUNG_ML`): the viewer then
+    #: shows no number, only the note.
+    enough_lung: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.lung_found:
+            object.__setattr__(self, "enough_lung", False)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as a JSON-ready dict.
 
         Example:
             >>> sorted(RiskResult(0.5, 0.0, "m", False, "no lungs").to_dict())
-            ['logit', 'lung_found', 'model_name', 'note', 'probability']
+            ['enough_lung', 'logit', 'lung_found', 'model_name', 'note', 'probability']
         """
         return asdict(self)
 
@@ -155,4 +162,5 @@ class RiskModel:
         elif meta["lung_volume_ml"] < MIN_LUNG_ML:
             note = (f"only {meta['lung_volume_ml']:.0f} ml of lung were found: the scan may not cover the chest, "
                     f"the score is unreliable")
-        return RiskResult(probability, logit, self.name, lung_found, note)
+        enough_lung = lung_found and meta["lung_volume_ml"] >= MIN_LUNG_ML
+        return RiskResult(probability, logit, self.name, lung_found, note, enough_lung)
