@@ -1,7 +1,9 @@
 """Entry point of the ``lesionviewer`` command: parse the arguments, open the window.
 
 ``lesionviewer [PATH]`` opens a DICOM folder or file, or a NIfTI/NRRD/MetaImage file; without a
-path it opens the sample study where the library provides one.
+path it opens the sample study where the library provides one. Before Qt starts, a check
+(:mod:`lesionviewer_app.startup_check`) names any system library the window needs and lacks, with
+the ``apt-get install`` line, and exits with status 3 instead of Qt's core dump.
 """
 from __future__ import annotations
 
@@ -107,6 +109,13 @@ def screenshot_when_idle(window, path: str | Path, delay_ms: int = 800, timeout_
 def main(argv: list[str] | None = None) -> int:
     """Start the viewer; returns the process exit status."""
     args = build_parser().parse_args(argv)
+
+    from lesionviewer_app.startup_check import EXIT_NO_WINDOW, startup_problem
+
+    problem = startup_problem()  # before Qt, which would abort with a core dump
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_NO_WINDOW
 
     from PySide6.QtWidgets import QApplication
 
