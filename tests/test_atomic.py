@@ -49,3 +49,34 @@ def test_new_files_get_the_umask_mode_and_replaced_files_keep_theirs(tmp_path):
     finally:
         os.umask(mask)
         atomic._process_umask.cache_clear()
+
+
+@pytest.mark.parametrize("opener", ["atomic_open", "atomic_write_text"])
+def test_temporary_file_is_made_beside_the_target(tmp_path, monkeypatch, opener):
+    # os.replace is only atomic within one file system: the temporary must live in the target's folder
+    from lesionviewer.util import atomic
+
+    target = tmp_path / "reviews" / "series.json"
+    target.parent.mkdir()
+    seen = {}
+    real_replace = os.replace
+
+    def recording_replace(src, dst):
+        seen["src"], seen["dst"] = os.path.abspath(src), os.path.abspath(dst)
+        seen["beside"] = sorted(p.name for p in target.parent.iterdir())
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", recording_replace)
+    if opener == "atomic_open":
+        with atomic_open(target, "w", encoding="utf-8") as handle:
+            handle.write("x")
+            # while writing, the only file in the target's folder is the temporary, not the target
+            [pending] = list(target.parent.iterdir())
+            assert pending.name != target.name
+            assert pending.stat().st_dev == target.parent.stat().st_dev
+    else:
+        atomic_write_text(target, "x")
+    assert os.path.dirname(seen["src"]) == str(target.parent)
+    assert seen["dst"] == str(target)
+    assert len(seen["beside"]) == 1 and seen["beside"][0] != target.name
+    assert target.read_text() == "x" and os.listdir(target.parent) == ["series.json"]

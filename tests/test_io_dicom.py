@@ -489,3 +489,38 @@ def test_legacy_multiframe_uses_the_frame_step(tmp_path):
     vol = load_volume(path)
     assert vol.hu[:, 0, 0].tolist() == [0, 10, 20]
     assert vol.spacing == pytest.approx((2.0, 0.8, 0.8)) and vol.origin == pytest.approx((-10, -20, -30))
+
+
+# stored values and the HU they must give with RescaleSlope 2.4, RescaleIntercept -1000, worked by hand
+# (HU = stored * slope + intercept, then the nearest whole HU; none of these lands on a .5 tie):
+#   1 -> -997.6 -> -998;  2 -> -995.2 -> -995;  3 -> -992.8 -> -993;  7 -> -983.2 -> -983;
+#   1001 -> 1402.4 -> 1402;  1002 -> 1404.8 -> 1405
+# Truncation would give -997, -995, -992, -983, 1402, 1404; flooring -998, -996, -993, -984, 1402, 1404.
+_FRACTIONAL_STORED = [1, 2, 3, 7, 1001, 1002]
+_FRACTIONAL_HU = [-998, -995, -993, -983, 1402, 1405]
+
+
+def _series_with_fractional_rescale(folder: Path, syntax=None) -> Path:
+    [f] = write_dicom_series(Volume(np.zeros((1, 1, len(_FRACTIONAL_STORED)), np.int16), (1, 1, 1)), folder)
+    ds = pydicom.dcmread(f)
+    ds.PixelData = np.array(_FRACTIONAL_STORED, "<u2").tobytes()
+    ds.RescaleSlope, ds.RescaleIntercept = "2.4", "-1000"
+    if syntax is not None:
+        ds.file_meta.TransferSyntaxUID = syntax
+    ds.save_as(f, enforce_file_format=True)
+    return f
+
+
+@pytest.mark.parametrize("syntax", [None, pydicom.uid.DeflatedExplicitVRLittleEndian], ids=["fast-path", "pydicom"])
+def test_fractional_rescale_rounds_to_the_nearest_hu(tmp_path, syntax):
+    f = _series_with_fractional_rescale(tmp_path, syntax)
+    assert load_volume(f).hu.ravel().tolist() == _FRACTIONAL_HU
+
+
+def test_stored_to_hu_rounds_negative_and_positive_fractions_to_nearest():
+    out = np.empty(len(_FRACTIONAL_STORED), np.int16)
+    stored_to_hu(np.array(_FRACTIONAL_STORED, np.uint16), 2.4, -1000.0, out)
+    assert out.tolist() == _FRACTIONAL_HU
+    # the case: stored 1, slope 2.5, intercept -1000 is -997.5; nearest-even and half-away both give -998
+    stored_to_hu(np.array([1], np.uint16), 2.5, -1000.0, out[:1])
+    assert int(out[0]) == -998

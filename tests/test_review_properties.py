@@ -5,23 +5,66 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lesionviewer.detection.finding import Finding
 from lesionviewer.review import ReviewSession, Status
-from lesionviewer.util.csv_safety import FORMULA_TRIGGERS, neutralize_cell
+from lesionviewer.util.csv_safety import neutralize_cell
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.text())
+# The rule, written from its sources rather than read from the module: OWASP's CSV-injection list
+# (a cell starting with = + - @, tab 0x09 or carriage return 0x0D is a formula) and the full-width
+# forms of the four signs (U+FF01..U+FF5E are ASCII + 0xFEE0, named "FULLWIDTH <ASCII name>"),
+# which East Asian Excel locales read as formulas too.
+OWASP_SIGNS = ("=", "+", "-", "@")
+OWASP_CONTROLS = ("\t", "\r")
+FULLWIDTH_SIGNS = tuple(unicodedata.lookup("FULLWIDTH " + unicodedata.name(c)) for c in OWASP_SIGNS)
+NEAR_MISSES = ("'", "a", " ", "\n", "1", "*", "\uff1c", "\ufe62", "\u2212", "\u00a0", "\uff01")
+
+
+def starts_a_formula(text: str) -> bool:
+    return text[:1] in OWASP_SIGNS + OWASP_CONTROLS + FULLWIDTH_SIGNS
+
+
+def test_the_rule_names_the_four_full_width_signs():
+    assert FULLWIDTH_SIGNS == ("\uff1d", "\uff0b", "\uff0d", "\uff20")
+    assert all(ord(w) - ord(c) == 0xFEE0 for w, c in zip(FULLWIDTH_SIGNS, OWASP_SIGNS))
+
+
+@pytest.mark.parametrize("first", OWASP_SIGNS + OWASP_CONTROLS + FULLWIDTH_SIGNS,
+                         ids=lambda c: unicodedata.name(c, f"U+{ord(c):04X}"))
+def test_every_formula_trigger_is_neutralized(first):
+    assert neutralize_cell(first + "1+1") == "'" + first + "1+1"
+    assert neutralize_cell(first) == "'" + first
+
+
+@pytest.mark.parametrize("first", NEAR_MISSES, ids=lambda c: f"U+{ord(c):04X}")
+def test_near_misses_stay_as_written(first):
+    assert neutralize_cell(first + "1+1") == first + "1+1"
+
+
+texts = st.one_of(
+    st.text(),
+    st.tuples(st.sampled_from(OWASP_SIGNS + OWASP_CONTROLS + FULLWIDTH_SIGNS + NEAR_MISSES), st.text()).map("".join),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts)
+@example("\uff0b1")
 def test_any_text_reads_back_inert_and_recoverable(text):
     buffer = io.StringIO(newline="")
     csv.writer(buffer, lineterminator="\r\n").writerow([neutralize_cell(text), 1.5])
     cell, number = next(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
-    assert not cell.startswith(FORMULA_TRIGGERS)
-    assert cell == text or (cell == "'" + text and text.startswith(FORMULA_TRIGGERS))
+    assert not starts_a_formula(cell)
+    if starts_a_formula(text):
+        assert cell == "'" + text
+    else:
+        assert cell == text
     assert number == "1.5"
 
 
