@@ -109,7 +109,14 @@ def shutdown_distributed(ctx: DistributedContext) -> None:
     """Leave the process group (no-op for a single process).
 
     Example:
-        >>> shutdown_distributed(DistributedContext())
+        >>> import tempfile
+        >>> dist.init_process_group("gloo", init_method="file://" + tempfile.mktemp(), rank=0, world_size=1)
+        >>> dist.is_initialized()
+        True
+        >>> shutdown_distributed(DistributedContext(backend="gloo"))
+        >>> dist.is_initialized()
+        False
+        >>> shutdown_distributed(DistributedContext())  # a single process: nothing to leave
     """
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()
@@ -119,7 +126,13 @@ def barrier(ctx: DistributedContext) -> None:
     """Wait for every process (no-op for a single process).
 
     Example:
-        >>> barrier(DistributedContext())
+        >>> import tempfile
+        >>> dist.init_process_group("gloo", init_method="file://" + tempfile.mktemp(), rank=0, world_size=1)
+        >>> barrier(DistributedContext(backend="gloo"))  # the only process: returns at once
+        >>> dist.get_world_size()
+        1
+        >>> dist.destroy_process_group()
+        >>> barrier(DistributedContext())  # no process group: no call into torch.distributed at all
     """
     if ctx.enabled:
         dist.barrier()

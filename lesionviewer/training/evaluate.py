@@ -32,8 +32,15 @@ def predict(model: torch.nn.Module, dataset, device: torch.device | str = "cpu",
     """``[x1, y1, x2, y2, score]`` float32 arrays, one per item of ``dataset`` (in order).
 
     Example:
-        >>> predict.__name__
-        'predict'
+        >>> import types
+        >>> class Echo(torch.nn.Module):  # "finds" one box scored by the image's brightest value
+        ...     transform = types.SimpleNamespace(min_size=(64,))
+        ...     def forward(self, images):
+        ...         return [{"boxes": torch.tensor([[1.0, 2.0, 5.0, 6.0]]), "scores": im.max().reshape(1)}
+        ...                 for im in images]
+        >>> items = [(torch.full((3, 8, 8), 0.75), {}), (torch.full((3, 8, 8), 0.25), {})]
+        >>> [d.tolist() for d in predict(Echo(), items, batch_size=1)]
+        [[[1.0, 2.0, 5.0, 6.0, 0.75]], [[1.0, 2.0, 5.0, 6.0, 0.25]]]
     """
     was_training = model.training
     model.eval()
@@ -142,8 +149,17 @@ def evaluate_split(model: torch.nn.Module, dataset, cfg: TrainingConfig, device:
     """Predict and score one split; returns ``(metrics, detections, ground_truth)``.
 
     Example:
-        >>> evaluate_split.__name__
-        'evaluate_split'
+        >>> import types
+        >>> class Echo(torch.nn.Module):  # "finds" one box scored by the image's brightest value
+        ...     transform = types.SimpleNamespace(min_size=(64,))
+        ...     def forward(self, images):
+        ...         return [{"boxes": torch.tensor([[1.0, 2.0, 5.0, 6.0]]), "scores": im.max().reshape(1)}
+        ...                 for im in images]
+        >>> items = [(torch.full((3, 8, 8), 0.75), {"boxes": torch.tensor([[1.0, 2.0, 5.0, 6.0]])}),  # found
+        ...          (torch.full((3, 8, 8), 0.25), {"boxes": torch.tensor([[20.0, 20.0, 30.0, 30.0]])})]  # missed
+        >>> metrics, detections, truth = evaluate_split(Echo(), items, TrainingConfig())
+        >>> metrics["num_lesions"], metrics["sensitivity"]["4"], len(detections), truth[1].tolist()
+        (2, 0.5, 2, [[20.0, 20.0, 30.0, 30.0]])
     """
     detections = predict(model, dataset, device, cfg.eval.batch_size, cfg, cfg.eval.max_images, progress)
     truth = ground_truth_boxes(dataset, cfg.eval.max_images)
@@ -162,8 +178,14 @@ def write_evaluation(folder: str | Path, name: str, metrics: dict[str, Any], det
     """Write ``<name>.json`` (metrics + per-image detections) and ``<name>_froc.png``; return the paths.
 
     Example:
-        >>> write_evaluation.__name__
-        'write_evaluation'
+        >>> import tempfile
+        >>> dets, truth = [np.array([[1, 2, 5, 6, 0.75]], np.float32)], [np.array([[1, 2, 5, 6]], np.float32)]
+        >>> paths = write_evaluation(tempfile.mkdtemp(), "val", score_detections(dets, truth), dets, truth,
+        ...                          ["000001_01_01_005"])
+        >>> json.loads(paths["json"].read_text())["detections"]
+        [{'image': '000001_01_01_005', 'boxes': [[1.0, 2.0, 5.0, 6.0]], 'scores': [0.75]}]
+        >>> paths["png"].name, paths["png"].stat().st_size > 1000
+        ('val_froc.png', True)
     """
     from lesionviewer.util.atomic import atomic_write_text
 

@@ -7,8 +7,19 @@ and the final test), so the viewer shows how good the model is and prepares its 
 it was trained.
 
 Example:
-    >>> export_run.__name__
-    'export_run'
+    >>> import json, tempfile, pathlib
+    >>> from lesionviewer.training.checkpoint import save_checkpoint
+    >>> from lesionviewer.training.config import TrainingConfig, config_to_json
+    >>> from lesionviewer.training.model_setup import build_model
+    >>> cfg = TrainingConfig.from_dict({"name": "tiny", "data": {"num_slices": 3, "test_size": 64, "max_size": 64,
+    ...     "train_sizes": [64]}, "model": {"arch": "mp3d_small", "options": {"width": 4, "blocks": [1, 1, 1, 1],
+    ...     "fpn_channels": 8, "representation_size": 16}}})
+    >>> run = pathlib.Path(tempfile.mkdtemp())
+    >>> save_checkpoint(run / "checkpoints" / "best.pt", {"config_json": config_to_json(cfg), "epoch": 2,
+    ...     "model": build_model(cfg).state_dict(), "metrics": json.dumps({"mean_sensitivity": 0.5, "loss": 1})})
+    >>> card = export_run(run, run / "tiny.safetensors")
+    >>> card.name, card.input_min_size, card.metrics["val"], card.training_data["epoch"]
+    ('tiny', 64, {'mean_sensitivity': 0.5, 'epoch': 2}, 2)
 """
 from __future__ import annotations
 

@@ -253,8 +253,26 @@ class Trainer:
         Returns the summary (also written to ``summary.json``).
 
         Example:
-            >>> Trainer.run.__doc__.split()[0]
-            'Train'
+            >>> import tempfile
+            >>> class Fit(torch.nn.Module):  # one weight pulled towards each image's mean
+            ...     def __init__(self):
+            ...         super().__init__()
+            ...         self.w = torch.nn.Parameter(torch.zeros(1))
+            ...     def forward(self, images, targets):
+            ...         return {"loss_fit": sum(((self.w - im.mean()) ** 2).sum() for im in images)}
+            >>> class Items(list):  # the loop asks for (epoch, index)
+            ...     def __getitem__(self, key):
+            ...         return super().__getitem__(key[1])
+            >>> empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
+            >>> cfg = TrainingConfig.from_dict({"data": {"num_workers": 0},
+            ...     "optim": {"epochs": 2, "lr": 0.1, "milestones": [], "warmup_iters": 0, "reference_batch": 2},
+            ...     "train": {"images_per_gpu": 2, "progress_bar": False}})
+            >>> run = Path(tempfile.mkdtemp()) / "run"
+            >>> summary = Trainer(cfg, run, Fit(), Items([(torch.ones(1, 2, 2), empty)] * 4)).run()
+            >>> summary["steps_done"], summary["epochs_done"], summary["finished"]  # 4 images / 2 per step, 2 epochs
+            (4, 2, True)
+            >>> sorted(p.name for p in run.iterdir())
+            ['checkpoints', 'config.json', 'metrics.jsonl', 'summary.json']
         """
         cfg = self.cfg
         total_steps = self.steps_per_epoch * cfg.optim.epochs

@@ -40,8 +40,14 @@ def build_model(cfg: TrainingConfig, num_classes: int = 2) -> torch.nn.Module:
     """Build the detector of ``cfg.model`` for ``cfg.data.num_slices`` slices, sized for training.
 
     Example:
-        >>> build_model.__name__
-        'build_model'
+        >>> cfg = TrainingConfig.from_dict({"data": {"num_slices": 3, "train_sizes": [32, 48], "max_size": 64},
+        ...     "model": {"arch": "mp3d_small", "options": {"width": 4, "blocks": [1, 1, 1, 1], "fpn_channels": 8,
+        ...                                                 "representation_size": 16}}})
+        >>> model = build_model(cfg)
+        >>> type(model).__name__, model.transform.min_size, model.transform.max_size
+        ('FasterRCNN', (32, 48), 64)
+        >>> model.roi_heads.box_predictor.cls_score.out_features  # lesion + background
+        2
     """
     options = dict(cfg.model.options)
     if cfg.model.builder:
@@ -60,8 +66,12 @@ def set_train_input_sizes(model: torch.nn.Module, cfg: TrainingConfig) -> None:
     """Training sizes on the model's transform (random shorter side from ``data.train_sizes``).
 
     Example:
-        >>> set_train_input_sizes.__name__
-        'set_train_input_sizes'
+        >>> from types import SimpleNamespace
+        >>> model = SimpleNamespace(transform=SimpleNamespace())
+        >>> set_train_input_sizes(model, TrainingConfig.from_dict({"data": {"train_sizes": [448, 512],
+        ...                                                                 "max_size": 800}}))
+        >>> model.transform.min_size, model.transform.max_size, model.transform.size_divisible
+        ((448, 512), 800, 32)
     """
     transform = model.transform
     transform.min_size = tuple(int(s) for s in cfg.data.train_sizes)
@@ -74,8 +84,13 @@ def eval_input_size(model: torch.nn.Module, cfg: TrainingConfig):
     """Within the block the model resizes to ``data.test_size`` (then restores the training sizes).
 
     Example:
-        >>> eval_input_size.__name__
-        'eval_input_size'
+        >>> from types import SimpleNamespace
+        >>> model = SimpleNamespace(transform=SimpleNamespace(min_size=(448, 512)))
+        >>> with eval_input_size(model, TrainingConfig.from_dict({"data": {"test_size": 512}})):
+        ...     print(model.transform.min_size)
+        (512,)
+        >>> model.transform.min_size
+        (448, 512)
     """
     transform = model.transform
     saved = transform.min_size

@@ -39,8 +39,20 @@ class CocoStackDataset(torch.utils.data.Dataset):
     """COCO images as ``(3, H, W)`` float32 stacks in 0..255 with multi-class box targets.
 
     Example:
-        >>> CocoStackDataset.__len__.__name__
-        '__len__'
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> Image.new("RGB", (8, 6), (10, 20, 30)).save(folder / "a.png")
+        >>> _ = (folder / "ann.json").write_text(json.dumps({
+        ...     "images": [{"id": 1, "file_name": "a.png", "width": 8, "height": 6}],
+        ...     "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [1, 1, 3, 2], "area": 6,
+        ...                      "iscrowd": 0}],
+        ...     "categories": [{"id": 7, "name": "cat"}]}))
+        >>> dataset = CocoStackDataset(folder / "ann.json", folder)
+        >>> stack, target = dataset[0]
+        >>> len(dataset), tuple(stack.shape), stack[:, 0, 0].tolist()  # R, G, B are the 3 slices
+        (1, (3, 6, 8), [10.0, 20.0, 30.0])
+        >>> target["boxes"].tolist(), target["labels"].tolist()  # COCO x, y, w, h -> x1, y1, x2, y2; id 7 -> 1
+        ([[1.0, 1.0, 4.0, 3.0]], [1])
     """
 
     def __init__(self, annotation_json: str | Path, images_dir: str | Path,
@@ -68,8 +80,12 @@ class CocoStackDataset(torch.utils.data.Dataset):
         """Categories + background.
 
         Example:
-            >>> CocoStackDataset.num_classes.__doc__.split()[0]
-            'Categories'
+            >>> import tempfile
+            >>> folder = Path(tempfile.mkdtemp())
+            >>> _ = (folder / "a.json").write_text(json.dumps({"images": [], "annotations": [],
+            ...     "categories": [{"id": 7, "name": "cat"}, {"id": 3, "name": "dog"}]}))
+            >>> CocoStackDataset(folder / "a.json", folder).num_classes  # cat, dog and the background
+            3
         """
         return len(self.category_ids) + 1
 
@@ -77,8 +93,12 @@ class CocoStackDataset(torch.utils.data.Dataset):
         """``[{"label": 1, "coco_id": ..., "name": ...}, ...]``.
 
         Example:
-            >>> CocoStackDataset.categories.__name__
-            'categories'
+            >>> import tempfile
+            >>> folder = Path(tempfile.mkdtemp())
+            >>> _ = (folder / "a.json").write_text(json.dumps({"images": [], "annotations": [],
+            ...     "categories": [{"id": 7, "name": "cat"}, {"id": 3, "name": "dog"}]}))
+            >>> CocoStackDataset(folder / "a.json", folder).categories()  # labels 1, 2 in COCO id order
+            [{'label': 1, 'coco_id': 3, 'name': 'dog'}, {'label': 2, 'coco_id': 7, 'name': 'cat'}]
         """
         cats = self.coco.loadCats(self.category_ids)
         return [{"label": self.label_of[c["id"]], "coco_id": c["id"], "name": c.get("name", "")} for c in cats]
@@ -119,8 +139,11 @@ def pretrain(cfg: TrainingConfig, coco_json: str | Path, images_dir: str | Path,
     """Pre-train the configured detector on a COCO-format dataset (D forced to 3); returns the summary.
 
     Example:
-        >>> pretrain.__name__
-        'pretrain'
+        >>> import tempfile
+        >>> pretrain(TrainingConfig(), "/nonexistent/annotations.json", "/nonexistent/images", tempfile.mkdtemp())
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: /nonexistent/annotations.json: COCO annotation file not found
     """
     from lesionviewer.training.distributed import shutdown_distributed, start_training_process
     from lesionviewer.training.loop import Trainer

@@ -40,7 +40,15 @@ class MetricLog:
     ``enabled=False`` makes every call a no-op (non-zero ranks).
 
     Example:
-        >>> MetricLog(None, enabled=False).write("iter", step=0, loss=1.0)
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "metrics.jsonl"
+        >>> with MetricLog(path, tensorboard=False) as log:
+        ...     log.write("iter", step=1, loss=float("nan"), lr=0.02)
+        >>> [(r["kind"], r["step"], r["loss"], r["lr"]) for r in read_log(path)]  # NaN kept as text
+        [('iter', 1, 'nan', 0.02)]
+        >>> MetricLog(path, enabled=False).write("iter", step=2, loss=1.0)  # another rank: nothing written
+        >>> len(read_log(path))
+        1
     """
 
     def __init__(self, path: str | Path | None, tensorboard: bool = True, enabled: bool = True) -> None:
@@ -64,7 +72,14 @@ class MetricLog:
         """Append one record; numbers also go to TensorBoard as ``<kind>/<name>``.
 
         Example:
-            >>> MetricLog(None, enabled=False).write("epoch", step=3, epoch=1)
+            >>> import tempfile, numpy as np
+            >>> path = Path(tempfile.mkdtemp()) / "metrics.jsonl"
+            >>> log = MetricLog(path, tensorboard=False)
+            >>> log.write("eval", step=3, sensitivity={"4": np.float32(0.5)}, fps=(1, 2))
+            >>> log.write("epoch", step=4, epoch=1)
+            >>> log.close()
+            >>> [{k: v for k, v in r.items() if k != "time"} for r in read_log(path)]
+            [{'kind': 'eval', 'step': 3, 'sensitivity': {'4': 0.5}, 'fps': [1, 2]}, {'kind': 'epoch', 'step': 4, 'epoch': 1}]
         """
         if not self.enabled:
             return
@@ -80,7 +95,13 @@ class MetricLog:
         """Flush and close the files.
 
         Example:
-            >>> MetricLog(None, enabled=False).close()
+            >>> import tempfile
+            >>> path = Path(tempfile.mkdtemp()) / "metrics.jsonl"
+            >>> log = MetricLog(path, tensorboard=False)
+            >>> log.write("iter", step=1, loss=0.5)
+            >>> log.close(); log.close()  # a second close does nothing
+            >>> path.read_text().count("\\n"), log.enabled
+            (1, True)
         """
         if self._handle is not None:
             self._handle.close()

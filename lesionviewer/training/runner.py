@@ -8,14 +8,14 @@ Example:
     >>> root = write_toy_deeplesion(work / "data", patients=4, size=32, slices=4)
     >>> cfg = TrainingConfig.from_dict({
     ...     "data": {"root": str(root), "num_slices": 3, "num_workers": 0, "train_sizes": [32], "test_size": 32},
-    ...     "model": {"arch": "mp3d_small", "options": {"width": 8, "blocks": [1, 1, 1, 1],
-    ...               "fpn_channels": 32, "representation_size": 64}},
+    ...     "model": {"arch": "mp3d_small", "options": {"width": 4, "blocks": [1, 1, 1, 1],
+    ...               "fpn_channels": 8, "representation_size": 16}},
     ...     "optim": {"epochs": 1, "milestones": [], "warmup_iters": 0},
     ...     "train": {"images_per_gpu": 1, "progress_bar": False},
     ...     "eval": {"every_epochs": 0, "test_at_end": False}})
-    >>> summary = train(cfg, work / "run")  # doctest: +SKIP
-    >>> summary["steps_done"]  # doctest: +SKIP
-    2
+    >>> summary = train(cfg, work / "run")
+    >>> summary["steps_done"], summary["training_data"]["train_key_slices"]  # patients 1, 2 of 4 train
+    (2, 2)
 """
 from __future__ import annotations
 
@@ -38,8 +38,22 @@ def make_evaluator(cfg: TrainingConfig, datasets: dict, run_dir: Path, device_of
     """``evaluate(model, split, name)`` for the loop: scores a split, writes ``eval/<name>.json`` + PNG.
 
     Example:
-        >>> make_evaluator.__name__
-        'make_evaluator'
+        >>> import pathlib, tempfile, types
+        >>> class Echo(torch.nn.Module):  # "finds" one box scored by the image's brightest value
+        ...     transform = types.SimpleNamespace(min_size=(64,))
+        ...     def forward(self, images):
+        ...         return [{"boxes": torch.tensor([[1.0, 2.0, 5.0, 6.0]]), "scores": im.max().reshape(1)}
+        ...                 for im in images]
+        >>> class Val(list):
+        ...     key_slices = [types.SimpleNamespace(image_id="000001_01_01_005", boxes=[[1, 2, 5, 6]],
+        ...                                         lesion_types=(1,), long_diameters_mm=(12.0,), num_lesions=1)]
+        >>> run = pathlib.Path(tempfile.mkdtemp())
+        >>> evaluate = make_evaluator(TrainingConfig(), {"val": Val([(torch.full((3, 8, 8), 0.75), {})])}, run,
+        ...                           lambda model: "cpu")
+        >>> evaluate(Echo(), "val", "val_epoch_001")["sensitivity"]["1"]
+        1.0
+        >>> sorted(p.name for p in (run / "eval").iterdir())
+        ['val_epoch_001.json', 'val_epoch_001_froc.png']
     """
     def evaluate(model: torch.nn.Module, split: str, name: str) -> dict[str, Any]:
         dataset = datasets[split]
@@ -59,8 +73,11 @@ def train(cfg: TrainingConfig, run_dir: str | Path, resume: bool = False) -> dic
     ``ConfigError`` or ``TrainingDataError`` before any process, network or image is made.
 
     Example:
-        >>> train.__name__
-        'train'
+        >>> import tempfile
+        >>> train(TrainingConfig.from_dict({"data": {"root": "/nonexistent/DeepLesion"}}), tempfile.mkdtemp())
+        Traceback (most recent call last):
+        ...
+        lesionviewer.training.data_check.TrainingDataError: data.root /nonexistent/DeepLesion: no such folder
     """
     run_dir = Path(run_dir)
     cfg.validate(f"{run_dir}/config")  # a config changed after loading (--resume --set) is checked again
@@ -88,8 +105,10 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str, out_dir: str | Path 
     Writes ``<split>.json`` and ``<split>_froc.png`` into ``out_dir`` (default: the run's ``eval/``).
 
     Example:
-        >>> evaluate_checkpoint.__name__
-        'evaluate_checkpoint'
+        >>> evaluate_checkpoint("/nonexistent/run", "test")
+        Traceback (most recent call last):
+        ...
+        lesionviewer.training.checkpoint.CheckpointError: /nonexistent/run: checkpoint not found
     """
     from lesionviewer.training.checkpoint import load_checkpoint
     from lesionviewer.training.config import apply_overrides, config_from_json
@@ -131,7 +150,10 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
     """The ``summary.json`` of a finished run.
 
     Example:
-        >>> read_summary.__name__
-        'read_summary'
+        >>> import tempfile
+        >>> run = Path(tempfile.mkdtemp())
+        >>> _ = (run / "summary.json").write_text('{"steps_done": 4, "finished": true}')
+        >>> read_summary(run)
+        {'steps_done': 4, 'finished': True}
     """
     return json.loads(checkpoint_paths(run_dir)["summary"].read_text(encoding="utf-8"))

@@ -35,8 +35,15 @@ def measure_throughput(cfg: TrainingConfig, steps: int = 20, warmup: int = 3, am
     """Time ``steps`` training steps after ``warmup`` ones; returns images/s and step times.
 
     Example:
-        >>> measure_throughput.__name__
-        'measure_throughput'
+        >>> cfg = TrainingConfig.from_dict({"data": {"num_slices": 3, "train_sizes": [32], "max_size": 64},
+        ...     "train": {"images_per_gpu": 2},
+        ...     "model": {"arch": "mp3d_small", "options": {"width": 4, "blocks": [1, 1, 1, 1], "fpn_channels": 8,
+        ...                                                 "representation_size": 16}}})
+        >>> result = measure_throughput(cfg, steps=1, warmup=0, device="cpu")
+        >>> {k: result[k] for k in ("device", "amp", "dtype", "images_per_step", "size", "num_slices")}
+        {'device': 'cpu', 'amp': False, 'dtype': 'float32', 'images_per_step': 2, 'size': 32, 'num_slices': 3}
+        >>> result["images_per_s"] == round(2 / result["median_step_s"], 3)
+        True
     """
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))
@@ -82,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     """Print fp32 vs AMP images/s of a config (JSON lines, then the ratio).
 
     Example:
-        >>> main.__name__
-        'main'
+        >>> main(["--steps", "1"])
+        Traceback (most recent call last):
+        ...
+        SystemExit: 2
     """
     parser = argparse.ArgumentParser(prog="python -m lesionviewer.training.throughput")
     parser.add_argument("--config", required=True)
