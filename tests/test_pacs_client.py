@@ -16,6 +16,7 @@ from lesionviewer.pacs import (AssociationRejectedError, AuthenticationError, Co
 from lesionviewer.pacs.connect import retrieve_series
 from lesionviewer.pacs.orthanc import OrthancProcess, find_orthanc, free_port
 
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 LIDC_SERIES = "1.3.6.1.4.1.14519.5.2.1.6279.6001.619372068417051974713149104919"
 
 
@@ -24,9 +25,10 @@ def compressed_singles(shared_data: Path) -> list[Path]:
     return [p for p in sorted((shared_data / "ct_compressed_singles").glob("*.dcm")) if p.name != "693_UNCR.dcm"]
 
 
-def shared_orthanc(request, tmp_path_factory, shared_data: Path) -> OrthancProcess:
+def shared_orthanc(request, tmp_path_factory) -> OrthancProcess:
     """One Orthanc per test session (kept on the pytest config so every PACS test module shares it),
-    loaded with the real LIDC series and the compressed single slices."""
+    loaded with the real LIDC series and the compressed single slices where ../shared/data is present
+    (the tests that need them ask for the shared_data fixture, which skips without it)."""
     found = getattr(request.config, "_lesionviewer_orthanc", None)
     if found is not None:
         return found
@@ -35,14 +37,15 @@ def shared_orthanc(request, tmp_path_factory, shared_data: Path) -> OrthancProce
     orthanc = OrthancProcess(tmp_path_factory.mktemp("orthanc")).start()
     request.config.add_cleanup(orthanc.stop)
     request.config._lesionviewer_orthanc = orthanc
-    orthanc.upload(sorted((shared_data / "lidc_idri_0002").glob("*.dcm")))
-    orthanc.upload(compressed_singles(shared_data))
+    if SHARED_DATA.is_dir():
+        orthanc.upload(sorted((SHARED_DATA / "lidc_idri_0002").glob("*.dcm")))
+        orthanc.upload(compressed_singles(SHARED_DATA))
     return orthanc
 
 
 @pytest.fixture(scope="session")
-def orthanc(request, tmp_path_factory, shared_data) -> OrthancProcess:
-    return shared_orthanc(request, tmp_path_factory, shared_data)
+def orthanc(request, tmp_path_factory) -> OrthancProcess:
+    return shared_orthanc(request, tmp_path_factory)
 
 
 def dimse_server(o: OrthancProcess, **kw) -> PacsServer:
@@ -146,7 +149,7 @@ def test_cstore_then_found(orthanc, shared_data, tmp_path):
     assert study.study_uid == "1.2.826.0.1.3680043.10.999.2"
 
 
-def test_typed_errors_refused_auth_notfound_cancel_unreachable(orthanc, tmp_path):
+def test_typed_errors_refused_auth_notfound_cancel_unreachable(orthanc, shared_data, tmp_path):
     cache = PacsCache(tmp_path / "cache")
     with pytest.raises(AssociationRejectedError):
         connect(dimse_server(orthanc).__class__(**{**dimse_server(orthanc).to_dict(), "ae_title": "WRONG"})).echo()

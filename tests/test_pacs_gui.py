@@ -17,8 +17,8 @@ from test_pacs_client import shared_orthanc  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def orthanc(request, tmp_path_factory, shared_data):
-    return shared_orthanc(request, tmp_path_factory, shared_data)
+def orthanc(request, tmp_path_factory):
+    return shared_orthanc(request, tmp_path_factory)
 
 
 def test_open_from_pacs_then_send_the_sr_back(qtbot, orthanc, tmp_path, monkeypatch, message_boxes):

@@ -24,8 +24,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def orthanc(request, tmp_path_factory, shared_data):
-    return shared_orthanc(request, tmp_path_factory, shared_data)
+def orthanc(request, tmp_path_factory):
+    return shared_orthanc(request, tmp_path_factory)
 
 
 def start_node(state: Path, port: int, orthanc) -> subprocess.Popen:

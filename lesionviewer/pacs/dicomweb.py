@@ -124,8 +124,10 @@ class DicomWebClient:
         """A QIDO-RS search for one study, as a connection and credentials check; returns seconds.
 
         Example:
-            >>> DicomWebClient.echo.__doc__.startswith("A QIDO-RS")
-            True
+            >>> DicomWebClient(PacsServer("w", url="http://127.0.0.1:9/dw", timeout_s=1)).echo()
+            Traceback (most recent call last):
+            ...
+            lesionviewer.pacs.errors.PacsConnectionError: w: cannot reach http://127.0.0.1:9/dw (ConnectionError)
         """
         started = time.monotonic()
         self._call("checking the connection", lambda: self._get("/studies", params={"limit": "1"},
@@ -149,8 +151,10 @@ class DicomWebClient:
         """QIDO-RS series search in one study.
 
         Example:
-            >>> "QIDO-RS" in DicomWebClient.find_series.__doc__
-            True
+            >>> DicomWebClient(PacsServer("w", url="http://127.0.0.1:9/dw", timeout_s=1)).find_series("1.2")
+            Traceback (most recent call last):
+            ...
+            lesionviewer.pacs.errors.PacsConnectionError: w: cannot reach http://127.0.0.1:9/dw (ConnectionError)
         """
         filters = {"Modality": modality} if modality else {}
         found = self._call("series search (QIDO-RS)", lambda: self.qido.search_for_series(
@@ -164,8 +168,14 @@ class DicomWebClient:
                         progress: Progress | None = None, cancel: Cancel = None) -> Path:
         """WADO-RS retrieve of one series into ``cache``, streamed; returns its folder.
 
-        Example:
-            >>> "WADO-RS" in DicomWebClient.retrieve_series.__doc__
+        Example (nothing listening: an error, and nothing in the cache):
+            >>> import tempfile
+            >>> cache = PacsCache(tempfile.mkdtemp())
+            >>> DicomWebClient(PacsServer("w", url="http://127.0.0.1:9/dw")).retrieve_series("1", "1.2", cache)
+            Traceback (most recent call last):
+            ...
+            lesionviewer.pacs.errors.PacsConnectionError: w: cannot reach http://127.0.0.1:9/dw (ConnectionError)
+            >>> cache.get("1.2") is None
             True
         """
         what = f"retrieving series {series_uid} (WADO-RS)"

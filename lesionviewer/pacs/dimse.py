@@ -49,8 +49,18 @@ def write_received(staging: Staging, event) -> int:
     """Write the instance of a C-STORE ``event`` to ``staging`` byte for byte; returns the status.
 
     Example:
-        >>> write_received.__name__
-        'write_received'
+        >>> import tempfile
+        >>> from types import SimpleNamespace
+        >>> from io import BytesIO
+        >>> from pydicom.dataset import FileMetaDataset
+        >>> meta = FileMetaDataset()
+        >>> meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "1.2.3"
+        >>> meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+        >>> event = SimpleNamespace(file_meta=meta, request=SimpleNamespace(AffectedSOPInstanceUID="1.2.3",
+        ...                                                                 DataSet=BytesIO(b"")))
+        >>> stage = Staging(Path(tempfile.mkdtemp()), "1.2")
+        >>> write_received(stage, event), stage.path_for("1.2.3").read_bytes()[128:132]
+        (0, b'DICM')
     """
     from pydicom.filewriter import write_file_meta_info
     from io import BytesIO
@@ -134,8 +144,12 @@ class DimseClient:
         """C-ECHO; returns the round trip in seconds.
 
         Example:
-            >>> DimseClient.echo.__doc__.split(";")[0]
-            'C-ECHO'
+            >>> from lesionviewer.pacs.orthanc import free_port
+            >>> DimseClient(PacsServer("p", kind="dimse", ae_title="P", host="127.0.0.1", port=free_port(),
+            ...                        timeout_s=1)).echo()  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            lesionviewer.pacs.errors.PacsConnectionError: p: no DICOM association with P@127.0.0.1:...
         """
         started = time.monotonic()
         with self._association(["1.2.840.10008.1.1"]) as assoc:
@@ -167,8 +181,12 @@ class DimseClient:
         """C-FIND at study level.
 
         Example:
-            >>> DimseClient.find_studies.__doc__.startswith("C-FIND")
-            True
+            >>> from lesionviewer.pacs.orthanc import free_port
+            >>> client = DimseClient(PacsServer("p", kind="dimse", ae_title="P", host="127.0.0.1", port=free_port()))
+            >>> client.find_studies(StudyQuery(patient_id="X"))  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            lesionviewer.pacs.errors.PacsConnectionError: p: no DICOM association with P@127.0.0.1:...
         """
         ds = Dataset()
         ds.QueryRetrieveLevel = "STUDY"
@@ -182,8 +200,12 @@ class DimseClient:
         """C-FIND at series level within one study.
 
         Example:
-            >>> DimseClient.find_series.__doc__.split(" at")[0]
-            'C-FIND'
+            >>> from lesionviewer.pacs.orthanc import free_port
+            >>> client = DimseClient(PacsServer("p", kind="dimse", ae_title="P", host="127.0.0.1", port=free_port()))
+            >>> client.find_series("1.2.3")  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            lesionviewer.pacs.errors.PacsConnectionError: p: no DICOM association with P@127.0.0.1:...
         """
         ds = Dataset()
         ds.QueryRetrieveLevel = "SERIES"
@@ -239,8 +261,16 @@ class DimseClient:
                    progress: Progress | None = None, cancel: Cancel = None) -> Path:
         """C-GET one series into ``cache``; returns its folder (complete, or an error is raised).
 
-        Example:
-            >>> DimseClient.get_series.__doc__.startswith("C-GET")
+        Example (nothing listening: an error, and nothing in the cache):
+            >>> import tempfile
+            >>> from lesionviewer.pacs.orthanc import free_port
+            >>> cache = PacsCache(tempfile.mkdtemp())
+            >>> client = DimseClient(PacsServer("p", kind="dimse", ae_title="P", host="127.0.0.1", port=free_port()))
+            >>> client.get_series("1.2", "1.2.3", cache)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            lesionviewer.pacs.errors.PacsConnectionError: p: no DICOM association with P@127.0.0.1:...
+            >>> cache.get("1.2.3") is None
             True
         """
         what = f"retrieving series {series_uid} (C-GET)"
@@ -270,8 +300,14 @@ class DimseClient:
         which the PACS must know) and into ``cache``; returns its folder.
 
         Example:
-            >>> DimseClient.move_series.__doc__.startswith("C-MOVE")
-            True
+            >>> import tempfile
+            >>> from lesionviewer.pacs.orthanc import free_port
+            >>> client = DimseClient(PacsServer("p", kind="dimse", ae_title="P", host="127.0.0.1", port=free_port()))
+            >>> client.move_series("1.2", "1.2.3", PacsCache(tempfile.mkdtemp()), destination_ae="ME",
+            ...                    listen_port=free_port())  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            lesionviewer.pacs.errors.PacsConnectionError: p: no DICOM association with P@127.0.0.1:...
         """
         from pynetdicom import AE, evt
 

@@ -124,8 +124,11 @@ class AiNode:
         """Recover the queue, start the storage SCP and the worker thread.
 
         Example:
-            >>> AiNode.start.__doc__.split(",")[0]
-            'Recover the queue'
+            >>> import tempfile
+            >>> from lesionviewer.pacs.orthanc import free_port
+            >>> node = AiNode(NodeConfig(state_dir=tempfile.mkdtemp(), port=free_port()))
+            >>> node.start(); node.queue.series_in("receiving"); node.stop()
+            []
         """
         from pynetdicom import AE, evt
 
@@ -164,7 +167,10 @@ class AiNode:
         """C-ECHO the node itself (a readiness check); returns seconds.
 
         Example:
-            >>> AiNode.echo_self.__doc__.startswith("C-ECHO")
+            >>> import tempfile
+            >>> from lesionviewer.pacs.orthanc import free_port
+            >>> node = AiNode(NodeConfig(state_dir=tempfile.mkdtemp(), port=free_port()))
+            >>> node.start(); node.echo_self() < 5; node.stop()
             True
         """
         from lesionviewer.pacs.dimse import DimseClient
@@ -202,9 +208,12 @@ class AiNode:
     def process_now(self, series_uid: str) -> dict:
         """Detect on one received series and send its SR; returns what the results file holds.
 
-        Example:
-            >>> "SR" in AiNode.process_now.__doc__
-            True
+        Example (a series that is not CT is skipped):
+            >>> import tempfile
+            >>> node = AiNode(NodeConfig(state_dir=tempfile.mkdtemp()))
+            >>> _ = node.queue.record_instance("1.2", "1", "MR", "1.2.1", "/x.dcm")
+            >>> node.process_now("1.2")
+            {'series_uid': '1.2', 'skipped': "modality 'MR' is not CT"}
         """
         from lesionviewer.io import load_volume
         from lesionviewer.pacs.sr_send import write_sr

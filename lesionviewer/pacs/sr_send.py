@@ -82,8 +82,15 @@ def send_sr(client: Any, session: Any, volume: Any, *, selection: str = "accepte
     """Write the SR of ``session`` and store it with ``client`` (a DIMSE or DICOMweb client).
 
     Example:
-        >>> send_sr.__doc__.split(" and")[0]
-        'Write the SR of ``session``'
+        >>> import numpy as np
+        >>> from lesionviewer.io import Volume
+        >>> from lesionviewer.review.session import ReviewSession
+        >>> class Client:
+        ...     def store(self, files): print("stored", len(files))
+        >>> send_sr(Client(), ReviewSession("1.2"), Volume(np.zeros((1, 4, 4), np.int16), (1, 1, 1)))
+        Traceback (most recent call last):
+        ...
+        ValueError: DICOM SR export needs a study loaded from DICOM files; this one came from a non-DICOM source
     """
     with tempfile.TemporaryDirectory(dir=folder) as work:
         report = write_sr(session, volume, Path(work) / "report.dcm", selection=selection, uid_seed=uid_seed)
