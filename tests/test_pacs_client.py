@@ -171,6 +171,21 @@ def test_typed_errors_refused_auth_notfound_cancel_unreachable(orthanc, shared_d
         assert cache.get(LIDC_SERIES) is None and not any((cache.root / ".partial").iterdir())
 
 
+def test_a_server_that_never_answers_is_a_timeout(tmp_path):
+    import socket
+
+    from lesionviewer.pacs import PacsTimeoutError
+
+    with socket.socket() as silent:  # accepts connections, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        with pytest.raises(PacsTimeoutError):
+            connect(PacsServer("mute", kind="dimse", ae_title="X", host="127.0.0.1", port=port, timeout_s=1)).echo()
+        with pytest.raises(PacsTimeoutError):
+            connect(PacsServer("mute", url=f"http://127.0.0.1:{port}/dicom-web", timeout_s=1)).find_studies()
+
+
 def test_server_gone_mid_transfer_leaves_nothing_in_the_cache(shared_data, tmp_path):
     if find_orthanc() is None:
         pytest.skip("Orthanc is not installed")

@@ -118,8 +118,12 @@ class DimseClient:
         ae = self._ae()
         contexts = [build_context(c) if isinstance(c, str) else c for c in contexts]
         s = self.server
+        started = time.monotonic()
         assoc = ae.associate(s.host, int(s.port), contexts=contexts, ae_title=s.ae_title, ext_neg=ext_neg,
                              evt_handlers=handlers, max_pdu=_MAX_PDU)
+        if not assoc.is_established and not assoc.is_rejected and time.monotonic() - started >= s.timeout_s * 0.9:
+            raise PacsTimeoutError(s.name, f"{s.describe()} accepted the connection but did not answer the "
+                                           f"association request within {s.timeout_s:.0f} s")
         if assoc.is_rejected:
             raise AssociationRejectedError(s.name, f"{s.describe()} refused the association (is our AE title "
                                                    f"{s.calling_ae!r} known to it, and is its AE title right?)")

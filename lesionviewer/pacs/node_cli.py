@@ -4,11 +4,15 @@ Example:
     >>> args = build_parser().parse_args(["--state", "/tmp/n", "--dest-ae", "PACS", "--dest-host", "pacs"])
     >>> destination(args).describe(), args.port, args.quiet
     ('PACS@pacs:104', 11112, 5.0)
+    >>> web = build_parser().parse_args(["--state", "s", "--dest-url", "https://pacs/dw", "--dest-auth", "bearer"])
+    >>> destination(web).auth
+    'bearer'
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -34,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest-host", help="its host")
     p.add_argument("--dest-port", type=int, default=104, help="its port (default 104)")
     p.add_argument("--dest-url", help="or a DICOMweb URL to STOW-RS the SRs to")
+    p.add_argument("--dest-auth", choices=("none", "basic", "bearer"), default="none",
+                   help="DICOMweb authentication; the password or token is read from the environment "
+                        "variable LESIONVIEWER_NODE_SECRET (never from the command line)")
+    p.add_argument("--dest-user", default="", help="DICOMweb user name for --dest-auth basic")
     p.add_argument("--model", help="detector model file (default: the shipped demo model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--quiet", type=float, default=5.0,
@@ -49,7 +57,8 @@ def destination(args: argparse.Namespace) -> PacsServer | None:
         True
     """
     if args.dest_url:
-        return PacsServer("destination", url=args.dest_url, calling_ae=args.ae)
+        return PacsServer("destination", url=args.dest_url, calling_ae=args.ae, auth=args.dest_auth,
+                          username=args.dest_user)
     if args.dest_ae and args.dest_host:
         return PacsServer("destination", kind="dimse", ae_title=args.dest_ae, host=args.dest_host,
                           port=args.dest_port, calling_ae=args.ae)
@@ -72,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("lesionviewer-node: --port must be 1-65535")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     config = NodeConfig(state_dir=args.state, ae_title=args.ae, host=args.host, port=args.port,
-                        destination=destination(args), device=args.device, quiet_s=args.quiet)
+                        destination=destination(args), device=args.device, quiet_s=args.quiet,
+                        destination_secret=os.environ.get("LESIONVIEWER_NODE_SECRET"))
     if args.model:
         config.model_path = args.model
     node = AiNode(config)
