@@ -6,7 +6,7 @@ recorded in the :class:`~lesionviewer.pacs.node_queue.NodeQueue` before the C-ST
 acknowledged. DICOM has no "end of series" message, so a series counts as complete once no
 instance of it has arrived for ``quiet_s`` seconds. The worker then loads it with
 :func:`~lesionviewer.io.load_volume`, runs :class:`~lesionviewer.detection.Detector` on every
-slice, writes the SR of all findings (stable UIDs from the series UID and the model) to
+slice, writes the SR of the findings scoring at least ``min_score`` (stable UIDs from the series UID and the model) to
 ``<state>/outbox/`` and C-STOREs it to the destination; the findings also go to
 ``<state>/results/<series UID>.json``. It logs one line per series with its timings. A series
 that is not CT is skipped; one without findings is done with no SR sent (TID 1500 needs one).
@@ -70,6 +70,7 @@ class NodeConfig:
     device: str = "auto"
     quiet_s: float = 5.0
     poll_s: float = 0.25
+    min_score: float = 0.5
 
 
 class AiNode:
@@ -227,12 +228,14 @@ class AiNode:
         t1 = time.monotonic()
         detector = self.detector()
         t2 = time.monotonic()
-        findings = detector.detect(volume)
+        found = detector.detect(volume)
+        findings = [f for f in found if f.score >= self.config.min_score]
         t3 = time.monotonic()
         result = {"series_uid": series_uid, "study_uid": info.get("study_uid"), "slices": volume.num_slices,
                   "model": detector.model_name,
                   "findings": [{"slice": f.slice_index, "box": [float(v) for v in f.box_px], "score": float(f.score)}
                                for f in findings],
+                  "below_min_score": len(found) - len(findings), "min_score": self.config.min_score,
                   "seconds": {"load": round(t1 - t0, 3), "model": round(t2 - t1, 3), "detect": round(t3 - t2, 3)}}
         if findings:
             session = ReviewSession(f"node-{series_uid}")

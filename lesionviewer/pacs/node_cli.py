@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest-user", default="", help="DICOMweb user name for --dest-auth basic")
     p.add_argument("--model", help="detector model file (default: the shipped demo model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--min-score", type=float, default=0.5,
+                   help="report findings scoring at least this (default 0.5, like lesionviewer-detect)")
     p.add_argument("--quiet", type=float, default=5.0,
                    help="seconds without a new instance after which a series counts as complete (default 5)")
     return p
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     config = NodeConfig(state_dir=args.state, ae_title=args.ae, host=args.host, port=args.port,
                         destination=destination(args), device=args.device, quiet_s=args.quiet,
-                        destination_secret=os.environ.get("LESIONVIEWER_NODE_SECRET"))
+                        destination_secret=os.environ.get("LESIONVIEWER_NODE_SECRET"), min_score=args.min_score)
     if args.model:
         config.model_path = args.model
     node = AiNode(config)
