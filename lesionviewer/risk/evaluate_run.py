@@ -60,8 +60,21 @@ def evaluate_risk(source: str | Path, list_path: str | Path, out_dir: str | Path
     """Score ``source`` (see :func:`load_for_evaluation`) on ``list_path``; write and return the metrics.
 
     Example:
-        >>> evaluate_risk.__name__
-        'evaluate_risk'
+        >>> import tempfile, numpy as np
+        >>> from lesionviewer.risk.model_file import save_risk_model
+        >>> from lesionviewer.risk.networks import build_risk_network
+        >>> from lesionviewer.risk.preprocess import write_npz
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for name, hu in (("a", -800), ("b", 40), ("c", -700)):
+        ...     write_npz(d / f"{name}.npz", np.full((8, 12, 12), hu, np.int16), {"layout": 1, "voxel_mm": 10.0})
+        >>> _ = (d / "test.list").write_text("a.npz 0\\nb.npz 1\\nc.npz 0\\n")
+        >>> _ = save_risk_model(d / "risk.safetensors", build_risk_network("mp3d", {"width": 4, "blocks": [1, 1, 1, 1]}),
+        ...                     {"name": "tiny", "preprocessing": {"voxel_mm": 10.0, "crop_shape": [8, 12, 12]}})
+        >>> metrics = evaluate_risk(d / "risk.safetensors", d / "test.list", bootstrap=0)
+        >>> metrics["num_cases"], metrics["num_positive"], 0.0 <= metrics["auc"] <= 1.0, metrics["auc_ci95"]
+        (3, 1, True, None)
+        >>> sorted(p.name for p in (d / "risk_eval").iterdir())  # beside the model file, named after the list
+        ['test.json', 'test_cases.csv', 'test_roc.png']
     """
     net, settings, default_out = load_for_evaluation(source)
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else

@@ -59,8 +59,21 @@ def export_risk_run(run_dir: str | Path, out: str | Path, name: str | None = Non
     dict, e.g. a held-out evaluation) are added to the card's metrics.
 
     Example:
-        >>> export_risk_run.__name__
-        'export_risk_run'
+        >>> import tempfile
+        >>> from lesionviewer.risk.config import RiskConfig
+        >>> from lesionviewer.risk.networks import build_risk_network
+        >>> from lesionviewer.training.checkpoint import save_checkpoint
+        >>> options = {"width": 4, "blocks": [1, 1, 1, 1]}
+        >>> cfg = RiskConfig.from_dict({"name": "tiny_risk", "data": {"voxel_mm": 10.0, "crop_shape": [8, 12, 12]},
+        ...                             "model": {"backbone": "mp3d", "options": options}})
+        >>> run = Path(tempfile.mkdtemp())
+        >>> save_checkpoint(run / "checkpoints" / "best.pt", {"config_json": json.dumps(cfg.to_dict()), "epoch": 3,
+        ...     "model": build_risk_network("mp3d", options).state_dict(), "metrics": json.dumps({"auc": 0.75})})
+        >>> card = export_risk_run(run, run / "tiny.safetensors")
+        >>> card["name"], card["metrics"], card["preprocessing"]["voxel_mm"]
+        ('tiny_risk', {'val': {'auc': 0.75, 'epoch': 3}}, 10.0)
+        >>> card["label_rule"], card["training_data"]["description"]  # not phantom crops: no rule claimed
+        ('', "see the run's training lists")
     """
     from lesionviewer.risk.model_file import save_risk_model
     from lesionviewer.risk.trainer import command_line, network_from_checkpoint
@@ -111,8 +124,17 @@ def phantom_check(model_path: str | Path, cohort_seed: int, cohort_count: int, f
     probabilities and their AUC. Returns that entry.
 
     Example:
-        >>> phantom_check.__name__
-        'phantom_check'
+        >>> import tempfile
+        >>> from lesionviewer.risk.model_file import read_risk_card, save_risk_model
+        >>> from lesionviewer.risk.networks import build_risk_network
+        >>> path = Path(tempfile.mkdtemp()) / "risk.safetensors"
+        >>> _ = save_risk_model(path, build_risk_network("mp3d", {"width": 4, "blocks": [1, 1, 1, 1]}),
+        ...                     {"name": "tiny", "preprocessing": {"voxel_mm": 8.0, "crop_shape": [16, 16, 16]}})
+        >>> entry = phantom_check(path, cohort_seed=0, cohort_count=4, first=3, matrix=32)
+        >>> entry["labels"], len(entry["probabilities"]), 0.0 <= entry["auc"] <= 1.0
+        ([0, 0, 1], 3, True)
+        >>> read_risk_card(path)["metrics"]["phantom_check"] == entry  # recorded in the file's card
+        True
     """
     from lesionviewer.evaluation.roc import roc_auc
     from lesionviewer.risk.model import RiskModel
@@ -134,8 +156,12 @@ def score_phantom_cases(model, cohort_seed: int, cohort_count: int, first: int,
     """Labels and predicted probabilities of the first ``first`` cases of a phantom cohort.
 
     Example:
-        >>> score_phantom_cases.__name__
-        'score_phantom_cases'
+        >>> from types import SimpleNamespace
+        >>> class Width:  # "scores" a volume by its width in voxels / 100
+        ...     def predict(self, volume):
+        ...         return SimpleNamespace(probability=volume.hu.shape[2] / 100)
+        >>> score_phantom_cases(Width(), cohort_seed=0, cohort_count=4, first=3, matrix=32)
+        ([0, 0, 1], [0.32, 0.32, 0.32])
     """
     from lesionviewer.risk.phantom_cohort import cohort_labels, generate_chest_case
 

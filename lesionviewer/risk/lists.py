@@ -99,8 +99,15 @@ def make_lists(labels_csv: str | Path, npz_dir: str | Path, out_dir: str | Path,
     """``train.list`` and ``val.list`` in ``out_dir`` from a ``labels.csv`` (studies whose ``.npz`` exists).
 
     Example:
-        >>> make_lists.__name__
-        'make_lists'
+        >>> import tempfile
+        >>> work = Path(tempfile.mkdtemp())
+        >>> _ = (work / "labels.csv").write_text("study,patient_id,label\\na,P1,1\\nb,P1,0\\nc,P2,0\\nd,P3,1\\n"
+        ...                                      "e,P4,0\\nf,P5,0\\n")
+        >>> for study in "abcdf":  # e has no .npz: left out
+        ...     _ = (work / f"{study}.npz").write_bytes(b"")
+        >>> train, val = make_lists(work / "labels.csv", work, work / "lists", val_fraction=0.5, seed=0)
+        >>> [sorted(p.stem for p, _ in read_list(f)) for f in (train, val)]  # P1's a and b stay together
+        [['d', 'f'], ['a', 'b', 'c']]
     """
     from lesionviewer.risk.phantom_cohort import read_labels
 

@@ -125,8 +125,9 @@ class RiskModel:
         """The model's name (from its card).
 
         Example:
-            >>> RiskModel.name.__doc__.split()[0]
-            'The'
+            >>> card = {"name": "demo_risk", "preprocessing": {"voxel_mm": 8.0, "crop_shape": [16, 16, 16]}}
+            >>> RiskModel(torch.nn.Identity(), card).name
+            'demo_risk'
         """
         return str(self.card["name"])
 
@@ -135,8 +136,22 @@ class RiskModel:
         """Score one CT volume (a :class:`lesionviewer.io.Volume`); see the module notes.
 
         Example:
-            >>> RiskModel.predict.__name__
-            'predict'
+            >>> import numpy as np
+            >>> from lesionviewer.io import Volume
+            >>> class Fixed(torch.nn.Module):  # logit ln 3 whatever the crop: probability 3 / (3 + 1)
+            ...     def forward(self, x):
+            ...         return torch.full((x.shape[0],), math.log(3.0))
+            >>> model = RiskModel(Fixed(), {"name": "fixed", "intensity": {"hu_window": [-1000, 400], "mean": 0.5, "std": 0.5},
+            ...                             "preprocessing": {"voxel_mm": 8.0, "crop_shape": [16, 16, 16]}})
+            >>> air = Volume(np.full((10, 32, 32), -1000, np.int16), (5.0, 4.0, 4.0))
+            >>> stages = []
+            >>> result = model.predict(air, progress=lambda fraction, message: stages.append(fraction))
+            >>> round(result.probability, 6), result.model_name, result.lung_found, result.enough_lung, stages[-1]
+            (0.75, 'fixed', False, False, 1.0)
+            >>> model.predict(air, cancel=lambda: True)
+            Traceback (most recent call last):
+            ...
+            lesionviewer.io.errors.LoadCancelled: volume: risk scoring was cancelled
         """
         source = str(volume.meta.get("source") or volume.meta.get("path") or "volume")
 

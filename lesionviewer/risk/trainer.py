@@ -133,8 +133,25 @@ def make_risk_evaluator(cfg: RiskConfig, datasets: dict[str, RiskDataset], run_d
     """``evaluate(model, split, name)`` for the loop: AUC etc. on a split; writes ``eval/<name>.*``.
 
     Example:
-        >>> make_risk_evaluator.__name__
-        'make_risk_evaluator'
+        >>> import tempfile, numpy as np
+        >>> from lesionviewer.risk.preprocess import write_npz
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for name, hu in (("a", -800), ("b", 40), ("c", -700)):
+        ...     write_npz(d / f"{name}.npz", np.full((8, 12, 12), hu, np.int16), {"layout": 1})
+        >>> _ = (d / "val.list").write_text("a.npz 0\\nb.npz 1\\nc.npz 0\\n")
+        >>> class Brightness(torch.nn.Module):  # the logit is the crop's mean: the bright positive ranks first
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.scale = torch.nn.Parameter(torch.ones(1))
+        ...     def forward(self, x):
+        ...         return self.scale * x.mean(dim=(1, 2, 3, 4))
+        >>> evaluate = make_risk_evaluator(RiskConfig.from_dict({"eval": {"bootstrap": 0}}),
+        ...                                {"val": RiskDataset(d / "val.list")}, d / "run")
+        >>> metrics = evaluate(Brightness(), "val", "val_epoch_001")
+        >>> metrics["auc"], metrics["num_cases"], metrics["num_positive"]
+        (1.0, 3, 1)
+        >>> sorted(p.name for p in (d / "run" / "eval").iterdir())
+        ['val_epoch_001.json', 'val_epoch_001_cases.csv', 'val_epoch_001_roc.png']
     """
     def evaluate(model: torch.nn.Module, split: str, name: str) -> dict[str, Any]:
         dataset = datasets[split]
@@ -172,8 +189,13 @@ def train_risk(cfg: RiskConfig, run_dir: str | Path, resume: bool = False) -> di
     Works the same in one process and under ``torchrun`` (DDP; only rank 0 writes).
 
     Example:
-        >>> train_risk.__name__
-        'train_risk'
+        >>> import tempfile
+        >>> cfg = RiskConfig.from_dict({"data": {"train_list": "/nonexistent/train.list",
+        ...                                      "val_list": "/nonexistent/val.list"}})
+        >>> train_risk(cfg, tempfile.mkdtemp())
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: /nonexistent/train.list: no such list file
     """
     run_dir = Path(run_dir)
     ctx = start_training_process(cfg.train)
