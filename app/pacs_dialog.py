@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFormLayou
 from lesionviewer.pacs import PacsCache, PacsServer, StudyQuery, connect
 from lesionviewer.pacs.connect import retrieve_series
 from lesionviewer.pacs.errors import AuthenticationError, PacsError, TransferCancelledError
-from lesionviewer.pacs.server_list import load_servers
+from lesionviewer.pacs.server_list import load_servers, save_servers
 from lesionviewer_app import messages
 from lesionviewer_app.pacs_credentials import STORE, forget_secret, secret_for
 from lesionviewer_app.worker import BackgroundJob, JobFailure, run_in_background
@@ -74,8 +74,13 @@ class PacsDialog(QDialog):
         self.modality = QComboBox()
         self.modality.addItems(["", "CT", "MR", "PT", "CR", "DX", "SR"])
         self.modality.setEditable(True)
+        self.add_server_button = QPushButton("Add server...")
+        self.add_server_button.clicked.connect(self.add_server_dialog)
+        server_row = QHBoxLayout()
+        server_row.addWidget(self.server_box, 1)
+        server_row.addWidget(self.add_server_button)
         form = QFormLayout()
-        form.addRow("Server", self.server_box)
+        form.addRow("Server", server_row)
         form.addRow("Patient ID", self.patient_id)
         form.addRow("Patient name", self.patient_name)
         form.addRow("Accession", self.accession)
@@ -117,6 +122,26 @@ class PacsDialog(QDialog):
         layout.addLayout(buttons)
         if not self.servers:
             self.status.setText("No PACS server is configured (see the README: PACS).")
+        self._update_buttons()
+
+    # -- servers -------------------------------------------------------------------------------
+    def add_server_dialog(self) -> None:
+        """Ask for a new server's details, then add and save it."""
+        from lesionviewer_app.pacs_server_editor import ServerEditor
+
+        editor = ServerEditor(self)
+        if editor.exec():
+            self.add_server(editor.to_server())
+
+    def add_server(self, server: PacsServer) -> None:
+        """Add ``server`` (replacing one of the same name), save the list and choose it."""
+        self.servers = [s for s in self.servers if s.name != server.name] + [server]
+        save_servers(self.servers)
+        self.server_box.clear()
+        for s in self.servers:
+            self.server_box.addItem(f"{s.name} ({s.describe()})")
+        self.server_box.setCurrentIndex(len(self.servers) - 1)
+        self.status.setText(f"Server {server.name} saved.")
         self._update_buttons()
 
     # -- helpers -------------------------------------------------------------------------------

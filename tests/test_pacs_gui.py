@@ -10,7 +10,7 @@ pytest.importorskip("pytestqt")
 from lesionviewer.io import write_dicom_series  # noqa: E402
 from lesionviewer.pacs import PacsCache, PacsServer, StudyQuery, connect  # noqa: E402
 from lesionviewer.pacs.credentials import CredentialStore  # noqa: E402
-from lesionviewer.pacs.server_list import save_servers  # noqa: E402
+from lesionviewer.pacs.server_list import load_servers, save_servers, servers_path  # noqa: E402
 from lesionviewer.review.status import Status  # noqa: E402
 from test_app_fakes import SlowFakeDetector, message_boxes, small_volume, wait_for_jobs  # noqa: E402,F401
 from test_pacs_client import shared_orthanc  # noqa: E402
@@ -32,8 +32,7 @@ def test_open_from_pacs_then_send_the_sr_back(qtbot, orthanc, tmp_path, monkeypa
     files = write_dicom_series(small_volume(num_slices=4, size=32, uid="1.2.826.0.1.3680043.8.498.77"),
                                tmp_path / "ct", patient_id="GUI-PACS", series_description="gui pacs test")
     orthanc.upload(files)
-    server = PacsServer("test-orthanc", url=orthanc.dicomweb_url, auth="basic", username=orthanc.user, timeout_s=10)
-    save_servers([server])
+    save_servers([PacsServer("elsewhere", kind="dimse", ae_title="NOBODY", host="127.0.0.1", port=104)])
     store = CredentialStore(use_keyring=False)
     monkeypatch.setattr(pacs_credentials, "STORE", store)
     asked = []
@@ -47,6 +46,18 @@ def test_open_from_pacs_then_send_the_sr_back(qtbot, orthanc, tmp_path, monkeypa
     from lesionviewer_app.pacs_menu import open_from_pacs
 
     dialog = open_from_pacs(window, cache=PacsCache(tmp_path / "cache"))
+    # the server is added through the form (and saved, without its password)
+    from lesionviewer_app.pacs_server_editor import ServerEditor
+
+    editor = ServerEditor(dialog)
+    editor.name.setText("test-orthanc")
+    editor.url.setText(orthanc.dicomweb_url)
+    editor.auth.setCurrentText("basic")
+    editor.username.setText(orthanc.user)
+    server = editor.to_server()
+    dialog.add_server(server)
+    assert dialog.server == server and [s.name for s in load_servers()] == ["elsewhere", "test-orthanc"]
+    assert orthanc.password not in servers_path().read_text()
     dialog.patient_id.setText("GUI-PACS")
     dialog.modality.setCurrentText("CT")
     dialog.search_button.click()
