@@ -9,7 +9,8 @@ prints ``path:line  qualified.name  reason`` for each weak docstring; exits 1 wh
 A docstring is weak when none of its examples prints anything but a symbol's repr
 (``<function f at ...>``, ``<bound method ...>``), or when an example asks only about a bare symbol:
 its ``__doc__``, ``__name__``, ``__qualname__`` or ``__module__`` (``train.__name__``,
-``Foo.__doc__ is not None``), or ``callable(...)``/``hasattr(...)``. ``type(f(x)).__name__`` is not
+``Foo.__doc__ is not None``), or ``callable(...)``/``hasattr(...)``. Examples marked
+``# doctest: +SKIP`` show nothing either. ``type(f(x)).__name__`` is not
 weak: it shows what a call returns.
 """
 from __future__ import annotations
@@ -37,9 +38,13 @@ def _weak_reason(examples: list[doctest.Example]) -> str | None:
         if all(_ABOUT_THE_SYMBOL.match(p) or _ONLY_CALLABLE.match(p) for p in parts):
             return f"asks only about the symbol: {source!r}"
         want = ex.want.strip()
+        if ex.options.get(doctest.SKIP):
+            continue  # a skipped example shows nothing
         if want and not _SYMBOL_OUTPUT.match(want):
             shown.append(want)
     if not shown:
+        if any(ex.options.get(doctest.SKIP) and ex.want.strip() for ex in examples):
+            return "every example with an output is skipped"
         return "no example prints anything but a symbol" if any(ex.want.strip() for ex in examples) else "no example prints anything"
     return None
 

@@ -7,9 +7,14 @@ Example:
     >>> from lesionviewer.detection.finding import Finding
     >>> Finding(0, (0, 0, 1, 1), 0.5, "m").score
     0.5
-    >>> from lesionviewer.detection import Detector, load_model
-    >>> Detector.__module__
-    'lesionviewer.detection.engine'
+    >>> import lesionviewer.detection as detection
+    >>> from lesionviewer.detection.engine import Detector
+    >>> detection.Detector is Detector  # imported from its module on first use
+    True
+    >>> detection.Detecter
+    Traceback (most recent call last):
+    ...
+    AttributeError: module 'lesionviewer.detection' has no attribute 'Detecter'
 """
 from __future__ import annotations
 

@@ -63,6 +63,10 @@ def check_finite_weights(tensors: Mapping[str, Any] | Iterable[tuple[str, Any]],
     Example:
         >>> import torch
         >>> check_finite_weights({"w": torch.zeros(3)}, "model.safetensors")  # finite: nothing happens
+        >>> check_finite_weights({"w": torch.zeros(3), "b": torch.tensor([0.0, float("inf")])}, "model.safetensors")
+        Traceback (most recent call last):
+        ...
+        lesionviewer.detection.weights_check.NonFiniteWeightsError: model.safetensors: 1 of 2 weight tensors hold NaN or infinity (b); such a model would find nothing
     """
     items = list(tensors.items() if isinstance(tensors, Mapping) else tensors)
     bad = non_finite_tensors(items)

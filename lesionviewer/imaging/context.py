@@ -202,7 +202,11 @@ class ContextStacker:
 
         Example:
             >>> import numpy as np
-            >>> s = ContextStacker(np.zeros((2, 1, 1)), 1.0, 1, 1.0); _ = s.stack(0); s.clear()
+            >>> s = ContextStacker(np.zeros((2, 1, 1)), 1.0, 1, 1.0)
+            >>> _ = s.stack(0); _ = s.stack(0); s.reads  # the second call reuses the kept slice
+            1
+            >>> s.clear(); _ = s.stack(0); s.reads  # forgotten: read again
+            2
         """
         self._cache = {}
 

@@ -326,8 +326,15 @@ def read_dl_info_cached(path: str | Path) -> tuple[DeepLesionRecord, ...]:
     """Like ``read_dl_info`` but parsed once per file version (path, size and modification time).
 
     Example:
-        >>> read_dl_info_cached  # doctest: +ELLIPSIS
-        <function read_dl_info_cached at ...>
+        >>> import tempfile
+        >>> from lesionviewer.training.toy_data import write_toy_deeplesion
+        >>> table = write_toy_deeplesion(tempfile.mkdtemp(), patients=2, size=16, slices=4) / "DL_info.csv"
+        >>> first = read_dl_info_cached(table)
+        >>> read_dl_info_cached(table) is first, list(first) == read_dl_info(table)  # parsed once
+        (True, True)
+        >>> _ = table.write_text(table.read_text().splitlines(keepends=True)[0])  # now the header only
+        >>> len(first), len(read_dl_info_cached(table))  # a changed file is parsed again
+        (2, 0)
     """
     stat = os.stat(path)
     return _cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)

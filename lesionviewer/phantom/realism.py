@@ -259,9 +259,8 @@ def save_montage(path: str | Path, phantom_slices, real_slices, window=(-160.0, 
 def save_gallery(path: str | Path, seed: int = 5) -> Path:
     """Phantom key slices of each size preset and lesion kind, in their DeepLesion window, with box and RECIST axes.
 
-    Example:
-        >>> save_gallery  # doctest: +ELLIPSIS
-        <function save_gallery at ...>
+    It generates about 90 phantom patients (several seconds), so it has no doctest; the realism
+    document's figure is its output.
     """
     import matplotlib
 
@@ -316,8 +315,10 @@ def compare(shared_data: str | Path, num_patients: int = 6, seed: int = 0) -> di
     """Every statistic for real CT (abdomen series, DeepLesion key slices, DL_info tables) and for phantoms.
 
     Example:
-        >>> compare  # doctest: +ELLIPSIS
-        <function compare at ...>
+        >>> compare("/nonexistent/shared")  # the real CT is read first, before any phantom is made
+        Traceback (most recent call last):
+        ...
+        lesionviewer.io.errors.LoadError: /nonexistent/shared/ct_abdomen_totalseg: no such file or folder
     """
     shared_data = Path(shared_data)
     result: dict[str, dict] = {}

@@ -84,8 +84,11 @@ class EventHub:
 
         Example:
             >>> hub = EventHub()
-            >>> stop = hub.subscribe(print)
+            >>> stop = hub.subscribe(lambda event: print(event.kind.value, event.ids))
+            >>> hub.emit(ReviewEvent(ChangeKind.STATUS, ids=("F2",)))
+            status ('F2',)
             >>> stop(); stop()  # unsubscribing twice is harmless
+            >>> hub.emit(ReviewEvent(ChangeKind.NOTE))  # nobody is told any more
         """
         self._observers.append(callback)
 
@@ -99,7 +102,12 @@ class EventHub:
         """Deliver ``event`` to every current subscriber.
 
         Example:
-            >>> EventHub().emit(ReviewEvent(ChangeKind.MODEL))  # no subscribers: nothing happens
+            >>> hub, order = EventHub(), []
+            >>> _ = hub.subscribe(lambda event: order.append(("first", event.kind.value)))
+            >>> _ = hub.subscribe(lambda event: order.append(("second", event.slices)))
+            >>> hub.emit(ReviewEvent(ChangeKind.MODEL, slices=(3, 4)))
+            >>> order  # every subscriber, in subscription order
+            [('first', 'model'), ('second', (3, 4))]
         """
         for callback in list(self._observers):
             try:

@@ -23,8 +23,12 @@ Example:
     >>> s = ReviewSession(series_key(vol))
     >>> (fid,) = s.add_findings([Finding.from_pixel_box(vol, 1, (2, 2, 9, 7), 0.8, "mp3d63")])
     >>> s.set_status(fid, "accepted")
-    >>> export_sr(s, vol, folder + "/report.dcm")  # doctest: +SKIP
+    >>> export_sr(s, vol, folder + "/report.dcm")  # the number of findings written
     1
+    >>> import pydicom
+    >>> sr = pydicom.dcmread(folder + "/report.dcm")
+    >>> sr.Modality, sr.StudyInstanceUID == pydicom.dcmread(vol.meta["source_files"][0]).StudyInstanceUID
+    ('SR', True)
 """
 from __future__ import annotations
 
