@@ -10,6 +10,7 @@ pytest.importorskip("pytestqt")
 from lesionviewer.io import write_dicom_series  # noqa: E402
 from lesionviewer.pacs import PacsCache, PacsServer, StudyQuery, connect  # noqa: E402
 from lesionviewer.pacs.credentials import CredentialStore  # noqa: E402
+from lesionviewer.pacs.sr_send import csv_in_sr  # noqa: E402
 from lesionviewer.pacs.server_list import load_servers, save_servers, servers_path  # noqa: E402
 from lesionviewer.review.status import Status  # noqa: E402
 from test_app_fakes import SlowFakeDetector, message_boxes, small_volume, wait_for_jobs  # noqa: E402,F401
@@ -92,6 +93,9 @@ def test_open_from_pacs_then_send_the_sr_back(qtbot, orthanc, tmp_path, monkeypa
     folder = client.retrieve_series(study.study_uid, sr_series.series_uid, PacsCache(tmp_path / "cache2"))
     (sr_file,) = folder.glob("*.dcm")
     (group,) = hd.sr.srread(sr_file).content.get_planar_roi_measurement_groups()
+    table = csv_in_sr(sr_file).splitlines()  # the CSV inside: a header and the accepted finding
+    findings = [row for row in table if row.startswith("finding,")]
+    assert table[0].startswith("row_type,") and len(findings) == 1 and ",accepted," in findings[0]
     (score,) = [m.value for m in group.get_measurements() if m.name.value == "score"]
     assert float(score) == pytest.approx(accepted.finding.score, abs=1e-6)
     source = pydicom.dcmread(window.state.volume.meta["source_files"][accepted.finding.slice_index],
