@@ -122,8 +122,8 @@ class Trainer:
     and override :meth:`_forward`.
 
     Example:
-        >>> Trainer.run.__name__, Trainer.best_metric_name
-        ('run', 'mean_sensitivity')
+        >>> Trainer.best_metric_name, Trainer.collate_fn([("image 1", {"boxes": 1}), ("image 2", {"boxes": 2})])
+        ('mean_sensitivity', (['image 1', 'image 2'], [{'boxes': 1}, {'boxes': 2}]))
     """
 
     #: Turns a list of dataset items into the batch :meth:`_forward` takes.
