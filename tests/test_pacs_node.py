@@ -120,3 +120,34 @@ def test_node_detects_sends_sr_and_resumes_after_sigkill(orthanc, tmp_path, monk
         node.wait(30)
     lines = [line for line in (tmp_path / "node.log").read_text().splitlines() if f"series {series_uid}: 4 slices" in line]
     assert len(lines) == 1, lines
+
+
+def test_node_polls_dicomweb_and_stows_the_sr(tmp_path):
+    """The node's DICOMweb side, in-process against a private Orthanc: it finds a new CT series by
+    QIDO-RS, retrieves it by WADO-RS, detects and STOW-RSes the SR back; a second poll finds nothing new."""
+    from lesionviewer.pacs.node import AiNode, NodeConfig
+    from lesionviewer.pacs.orthanc import OrthancProcess, find_orthanc
+    from lesionviewer.phantom import PhantomConfig
+    from lesionviewer.sample import sample_study_path
+
+    if find_orthanc() is None:
+        pytest.skip("Orthanc with its DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb)")
+    files = sorted(sample_study_path(config=PhantomConfig.preset("small").with_(num_slices=4)).glob("*.dcm"))
+    header = pydicom.dcmread(files[0], stop_before_pixels=True)
+    with OrthancProcess(tmp_path / "orthanc") as pacs:
+        pacs.upload(files)
+        web = PacsServer("pacs-web", url=pacs.dicomweb_url, auth="basic", username=pacs.user, timeout_s=10)
+        node = AiNode(NodeConfig(state_dir=tmp_path / "state", port=free_port(), destination=web,
+                                 destination_secret=pacs.password, poll=web, poll_secret=pacs.password,
+                                 poll_since="19000101", device="cpu", quiet_s=0.5))
+        assert node.poll_once() == [header.SeriesInstanceUID]
+        node.start()
+        try:
+            wait_for(lambda: node.queue.state(header.SeriesInstanceUID) in ("done", "failed"), 120, "the series")
+            assert node.queue.state(header.SeriesInstanceUID) == "done"
+            assert node.poll_once() == []  # seen already
+        finally:
+            node.stop()
+        client = connect(web, pacs.password)
+        series = client.find_series(header.StudyInstanceUID)
+        assert sorted(s.modality for s in series) == ["CT", "SR"]

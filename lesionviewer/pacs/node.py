@@ -8,7 +8,10 @@ instance of it has arrived for ``quiet_s`` seconds. The worker then loads it wit
 :func:`~lesionviewer.io.load_volume`, runs :class:`~lesionviewer.detection.Detector` on every
 slice, writes the SR of the findings scoring at least ``min_score`` (stable UIDs from the series UID and the model) to
 ``<state>/outbox/`` and C-STOREs it to the destination; the findings also go to
-``<state>/results/<series UID>.json``. It logs one line per series with its timings. A series
+``<state>/results/<series UID>.json``. It logs one line per series with its timings.
+With ``poll`` (a DICOMweb server), it also searches that server every ``poll_every_s`` seconds for
+CT series of studies dated ``poll_since`` or later that it has not seen, retrieves them (WADO-RS)
+and queues them like received ones. A series
 that is not CT is skipped; one without findings is done with no SR sent (TID 1500 needs one).
 
 Example:
@@ -71,6 +74,10 @@ class NodeConfig:
     quiet_s: float = 5.0
     poll_s: float = 0.25
     min_score: float = 0.5
+    poll: PacsServer | None = None
+    poll_secret: str | None = None
+    poll_every_s: float = 30.0
+    poll_since: str = field(default_factory=lambda: time.strftime("%Y%m%d"))
 
 
 class AiNode:
@@ -96,6 +103,7 @@ class AiNode:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.processed: list[str] = []
+        self._last_poll = float("-inf")
 
     # -- receiving ----------------------------------------------------------------------------
     def _on_store(self, event) -> int:
@@ -185,9 +193,57 @@ class AiNode:
         for series_uid in self.queue.series_in("sending"):
             self._send(series_uid)
         while not self._stop.is_set():
+            if self.config.poll is not None and time.monotonic() - self._last_poll >= self.config.poll_every_s:
+                self._last_poll = time.monotonic()
+                try:
+                    self.poll_once()
+                except Exception as exc:  # a PACS that is down now may be up at the next poll
+                    log.error("polling %s failed: %s", self.config.poll.describe(), exc)
             for series_uid in self.queue.claim_quiet(self.config.quiet_s):
                 self._process(series_uid)
             self._stop.wait(self.config.poll_s)
+
+    def poll_once(self) -> list[str]:
+        """Search the ``poll`` server for CT series not seen yet, retrieve and queue them; returns
+        their UIDs (queued as complete: their quiet period is already over).
+
+        Example:
+            >>> import tempfile
+            >>> AiNode(NodeConfig(state_dir=tempfile.mkdtemp())).poll_once()
+            []
+        """
+        import os
+
+        import pydicom
+
+        from lesionviewer.pacs.cache import PacsCache
+        from lesionviewer.pacs.connect import connect
+        from lesionviewer.pacs.query import StudyQuery
+
+        if self.config.poll is None:
+            return []
+        client = connect(self.config.poll, self.config.poll_secret)
+        cache = PacsCache(self.state_dir / "poll-cache", max_bytes=1 << 62)
+        queued = []
+        for study in client.find_studies(StudyQuery(date_from=self.config.poll_since, modality="CT")):
+            for series in client.find_series(study.study_uid, modality="CT"):
+                if self.queue.state(series.series_uid) is not None:
+                    continue
+                folder = client.retrieve_series(study.study_uid, series.series_uid, cache,
+                                                expected=series.instances or 0)
+                done_at = time.time() - self.config.quiet_s
+                for path in sorted(folder.glob("*.dcm")):
+                    ds = pydicom.dcmread(path, stop_before_pixels=True)
+                    target = self.inbox / safe_name(series.series_uid) / f"{safe_name(str(ds.SOPInstanceUID))}.dcm"
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+                    self.queue.record_instance(series.series_uid, study.study_uid, str(ds.get("Modality", "")),
+                                               str(ds.SOPInstanceUID), str(target), now=done_at)
+                cache.remove(series.series_uid)
+                queued.append(series.series_uid)
+                log.info("series %s: %d instances retrieved from %s (poll)", series.series_uid,
+                         series.instances or 0, self.config.poll.describe())
+        return queued
 
     def detector(self):
         """The detector, loaded on first use.

@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DICOMweb authentication; the password or token is read from the environment "
                         "variable LESIONVIEWER_NODE_SECRET (never from the command line)")
     p.add_argument("--dest-user", default="", help="DICOMweb user name for --dest-auth basic")
+    p.add_argument("--poll-url", help="also poll this DICOMweb server for new CT series (QIDO-RS, WADO-RS)")
+    p.add_argument("--poll-auth", choices=("none", "basic", "bearer"), default="none",
+                   help="its authentication; the secret is read from LESIONVIEWER_NODE_POLL_SECRET")
+    p.add_argument("--poll-user", default="", help="its user name for --poll-auth basic")
+    p.add_argument("--poll-every", type=float, default=30.0, help="seconds between polls (default 30)")
+    p.add_argument("--poll-since", default=None, help="only studies dated YYYYMMDD or later (default: today)")
     p.add_argument("--model", help="detector model file (default: the shipped demo model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--min-score", type=float, default=0.5,
@@ -87,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
                         destination_secret=os.environ.get("LESIONVIEWER_NODE_SECRET"), min_score=args.min_score)
     if args.model:
         config.model_path = args.model
+    if args.poll_url:
+        config.poll = PacsServer("poll", url=args.poll_url, auth=args.poll_auth, username=args.poll_user)
+        config.poll_secret = os.environ.get("LESIONVIEWER_NODE_POLL_SECRET")
+        config.poll_every_s = args.poll_every
+        if args.poll_since:
+            config.poll_since = args.poll_since
     node = AiNode(config)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
