@@ -124,20 +124,19 @@ def test_slice_order_is_respected_and_every_slice_reported():
     assert [f.slice_index for f in findings] == sorted(order)
 
 
-def test_each_source_slice_is_read_once_across_batches(monkeypatch):
+def test_the_volume_goes_to_the_device_once_as_int16(monkeypatch):
     import lesionviewer.detection.engine as engine
 
-    stackers = []
+    uploads = []
 
-    class CountingStacker(engine.ContextStacker):
+    class CountingVolume(engine.DeviceVolume):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            stackers.append(self)
+            uploads.append(self.hu.dtype)
 
-    monkeypatch.setattr(engine, "ContextStacker", CountingStacker)
-    # 3-slice stacks one slice apart: 9 centres in batches of 3 need each of the 9 slices once.
+    monkeypatch.setattr(engine, "DeviceVolume", CountingVolume)
     stub_detector(num_slices=3, interval=1.0).detect(ramp_volume(9), batch_size=3)
-    assert stackers[0].reads == 9
+    assert uploads == [torch.int16]
 
 
 def test_repeated_indices_are_visited_once_and_bad_ones_refused():

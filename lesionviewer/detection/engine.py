@@ -32,18 +32,23 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Union
 
 import numpy as np
 import torch
+from torchvision.models.detection.image_list import ImageList
 
 from lesionviewer.detection.device import describe_device, pick_device
+from lesionviewer.detection.device_input import DeviceVolume, network_slices
 from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.model_card import ModelCard
 from lesionviewer.detection.model_file import ModelFileError, apply_card_to_transform, load_model
+from lesionviewer.detection.volume_mode import shared_trunk, volume_mode_problem, windows_to_2d, z_halo
 from lesionviewer.detection.weights_check import NonFiniteWeightsError, check_finite_weights
-from lesionviewer.imaging.context import ContextStacker
+from lesionviewer.imaging.context import context_sample_points
+from lesionviewer.imaging.context_grid import context_grids
 from lesionviewer.imaging.windowing import clip_and_scale_mp3d
 
 #: Findings scoring below this are dropped; the GUI's threshold slider filters the rest.
@@ -52,6 +57,16 @@ SCORE_FLOOR = 0.05
 #: Slices per forward pass when the caller does not say: GPUs gain from large batches, a CPU does
 #: not, and a small batch keeps cancel and progress responsive.
 DEFAULT_BATCH_SIZE = {"cuda": 8, "mps": 4, "cpu": 1}
+
+#: Volume mode: output lattice points per trunk chunk (each chunk adds a halo on both sides), by
+#: device. A chunk's stage-1 features take about 256 channels x (H/4) x (W/4) x 4 bytes per lattice
+#: point for MP3D-63 (17 MB at 512 px), so the CPU's chunks stay smaller.
+DEFAULT_VOLUME_CHUNK = {"cuda": 64, "mps": 32, "cpu": 32}
+
+#: ``mode``: "window" runs the trunk on each slice's own context stack; "volume" shares it over
+#: chunks of the z-resampled series (:mod:`lesionviewer.detection.volume_mode`); "auto" takes
+#: volume mode where the network allows it (measured in docs/benchmarks.md).
+MODES = ("auto", "window", "volume")
 
 Cancel = Union[Callable[[], bool], threading.Event, None]
 
@@ -81,7 +96,12 @@ class Detector:
         amp: bool | None = None,
         channels_last: bool | None = None,
         score_floor: float = SCORE_FLOOR,
+        mode: str = "auto",
+        volume_chunk: int | None = None,
+        volume_halo: int | None = None,
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.card = card if isinstance(card, ModelCard) else ModelCard(**card)
         self.device = pick_device(device)
         on_cuda = self.device.type == "cuda"
@@ -95,6 +115,17 @@ class Detector:
         self.model = model.to(self.device).eval()
         if on_cuda if channels_last is None else channels_last:
             to_channels_last(self.model)
+        problem = volume_mode_problem(self.model)
+        if mode == "volume" and problem is not None:
+            raise ValueError(f"volume mode cannot run this model: {problem}")
+        #: "window" or "volume": what :meth:`detect` does (``mode="auto"`` resolved)
+        self.mode = "volume" if mode in ("auto", "volume") and problem is None else "window"
+        self.volume_chunk = int(volume_chunk or DEFAULT_VOLUME_CHUNK.get(self.device.type, 32))
+        self.volume_halo = (z_halo(self.model.backbone.body) if volume_halo is None and problem is None
+                            else int(volume_halo or 0))
+        if self.volume_chunk < 1 or self.volume_halo < 0:
+            raise ValueError("volume_chunk must be at least 1 and volume_halo at least 0")
+        self._trunk: torch.nn.Module | None = None
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | torch.device = "auto", **options: Any) -> "Detector":
@@ -181,29 +212,108 @@ class Detector:
         card = self.card
         if not order:
             return []
-        stacker = ContextStacker(volume.hu, slice_positions_of(volume), card.num_slices, card.slice_interval_mm)
-        found: list[Finding] = []
-        done = 0
-        for start in range(0, len(order), size):
-            if _is_cancelled(cancel):
-                break
-            batch = order[start:start + size]
-            outputs = self.predict_stacks(stacker.stacks(batch))
-            for index, output in zip(batch, outputs):
-                keep = output["scores"] >= self.score_floor
-                boxes, scores = output["boxes"][keep].tolist(), output["scores"][keep].tolist()
-                on_slice = sorted(
-                    (Finding.from_pixel_box(volume, index, box, score, card.name) for box, score in zip(boxes, scores)),
-                    key=lambda f: -f.score,
-                )
-                found.extend(on_slice)
-                if on_findings is not None:
-                    on_findings(index, on_slice)
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(order))
+        positions = slice_positions_of(volume)
+        with torch.inference_mode():
+            source = DeviceVolume(volume.hu, self.device)
+            if self.mode == "volume":
+                batches = self._volume_batches(source, positions, order, size)
+            else:
+                batches = self._window_batches(source, positions, order, size)
+            found: list[Finding] = []
+            done = 0
+            while True:
+                if _is_cancelled(cancel):
+                    break
+                try:
+                    batch, outputs = next(batches)
+                except StopIteration:
+                    break
+                for index, output in zip(batch, outputs):
+                    keep = output["scores"] >= self.score_floor
+                    boxes, scores = output["boxes"][keep].tolist(), output["scores"][keep].tolist()
+                    on_slice = sorted(
+                        (Finding.from_pixel_box(volume, index, box, score, card.name)
+                         for box, score in zip(boxes, scores)),
+                        key=lambda f: -f.score,
+                    )
+                    found.extend(on_slice)
+                    if on_findings is not None:
+                        on_findings(index, on_slice)
+                done += len(batch)
+                if progress is not None:
+                    progress(done, len(order))
         found.sort(key=lambda f: (f.slice_index, -f.score))
         return found
+
+    def _window_batches(self, source: DeviceVolume, positions, order: list[int], size: int):
+        """Window mode: each batch of centres gets its own context stacks, made on the device."""
+        card = self.card
+        num_source = source.num_slices
+        original = tuple(int(v) for v in source.hu.shape[-2:])
+        for start in range(0, len(order), size):
+            batch = order[start:start + size]
+            points = [context_sample_points(positions, num_source, c, card.num_slices, card.slice_interval_mm)
+                      for c in batch]
+            lower, upper, weight = (np.concatenate(parts) for parts in zip(*points))
+            slices, image_size = network_slices(source.blend(lower, upper, weight), self.model.transform, card.hu_clip)
+            images = slices.reshape((len(batch), card.num_slices) + tuple(slices.shape[-2:]))
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                features = self.model.backbone(images)
+            yield batch, self._heads(features, images.shape, image_size, original)
+
+    def _volume_batches(self, source: DeviceVolume, positions, order: list[int], size: int):
+        """Volume mode: the trunk runs once per chunk of the context grid; the heads per batch of centres."""
+        card = self.card
+        depth = card.num_slices
+        below, above = depth // 2, depth - 1 - depth // 2
+        halo, outputs_per_chunk = self.volume_halo, self.volume_chunk
+        original = tuple(int(v) for v in source.hu.shape[-2:])
+        backbone = self.model.backbone
+        trunk = self._shared_trunk()
+        grids = context_grids(positions, source.num_slices, order, card.slice_interval_mm)
+        chunks: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for number, grid in enumerate(grids):
+            for centre, k in zip(grid.centres.tolist(), grid.centre_index.tolist()):
+                chunks.setdefault((number, k // outputs_per_chunk), []).append((centre, k))
+        rank = {c: i for i, c in enumerate(order)}
+        for (number, block), members in sorted(chunks.items(), key=lambda kv: min(rank[c] for c, _ in kv[1])):
+            members.sort(key=lambda m: rank[m[0]])
+            first = block * outputs_per_chunk - below - halo
+            last = (block + 1) * outputs_per_chunk - 1 + above + halo
+            slices, image_size = network_slices(source.blend(*grids[number].sample_points(range(first, last + 1))),
+                                                self.model.transform, card.hu_clip)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                stages = trunk(slices[None, None])
+                for start in range(0, len(members), size):
+                    part = members[start:start + size]
+                    rows = torch.as_tensor([k - first - below for _, k in part], device=slices.device)
+                    maps = OrderedDict(
+                        (str(i), windows_to_2d(convert, stage, depth).index_select(0, rows).contiguous())
+                        for i, (convert, stage) in enumerate(zip(backbone.to_2d, stages)))
+                    features = backbone.fpn(maps)
+                    shape = (len(part), depth) + tuple(slices.shape[-2:])
+                    with torch.autocast(self.device.type, enabled=False):
+                        outputs = self._heads(features, shape, image_size, original)
+                    yield [c for c, _ in part], outputs
+
+    def _heads(self, features, images_shape, image_size: tuple[int, int], original: tuple[int, int]):
+        """RPN, box head and ``postprocess`` in float32 for a batch of images of one size."""
+        model = self.model
+        features = OrderedDict((name, f.float()) for name, f in features.items())
+        count = int(images_shape[0])
+        # the RPN's anchors read only the padded shape, device and dtype of the image tensor
+        tensors = features["0"].new_empty((1, 1, 1, 1)).expand(count, 1, *images_shape[-2:])
+        batch = ImageList(tensors, [image_size] * count)
+        proposals, _ = model.rpn(batch, features)
+        detections, _ = model.roi_heads(features, proposals, batch.image_sizes)
+        detections = model.transform.postprocess(detections, batch.image_sizes, [original] * count)
+        return [{k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in d.items()}
+                for d in detections]
+
+    def _shared_trunk(self) -> torch.nn.Module:
+        if self._trunk is None:
+            self._trunk = shared_trunk(self.model.backbone.body, self.card.num_slices)
+        return self._trunk
 
     def predict_stacks(self, stacks_hu: np.ndarray | torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """Raw network output for a batch of ``(B, num_slices, H, W)`` context stacks in HU.

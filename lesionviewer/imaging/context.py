@@ -80,13 +80,36 @@ def context_sample_points(positions_or_spacing, num_slices_in_volume: int, cente
     interval_mm = float(interval_mm)
     if not np.isfinite(interval_mm) or interval_mm <= 0:
         raise ValueError(f"the context interval must be a positive number of mm; got {interval_mm}")
-    if n_source == 1:
-        zeros = np.zeros(num_slices, dtype=np.int64)
-        return zeros, zeros.copy(), np.zeros(num_slices)
-    # Work along increasing index: flip the sign of decreasing positions so that np.interp applies.
-    along_index = positions if positions[1] > positions[0] else -positions
+    along_index = along_index_positions(positions)
     offsets = (np.arange(num_slices) - num_slices // 2) * interval_mm
-    targets = along_index[center_index] + offsets
+    return interpolation_points(along_index, along_index[center_index] + offsets)
+
+
+def along_index_positions(positions: np.ndarray) -> np.ndarray:
+    """Positions made increasing with the slice index (decreasing ones change sign), so that
+    ``np.interp`` applies; the context offsets are added to these.
+
+    Example:
+        >>> along_index_positions(np.array([10.0, 7.0, 4.0])).tolist()
+        [-10.0, -7.0, -4.0]
+    """
+    return positions if positions.size < 2 or positions[1] > positions[0] else -positions
+
+
+def interpolation_points(along_index: np.ndarray, targets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lower, upper, weight)`` of each target position (same units as ``along_index``, which
+    increases with the slice index); a target beyond the series takes the edge slice.
+
+    Example:
+        >>> lo, hi, w = interpolation_points(np.array([0.0, 2.0, 4.0]), [-1.0, 1.0, 4.0])
+        >>> lo.tolist(), hi.tolist(), w.tolist()
+        ([0, 0, 2], [0, 1, 2], [0.0, 0.5, 0.0])
+    """
+    n_source = along_index.size
+    targets = np.asarray(targets, dtype=np.float64)
+    if n_source == 1:
+        zeros = np.zeros(targets.shape, dtype=np.int64)
+        return zeros, zeros.copy(), np.zeros(targets.shape)
     # np.interp clamps outside [first, last], which is exactly "repeat the edge slice".
     fractional = np.interp(targets, along_index, np.arange(n_source, dtype=np.float64))
     lower = np.floor(fractional).astype(np.int64)
