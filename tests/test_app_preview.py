@@ -32,7 +32,7 @@ def test_the_middle_slice_is_on_screen_before_the_series_has_decoded(qtbot, tmp_
         return full_load(progress=progress, cancel=cancel)
 
     series.load = slow_load
-    window = MainWindow(ViewerSettings(auto_detect=False), series_finder=lambda folder: [series],
+    window = MainWindow(ViewerSettings(auto_detect=False), series_finder=lambda folder, **_: [series],
                         review_folder=tmp_path / "reviews", detector_factory=lambda p, d: SlowFakeDetector())
     qtbot.addWidget(window)
     window.show()
@@ -70,7 +70,7 @@ def test_a_cancelled_load_takes_its_preview_away(qtbot, tmp_path, message_boxes)
         raise LoadCancelled(tmp_path / "ct", "loading was cancelled")
 
     series.load = never
-    window = MainWindow(ViewerSettings(auto_detect=False), series_finder=lambda folder: [series],
+    window = MainWindow(ViewerSettings(auto_detect=False), series_finder=lambda folder, **_: [series],
                         review_folder=tmp_path / "reviews")
     qtbot.addWidget(window)
     window.open_path(tmp_path / "ct")

@@ -55,9 +55,9 @@ class Finding:
             (-2.5, -3.5, 105.0)
         """
         x1, y1, x2, y2 = (float(v) for v in box_px)
-        corner1 = volume.pixel_to_patient(slice_index, x1, y1)
-        corner2 = volume.pixel_to_patient(slice_index, x2, y2)
-        centre = volume.pixel_to_patient(slice_index, (x1 + x2) / 2, (y1 + y2) / 2)
+        corner1 = volume.pixel_point_to_patient(slice_index, y1, x1)
+        corner2 = volume.pixel_point_to_patient(slice_index, y2, x2)
+        centre = volume.pixel_point_to_patient(slice_index, (y1 + y2) / 2, (x1 + x2) / 2)
         width = abs(x2 - x1) * volume.spacing[2]
         height = abs(y2 - y1) * volume.spacing[1]
         return cls(

@@ -39,6 +39,7 @@ from lesionviewer.io.errors import (
 )
 from lesionviewer.io.file_checks import is_regular_file, regular_file_size
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
+from lesionviewer.io.series_identity import SeriesIdentity
 from lesionviewer.io.volume import Volume
 
 HU_OFFSET = 32768
@@ -299,7 +300,8 @@ def load_deeplesion_series(
         "deeplesion_records": records,
     }
     return Volume(hu=hu, spacing=(z_step, spacing[1], spacing[2]), origin=(0.0, 0.0, positions[0]), meta=meta,
-                  warnings=warnings, slice_origins=slice_origins)
+                  warnings=warnings, slice_origins=slice_origins,
+                  identity=SeriesIdentity(modality="CT", description=f"DeepLesion {series_key}"))
 
 
 def png_image_size(path: str | Path) -> tuple[int, int]:

@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import math
 import os
-import struct
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pydicom
-from pydicom.dataelem import RawDataElement
-from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
-from lesionviewer.io.file_checks import regular_file_size
+from lesionviewer.io.dicom_tags import (  # noqa: F401 - tag readers re-exported for older importers
+    finite_or_none,
+    positive_or_none,
+    tag_floats,
+    tag_number,
+    tag_text,
+    tag_values,
+    usable_orientation,
+)
 from lesionviewer.io.errors import (
     CorruptFileError,
     ImplausibleImageError,
@@ -37,195 +40,24 @@ from lesionviewer.io.errors import (
     NotDicomError,
     UnsupportedFormatError,
 )
+from lesionviewer.io.file_checks import regular_file_size
+from lesionviewer.io.multiframe import split_frames
+from lesionviewer.io.slice_header import (  # noqa: F401 - re-exported: SliceHeader's home was this file
+    EXPLICIT_LITTLE,
+    IMPLICIT_LITTLE,
+    UNCOMPRESSED_LITTLE_ENDIAN,
+    SliceHeader,
+)
 
 # Largest image side and frame count we accept; real CT is 512 or 1024 pixels a side.
 MAX_IMAGE_SIDE = 8192
 MAX_FRAMES = 5000
 
-IMPLICIT_LITTLE = "1.2.840.10008.1.2"
-EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
-UNCOMPRESSED_LITTLE_ENDIAN = frozenset({IMPLICIT_LITTLE, EXPLICIT_LITTLE})
 
 # Values larger than this stay on disk while parsing; the header itself is small.
 _DEFER_BYTES = 1024
 # Bytes read to check a file's start before pydicom parses it.
 _HEAD_BYTES = 16384
-
-
-@dataclass(frozen=True)
-class SliceHeader:
-    """What the loader needs from one DICOM file (one image), taken from its header.
-
-    ``orientation`` is ImageOrientationPatient (row direction then column direction),
-    ``position`` is ImagePositionPatient, ``pixel_spacing`` is (row step, column step) in mm.
-    ``pixel_offset``/``pixel_length`` locate native pixel data in the file
-    (``pixel_length`` is None for encapsulated, i.e. compressed, data).
-
-    Example:
-        >>> h = SliceHeader(path="a.dcm", transfer_syntax=EXPLICIT_LITTLE, rows=2, columns=2)
-        >>> h.is_localizer, h.expected_pixel_bytes
-        (False, 8)
-    """
-
-    path: str
-    transfer_syntax: str
-    rows: int
-    columns: int
-    bits_allocated: int = 16
-    bits_stored: int = 16
-    pixel_representation: int = 0
-    samples_per_pixel: int = 1
-    photometric: str = "MONOCHROME2"
-    number_of_frames: int = 1
-    rescale_slope: float = 1.0
-    rescale_intercept: float = 0.0
-    position: tuple[float, float, float] | None = None
-    orientation: tuple[float, float, float, float, float, float] | None = None
-    pixel_spacing: tuple[float, float] | None = None
-    slice_thickness: float | None = None
-    spacing_between_slices: float | None = None
-    instance_number: int | None = None
-    image_type: tuple[str, ...] = ()
-    modality: str = ""
-    sop_class_uid: str = ""
-    patient_name: str = ""
-    patient_id: str = ""
-    study_uid: str = ""
-    series_uid: str = ""
-    frame_of_reference_uid: str = ""
-    series_number: int | None = None
-    acquisition_number: int | None = None
-    study_description: str = ""
-    series_description: str = ""
-    study_date: str = ""
-    window_center: float | None = None
-    window_width: float | None = None
-    gantry_tilt: float = 0.0
-    is_little_endian: bool = True
-    pixel_offset: int | None = None
-    pixel_length: int | None = None
-    frame: int = 0
-    ignored_values: tuple[str, ...] = ()
-
-    @property
-    def is_localizer(self) -> bool:
-        """True for scout / localizer images, which are never part of a CT volume.
-
-        Example:
-            >>> SliceHeader("a", EXPLICIT_LITTLE, 2, 2, image_type=("ORIGINAL", "PRIMARY", "LOCALIZER")).is_localizer
-            True
-        """
-        return any(v.upper() in ("LOCALIZER", "SCOUT", "TOPOGRAM") for v in self.image_type)
-
-    @property
-    def expected_pixel_bytes(self) -> int:
-        """Bytes of native pixel data the header declares (rows x columns x frames x bytes per pixel).
-
-        Example:
-            >>> SliceHeader("a", EXPLICIT_LITTLE, 512, 512).expected_pixel_bytes
-            524288
-        """
-        per_pixel = max(self.bits_allocated, 8) // 8
-        return self.rows * self.columns * self.samples_per_pixel * self.number_of_frames * per_pixel
-
-
-# Value representations whose raw bytes we convert ourselves: numbers and ASCII-only codes/UIDs.
-# pydicom's generic conversion (with validation) is most of the header-reading time for a series.
-_ASCII_VRS = frozenset({"DS", "IS", "CS", "UI", "DA", "TM"})
-_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
-
-
-class _UseGenericConversion(Exception):
-    """This element needs pydicom's full value conversion."""
-
-
-def _raw_values(ds: pydicom.Dataset, keyword: str) -> list | None:
-    """The values of a simple numeric or ASCII element straight from its raw bytes; None where absent or empty."""
-    tag = tag_for_keyword(keyword)
-    elem = ds.get_item(tag, keep_deferred=True) if tag is not None else None
-    if elem is None:
-        return None
-    if not isinstance(elem, RawDataElement) or elem.value is None:
-        raise _UseGenericConversion
-    vr = elem.VR or dictionary_VR(tag)
-    raw = elem.value
-    if not raw:
-        return None
-    if vr in _ASCII_VRS:
-        try:
-            text = raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise _UseGenericConversion from None
-        values = [part.strip(" \x00") for part in text.split("\\")]
-        return None if values == [""] else values
-    fmt = _BINARY_VRS.get(vr)
-    if fmt is None:
-        raise _UseGenericConversion
-    size = struct.calcsize(fmt)
-    if len(raw) % size:
-        raise ValueError(f"{keyword} holds {len(raw)} bytes, not a whole number of {vr} values")
-    return list(struct.unpack(("<" if elem.is_little_endian else ">") + fmt * (len(raw) // size), raw))
-
-
-def _generic_values(ds: pydicom.Dataset, keyword: str) -> list | None:
-    value = ds.get(keyword, None)
-    if value is None or value == "":
-        return None
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        return list(value) or None
-    return [value]
-
-
-def _values(ds: pydicom.Dataset, keyword: str) -> list | None:
-    try:
-        return _raw_values(ds, keyword)
-    except _UseGenericConversion:
-        return _generic_values(ds, keyword)
-
-
-def tag_text(ds: pydicom.Dataset, keyword: str) -> str:
-    """A tag's value as stripped text ("" where absent; several values joined by backslashes).
-
-    Example:
-        >>> ds = pydicom.Dataset(); ds.SeriesDescription = " CT Body "
-        >>> tag_text(ds, "SeriesDescription"), tag_text(ds, "PatientName")
-        ('CT Body', '')
-    """
-    values = _values(ds, keyword)
-    if values is None:
-        return ""
-    return "\\".join(str(v) for v in values).strip()
-
-
-def tag_number(ds: pydicom.Dataset, keyword: str, kind=float) -> Any:
-    """The first value of a numeric tag as ``kind``, or None where it is absent or empty.
-
-    Example:
-        >>> ds = pydicom.Dataset(); ds.WindowCenter = ["40", "300"]
-        >>> tag_number(ds, "WindowCenter"), tag_number(ds, "WindowWidth")
-        (40.0, None)
-    """
-    values = _values(ds, keyword)
-    if not values or values[0] == "":
-        return None
-    return int(float(values[0])) if kind is int else kind(float(values[0]))
-
-
-def tag_floats(ds: pydicom.Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
-    """All values of a numeric tag as floats (None where absent); ``ValueError`` unless there are ``count``.
-
-    Example:
-        >>> ds = pydicom.Dataset(); ds.PixelSpacing = ["0.5", "0.5"]
-        >>> tag_floats(ds, "PixelSpacing", 2)
-        (0.5, 0.5)
-    """
-    values = _values(ds, keyword)
-    if values is None:
-        return None
-    floats = tuple(float(v) for v in values)
-    if len(floats) != count:
-        raise ValueError(f"{keyword} has {len(floats)} values, expected {count}")
-    return floats
 
 
 def _has_dicm_marker(path: Path) -> bool:
@@ -366,8 +198,6 @@ def read_frame_headers(path: str | Path) -> list[SliceHeader]:
         base = _header_from_dataset(path, ds)
         if base.number_of_frames == 1:
             return [base]
-        from lesionviewer.io.multiframe import split_frames
-
         return split_frames(path, ds, base)
     except LoadError:
         raise
@@ -455,7 +285,7 @@ def _header_from_dataset(path: Path, ds: pydicom.Dataset) -> SliceHeader:
         slice_thickness=positive_or_none(tag_number(ds, "SliceThickness")),
         spacing_between_slices=positive_or_none(tag_number(ds, "SpacingBetweenSlices")),
         instance_number=tag_number(ds, "InstanceNumber", int),
-        image_type=tuple(str(v).strip() for v in (_values(ds, "ImageType") or ())),
+        image_type=tuple(str(v).strip() for v in (tag_values(ds, "ImageType") or ())),
         modality=tag_text(ds, "Modality"),
         sop_class_uid=tag_text(ds, "SOPClassUID"),
         patient_name=tag_text(ds, "PatientName"),
@@ -509,48 +339,6 @@ def header_value_problems(ds: pydicom.Dataset) -> list[str]:
         if value is not None and positive_or_none(value) is None:
             problems.append(f"{name} is '{tag_text(ds, name)[:40]}'")
     return problems
-
-
-def finite_or_none(value):
-    """``value`` (a number or a tuple of them) where every number is finite, else None.
-
-    Example:
-        >>> finite_or_none((1.0, 2.0)), finite_or_none(float("nan")), finite_or_none(None)
-        ((1.0, 2.0), None, None)
-    """
-    if value is None:
-        return None
-    values = value if isinstance(value, tuple) else (value,)
-    return value if all(math.isfinite(v) for v in values) else None
-
-
-def positive_or_none(value):
-    """``value`` (a number or a tuple of them) where every number is finite and > 0, else None.
-
-    Example:
-        >>> positive_or_none((0.7, 0.7)), positive_or_none((0.0, 0.7)), positive_or_none(float("inf"))
-        ((0.7, 0.7), None, None)
-    """
-    value = finite_or_none(value)
-    if value is None:
-        return None
-    values = value if isinstance(value, tuple) else (value,)
-    return value if all(v > 0 for v in values) else None
-
-
-def usable_orientation(value):
-    """ImageOrientationPatient where both direction cosines are finite, non-zero and not parallel, else None.
-
-    Example:
-        >>> usable_orientation((1, 0, 0, 0, 1, 0)), usable_orientation((1, 0, 0, 1, 0, 0))
-        ((1, 0, 0, 0, 1, 0), None)
-    """
-    value = finite_or_none(value)
-    if value is None:
-        return None
-    row, col = value[:3], value[3:]
-    cross = (row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2], row[0] * col[1] - row[1] * col[0])
-    return value if math.sqrt(sum(c * c for c in cross)) > 1e-3 else None
 
 
 def transfer_syntax_is_encapsulated(uid: str) -> bool:

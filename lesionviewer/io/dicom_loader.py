@@ -24,6 +24,7 @@ from lesionviewer.io.dicom_header import SliceHeader
 from lesionviewer.io.errors import EmptyInputError, ImplausibleImageError, InconsistentSeriesError
 from lesionviewer.io.parallel_decode import decode_slices
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
+from lesionviewer.io.series_identity import SeriesIdentity
 from lesionviewer.io.slice_stack import arrange_slices
 from lesionviewer.io.volume import Volume
 
@@ -136,7 +137,12 @@ def load_dicom_headers(
         "failed_slices": [i for i, _ in failures],
         "gantry_tilt_degrees": stack.tilt_degrees,
     }
+    identity = SeriesIdentity(
+        study_uid=first.study_uid, series_uid=first.series_uid, frame_of_reference_uid=first.frame_of_reference_uid,
+        modality=first.modality, description=first.series_description, patient_id=first.patient_id,
+        patient_name=first.patient_name, positions=tuple(meta["image_positions"]),
+    )
     return Volume(
         hu=hu, spacing=stack.spacing, origin=stack.origin, direction=stack.direction, meta=meta, warnings=warnings,
-        slice_origins=np.asarray(stack.origins, float) if stack.uneven else None,
+        slice_origins=np.asarray(stack.origins, float) if stack.uneven else None, identity=identity,
     )

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lesionviewer.io.dicom_header import SliceHeader, read_frame_headers
 from lesionviewer.io.errors import LoadError, NotDicomError
 from lesionviewer.io.file_checks import file_kind
+from lesionviewer.io.image_sizes import of_commonest_size
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.series_info import SeriesInfo
 
@@ -216,7 +217,7 @@ def group_into_series(headers: list[SliceHeader]) -> list[SeriesInfo]:
         several_types = len({t for _, t in key_parts}) > 1
         several_orientations = len(key_parts) > len({t for _, t in key_parts})
         for number, (members, image_type) in enumerate(key_parts, start=1):
-            info = _describe(members)
+            info = describe_series(members)
             if len(key_parts) > 1:
                 why = []
                 if several_orientations:
@@ -235,12 +236,21 @@ def _orientation_words(orientation: tuple | None) -> str:
     return "(" + ", ".join(f"{v:.3g}" for v in orientation) + ")"
 
 
-def _describe(members: list[SliceHeader]) -> SeriesInfo:
+def describe_series(members: list[SliceHeader]) -> SeriesInfo:
+    """The ``SeriesInfo`` of one series' headers: identifiers from its first image of the main size, geometry
+    from the slices as the loader will arrange them.
+
+    Example:
+        >>> from lesionviewer.io.slice_header import SliceHeader
+        >>> h = [SliceHeader(f"{k}.dcm", "", 4, 4, position=(0, 0, 2.0 * k), orientation=(1, 0, 0, 0, 1, 0),
+        ...                  series_uid="1.2") for k in range(3)]
+        >>> info = describe_series(h)
+        >>> info.series_uid, info.num_slices, info.spacing[0]
+        ('1.2', 3, 2.0)
+    """
     from lesionviewer.io.slice_stack import arrange_slices
 
-    sizes = Counter((h.rows, h.columns) for h in members)
-    size = sizes.most_common(1)[0][0]
-    same_size = [h for h in members if (h.rows, h.columns) == size]
+    same_size = of_commonest_size(members)
     first = same_size[0]
     spacing_range = None
     try:
@@ -267,7 +277,7 @@ def _describe(members: list[SliceHeader]) -> SeriesInfo:
         modality=first.modality,
         num_slices=len(ordered),  # what will load: one slice per position, the main image size
         spacing=spacing,
-        image_size=size,
+        image_size=(first.rows, first.columns),
         orientation=first.orientation,
         files=files,
         folder=os.path.commonpath([str(Path(h.path).parent) for h in members]),

@@ -32,6 +32,7 @@ from lesionviewer.io.errors import (
     UnsupportedFormatError,
 )
 from lesionviewer.io.file_checks import regular_file_size
+from lesionviewer.io.series_identity import SeriesIdentity
 from lesionviewer.io.volume import Volume
 
 ITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -444,6 +445,7 @@ def volume_from_sitk(image, source: str | Path = "") -> Volume:
         direction=direction,
         meta=meta,
         warnings=warnings,
+        identity=SeriesIdentity(),  # NIfTI, NRRD and MetaImage headers carry no series identity
     )
 
 

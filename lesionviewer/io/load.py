@@ -32,6 +32,7 @@ from lesionviewer.io.dicom_series import FolderScan, list_files, scan_dicom_fold
 from lesionviewer.io.errors import CorruptFileError, EmptyInputError, LoadError, NotRegularFileError
 from lesionviewer.io.file_checks import is_regular_file, regular_file_size
 from lesionviewer.io.itk_image import is_itk_image_path, load_itk_image
+from lesionviewer.io.load_guard import guarded_read
 from lesionviewer.io.progress import LoadProgress, ProgressCallback
 from lesionviewer.io.series_info import SeriesInfo
 from lesionviewer.io.series_split import split_uneven_series
@@ -55,19 +56,16 @@ def load_volume(path: str | Path, *, progress: ProgressCallback | None = None, c
     """
     path = Path(path)
     tracker = LoadProgress(progress, cancel, source=str(path))
-    try:
-        tracker.check_cancel()
-        if path.is_dir():
-            return _load_folder(path, tracker)
-        if not path.exists():
-            raise LoadError(path, "no such file or folder")
-        return _load_file(path, tracker)
-    except LoadError:
-        raise
-    except MemoryError:
-        raise LoadError(path, "not enough memory to load this image") from None
-    except Exception as exc:  # the promise: never a bare traceback from bad data
-        raise CorruptFileError(path, f"could not be read ({type(exc).__name__}: {exc})") from None
+    return guarded_read(path, lambda: _load_path(path, tracker))
+
+
+def _load_path(path: Path, tracker: LoadProgress) -> Volume:
+    tracker.check_cancel()
+    if path.is_dir():
+        return _load_folder(path, tracker)
+    if not path.exists():
+        raise LoadError(path, "no such file or folder")
+    return _load_file(path, tracker)
 
 
 def _load_file(path: Path, tracker: LoadProgress) -> Volume:

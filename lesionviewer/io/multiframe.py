@@ -23,8 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from lesionviewer.io.dicom_header import (
-    SliceHeader,
+from lesionviewer.io.dicom_tags import (
     finite_or_none,
     positive_or_none,
     tag_floats,
@@ -32,6 +31,7 @@ from lesionviewer.io.dicom_header import (
     usable_orientation,
 )
 from lesionviewer.io.errors import CorruptFileError
+from lesionviewer.io.slice_header import SliceHeader
 from lesionviewer.io.volume import Volume
 
 ENHANCED_CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2.1"
@@ -53,7 +53,7 @@ def split_frames(path: Path, ds: Dataset, base: SliceHeader) -> list[SliceHeader
     Example:
         >>> import numpy as np
         >>> from lesionviewer.io.volume import Volume
-        >>> from lesionviewer.io.dicom_header import SliceHeader
+        >>> from lesionviewer.io.slice_header import SliceHeader
         >>> ds = multiframe_dataset(Volume(np.zeros((2, 4, 4), np.int16), (3.0, 0.5, 0.5)))
         >>> base = SliceHeader("f.dcm", "1.2.840.10008.1.2.1", 4, 4, number_of_frames=2)
         >>> [h.position for h in split_frames(Path("f.dcm"), ds, base)]

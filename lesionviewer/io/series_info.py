@@ -95,17 +95,19 @@ class SeriesInfo:
             volume = load_dicom_headers(self.headers, source=self.folder, progress=progress, cancel=cancel)
             volume.warnings.extend(p for p in self.problems if p not in volume.warnings)
             if self.note:  # one of several parts of a series: every export and review names which
-                volume.meta["SeriesDescription"] = f"{self.series_description} [{self.note}]".lstrip()
+                description = f"{self.series_description} [{self.note}]".lstrip()
+                volume.identity = volume.identity.with_description(description)
+                volume.meta["SeriesDescription"] = description
                 volume.meta["series_part"] = self.note
                 volume.warnings.append(f"this is {self.note}")
             return volume
-        from lesionviewer.io.load import load_volume
-
         if self.format == "deeplesion":
             from lesionviewer.io.deeplesion_png import load_deeplesion_series
 
             return load_deeplesion_series(self.folder, files=self.files, progress=progress, cancel=cancel)
-        return load_volume(self.files[0] if self.format == "itk" else self.folder, progress=progress, cancel=cancel)
+        from lesionviewer.io.itk_file import read_itk_file
+
+        return read_itk_file(self.files[0], progress=progress, cancel=cancel)
 
 
 def distinct_labels(series: list[SeriesInfo], labels: list[str] | None = None) -> list[str]:

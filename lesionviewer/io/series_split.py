@@ -22,8 +22,14 @@ Example:
 """
 from __future__ import annotations
 
+from lesionviewer.io.dicom_series import describe_series
+from lesionviewer.io.image_sizes import of_commonest_size
 from lesionviewer.io.series_info import SeriesInfo
-from lesionviewer.io.slice_stack import UNEVEN_TOLERANCE_FRACTION, UNEVEN_TOLERANCE_MM, arrange_slices
+from lesionviewer.io.slice_stack import (
+    UNEVEN_TOLERANCE_FRACTION,
+    UNEVEN_TOLERANCE_MM,
+    arrange_slices,
+)
 
 
 def _same_step(a: float, b: float) -> bool:
@@ -42,11 +48,7 @@ def split_at_spacing_changes(info: SeriesInfo) -> list[SeriesInfo]:
     """
     if info.format != "dicom" or not info.spacing_range or len(info.headers) < 3:
         return [info]
-    from lesionviewer.io.dicom_series import _describe
-
-    main_size = max({(h.rows, h.columns) for h in info.headers},
-                    key=lambda size: sum((h.rows, h.columns) == size for h in info.headers))
-    stack = arrange_slices([h for h in info.headers if (h.rows, h.columns) == main_size])
+    stack = arrange_slices(of_commonest_size(info.headers))
     slots = [(h, p) for h, p in zip(stack.slots, stack.positions_mm) if h is not None]
     runs: list[list[tuple]] = [[slots[0]]]
     run_step: float | None = None
@@ -63,7 +65,7 @@ def split_at_spacing_changes(info: SeriesInfo) -> list[SeriesInfo]:
     parts = []
     first = 1
     for number, run in enumerate(runs, start=1):
-        part = _describe([h for h, _ in run])
+        part = describe_series([h for h, _ in run])
         step = (run[-1][1] - run[0][1]) / (len(run) - 1) if len(run) > 1 else None
         at = f" at {step:.3g} mm" if step else ""
         where = f"slice {first}" if len(run) == 1 else f"slices {first}-{first + len(run) - 1}"

@@ -11,6 +11,10 @@ Conventions (the same as SimpleITK's, so conversions are direct):
   along the slice axis). A series whose slices are unevenly spaced keeps each slice's exact position
   there instead: an ``(N, 3)`` array of the patient position of voxel ``[k, 0, 0]``; ``spacing[0]`` is
   then the average step, and every conversion below uses the exact positions.
+* ``identity`` (:class:`SeriesIdentity`) says what the series is (study, series, frame of reference,
+  modality, description, each slice's file position); ``meta`` holds only free-form extras of the
+  loader. A volume built by hand with UIDs in ``meta`` gets them read into ``identity``.
+* Every coordinate conversion takes its arguments in the array's order ``(z, y, x)``.
 
 Example:
     >>> import numpy as np
@@ -22,10 +26,13 @@ Example:
 """
 from __future__ import annotations
 
+import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from lesionviewer.io.series_identity import SeriesIdentity
 
 
 @dataclass
@@ -46,8 +53,11 @@ class Volume:
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     slice_origins: np.ndarray | None = None
+    identity: SeriesIdentity = field(default_factory=SeriesIdentity)
 
     def __post_init__(self) -> None:
+        if self.identity.is_empty() and self.meta:
+            self.identity = SeriesIdentity.from_meta(self.meta)
         if self.hu.ndim != 3:
             raise ValueError(f"a volume is 3-D (z, y, x); got an array of shape {self.hu.shape}")
         self.spacing = tuple(float(s) for s in self.spacing)  # type: ignore[assignment]
@@ -118,8 +128,8 @@ class Volume:
         t = float(z) - k
         return origins[k] + t * (origins[k + 1] - origins[k])
 
-    def pixel_to_patient(self, slice_index: float, x: float, y: float) -> np.ndarray:
-        """Patient (LPS) position in mm of the point ``(x, y)`` of an axial slice in the pixel frame.
+    def pixel_point_to_patient(self, z: float, y: float, x: float) -> np.ndarray:
+        """Patient (LPS) position in mm of the point ``(y, x)`` of slice ``z`` in the pixel frame.
 
         The pixel frame is the continuous one that torchvision boxes and image displays use:
         pixel column ``i`` covers ``[i, i + 1)``, so its centre is at ``i + 0.5`` (voxel index ``i``).
@@ -127,10 +137,25 @@ class Volume:
         Example:
             >>> import numpy as np
             >>> v = Volume(np.zeros((2, 4, 4), np.int16), (3.0, 0.5, 0.5), origin=(10, 20, 30))
-            >>> v.pixel_to_patient(1, 0.5, 0.5).tolist()
-            [10.0, 20.0, 33.0]
+            >>> v.pixel_point_to_patient(1, 0.5, 2.5).tolist()
+            [11.0, 20.0, 33.0]
         """
-        return self.index_to_patient(slice_index, y - 0.5, x - 0.5)
+        return self.index_to_patient(z, y - 0.5, x - 0.5)
+
+    def pixel_to_patient(self, slice_index: float, x: float, y: float) -> np.ndarray:
+        """Deprecated: ``pixel_point_to_patient(slice_index, y, x)`` (this older name takes x before y).
+
+        Example:
+            >>> import numpy as np, warnings
+            >>> v = Volume(np.zeros((2, 4, 4), np.int16), (3.0, 0.5, 0.5), origin=(10, 20, 30))
+            >>> with warnings.catch_warnings():
+            ...     warnings.simplefilter("ignore", DeprecationWarning)
+            ...     v.pixel_to_patient(1, 2.5, 0.5).tolist()
+            [11.0, 20.0, 33.0]
+        """
+        _warnings.warn("Volume.pixel_to_patient(z, x, y) is deprecated: use pixel_point_to_patient(z, y, x)",
+                       DeprecationWarning, stacklevel=2)
+        return self.pixel_point_to_patient(slice_index, y, x)
 
     def patient_to_index(self, point: np.ndarray | tuple[float, float, float]) -> np.ndarray:
         """Fractional voxel index ``(z, y, x)`` of a patient (LPS) position in mm.

@@ -49,9 +49,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lesionviewer.io.series_identity import identity_of
 from lesionviewer.review.measurement import Measurement
 from lesionviewer.review.reviewed_finding import ReviewedFinding
-from lesionviewer.review.series_key import meta_text
 from lesionviewer.review.status import Status
 from lesionviewer.util.atomic import atomic_open
 from lesionviewer.util.csv_safety import neutralize_cell
@@ -239,9 +239,9 @@ def export_csv(
         "series_description": session.series_description,
     }
     if include_patient:
-        meta = getattr(volume, "meta", {}) or {}
-        common["patient_name"] = meta_text(meta, "patient_name")
-        common["patient_id"] = meta_text(meta, "patient_id")
+        identity = identity_of(volume)
+        common["patient_name"] = identity.patient_name
+        common["patient_id"] = identity.patient_id
     columns = csv_columns(include_patient)
     with atomic_open(path, "w", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")

@@ -219,5 +219,5 @@ class Measurement:
 
 def _position(volume: Any, slice_index: int, p1: Point, p2: Point) -> dict[str, Any]:
     mid_x, mid_y = (p1[0] + p2[0]) / 2, (p1[1] + p2[1]) / 2
-    centre = volume.pixel_to_patient(slice_index, mid_x, mid_y)
+    centre = volume.pixel_point_to_patient(slice_index, mid_y, mid_x)
     return {"z_mm": float(centre[2]), "center_mm": (float(centre[0]), float(centre[1]), float(centre[2]))}

@@ -8,7 +8,7 @@ volumes get ``vol-<hash>`` of the geometry and of a few slices' pixels (file nam
 not enter either hash).
 
 Reviews saved by earlier versions under the bare SeriesInstanceUID are still found:
-:func:`adopt_legacy_review` moves such a file to the new key when its slice count and study match.
+:func:`lesionviewer.review.legacy_review.adopt_legacy_review` moves such a file to the new key when its slice count and study match.
 
 Example:
     >>> import numpy as np
@@ -22,12 +22,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lesionviewer.io.series_identity import META_NAMES as ID_META_NAMES
+from lesionviewer.io.series_identity import clean_text, identity_of
 
 # DICOM UIDs are digits and dots, at most 64 characters. Anything else read from a file is
 # untrusted (it could be "../../x") and is hashed instead of used as a file name.
@@ -36,18 +37,20 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Hex characters of the content hash after the UID (64 bits: no accidental collision).
 CONTENT_HASH_CHARS = 16
 
-# Volume.meta spellings accepted for each field: DICOM keywords first, then snake case.
+# Volume.meta spellings accepted for each field (kept for older callers; see SeriesIdentity.from_meta).
 META_NAMES = {
-    "series_uid": ("SeriesInstanceUID", "series_instance_uid", "series_uid"),
-    "study_uid": ("StudyInstanceUID", "study_instance_uid", "study_uid"),
-    "series_description": ("SeriesDescription", "series_description"),
-    "patient_name": ("PatientName", "patient_name"),
-    "patient_id": ("PatientID", "patient_id"),
+    "series_uid": ID_META_NAMES["series_uid"],
+    "study_uid": ID_META_NAMES["study_uid"],
+    "series_description": ID_META_NAMES["description"],
+    "patient_name": ID_META_NAMES["patient_name"],
+    "patient_id": ID_META_NAMES["patient_id"],
 }
 
 
 def meta_text(meta: dict[str, Any], field: str) -> str:
     """The text of ``field`` (one of :data:`META_NAMES`) from a ``Volume.meta`` dict, or ``""``.
+
+    Deprecated for volumes: read ``volume.identity`` (a :class:`SeriesIdentity`) instead.
 
     Example:
         >>> meta_text({"StudyInstanceUID": "1.2"}, "study_uid"), meta_text({}, "study_uid")
@@ -56,7 +59,7 @@ def meta_text(meta: dict[str, Any], field: str) -> str:
     for name in META_NAMES[field]:
         value = meta.get(name)
         if value not in (None, ""):
-            return str(value).strip(" \x00")  # DICOM pads with spaces and NULs
+            return clean_text(value)
     return ""
 
 
@@ -75,7 +78,7 @@ def series_key(volume: Any) -> str:
         >>> series_key(first) == series_key(second)  # one UID, two different slice stacks
         False
     """
-    uid = meta_text(volume.meta, "series_uid")
+    uid = identity_of(volume).series_uid
     if _UID.match(uid) and len(uid) <= 64:
         return f"{uid}-{content_digest(volume)[:CONTENT_HASH_CHARS]}"
     digest = hashlib.sha1()
@@ -93,7 +96,7 @@ def series_key(volume: Any) -> str:
 def content_digest(volume: Any) -> str:
     """A sha1 (hex) of what a series is: study, series, patient, image size and every slice's position.
 
-    Positions come from the files (``meta["image_positions"]``, as the loader read them) where
+    Positions come from the files (``volume.identity.positions``, as the loader read them) where
     the volume has them, else from the volume's geometry; they are rounded to 0.01 mm.
 
     Example:
@@ -105,16 +108,16 @@ def content_digest(volume: Any) -> str:
         >>> content_digest(v) == content_digest(Volume(np.zeros((2, 4, 4), np.int16), (1, 1, 1), meta={"StudyInstanceUID": "1.3"}))
         False
     """
-    meta = volume.meta if isinstance(getattr(volume, "meta", None), dict) else {}
+    identity = identity_of(volume)
     digest = hashlib.sha1()
-    for name in ("study_uid", "series_uid", "patient_id"):
-        digest.update(f"{name}={meta_text(meta, name)}\n".encode("utf-8", "replace"))
+    for name, value in (("study_uid", identity.study_uid), ("series_uid", identity.series_uid),
+                        ("patient_id", identity.patient_id)):
+        digest.update(f"{name}={value}\n".encode("utf-8", "replace"))
     digest.update(f"shape={tuple(int(n) for n in volume.shape)}\n".encode())
     digest.update(f"pixel={float(volume.spacing[1]):.4f},{float(volume.spacing[2]):.4f}\n".encode())
-    recorded = meta.get("image_positions")
-    usable = isinstance(recorded, list) and len(recorded) == volume.shape[0]
+    recorded = identity.positions_for(volume.shape[0])
     for k in range(volume.shape[0]):
-        position = recorded[k] if usable else None
+        position = recorded[k] if recorded is not None else None
         if position is None:
             position = volume.index_to_patient(k, 0, 0)
         try:
@@ -134,54 +137,8 @@ def legacy_series_key(volume: Any) -> str | None:
         >>> legacy_series_key(Volume(np.zeros((1, 2, 2), np.int16), (1, 1, 1), meta={"SeriesInstanceUID": "1.2.3"}))
         '1.2.3'
     """
-    uid = meta_text(getattr(volume, "meta", {}) or {}, "series_uid")
+    uid = identity_of(volume).series_uid
     return uid if _UID.match(uid) and len(uid) <= 64 else None
-
-
-def adopt_legacy_review(volume: Any, key: str, path: str | Path) -> bool:
-    """Move a review saved under the bare SeriesInstanceUID to ``path`` (the review of ``key``) when it fits.
-
-    It fits when it records the volume's slice count and its study (or none). The old file is
-    renamed ``<uid>.json.moved-to-<key>`` so that no other series sharing the UID adopts it too.
-    Nothing happens when ``path`` exists, there is no old file, or it does not fit; True when moved.
-
-    Example:
-        >>> import json, tempfile, pathlib, numpy as np
-        >>> from lesionviewer.io import Volume
-        >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> v = Volume(np.zeros((3, 2, 2), np.int16), (1, 1, 1), meta={"SeriesInstanceUID": "1.2.3"})
-        >>> _ = (folder / "1.2.3.json").write_text(json.dumps({"format_version": 1, "series_key": "1.2.3", "num_slices": 3}))
-        >>> key = series_key(v)
-        >>> adopt_legacy_review(v, key, folder / f"{key}.json"), json.loads((folder / f"{key}.json").read_text())["series_key"] == key
-        (True, True)
-    """
-    from lesionviewer.review.review_file import read_review_file, write_review_file
-
-    path = Path(path)
-    legacy = legacy_series_key(volume)
-    if legacy is None or legacy == key or path.exists():
-        return False
-    old = path.with_name(f"{legacy}.json")
-    try:
-        if not old.is_file():
-            return False
-        data = read_review_file(old)
-    except Exception:  # an unreadable old file stays where it is, untouched
-        return False
-    study = meta_text(getattr(volume, "meta", {}) or {}, "study_uid")
-    slices = data.get("num_slices")
-    if slices is not None and slices != volume.shape[0]:
-        return False
-    if str(data.get("study_uid") or "") not in ("", study) or data.get("series_key") != legacy:
-        return False
-    data = dict(data)
-    data["series_key"] = key
-    try:
-        write_review_file(path, data)
-        os.replace(old, old.with_name(f"{old.name}.moved-to-{key}"))
-    except OSError:
-        return False
-    return True
 
 
 def is_valid_key(key: str) -> bool:

@@ -46,8 +46,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from lesionviewer.detection.finding import Finding
+from lesionviewer.io.series_identity import identity_of
 from lesionviewer.review import review_json
 from lesionviewer.review.events import ChangeKind, EventHub, Observer, ReviewEvent
+from lesionviewer.review.legacy_review import adopt_legacy_review
 from lesionviewer.review.measurement import Measurement
 from lesionviewer.review.review_file import (
     FORMAT_VERSION,
@@ -61,7 +63,7 @@ from lesionviewer.review.review_file import (
 )
 from lesionviewer.review.reviewed_finding import ReviewedFinding, check_finding_numbers
 from lesionviewer.review.risk_record import risk_record
-from lesionviewer.review.series_key import adopt_legacy_review, is_valid_key, meta_text, series_key
+from lesionviewer.review.series_key import is_valid_key, series_key
 from lesionviewer.review.status import Status
 from lesionviewer.util.atomic import atomic_write_text
 
@@ -202,10 +204,10 @@ class ReviewSession:
         return session
 
     def _adopt_volume(self, volume: Any) -> None:
-        meta = getattr(volume, "meta", {}) or {}
-        self.series_uid = self.series_uid or meta_text(meta, "series_uid")
-        self.study_uid = self.study_uid or meta_text(meta, "study_uid")
-        self.series_description = self.series_description or meta_text(meta, "series_description")
+        identity = identity_of(volume)
+        self.series_uid = self.series_uid or identity.series_uid
+        self.study_uid = self.study_uid or identity.study_uid
+        self.series_description = self.series_description or identity.description
         n = int(volume.num_slices)
         if self.num_slices is not None and self.num_slices != n:
             self.warnings.append(
