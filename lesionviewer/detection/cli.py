@@ -21,6 +21,14 @@ name in another encoding) is written with each undecodable byte escaped as ``\\x
 (:func:`lesionviewer.util.text_safety.utf8_safe`) and a warning names the series; a number that is
 not finite (unknown pixel spacing) is written as an empty cell.
 
+Many series, many processes: ``--workers N`` runs N processes on this machine (default: one per GPU
+when there are several), and under ``torchrun`` each rank (``RANK``/``WORLD_SIZE`` from the
+environment, or ``--rank``/``--world-size``) takes its share of the series, across nodes. Sharded
+runs write one part file per finished series into ``--parts`` (default ``<out>.parts/``); a rank that
+is killed and restarted with the same command skips the finished series, and the last rank to finish
+merges the parts into ``--out``: exactly the rows one process writes, none lost or doubled
+(:mod:`lesionviewer.detection.batch_shards`). ``--parts`` alone makes a single process resumable.
+
 Example:
     >>> CSV_COLUMNS[4], CSV_COLUMNS[-1]
     ('slice_index', 'slice_number')
@@ -208,12 +216,16 @@ def check_out_path(out: str | os.PathLike) -> str | None:
 
 
 def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto", threshold: float = 0.5,
-        batch_size: int | None = None, report: Callable[[str], Any] = print, show_progress: bool = True) -> int:
+        batch_size: int | None = None, report: Callable[[str], Any] = print, show_progress: bool = True,
+        mode: str = "auto", rank: int = 0, world_size: int = 1, parts: str | None = None) -> int:
     """Detect on every series under ``paths`` with the model file ``model``; write ``out``; exit status.
 
     ``model=None`` takes the viewer's default detector
     (:func:`lesionviewer.detection.default_model.default_detector_file`). The CSV is rewritten
     after every finished series, so an error or a kill later loses none of the rows written.
+    With ``world_size > 1`` or ``parts``, this process is rank ``rank``: it runs its share of the
+    series into part files under ``parts`` (default ``<out>.parts``) and merges them into ``out``
+    when every series is done.
 
     Example:
         >>> import tempfile, pathlib
@@ -245,8 +257,11 @@ def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto",
             return 2
         model = str(default)
         tell(f"no --model given: using the viewer's default detector {model}")
+    sharded = world_size > 1 or parts is not None
+    if sharded and device == "auto":
+        device = _rank_device(rank)
     try:
-        detector = Detector.from_file(model, device=device, batch_size=batch_size)
+        detector = Detector.from_file(model, device=device, batch_size=batch_size, mode=mode)
     except ModelFileError as err:
         tell(f"error: cannot use the model: {err}")
         return 2
@@ -255,6 +270,14 @@ def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto",
         return 2
     tell(f"model {detector.card.name} (version {detector.card.version}) on {detector.device_description}")
     jobs = find_jobs(paths, report=tell)
+    if sharded:
+        from lesionviewer.detection import batch_shards
+
+        parts = parts if parts is not None else f"{out}.parts"
+        every_job, done_before = jobs, [j for j in jobs if batch_shards.is_done(parts, j)]
+        jobs = [j for j in batch_shards.shard(jobs, rank, world_size) if not batch_shards.is_done(parts, j)]
+        tell(f"rank {rank} of {world_size}: {len(jobs)} series to run "
+             f"({len(done_before)} of {len(every_job)} finished before)")
     bar = _progress_bar(sum(j.num_slices for j in jobs), show_progress)
     say = (lambda text: bar.write(utf8_safe(str(text)))) if bar is not None else tell
     rows: list[dict[str, Any]] = []
@@ -273,10 +296,14 @@ def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto",
             except LoadError as err:
                 say(f"skipped {err}")
                 _advance(bar, job.num_slices)
+                if sharded:
+                    batch_shards.write_part(parts, job, [], CSV_COLUMNS)
                 continue
             except Exception as err:  # one odd study must not end a night-long batch
                 say(f"skipped {job.path}: could not be read ({type(err).__name__}: {err})")
                 _advance(bar, job.num_slices)
+                if sharded:
+                    batch_shards.write_part(parts, job, [], CSV_COLUMNS)
                 continue
             _grow_total(bar, job.num_slices, volume.num_slices)
             for warning in volume.warnings:
@@ -292,23 +319,37 @@ def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto",
             except (RuntimeError, ValueError) as err:  # e.g. out of GPU memory, unusable geometry
                 say(f"skipped {job.path}: detection failed ({type(err).__name__}: {err})")
                 _advance(bar, volume.num_slices - counted[0])
+                if sharded:
+                    batch_shards.write_part(parts, job, [], CSV_COLUMNS)
                 continue
             kept = [f for f in findings if f.score >= threshold]
-            rows.extend(finding_row(f, job, volume, detector.card.version) for f in kept)
+            series_rows = [finding_row(f, job, volume, detector.card.version) for f in kept]
+            rows.extend(series_rows)
             processed += 1
-            write_findings_csv(out, rows)  # after every series: what is done stays done
+            if sharded:  # this series' part file: what is done stays done, and is never redone
+                batch_shards.write_part(parts, job, series_rows, CSV_COLUMNS)
+            else:
+                write_findings_csv(out, rows)  # after every series: what is done stays done
             written = len(rows)
             say(f"{job.path}: {volume.num_slices} slices, {len(kept)} findings at score >= {threshold}")
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted: writing the findings of the series finished so far")
     except BaseException:
-        if processed and written < len(rows):
+        if processed and written < len(rows) and not sharded:
             write_findings_csv(out, rows)
         raise
     finally:
         if bar is not None:
             bar.close()
+    if sharded:
+        if interrupted:
+            return 130
+        if batch_shards.merge_parts(parts, every_job, out, CSV_COLUMNS):
+            tell(f"all {len(every_job)} series are done: merged their findings into {out}")
+        else:
+            tell(f"rank {rank}: its series are done; {out} is written when every rank's are")
+        return 0 if processed or not jobs else 1
     if processed == 0 and not interrupted:
         tell("error: no series could be processed; nothing written")
         return 1
@@ -342,9 +383,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
                         help="slices per forward pass (default: 8 on CUDA, 1 on the CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--mode", choices=("auto", "window", "volume"), default="auto",
+                        help="window: the 3D trunk per slice's context stack; volume: shared over the series "
+                             "(default auto: volume where the model allows it)")
+    parser.add_argument("--parts", default=None, metavar="DIR",
+                        help="one part file per finished series here (default for sharded runs: OUT.parts); "
+                             "a rerun skips the series already there")
+    parser.add_argument("--rank", type=int, default=int(os.environ.get("RANK", 0)),
+                        help="this process's share of the series (default: $RANK, set by torchrun)")
+    parser.add_argument("--world-size", type=_positive_int, default=int(os.environ.get("WORLD_SIZE", 1)),
+                        help="how many processes share the series (default: $WORLD_SIZE, set by torchrun)")
+    parser.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                        help="run N processes on this machine (default: one per GPU when there are several)")
     args = parser.parse_args(argv)
+    workers = args.workers if args.workers is not None else _default_workers(args.device, args.world_size)
+    if workers > 1 and args.world_size == 1:
+        return run_workers(argv if argv is not None else sys.argv[1:], workers,
+                           args.parts if args.parts is not None else f"{args.out}.parts")
     return run(args.paths, args.model, args.out, device=args.device, threshold=args.threshold,
-               batch_size=args.batch_size, report=print, show_progress=not args.quiet)
+               batch_size=args.batch_size, report=print, show_progress=not args.quiet, mode=args.mode,
+               rank=args.rank, world_size=args.world_size, parts=args.parts)
+
+
+def run_workers(argv: Sequence[str], workers: int, parts: str) -> int:
+    """Run ``lesionviewer-detect`` as ``workers`` local processes (ranks 0..N-1), one per GPU; exit status.
+
+    Each child gets ``CUDA_VISIBLE_DEVICES`` unset and ``LOCAL_RANK`` = its rank, so rank ``i`` takes
+    GPU ``i``; the last child to finish merges the part files.
+
+    Example:
+        >>> run_workers(["scan", "--out", "f.csv", "--model", "none.safetensors", "--quiet"], 2, "p") > 0
+        True
+    """
+    import subprocess
+
+    children = []
+    for rank in range(workers):
+        env = dict(os.environ, LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE=str(workers))
+        command = [sys.executable, "-m", "lesionviewer.detection.cli", *argv, "--workers", "1",
+                   "--parts", parts, "--rank", str(rank), "--world-size", str(workers)]
+        children.append(subprocess.Popen(command, env=env))
+    codes = [child.wait() for child in children]
+    return max(codes)
+
+
+def _default_workers(device: str, world_size: int) -> int:
+    if world_size > 1 or device not in ("auto", "cuda"):
+        return 1
+    import torch
+
+    return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+
+
+def _rank_device(rank: int) -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "auto"
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    return f"cuda:{local % torch.cuda.device_count()}"
 
 
 def _r(value: float, digits: int = 3) -> float | str:

@@ -65,8 +65,11 @@ DEFAULT_VOLUME_CHUNK = {"cuda": 64, "mps": 32, "cpu": 32}
 
 #: ``mode``: "window" runs the trunk on each slice's own context stack; "volume" shares it over
 #: chunks of the z-resampled series (:mod:`lesionviewer.detection.volume_mode`); "auto" takes
-#: volume mode where the network allows it (measured in docs/benchmarks.md).
+#: volume mode where the network allows it (measured in docs/benchmarks.md), or what the environment
+#: variable ``LESIONVIEWER_DETECT_MODE`` says ("window" or "volume"), so that any tool built on the
+#: engine can be run in either mode without a new option.
 MODES = ("auto", "window", "volume")
+MODE_VARIABLE = "LESIONVIEWER_DETECT_MODE"
 
 Cancel = Union[Callable[[], bool], threading.Event, None]
 
@@ -100,6 +103,8 @@ class Detector:
         volume_chunk: int | None = None,
         volume_halo: int | None = None,
     ) -> None:
+        if mode == "auto" and os.environ.get(MODE_VARIABLE):
+            mode = os.environ[MODE_VARIABLE].strip().lower()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.card = card if isinstance(card, ModelCard) else ModelCard(**card)

@@ -121,23 +121,27 @@ class SlidingDepthGroupNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, d, h, w = x.shape
         g = self.num_groups
-        grouped = x.float().reshape(n, g, c // g, d, h * w)
-        var, mean = torch.var_mean(grouped, dim=(2, 4), unbiased=False)  # (n, g, d), per position
-        # pool (mean, mean of squares) over the window: each position holds as many values
-        stats = torch.stack([mean, var + mean * mean], dim=1).double().reshape(n * 2 * g, 1, d)
+        values = x.float().reshape(n, g, c // g, d, h * w)
+        # per position: the mean and the mean square of each (sample, group); rows reduced in float32
+        # over the contiguous H*W, then combined in float64
+        row_mean = values.mean(-1)
+        row_square = torch.linalg.vector_norm(values, dim=-1).square() / (h * w)
+        stats = torch.stack([row_mean.double().mean(2), row_square.double().mean(2)], dim=1)  # (n, 2, g, d)
         below = self.window // 2
         above = self.window - 1 - below
-        summed = F.conv1d(F.pad(stats, (below, above)), stats.new_ones(1, 1, self.window))
-        count = F.conv1d(F.pad(torch.ones_like(stats[:1]), (below, above)), stats.new_ones(1, 1, self.window))
+        kernel = stats.new_ones(1, 1, self.window)
+        summed = F.conv1d(F.pad(stats.reshape(n * 2 * g, 1, d), (below, above)), kernel)
+        count = F.conv1d(F.pad(stats.new_ones(1, 1, d), (below, above)), kernel)
         pooled = (summed / count).reshape(n, 2, g, d)
-        window_mean = pooled[:, 0]
-        window_var = (pooled[:, 1] - window_mean * window_mean).clamp_min(0)
-        scale = torch.rsqrt(window_var + self.eps).float()
-        out = (grouped - window_mean.float()[:, :, None, :, None]) * scale[:, :, None, :, None]
-        out = out.reshape(n, c, d, h, w)
+        mean = pooled[:, 0]
+        scale = torch.rsqrt((pooled[:, 1] - mean * mean).clamp_min(0) + self.eps)  # (n, g, d)
+        # y = x * a + b per (sample, channel, position): one fused pass over the tensor
+        a = scale.repeat_interleave(c // g, dim=1)
+        b = -mean.repeat_interleave(c // g, dim=1) * a
         if self.weight is not None:
-            out = out * self.weight.float().view(1, c, 1, 1, 1) + self.bias.float().view(1, c, 1, 1, 1)
-        return out
+            weight = self.weight.double().view(1, c, 1)
+            a, b = a * weight, b * weight + self.bias.double().view(1, c, 1)
+        return torch.addcmul(b.float()[..., None, None], x.float(), a.float()[..., None, None])
 
 
 def shared_trunk(trunk: nn.Module, window: int) -> nn.Module:
