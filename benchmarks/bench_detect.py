@@ -10,9 +10,20 @@ each model's median and best seconds per slice, its MACs (the paper's convention
 
 With a GPU, ``--throughput`` also times a whole 300-slice volume in batches, fp32 and AMP.
 
+``--paths`` instead compares the inference paths of issue 16 side by side, per model and size: the
+per-window path as it was before (CPU context stacks, ``predict_stacks``), window mode and volume
+mode (device-side preprocessing; volume mode shares the trunk over a chunk of the z-resampled
+series), each in fp32 and under bf16 autocast, as seconds per slice, slices/s and the ratio to the
+old path; then the latency of the first finding on the current (middle) slice of a 300-slice CT,
+visiting slices nearest-first as the viewer does. Volume mode is timed over exactly one chunk of
+slices (every chunk of a long series costs the same, the halo included), window modes over a few
+slices. MP3D-63 has random weights (timing only); the small model is the shipped default detector
+file when there is one.
+
 Run (CPU, a few minutes):  python benchmarks/bench_detect.py --threads 2
 Run (GPU):                 python benchmarks/bench_detect.py --device cuda --throughput
 Where the time goes:       python benchmarks/bench_detect.py --profile --size 256
+The paths (issue 16):      python benchmarks/bench_detect.py --paths --threads 2
 """
 from __future__ import annotations
 
@@ -114,6 +125,112 @@ def throughput(arch: str, num_slices: int, device: str, volume_slices: int, batc
         print(f"{label:<14}{volume_slices / elapsed:8.1f} slices/s ({elapsed:.1f} s)")
 
 
+def small_model(device: str, amp: bool, mode: str, channels_last: bool = False) -> Detector:
+    """The shipped default detector file (the small MP3D), else a random mp3d_small with 9 slices."""
+    from lesionviewer.detection.default_model import default_detector_file
+
+    path = default_detector_file()
+    options = dict(device=device, score_floor=0.0, amp=amp, mode=mode, channels_last=channels_last)
+    if path is None:
+        torch.manual_seed(0)
+        card = {"name": "mp3d_small-9", "architecture": "mp3d_small", "num_slices": 9, "slice_interval_mm": 2.5}
+        return Detector(build_detector("mp3d_small", 9), card, **options)
+    return Detector.from_file(path, **options)
+
+
+def path_detector(model: str, size: int, device: str, amp: bool, mode: str, channels_last: bool = False) -> Detector:
+    if model == "small":
+        detector = small_model(device, amp, mode, channels_last)
+    else:
+        torch.manual_seed(0)
+        card = {"name": "mp3d63-9", "architecture": "mp3d63", "num_slices": 9, "slice_interval_mm": 2.5}
+        detector = Detector(build_detector("mp3d63", 9), card, device=device, score_floor=0.0, amp=amp,
+                            mode=mode, channels_last=channels_last)
+    # run the network at the volume's own size (the card's input size may be smaller)
+    detector.model.transform.min_size = (size,)
+    detector.model.transform.max_size = max(size, detector.model.transform.max_size)
+    return detector
+
+
+def old_window_path(detector: Detector, volume: Volume, slices: list[int]) -> None:
+    """Detection as the engine did it before issue 16: CPU context stacks, then ``predict_stacks``."""
+    from lesionviewer.detection.engine import slice_positions_of
+    from lesionviewer.imaging.context import ContextStacker
+
+    card = detector.card
+    stacker = ContextStacker(volume.hu, slice_positions_of(volume), card.num_slices, card.slice_interval_mm)
+    for start in range(0, len(slices), detector.batch_size):
+        detector.predict_stacks(stacker.stacks(slices[start:start + detector.batch_size]))
+
+
+def compare_paths(models: list[str], sizes: list[int], device: str, window_slices: int, repeats: int,
+                  levers: bool, latency_slices: int) -> None:
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for size in sizes:
+        for model in models:
+            variants = {"before: per-window, fp32": ("old", False, False),
+                        "window fp32": ("window", False, False), "window bf16": ("window", True, False),
+                        "volume fp32": ("volume", False, False), "volume bf16": ("volume", True, False)}
+            if levers:
+                variants["volume bf16 channels-last"] = ("volume", True, True)
+            detectors = {name: path_detector(model, size, device, amp, "window" if how == "old" else how, cl)
+                         for name, (how, amp, cl) in variants.items()}
+            chunk = next(d for d in detectors.values() if d.mode == "volume").volume_chunk
+            volume = synthetic_volume(chunk, size)
+            middle = list(range(chunk // 2 - window_slices // 2, chunk // 2 - window_slices // 2 + window_slices))
+            times: dict[str, list[float]] = {name: [] for name in variants}
+            for round_index in range(repeats + 1):  # round 0 warms up (weights paged in, kernels chosen)
+                for name, (how, _, _) in variants.items():
+                    detector = detectors[name]
+                    slices = middle if how != "volume" else list(range(chunk))
+                    if round_index == 0:
+                        slices = slices[:1] if how != "volume" else slices
+                    start = time.perf_counter()
+                    if how == "old":
+                        old_window_path(detector, volume, slices)
+                    else:
+                        detector.detect(volume, slices=slices)
+                    sync()
+                    if round_index:
+                        times[name].append((time.perf_counter() - start) / len(slices))
+            label = detectors["window fp32"].card.name
+            print(f"\n{label} ({detectors['window fp32'].card.num_slices} slices), {size} x {size}, device {device}, "
+                  f"volume chunk {chunk} outputs + halo {detectors['volume fp32'].volume_halo}; "
+                  f"median of {repeats} rounds; window modes over {window_slices} slices")
+            base = statistics.median(times["before: per-window, fp32"])
+            print(f"{'path':<28}{'s / slice':>11}{'slices/s':>10}{'vs before':>11}")
+            for name, values in times.items():
+                median = statistics.median(values)
+                print(f"{name:<28}{median:>11.3f}{1 / median:>10.2f}{base / median:>10.2f}x")
+            first_finding_latency(detectors, size, latency_slices, sync)
+
+
+def first_finding_latency(detectors: dict[str, Detector], size: int, num_slices: int, sync) -> None:
+    """Seconds from ``detect`` to the first slice's findings, current slice first (the viewer's order)."""
+    import threading
+
+    volume = synthetic_volume(num_slices, size)
+    current = num_slices // 2
+    order = [current] + [i for step in range(1, num_slices) for i in (current + step, current - step)
+                         if 0 <= i < num_slices]
+    parts = []
+    for name in ("window fp32", "window bf16", "volume fp32", "volume bf16"):
+        stop = threading.Event()
+        first: list[tuple[int, float]] = []
+        start = time.perf_counter()
+
+        def on_findings(index, found, first=first, stop=stop, start=start):
+            if not first:
+                sync()
+                first.append((index, time.perf_counter() - start))
+            stop.set()
+
+        detectors[name].detect(volume, slices=order, on_findings=on_findings, cancel=stop)
+        assert first[0][0] == current
+        parts.append(f"{name} {first[0][1]:.2f} s")
+    print(f"first finding on the current slice of a {num_slices}-slice CT: " + ", ".join(parts))
+
+
 def profile_backbones(archs: list[str], num_slices: int, size: int) -> None:
     """Where a backbone's time goes, by operator type (one warm-up, one profiled pass)."""
     from torch.profiler import ProfilerActivity, profile
@@ -148,6 +265,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="instead of timing the detectors, profile the MP3D-63 and MR3D backbones by operator")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--paths", action="store_true",
+                        help="instead: before/window/volume x fp32/bf16 per model and size, with first-finding latency")
+    parser.add_argument("--path-models", default="small,mp3d63")
+    parser.add_argument("--sizes", default="256,512")
+    parser.add_argument("--window-slices", type=int, default=3)
+    parser.add_argument("--levers", action="store_true", help="with --paths: also channels-last")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
@@ -155,6 +278,10 @@ def main() -> None:
           f"GPU: {gpu}, torch {torch.__version__}, torchvision "
           f"{__import__('torchvision').__version__}, Python {platform.python_version()}")
     models = [(spec.split(":")[0], int(spec.split(":")[1])) for spec in args.models.split(",") if spec]
+    if args.paths:
+        compare_paths(args.path_models.split(","), [int(v) for v in args.sizes.split(",")], args.device,
+                      args.window_slices, args.repeats, args.levers, args.volume_slices)
+        return
     with torch.inference_mode():
         if args.profile:
             profile_backbones(["mp3d63", "mr3d50"], 9, args.size)

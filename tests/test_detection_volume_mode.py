@@ -158,3 +158,12 @@ def test_auto_mode_takes_volume_mode_only_where_the_network_allows_it():
     assert Detector(pooled, card, device="cpu").mode == "window"
     with pytest.raises(ValueError, match="pools depth"):
         Detector(pooled, card, device="cpu", mode="volume")
+
+
+def test_the_environment_variable_chooses_the_mode_of_auto(monkeypatch):
+    monkeypatch.setenv("LESIONVIEWER_DETECT_MODE", "window")
+    assert tiny_detector().mode == "window"
+    assert tiny_detector(mode="volume").mode == "volume"  # an explicit choice wins
+    monkeypatch.setenv("LESIONVIEWER_DETECT_MODE", "sideways")
+    with pytest.raises(ValueError, match="sideways"):
+        tiny_detector()

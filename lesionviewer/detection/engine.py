@@ -283,8 +283,10 @@ class Detector:
         rank = {c: i for i, c in enumerate(order)}
         for (number, block), members in sorted(chunks.items(), key=lambda kv: min(rank[c] for c, _ in kv[1])):
             members.sort(key=lambda m: rank[m[0]])
-            first = block * outputs_per_chunk - below - halo
-            last = (block + 1) * outputs_per_chunk - 1 + above + halo
+            # the chunk's outputs and their halo, but no further than the halo beyond the series'
+            # first and last slices of this lattice (a short series needs no full-length chunk)
+            first = max(block * outputs_per_chunk, 0) - below - halo
+            last = min((block + 1) * outputs_per_chunk - 1, grids[number].last_index) + above + halo
             slices, image_size = network_slices(source.blend(*grids[number].sample_points(range(first, last + 1))),
                                                 self.model.transform, card.hu_clip)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):

@@ -43,10 +43,11 @@ class ContextGrid:
 
     ``centres`` are source slice indices; ``centre_index[i]`` is the lattice index of
     ``centres[i]``, so its context stack of ``D`` slices is lattice indices
-    ``centre_index[i] - D // 2 .. centre_index[i] + D - 1 - D // 2``.
+    ``centre_index[i] - D // 2 .. centre_index[i] + D - 1 - D // 2``. Lattice index 0 is the series'
+    first slice of this lattice and ``last_index`` its last one (whichever centres were asked for).
 
     Example:
-        >>> g = ContextGrid(np.array([0.0, 2.0, 4.0]), 0.0, 2.0, np.array([1]), np.array([1]))
+        >>> g = ContextGrid(np.array([0.0, 2.0, 4.0]), 0.0, 2.0, np.array([1]), np.array([1]), 2)
         >>> g.sample_points([0, 1, 2, 3])[0].tolist()  # past the last slice: the edge slice
         [0, 1, 2, 2]
     """
@@ -56,6 +57,7 @@ class ContextGrid:
     interval_mm: float
     centres: np.ndarray
     centre_index: np.ndarray
+    last_index: int = 0
 
     def sample_points(self, lattice_indices: Iterable[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(lower, upper, weight)`` source slices of the given lattice points (any integers).
@@ -106,7 +108,9 @@ def context_grids(positions_or_spacing, num_slices_in_volume: int, centres: Iter
     for key, members in groups.items():
         # the lattice starts at the series' first slice of this phase, whichever centres were asked
         # for, so a centre's place in the lattice (and in volume mode's chunks) never depends on them
-        origin = float(along[int(np.argmax(keys == key))])
+        on_lattice = np.flatnonzero(keys == key)
+        origin = float(along[on_lattice[0]])
         index = np.round((along[members] - origin) / interval_mm).astype(np.int64)
-        grids.append(ContextGrid(along, origin, interval_mm, np.asarray(members, dtype=np.int64), index))
+        last = int(np.round((along[on_lattice[-1]] - origin) / interval_mm))
+        grids.append(ContextGrid(along, origin, interval_mm, np.asarray(members, dtype=np.int64), index, last))
     return grids
