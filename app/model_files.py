@@ -8,39 +8,16 @@ decides ("risk" in it).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from lesionviewer.common.model_container import card_task, read_card_dict
 from lesionviewer.paths import resources_dir
 
+__all__ = ["read_card", "card_task", "is_risk_model", "shipped_model_files", "default_detector_path",
+           "default_risk_model_path"]
 
-def read_card(path: str | Path) -> dict | None:
-    """The model card in ``path``'s safetensors metadata (read from the header, without torch), or None.
-
-    A card with a ``task`` is preferred; else the first JSON object found.
-    """
-    try:
-        from lesionviewer.detection.model_file import CARD_METADATA_KEY, read_header
-
-        _, metadata = read_header(path)
-    except Exception:  # noqa: BLE001 - not a readable model file: no card
-        return None
-    texts = [metadata.get(CARD_METADATA_KEY)] + [v for k, v in metadata.items() if k != CARD_METADATA_KEY]
-    cards = []
-    for text in texts:
-        try:
-            card = json.loads(text) if isinstance(text, str) else None
-        except (ValueError, RecursionError):  # not JSON, or nested absurdly deep: no card
-            continue
-        if isinstance(card, dict):
-            cards.append(card)
-    return next((c for c in cards if c.get("task")), cards[0] if cards else None)
-
-
-def card_task(path: str | Path) -> str | None:
-    """The ``task`` of the model card in ``path``'s safetensors metadata; None when unreadable or absent."""
-    card = read_card(path)
-    return str(card["task"]) if card and card.get("task") else None
+#: The model card in a file's safetensors metadata as a dict, or None (``lesionviewer.common``).
+read_card = read_card_dict
 
 
 def is_risk_model(path: str | Path) -> bool:

@@ -22,29 +22,21 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import os
-import struct
 from pathlib import Path
 from typing import Any
 
+from lesionviewer.common.json_numbers import nan_to_null, plain_number
+from lesionviewer.common.model_container import (  # noqa: F401 - CARD_METADATA_KEY, MAX_CARD_CHARS re-exported
+    CARD_METADATA_KEY,
+    MAX_CARD_CHARS,
+    ModelContainerError,
+)
+from lesionviewer.common.model_container import read_header as read_container_header
 from lesionviewer.detection.model_card import ModelCard, ModelCardError
 
 #: The safetensors metadata key holding the card's JSON.
-CARD_METADATA_KEY = "lesionviewer.model_card"
-
-# A card plus a tensor index for a few thousand tensors is far below this; a larger claimed header
-# means the file is not safetensors (or is damaged), and reading it would waste memory.
-_MAX_HEADER_BYTES = 64 * 1024 * 1024
-#: The longest model card JSON read (the demo model's is 3 KB; long descriptions and FROC curves fit).
-MAX_CARD_CHARS = 1024 * 1024
-_DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
-}
-
-
-class ModelFileError(Exception):
+class ModelFileError(ModelContainerError):
     """A model file cannot be used; ``path`` names it and ``reason`` says why, in plain words.
 
     Example:
@@ -52,10 +44,6 @@ class ModelFileError(Exception):
         'm.safetensors: the file is empty'
     """
 
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 def read_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
@@ -74,79 +62,12 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]
         ...
         lesionviewer.detection.model_file.ModelFileError: ...: the file is only 2 bytes long...
     """
-    path = Path(path)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            start = handle.read(9)
-            looks_like_safetensors = start[8:9] == b"{"  # the JSON header follows the 8-byte length
-            if not looks_like_safetensors and (start[:4] == b"PK\x03\x04" or start[:1] == b"\x80"):
-                raise ModelFileError(
-                    path,
-                    "this is a PyTorch checkpoint (a zip or pickle written by torch.save), not a "
-                    "safetensors file; it is refused because loading a pickle can run arbitrary code. "
-                    "Convert it with lesionviewer.detection.model_file.save_model in a trusted setting.",
-                )
-            if size < 8:
-                raise ModelFileError(path, f"the file is only {size} bytes long; it is not a safetensors model")
-            if not looks_like_safetensors:
-                raise ModelFileError(path, "not a safetensors model (the file does not start with a safetensors header)")
-            (header_len,) = struct.unpack("<Q", start[:8])
-            if header_len > min(size - 8, _MAX_HEADER_BYTES):
-                raise ModelFileError(
-                    path,
-                    f"not a safetensors model, or truncated: the header claims {header_len} bytes "
-                    f"but the file holds {size} bytes",
-                )
-            handle.seek(8)
-            raw = handle.read(header_len)
-    except FileNotFoundError:
-        raise ModelFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ModelFileError(path, "this is a folder, not a model file") from None
-    except PermissionError:
-        raise ModelFileError(path, "permission denied while reading the model file") from None
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(path, "not a safetensors model: its header is not valid JSON") from None
-    except RecursionError:
-        raise ModelFileError(path, "not a safetensors model: its header is nested too deeply to be one") from None
-    if not isinstance(header, dict):
-        raise ModelFileError(path, "not a safetensors model: its header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict):
-        raise ModelFileError(path, "damaged safetensors header: __metadata__ is not an object")
-    data_size = size - 8 - header_len
-    ranges = []
-    for name, info in header.items():
-        try:
-            begin, end = (int(v) for v in info["data_offsets"])
-            count = 1
-            for dim in info["shape"]:
-                count *= int(dim)
-            expected = count * _DTYPE_BYTES[info["dtype"]]
-        except (KeyError, TypeError, ValueError):
-            raise ModelFileError(path, f"damaged safetensors header: bad entry for tensor {name!r}") from None
-        if end - begin != expected or begin < 0:
-            raise ModelFileError(path, f"damaged safetensors header: tensor {name!r} has a byte range "
-                                       f"that does not match its shape and dtype")
-        ranges.append((begin, end))
-    ranges.sort()
-    covered = 0
-    for begin, end in ranges:
-        if begin != covered:
-            raise ModelFileError(path, "damaged safetensors file: the tensors' byte ranges overlap or leave gaps")
-        covered = end
-    if covered > data_size:
-        raise ModelFileError(
-            path,
-            f"the file is truncated: its weights need {covered} bytes but only {data_size} are present "
-            f"(an interrupted download or copy?)",
-        )
-    if covered < data_size:
-        raise ModelFileError(path, f"damaged safetensors file: {data_size - covered} unexpected bytes after the weights")
-    return header, {str(k): str(v) for k, v in metadata.items()}
+        return read_container_header(path)
+    except ModelFileError:
+        raise
+    except ModelContainerError as error:  # the container layer's error, under this module's name
+        raise ModelFileError(error.path, error.reason) from None
 
 
 def read_card(path: str | os.PathLike) -> ModelCard:
@@ -219,8 +140,8 @@ def save_model(path: str | os.PathLike, model, card: ModelCard | dict[str, Any])
     expected = _expected_shapes(path, card)
     _check_weights_fit(path, {k: tuple(v.shape) for k, v in tensors.items()}, expected, writing=True)
     try:
-        plain = json.loads(json.dumps(card.to_dict(), default=_plain_number))
-        card_json = json.dumps(_finite_or_none(plain), sort_keys=True, allow_nan=False)
+        plain = json.loads(json.dumps(card.to_dict(), default=plain_number))
+        card_json = json.dumps(nan_to_null(plain), sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise ModelFileError(path, f"cannot write the model: the card holds a value JSON cannot store ({err})") from None
     metadata = {"format": "pt", CARD_METADATA_KEY: card_json}
@@ -297,23 +218,9 @@ def apply_card_to_transform(model, card: ModelCard) -> None:
     transform.image_std = [card.pixel_std] * card.num_slices
 
 
-def _plain_number(value: Any) -> Any:
-    # Metrics often arrive as numpy or torch scalars (or small arrays); store them as plain numbers.
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def _finite_or_none(value: Any) -> Any:
-    # A metric that could not be computed (NaN, e.g. no lesion in a split) is stored as null:
-    # standard JSON has no NaN, and other readers of the header would reject the file.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
+# Older names of the shared JSON number helpers.
+_plain_number = plain_number
+_finite_or_none = nan_to_null
 
 
 def _fill_from_build_config(card: dict[str, Any], model) -> dict[str, Any]:

@@ -26,7 +26,6 @@ Example:
 """
 from __future__ import annotations
 
-import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,18 +142,16 @@ class Volume:
         return self.index_to_patient(z, y - 0.5, x - 0.5)
 
     def pixel_to_patient(self, slice_index: float, x: float, y: float) -> np.ndarray:
-        """Deprecated: ``pixel_point_to_patient(slice_index, y, x)`` (this older name takes x before y).
+        """Deprecated older name: ``pixel_point_to_patient(slice_index, y, x)``, with x before y.
+
+        Kept for callers not yet moved to the one ``(z, y, x)`` order; new code calls ``pixel_point_to_patient``.
 
         Example:
-            >>> import numpy as np, warnings
+            >>> import numpy as np
             >>> v = Volume(np.zeros((2, 4, 4), np.int16), (3.0, 0.5, 0.5), origin=(10, 20, 30))
-            >>> with warnings.catch_warnings():
-            ...     warnings.simplefilter("ignore", DeprecationWarning)
-            ...     v.pixel_to_patient(1, 2.5, 0.5).tolist()
+            >>> v.pixel_to_patient(1, 2.5, 0.5).tolist()
             [11.0, 20.0, 33.0]
         """
-        _warnings.warn("Volume.pixel_to_patient(z, x, y) is deprecated: use pixel_point_to_patient(z, y, x)",
-                       DeprecationWarning, stacklevel=2)
         return self.pixel_point_to_patient(slice_index, y, x)
 
     def patient_to_index(self, point: np.ndarray | tuple[float, float, float]) -> np.ndarray:

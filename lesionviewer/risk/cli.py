@@ -1,6 +1,6 @@
-"""``lesionviewer-train risk ...``: phantoms, preprocessing, lists, training, evaluation and export of the risk model.
+"""``lesionviewer-risk ...`` (also ``lesionviewer-train risk ...``): phantoms, preprocessing, lists, training, evaluation and export of the risk model.
 
-Subcommands (``lesionviewer-train risk <command> --help`` for each)::
+Subcommands (``lesionviewer-risk <command> --help`` for each)::
 
     phantoms    OUT_DIR --count N [--seed S] [--config FILE | --voxel-mm MM --crop Z Y X] [--dicom]
     preprocess  IN_DIR OUT_DIR [--config FILE | --voxel-mm MM --crop Z Y X]
@@ -10,12 +10,11 @@ Subcommands (``lesionviewer-train risk <command> --help`` for each)::
     export      --run-dir DIR --out FILE.safetensors [--name NAME] [--metrics NAME=eval.json ...]
 
 Several GPUs: ``torchrun --nproc_per_node N -m lesionviewer.training.cli risk train --config ...``.
-Exit codes are ``lesionviewer-train``'s (0 done, 2 bad arguments or config, 3 non-finite
+Exit codes are ``lesionviewer.common.exit_codes`` (0 done, 2 bad arguments or config, 3 non-finite
 losses, 4 run folder problem, 5 data or checkpoint unreadable).
 
 Example:
-    >>> from lesionviewer.training.cli import main
-    >>> main(["risk", "train", "--resume", "/nonexistent/run"])  # the message goes to stderr
+    >>> main(["train", "--resume", "/nonexistent/run"])  # the message goes to stderr
     4
 """
 from __future__ import annotations
@@ -23,7 +22,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
+
+from lesionviewer.common.exit_codes import EXIT_USAGE, fail
 
 
 def add_risk_parser(sub) -> argparse.ArgumentParser:
@@ -232,9 +234,38 @@ def run_risk(args) -> int:
         >>> run_risk(argparse.Namespace(risk_command="train", config=None, resume=None, overrides=[], run_dir=None))
         2
     """
-    from lesionviewer.training.cli import EXIT_USAGE, _fail
-
     try:
         return HANDLERS[args.risk_command](args)
     except _UsageError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return fail(str(exc), EXIT_USAGE)
+
+
+def build_risk_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lesionviewer-risk`` (the ``risk`` command of ``lesionviewer-train`` on its own).
+
+    Example:
+        >>> build_risk_parser().parse_args(["lists", "l.csv", "npz", "out"]).risk_command
+        'lists'
+    """
+    parser = argparse.ArgumentParser(prog="lesionviewer-risk", add_help=False)
+    sub = parser.add_subparsers(dest="command")
+    risk = add_risk_parser(sub)
+    risk.prog = "lesionviewer-risk"
+    return risk
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``lesionviewer-risk``; returns the exit code (see the module docstring).
+
+    Example:
+        >>> main(["train"])  # neither --config nor --resume: the message goes to stderr
+        2
+    """
+    from lesionviewer.training.exit_mapping import run_command
+
+    args = build_risk_parser().parse_args(argv)
+    return run_command(run_risk, args, "lesionviewer-risk")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,8 +22,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lesionviewer.training.config import (ConfigError, OptimConfig, TrainConfig, _build, apply_overrides,
-                                          read_config_dict)
+from lesionviewer.common.config_tree import ConfigError, apply_overrides, build_section, check_rules, read_config_dict
+from lesionviewer.training.config import OptimConfig, TrainConfig
 from lesionviewer.risk.intensity import DEFAULT_HU_WINDOW
 
 __all__ = ["RiskConfig", "ConfigError", "apply_overrides", "load_risk_config", "risk_config_from_json",
@@ -156,9 +156,9 @@ class RiskConfig:
             >>> RiskConfig.from_dict({"model": {"backbone": "resnet"}})  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            lesionviewer.training.config.ConfigError: config: model.backbone must be one of i3d, mp3d (got 'resnet')
+            lesionviewer.common.config_tree.ConfigError: config: model.backbone must be one of i3d, mp3d (got 'resnet')
         """
-        cfg = _build(cls, raw, source, "")
+        cfg = build_section(cls, raw, source, "")
         cfg.validate(source)
         return cfg
 
@@ -213,7 +213,7 @@ class RiskConfig:
             >>> RiskConfig.from_dict({"data": {"crop_shape": [8, 8]}})  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            lesionviewer.training.config.ConfigError: config: data.crop_shape must be three positive integers (z, y, x) (got [8, 8])
+            lesionviewer.common.config_tree.ConfigError: config: data.crop_shape must be three positive integers (z, y, x) (got [8, 8])
         """
         d, o, t, e = self.data, self.optim, self.train, self.eval
         window = d.hu_window
@@ -233,29 +233,13 @@ class RiskConfig:
             ("loss.focal_gamma", self.loss.focal_gamma >= 0, ">= 0"),
             ("loss.focal_alpha", 0 < self.loss.focal_alpha < 1, "in (0, 1)"),
             ("loss.pos_weight", self.loss.pos_weight >= 0, ">= 0 (0 = from the training list)"),
-            ("optim.optimizer", o.optimizer in ("sgd", "adam", "adamw"), '"sgd", "adam" or "adamw"'),
-            ("optim.lr", o.lr > 0, "> 0"),
-            ("optim.epochs", o.epochs >= 1, ">= 1"),
-            ("optim.warmup_iters", o.warmup_iters >= 0, ">= 0"),
-            ("optim.warmup_factor", 0 < o.warmup_factor <= 1, "in (0, 1]"),
-            ("optim.milestones", all(isinstance(m, int) for m in o.milestones)
-             and list(o.milestones) == sorted(o.milestones), "increasing integers"),
-            ("train.images_per_gpu", t.images_per_gpu >= 1, ">= 1"),
-            ("train.iter_size", t.iter_size >= 1, ">= 1"),
-            ("train.amp_dtype", t.amp_dtype in ("float16", "bfloat16"), '"float16" or "bfloat16"'),
-            ("train.checkpoint_every", t.checkpoint_every >= 1, ">= 1"),
-            ("train.steps_per_epoch", t.steps_per_epoch >= 0, ">= 0"),
-            ("train.stop_after_steps", t.stop_after_steps >= 0, ">= 0"),
+            *o.checks(),  # the detector's optim and train checks (shared sections, shared rules)
+            *t.checks(),
             ("eval.batch_size", e.batch_size >= 1, ">= 1"),
             ("eval.min_sensitivity", 0 <= e.min_sensitivity <= 1, "in [0, 1]"),
             ("eval.bootstrap", e.bootstrap >= 0, ">= 0"),
         ]
-        for key, ok, rule in checks:
-            if not ok:
-                value = self
-                for part in key.split("."):
-                    value = getattr(value, part)
-                raise ConfigError(f"{source}: {key} must be {rule} (got {value!r})")
+        check_rules(self, checks, source)
         if e.test_at_end and not d.test_list:
             raise ConfigError(f"{source}: eval.test_at_end needs data.test_list")
 

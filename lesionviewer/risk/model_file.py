@@ -21,7 +21,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lesionviewer.detection.model_file import CARD_METADATA_KEY, ModelFileError, read_header
+from lesionviewer.common.json_numbers import nan_to_null, plain_number
+from lesionviewer.common.model_container import CARD_METADATA_KEY
+from lesionviewer.detection.model_file import ModelFileError, read_header
 from lesionviewer.risk.model_card import RISK_CARD_KEY, RiskCardError, check_risk_card, risk_card
 
 __all__ = ["RiskModelFileError", "read_risk_card", "save_risk_model", "load_risk_network"]
@@ -87,7 +89,6 @@ def save_risk_model(path: str | os.PathLike, net, card: dict[str, Any]) -> dict[
     """
     import safetensors.torch
 
-    from lesionviewer.detection.model_file import _finite_or_none, _plain_number
     from lesionviewer.util.atomic import atomic_write_bytes
 
     path = Path(path)
@@ -104,8 +105,8 @@ def save_risk_model(path: str | os.PathLike, net, card: dict[str, Any]) -> dict[
     if {k: tuple(v.shape) for k, v in expected.items()} != {k: tuple(v.shape) for k, v in tensors.items()}:
         raise RiskModelFileError(path, "cannot write the model: the weights do not match the card's backbone and options")
     try:
-        plain = json.loads(json.dumps(card, default=_plain_number))
-        card_json = json.dumps(_finite_or_none(plain), sort_keys=True, allow_nan=False)
+        plain = json.loads(json.dumps(card, default=plain_number))
+        card_json = json.dumps(nan_to_null(plain), sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise RiskModelFileError(path, f"cannot write the model: the card holds a value JSON cannot store ({err})") from None
     atomic_write_bytes(path, safetensors.torch.save(tensors, metadata={"format": "pt", RISK_CARD_KEY: card_json}))

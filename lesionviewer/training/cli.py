@@ -1,25 +1,9 @@
-"""``lesionviewer-train``: train, evaluate, export and pre-train LesionViewer detectors.
+"""Older name of ``lesionviewer-train``'s command line, now :mod:`lesionviewer.commands.train_cli`.
 
-Subcommands (``lesionviewer-train <command> --help`` for each)::
-
-    train     --config FILE [--set section.key=value ...] [--run-dir DIR] | --resume DIR
-    evaluate  --checkpoint FILE|RUN_DIR --split val|test [--out DIR]
-    export    --run-dir DIR --out model.safetensors [--name NAME]
-    pretrain  --coco-json FILE --images DIR [--config FILE] [--run-dir DIR] [--set ...]
-    synthesize --host CT [--host ...] --out DIR [--samples N] [--merge DIR]  (real CT + synthetic lesions;
-              lesionviewer.synthesis)
-    risk      phantoms|preprocess|lists|train|evaluate|export ...  (the whole-volume risk model;
-              lesionviewer.risk.cli, docs/risk.md)
-    evaluate-real --model M.safetensors [--deeplesion-keyslices DIR] [--lidc DIR] [--lesion-free PATH ...]
-              [--organs CT LABELS] [--threshold 0.5] [--out result.json]  (a detector file on real CT;
-              lesionviewer.evaluation.real_ct_cli)
-
-Several GPUs or nodes: ``torchrun --nproc_per_node 8 -m lesionviewer.training.cli train --config ...``.
-Phantom training data: make it with ``lesionviewer-phantom`` (same layout as DeepLesion).
-
-Exit codes: 0 done (or stopped on purpose by ``train.stop_after_steps``), 2 bad arguments or config,
-3 too many non-finite losses, 4 run folder problem (nothing to resume, or a run already there),
-5 data or checkpoint could not be read.
+Kept so that ``torchrun --nproc_per_node N -m lesionviewer.training.cli train ...`` and older imports
+(``from lesionviewer.training.cli import main, EXIT_USAGE``) keep working. A compatibility shim: the
+architecture test lets it import the layer above (``docs/architecture.md``); new code imports
+:mod:`lesionviewer.commands.train_cli` or :mod:`lesionviewer.common.exit_codes`.
 
 Example:
     >>> main(["train", "--resume", "/nonexistent/run"])  # the message goes to stderr
@@ -27,180 +11,18 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from pathlib import Path
 
-EXIT_OK, EXIT_USAGE, EXIT_NONFINITE, EXIT_RUN, EXIT_DATA = 0, 2, 3, 4, 5
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``lesionviewer-train``.
-
-    Example:
-        >>> build_parser().parse_args(["export", "--run-dir", "r", "--out", "m.safetensors"]).command
-        'export'
-    """
-    parser = argparse.ArgumentParser(
-        prog="lesionviewer-train",
-        description="Train, evaluate and export LesionViewer lesion detectors (MP3D FPN and its peers) on "
-                    "DeepLesion-layout data (Images_png/ + DL_info.csv). Phantom data for a quick start: "
-                    "make it with lesionviewer-phantom, then train resources/configs/demo_small_phantom.toml.",
-        epilog="Multi-GPU / multi-node: torchrun --nproc_per_node N -m lesionviewer.training.cli train ...")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    train = sub.add_parser("train", help="train a detector from a TOML config (or resume a run)")
-    train.add_argument("--config", type=Path, help="TOML config (see resources/configs/)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config field, e.g. --set optim.lr=0.01 (repeatable)")
-    train.add_argument("--run-dir", type=Path, help="run folder (default runs/<config name>)")
-    train.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                       help="continue the run in RUN_DIR exactly where its last checkpoint left it")
-
-    ev = sub.add_parser("evaluate", help="FROC + mAP of a checkpoint on a split (JSON + FROC PNG)")
-    ev.add_argument("--checkpoint", type=Path, required=True, help="a .pt checkpoint or a run folder (its best)")
-    ev.add_argument("--split", choices=("val", "test"), default="test")
-    ev.add_argument("--out", type=Path, help="output folder (default: the run's eval/)")
-    ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a field of the checkpoint's config, e.g. --set data.root=/data/DeepLesion")
-    ev.add_argument("--device", default="auto")
-
-    ex = sub.add_parser("export", help="write the viewer's model file (safetensors + model card)")
-    ex.add_argument("--run-dir", type=Path, required=True)
-    ex.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
-    ex.add_argument("--name", help="model name in the card (default: the config name)")
-    ex.add_argument("--checkpoint", choices=("best", "last"), default="best")
-    ex.add_argument("--description", help="the card's description (default: the config's)")
-    ex.add_argument("--data", dest="data_notes", action="append", default=[], metavar="KEY=VALUE",
-                    help="add a note to the card's training_data, e.g. --data generator=\"lesionviewer-phantom ...\"")
-
-    pre = sub.add_parser("pretrain", help="supervised 3D pre-training on a COCO-format detection dataset "
-                                          "(RGB -> 3 slices, multi-class)")
-    pre.add_argument("--coco-json", type=Path, required=True, help="COCO instances JSON")
-    pre.add_argument("--images", type=Path, required=True, help="folder of the images the JSON names")
-    pre.add_argument("--config", type=Path, help="TOML config (default resources/configs/coco_pretrain_mp3d63.toml)")
-    pre.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    pre.add_argument("--run-dir", type=Path, help="run folder (default runs/<config name>)")
-    pre.add_argument("--resume", type=Path, metavar="RUN_DIR")
-
-    from lesionviewer.risk.cli import add_risk_parser
-    from lesionviewer.synthesis.cli import add_synthesize_parser
-
-    add_risk_parser(sub)
-    add_synthesize_parser(sub)
-
-    # evaluate-real: a detector file on real CT (lesionviewer.evaluation.real_ct_cli)
-    from lesionviewer.evaluation.real_ct_cli import add_evaluate_real_parser
-
-    add_evaluate_real_parser(sub)
-    return parser
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"lesionviewer-train: {message}", file=sys.stderr)
-    return code
-
-
-def _train(args) -> int:
-    from lesionviewer.training.config import apply_overrides, load_config
-    from lesionviewer.training.loop import load_run_config
-    from lesionviewer.training.runner import train
-
-    if args.resume is not None:
-        if args.config is not None or args.run_dir is not None:
-            return _fail("--resume takes the config and run folder of the run it continues; "
-                         "leave out --config and --run-dir (use --set to change a field)", EXIT_USAGE)
-        cfg = apply_overrides(load_run_config(args.resume), args.overrides)
-        run_dir, resume = args.resume, True
-    else:
-        if args.config is None:
-            return _fail("train needs --config FILE (or --resume RUN_DIR)", EXIT_USAGE)
-        cfg = load_config(args.config, args.overrides)
-        run_dir, resume = args.run_dir or Path("runs") / cfg.name, False
-    summary = train(cfg, run_dir, resume=resume)
-    _print_summary(summary)
-    return EXIT_OK
-
-
-def _print_summary(summary: dict) -> None:
-    keep = {k: v for k, v in summary.items() if k not in ("training_data",)}
-    print(json.dumps(keep, indent=2))
-
-
-def _evaluate(args) -> int:
-    from lesionviewer.training.runner import evaluate_checkpoint
-
-    metrics = evaluate_checkpoint(args.checkpoint, args.split, args.out, args.overrides, args.device)
-    print(json.dumps({k: v for k, v in metrics.items() if not k.startswith("curve")}, indent=2))
-    return EXIT_OK
-
-
-def _export(args) -> int:
-    from lesionviewer.training.export import export_run
-
-    notes = {}
-    for item in args.data_notes:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            print(f"lesionviewer-train export: --data {item!r}: expected KEY=VALUE", file=sys.stderr)
-            return 2
-        notes[key.strip()] = value
-    card = export_run(args.run_dir, args.out, name=args.name, which=args.checkpoint,
-                      description=args.description, data_notes=notes)
-    print(f"wrote {args.out} ({card.architecture}, {card.num_slices} slices at {card.slice_interval_mm} mm)")
-    return EXIT_OK
-
-
-def _pretrain(args) -> int:
-    from lesionviewer.paths import resources_dir
-    from lesionviewer.training.config import apply_overrides, load_config
-    from lesionviewer.training.loop import load_run_config
-    from lesionviewer.training.pretrain_coco import pretrain
-
-    if args.resume is not None:
-        cfg = apply_overrides(load_run_config(args.resume), args.overrides)
-        run_dir, resume = args.resume, True
-    else:
-        config = args.config or resources_dir() / "configs" / "coco_pretrain_mp3d63.toml"
-        cfg = load_config(config, args.overrides)
-        run_dir, resume = args.run_dir or Path("runs") / cfg.name, False
-    summary = pretrain(cfg, args.coco_json, args.images, run_dir, resume=resume)
-    _print_summary(summary)
-    return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``lesionviewer-train``; returns the exit code (see the module docstring).
-
-    Example:
-        >>> main(["train"])
-        2
-    """
-    from lesionviewer.training.checkpoint import CheckpointError
-    from lesionviewer.training.config import ConfigError
-    from lesionviewer.training.loop import NonFiniteLossError, RunError
-
-    args = build_parser().parse_args(argv)
-    from lesionviewer.evaluation.real_ct_cli import run_evaluate_real
-    from lesionviewer.risk.cli import run_risk
-    from lesionviewer.synthesis.cli import run_synthesize
-
-    handlers = {"train": _train, "evaluate": _evaluate, "export": _export, "pretrain": _pretrain, "risk": run_risk,
-                "evaluate-real": run_evaluate_real, "synthesize": run_synthesize}
-    try:
-        return handlers[args.command](args)
-    except ConfigError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except NonFiniteLossError as exc:
-        return _fail(str(exc), EXIT_NONFINITE)
-    except RunError as exc:
-        return _fail(str(exc), EXIT_RUN)
-    except (CheckpointError, FileNotFoundError, ValueError, OSError) as exc:
-        return _fail(str(exc), EXIT_DATA)
-    except KeyboardInterrupt:
-        return _fail("interrupted; continue with --resume RUN_DIR (the last checkpoint is kept)", 130)
-
+from lesionviewer.commands.train_cli import (  # noqa: F401 - this module re-exports them
+    EXIT_DATA,
+    EXIT_NONFINITE,
+    EXIT_OK,
+    EXIT_RUN,
+    EXIT_USAGE,
+    _fail,
+    build_parser,
+    main,
+)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,18 +22,19 @@ Example:
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
-import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message names the file or key."""
+from lesionviewer.common.config_tree import (  # noqa: F401 - parse_override: re-exported for older importers
+    ConfigError,
+    apply_overrides,
+    build_section,
+    check_rules,
+    parse_override,
+    read_config_dict,
+)
 
 
 #: The most context slices a config may ask for (MP3D uses 9; 3DCE at most 27).
@@ -126,6 +127,28 @@ class OptimConfig:
     milestones: list = field(default_factory=lambda: [16, 22])
     gamma: float = 0.1
 
+    def checks(self, prefix: str = "optim.") -> list[tuple[str, bool, str]]:
+        """The range checks of this section as ``(key, ok, rule)`` (the detector's and the risk model's).
+
+        Example:
+            >>> [key for key, ok, _ in OptimConfig(reference_batch=0).checks() if not ok]
+            ['optim.reference_batch']
+        """
+        return [
+            (prefix + "optimizer", self.optimizer in ("sgd", "adam", "adamw"), '"sgd", "adam" or "adamw"'),
+            (prefix + "lr", self.lr > 0, "> 0"),
+            (prefix + "reference_batch", self.reference_batch >= 1, ">= 1"),
+            (prefix + "epochs", self.epochs >= 1, ">= 1"),
+            (prefix + "warmup_iters", self.warmup_iters >= 0, ">= 0"),
+            (prefix + "warmup_factor", 0 < self.warmup_factor <= 1, "in (0, 1]"),
+            (prefix + "grad_clip", self.grad_clip >= 0, ">= 0"),
+            (prefix + "milestones", all(isinstance(m, int) for m in self.milestones)
+             and list(self.milestones) == sorted(self.milestones), "increasing integers"),
+            (prefix + "momentum", 0 <= self.momentum <= 1, "in [0, 1]"),
+            (prefix + "weight_decay", self.weight_decay >= 0, ">= 0"),
+            (prefix + "gamma", self.gamma > 0, "> 0"),
+        ]
+
 
 @dataclass
 class TrainConfig:
@@ -156,6 +179,26 @@ class TrainConfig:
     #: the run can be continued with ``--resume``.
     stop_after_steps: int = 0
     progress_bar: bool = True
+
+    def checks(self, prefix: str = "train.") -> list[tuple[str, bool, str]]:
+        """The range checks of this section as ``(key, ok, rule)`` (the detector's and the risk model's).
+
+        Example:
+            >>> [key for key, ok, _ in TrainConfig(iter_size=0, amp_dtype="int8").checks() if not ok]
+            ['train.iter_size', 'train.amp_dtype']
+        """
+        return [
+            (prefix + "images_per_gpu", self.images_per_gpu >= 1, ">= 1"),
+            (prefix + "iter_size", self.iter_size >= 1, ">= 1"),
+            (prefix + "amp_dtype", self.amp_dtype in ("float16", "bfloat16"), '"float16" or "bfloat16"'),
+            (prefix + "max_nonfinite", self.max_nonfinite >= 0, ">= 0"),
+            (prefix + "checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
+            (prefix + "log_every", self.log_every >= 1, ">= 1"),
+            (prefix + "steps_per_epoch", self.steps_per_epoch >= 0, ">= 0"),
+            (prefix + "stop_after_steps", self.stop_after_steps >= 0, ">= 0"),
+            (prefix + "loss_scale", self.loss_scale > 0, "> 0"),
+            (prefix + "torch_threads", self.torch_threads >= 0, ">= 0"),
+        ]
 
 
 @dataclass
@@ -194,7 +237,7 @@ class TrainingConfig:
             >>> TrainingConfig.from_dict({"train": {"seed": 3}}).train.seed
             3
         """
-        cfg = _build(cls, raw, source, "")
+        cfg = build_section(cls, raw, source, "")
         cfg.validate(source)
         return cfg
 
@@ -234,11 +277,11 @@ class TrainingConfig:
             >>> TrainingConfig.from_dict({"data": {"num_slices": 0}})
             Traceback (most recent call last):
             ...
-            lesionviewer.training.config.ConfigError: config: data.num_slices must be >= 1 (got 0)
+            lesionviewer.common.config_tree.ConfigError: config: data.num_slices must be >= 1 (got 0)
             >>> TrainingConfig.from_dict({"optim": {"lr": float("inf")}})
             Traceback (most recent call last):
             ...
-            lesionviewer.training.config.ConfigError: config: optim.lr must be a finite number (got inf)
+            lesionviewer.common.config_tree.ConfigError: config: optim.lr must be a finite number (got inf)
         """
         checks = [
             ("data.num_slices", self.data.num_slices >= 1, ">= 1"),
@@ -258,23 +301,8 @@ class TrainingConfig:
             ("data.crop_on_lesion", 0 <= self.data.crop_on_lesion <= 1, "in [0, 1]"),
             ("data.repeat_key_slice", 0 <= self.data.repeat_key_slice <= 1, "in [0, 1]"),
             ("model.init_parts", self.model.init_parts in ("backbone", "detector"), '"backbone" or "detector"'),
-            ("optim.optimizer", self.optim.optimizer in ("sgd", "adam", "adamw"), '"sgd", "adam" or "adamw"'),
-            ("optim.lr", self.optim.lr > 0, "> 0"),
-            ("optim.reference_batch", self.optim.reference_batch >= 1, ">= 1"),
-            ("optim.epochs", self.optim.epochs >= 1, ">= 1"),
-            ("optim.warmup_iters", self.optim.warmup_iters >= 0, ">= 0"),
-            ("optim.warmup_factor", 0 < self.optim.warmup_factor <= 1, "in (0, 1]"),
-            ("optim.grad_clip", self.optim.grad_clip >= 0, ">= 0"),
-            ("optim.milestones", all(isinstance(m, int) for m in self.optim.milestones)
-             and list(self.optim.milestones) == sorted(self.optim.milestones), "increasing integers"),
-            ("train.images_per_gpu", self.train.images_per_gpu >= 1, ">= 1"),
-            ("train.iter_size", self.train.iter_size >= 1, ">= 1"),
-            ("train.amp_dtype", self.train.amp_dtype in ("float16", "bfloat16"), '"float16" or "bfloat16"'),
-            ("train.max_nonfinite", self.train.max_nonfinite >= 0, ">= 0"),
-            ("train.checkpoint_every", self.train.checkpoint_every >= 1, ">= 1"),
-            ("train.log_every", self.train.log_every >= 1, ">= 1"),
-            ("train.steps_per_epoch", self.train.steps_per_epoch >= 0, ">= 0"),
-            ("train.stop_after_steps", self.train.stop_after_steps >= 0, ">= 0"),
+            *self.optim.checks(),
+            *self.train.checks(),
             ("eval.iou", 0 < self.eval.iou <= 1, "in (0, 1]"),
             ("eval.batch_size", self.eval.batch_size >= 1, ">= 1"),
             # Issue 14: absurd values are refused here, before any data or network is touched.
@@ -287,117 +315,19 @@ class TrainingConfig:
             ("data.hflip", 0 <= self.data.hflip <= 1, "a probability in [0, 1]"),
             ("data.vflip", 0 <= self.data.vflip <= 1, "a probability in [0, 1]"),
             ("data.reverse_slices", 0 <= self.data.reverse_slices <= 1, "a probability in [0, 1]"),
-            ("optim.momentum", 0 <= self.optim.momentum <= 1, "in [0, 1]"),
-            ("optim.weight_decay", self.optim.weight_decay >= 0, ">= 0"),
-            ("optim.gamma", self.optim.gamma > 0, "> 0"),
-            ("train.loss_scale", self.train.loss_scale > 0, "> 0"),
-            ("train.torch_threads", self.train.torch_threads >= 0, ">= 0"),
             ("eval.fps", len(self.eval.fps) > 0 and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
                 for v in self.eval.fps), "a non-empty list of positive numbers (false positives per image)"),
             ("eval.every_epochs", self.eval.every_epochs >= 0, ">= 0"),
             ("eval.max_images", self.eval.max_images >= 0, ">= 0"),
         ]
-        for key, value in _float_fields(self):
-            if value != value or value in (float("inf"), float("-inf")):
-                raise ConfigError(f"{source}: {key} must be a finite number (got {value!r})")
-        for key, ok, rule in checks:
-            if not ok:
-                value = _get_path(self, key)
-                raise ConfigError(f"{source}: {key} must be {rule} (got {value!r})")
+        check_rules(self, checks, source)
         if not self.model.builder:
             from lesionviewer.training.model_options_check import model_options_problem
 
             problem = model_options_problem(self.model.arch, self.model.options)
             if problem is not None:
                 raise ConfigError(f"{source}: {problem}")
-
-
-def _float_fields(cfg: Any, prefix: str = ""):
-    # Every float setting and every number in a list setting, with its dotted name.
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        key = prefix + f.name
-        if dataclasses.is_dataclass(value):
-            yield from _float_fields(value, key + ".")
-        elif isinstance(value, float):
-            yield key, value
-        elif isinstance(value, list):
-            yield from ((key, v) for v in value if isinstance(v, float))
-
-
-def _get_path(cfg: Any, key: str) -> Any:
-    for part in key.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
-
-
-def _build(cls, raw: Any, source: str, prefix: str):
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: [{prefix.rstrip('.')}] must be a table")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(prefix + u for u in unknown)}; "
-                          f"known: {', '.join(prefix + n for n in sorted(names))}")
-    kwargs = {}
-    for name, value in raw.items():
-        hint = hints[name]
-        key = prefix + name
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, source, key + ".")
-        else:
-            kwargs[name] = _coerce(hint, value, source, key)
-    return cls(**kwargs)
-
-
-def _coerce(hint, value, source: str, key: str):
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    expected = {float: float, int: int, bool: bool, str: str, list: list, dict: dict}[hint]
-    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
-        raise ConfigError(f"{source}: {key} must be {expected.__name__} (got {value!r})")
-    return copy.deepcopy(value)
-
-
-def _deep_merge(base: dict, top: dict) -> dict:
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "options":
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def read_config_dict(path: str | Path, _seen: tuple = ()) -> dict:
-    """Read a TOML config as nested dicts, resolving ``extends`` chains (cycles are an error).
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> d = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (d / "base.toml").write_text('[optim]\\nlr = 0.02\\nepochs = 24\\n')
-        >>> _ = (d / "short.toml").write_text('extends = "base.toml"\\n[optim]\\nepochs = 12\\n')
-        >>> read_config_dict(d / "short.toml")["optim"]
-        {'lr': 0.02, 'epochs': 12}
-    """
-    path = Path(path).resolve()
-    if path in _seen:
-        raise ConfigError(f"{path}: 'extends' chain loops back to this file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    parent = raw.pop("extends", None)
-    if parent is None:
-        return raw
-    if not isinstance(parent, str):
-        raise ConfigError(f"{path}: 'extends' must be a file name")
-    base = read_config_dict(path.parent / parent, _seen + (path,))
-    return _deep_merge(base, raw)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainingConfig:
@@ -411,54 +341,6 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Trainin
     """
     raw = read_config_dict(path)
     return apply_overrides(TrainingConfig.from_dict(raw, source=str(path)), overrides or [])
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``"section.key=value"`` into the key path and its value read as TOML.
-
-    Example:
-        >>> parse_override("optim.milestones=[8, 11]")
-        (['optim', 'milestones'], [8, 11])
-        >>> parse_override("model.arch=mp3d63_ctm")
-        (['model', 'arch'], 'mp3d63_ctm')
-    """
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected section.key=value")
-    key, value_text = text.split("=", 1)
-    key = key.strip()
-    if not key:
-        raise ConfigError(f"--set {text!r}: empty key")
-    try:
-        value = tomllib.loads(f"v = {value_text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = value_text.strip()
-    return key.split("."), value
-
-
-def apply_overrides(cfg, overrides: list[str]):
-    """A new config with ``section.key=value`` overrides applied and checked.
-
-    Example:
-        >>> apply_overrides(TrainingConfig(), ["train.amp=false"]).train.amp
-        False
-        >>> apply_overrides(TrainingConfig(), ["train.nope=1"])  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        lesionviewer.training.config.ConfigError: --set: unknown key train.nope; known: train.amp, ...
-    """
-    raw = cfg.to_dict()
-    for text in overrides:
-        path, value = parse_override(text)
-        target = raw
-        for part in path[:-1]:
-            if not isinstance(target.get(part), dict):
-                raise ConfigError(f"--set {text!r}: unknown section {part!r}")
-            target = target[part]
-        if path[-1] not in target and path[-2:-1] != ["options"]:
-            known = ", ".join(".".join(path[:-1] + [k]) for k in sorted(target))
-            raise ConfigError(f"--set: unknown key {'.'.join(path)}; known: {known}")
-        target[path[-1]] = value
-    return type(cfg).from_dict(raw, source="--set")  # any config class with from_dict/to_dict (the risk one too)
 
 
 def config_to_json(cfg: TrainingConfig) -> str:

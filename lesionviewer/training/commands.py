@@ -1,0 +1,136 @@
+"""The detector's ``lesionviewer-train`` subcommands: train, evaluate, export and pretrain.
+
+``lesionviewer.commands.train_cli`` puts them beside the risk model's and the other data tools'
+subcommands; this module only adds their arguments and runs them.
+
+Example:
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(); sub = parser.add_subparsers(dest="command")
+    >>> add_detector_parsers(sub)
+    >>> parser.parse_args(["export", "--run-dir", "r", "--out", "m.safetensors"]).checkpoint
+    'best'
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lesionviewer.common.exit_codes import EXIT_OK, EXIT_USAGE, fail
+
+
+def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``evaluate``, ``export`` and ``pretrain`` to a ``lesionviewer-train`` parser's subparsers.
+
+    Example:
+        >>> parser = argparse.ArgumentParser(); sub = parser.add_subparsers(dest="command")
+        >>> add_detector_parsers(sub)
+        >>> parser.parse_args(["evaluate", "--checkpoint", "run"]).split
+        'test'
+    """
+    train = sub.add_parser("train", help="train a detector from a TOML config (or resume a run)")
+    train.add_argument("--config", type=Path, help="TOML config (see resources/configs/)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set optim.lr=0.01 (repeatable)")
+    train.add_argument("--run-dir", type=Path, help="run folder (default runs/<config name>)")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR exactly where its last checkpoint left it")
+
+    ev = sub.add_parser("evaluate", help="FROC + mAP of a checkpoint on a split (JSON + FROC PNG)")
+    ev.add_argument("--checkpoint", type=Path, required=True, help="a .pt checkpoint or a run folder (its best)")
+    ev.add_argument("--split", choices=("val", "test"), default="test")
+    ev.add_argument("--out", type=Path, help="output folder (default: the run's eval/)")
+    ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a field of the checkpoint's config, e.g. --set data.root=/data/DeepLesion")
+    ev.add_argument("--device", default="auto")
+
+    ex = sub.add_parser("export", help="write the viewer's model file (safetensors + model card)")
+    ex.add_argument("--run-dir", type=Path, required=True)
+    ex.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
+    ex.add_argument("--name", help="model name in the card (default: the config name)")
+    ex.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    ex.add_argument("--description", help="the card's description (default: the config's)")
+    ex.add_argument("--data", dest="data_notes", action="append", default=[], metavar="KEY=VALUE",
+                    help="add a note to the card's training_data, e.g. --data generator=\"lesionviewer-phantom ...\"")
+
+    pre = sub.add_parser("pretrain", help="supervised 3D pre-training on a COCO-format detection dataset "
+                                          "(RGB -> 3 slices, multi-class)")
+    pre.add_argument("--coco-json", type=Path, required=True, help="COCO instances JSON")
+    pre.add_argument("--images", type=Path, required=True, help="folder of the images the JSON names")
+    pre.add_argument("--config", type=Path, help="TOML config (default resources/configs/coco_pretrain_mp3d63.toml)")
+    pre.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    pre.add_argument("--run-dir", type=Path, help="run folder (default runs/<config name>)")
+    pre.add_argument("--resume", type=Path, metavar="RUN_DIR")
+
+
+def _train(args) -> int:
+    from lesionviewer.training.config import apply_overrides, load_config
+    from lesionviewer.training.loop import load_run_config
+    from lesionviewer.training.runner import train
+
+    if args.resume is not None:
+        if args.config is not None or args.run_dir is not None:
+            return fail("--resume takes the config and run folder of the run it continues; "
+                         "leave out --config and --run-dir (use --set to change a field)", EXIT_USAGE)
+        cfg = apply_overrides(load_run_config(args.resume), args.overrides)
+        run_dir, resume = args.resume, True
+    else:
+        if args.config is None:
+            return fail("train needs --config FILE (or --resume RUN_DIR)", EXIT_USAGE)
+        cfg = load_config(args.config, args.overrides)
+        run_dir, resume = args.run_dir or Path("runs") / cfg.name, False
+    summary = train(cfg, run_dir, resume=resume)
+    _print_summary(summary)
+    return EXIT_OK
+
+
+def _print_summary(summary: dict) -> None:
+    keep = {k: v for k, v in summary.items() if k not in ("training_data",)}
+    print(json.dumps(keep, indent=2))
+
+
+def _evaluate(args) -> int:
+    from lesionviewer.training.runner import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, args.split, args.out, args.overrides, args.device)
+    print(json.dumps({k: v for k, v in metrics.items() if not k.startswith("curve")}, indent=2))
+    return EXIT_OK
+
+
+def _export(args) -> int:
+    from lesionviewer.training.export import export_run
+
+    notes = {}
+    for item in args.data_notes:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            print(f"lesionviewer-train export: --data {item!r}: expected KEY=VALUE", file=sys.stderr)
+            return 2
+        notes[key.strip()] = value
+    card = export_run(args.run_dir, args.out, name=args.name, which=args.checkpoint,
+                      description=args.description, data_notes=notes)
+    print(f"wrote {args.out} ({card.architecture}, {card.num_slices} slices at {card.slice_interval_mm} mm)")
+    return EXIT_OK
+
+
+def _pretrain(args) -> int:
+    from lesionviewer.paths import resources_dir
+    from lesionviewer.training.config import apply_overrides, load_config
+    from lesionviewer.training.loop import load_run_config
+    from lesionviewer.training.pretrain_coco import pretrain
+
+    if args.resume is not None:
+        cfg = apply_overrides(load_run_config(args.resume), args.overrides)
+        run_dir, resume = args.resume, True
+    else:
+        config = args.config or resources_dir() / "configs" / "coco_pretrain_mp3d63.toml"
+        cfg = load_config(config, args.overrides)
+        run_dir, resume = args.run_dir or Path("runs") / cfg.name, False
+    summary = pretrain(cfg, args.coco_json, args.images, run_dir, resume=resume)
+    _print_summary(summary)
+    return EXIT_OK
+
+
+#: The subcommand handlers, by name: ``handler(args) -> exit code``.
+HANDLERS = {"train": _train, "evaluate": _evaluate, "export": _export, "pretrain": _pretrain}
