@@ -135,6 +135,9 @@ def small_model(device: str, amp: bool, mode: str, channels_last: bool = False) 
         torch.manual_seed(0)
         card = {"name": "mp3d_small-9", "architecture": "mp3d_small", "num_slices": 9, "slice_interval_mm": 2.5}
         return Detector(build_detector("mp3d_small", 9), card, **options)
+    if not getattr(small_model, "told", False):
+        print(f"small model: {path}")
+        small_model.told = True
     return Detector.from_file(path, **options)
 
 

@@ -64,7 +64,8 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--modes", default="window,volume")
+    parser.add_argument("--modes", default="window,volume,volume+bf16",
+                        help="comma-separated modes; +bf16 runs the backbone under bf16 autocast")
     parser.add_argument("--max-images", type=int, default=0, help="only the first N key slices (a quick check)")
     parser.add_argument("--out", help="write both modes' metrics here as JSON")
     args = parser.parse_args()
@@ -79,8 +80,10 @@ def main() -> None:
     truth = ground_truth_boxes(dataset)
     fps = tuple(cfg.eval.fps)
     results = {}
+    print(f"model {args.model}")
     for mode in args.modes.split(","):
-        detector = Detector.from_file(args.model, device=args.device, mode=mode, score_floor=0.0)
+        detector = Detector.from_file(args.model, device=args.device, mode=mode.split("+")[0], score_floor=0.0,
+                                      amp=mode.endswith("+bf16"))
         found, seconds = detections(detector, dataset)
         metrics = score_detections(found, truth, fps=fps)
         metrics["seconds"] = round(seconds, 1)
@@ -88,10 +91,10 @@ def main() -> None:
         sens = " ".join(f"{k}:{v:.4f}" for k, v in metrics["sensitivity"].items())
         print(f"{mode:<7} {len(truth)} key slices, {metrics['num_lesions']} lesions: sensitivity at FPs {sens}; "
               f"mFROC {metrics['mean_sensitivity']:.4f}, mAP {metrics['map50']:.4f}, detect {seconds:.1f} s")
-    if "window" in results and "volume" in results:
-        for key in results["window"]["sensitivity"]:
-            delta = 100 * (results["volume"]["sensitivity"][key] - results["window"]["sensitivity"][key])
-            print(f"volume - window at {key} FPs: {delta:+.2f} points")
+    for other in [m for m in results if m != "window"] if "window" in results else []:
+        deltas = ", ".join(f"{key}: {100 * (results[other]['sensitivity'][key] - value):+.2f}"
+                           for key, value in results["window"]["sensitivity"].items())
+        print(f"{other} - window, points of sensitivity at FPs {deltas}")
     if args.out:
         with open(args.out, "w") as handle:
             json.dump({k: {m: v for m, v in r.items() if not m.startswith("curve")} for k, r in results.items()},

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torchvision.models.detection.image_list import ImageList
 
+from lesionviewer.detection.cpu_features import native_bf16
 from lesionviewer.detection.device import describe_device, pick_device
 from lesionviewer.detection.device_input import DeviceVolume, network_slices
 from lesionviewer.detection.finding import Finding
@@ -70,6 +71,10 @@ DEFAULT_VOLUME_CHUNK = {"cuda": 64, "mps": 32, "cpu": 32}
 #: engine can be run in either mode without a new option.
 MODES = ("auto", "window", "volume")
 MODE_VARIABLE = "LESIONVIEWER_DETECT_MODE"
+
+#: Whether ``amp=None`` means bf16 autocast of the backbone on a CPU with native bf16 (see
+#: :func:`~lesionviewer.detection.cpu_features.native_bf16`); decided by measurement, docs/benchmarks.md.
+CPU_BF16_BY_DEFAULT = False
 
 Cancel = Union[Callable[[], bool], threading.Event, None]
 
@@ -110,7 +115,9 @@ class Detector:
         self.card = card if isinstance(card, ModelCard) else ModelCard(**card)
         self.device = pick_device(device)
         on_cuda = self.device.type == "cuda"
-        self.amp = on_cuda if amp is None else bool(amp)
+        if amp is None:
+            amp = on_cuda or (self.device.type == "cpu" and CPU_BF16_BY_DEFAULT and native_bf16())
+        self.amp = bool(amp)
         self.amp_dtype = _amp_dtype(self.device)
         self.batch_size = int(batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 1))
         if self.batch_size < 1:

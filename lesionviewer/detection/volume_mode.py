@@ -44,6 +44,7 @@ from lesionviewer.detection.networks.depth_to_2d import CenterSlice, DepthConv, 
 from lesionviewer.detection.networks.mp3d_resnet import ResNet3DTrunk
 from lesionviewer.detection.networks.pseudo3d import P3DBottleneck
 from lesionviewer.detection.networks.resnet3d import Bottleneck3D
+from lesionviewer.detection.trunk_rewrites import rewrite_trunk
 
 
 def volume_mode_problem(model: nn.Module) -> str | None:
@@ -145,7 +146,8 @@ class SlidingDepthGroupNorm(nn.Module):
 
 
 def shared_trunk(trunk: nn.Module, window: int) -> nn.Module:
-    """A copy of ``trunk`` sharing its parameters, with every GroupNorm made a :class:`SlidingDepthGroupNorm`.
+    """A copy of ``trunk`` sharing its parameters, with every GroupNorm made a :class:`SlidingDepthGroupNorm`
+    (and the slice convolutions and stem pool in their faster exact 2D forms, :mod:`.trunk_rewrites`).
 
     Example:
         >>> from lesionviewer.detection.networks.mp3d_resnet import mp3d_trunk
@@ -161,7 +163,7 @@ def shared_trunk(trunk: nn.Module, window: int) -> nn.Module:
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.GroupNorm):
                 setattr(module, child_name, SlidingDepthGroupNorm(child, window))
-    return copied.eval()
+    return rewrite_trunk(copied).eval()
 
 
 def windows_to_2d(convert: nn.Module, features: torch.Tensor, window: int) -> torch.Tensor:
