@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QPushButton, QSplitter, QToolBar)
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QMainWindow, QMessageBox, QSplitter
 
 from lesionviewer.io import Volume
 from lesionviewer.review.session import ReviewSession
@@ -21,29 +19,37 @@ from lesionviewer_app import messages
 from lesionviewer_app.detection_runner import DetectionRunner, DetectorFactory
 from lesionviewer_app.findings_overlay import OverlayBox
 from lesionviewer_app.findings_panel import FindingsPanel
-from lesionviewer_app.detection_estimate import ESTIMATING, describe_remaining
 from lesionviewer_app.loading import (OPEN_FILE_FILTER, SlicePreview, call_in_job, library_loader,
                                       library_series_finder, load_in_job, load_series_in_job, patient_name,
                                       series_description)
+from lesionviewer_app.main_window_detection import DetectionActions
+from lesionviewer_app.main_window_export import ExportActions
+from lesionviewer_app.main_window_menus import MenuActions
+from lesionviewer_app.main_window_risk import RiskActions
 from lesionviewer_app.measurement_tools import MeasurementTools
-from lesionviewer.detection.model_status import demonstration_reason
-from lesionviewer_app.model_files import is_risk_model, read_card
 from lesionviewer_app.reformat_view import ReformatView
 from lesionviewer_app.review_bridge import ReviewBridge
-from lesionviewer_app.risk_panel import RiskPanel, describe_card
+from lesionviewer_app.risk_panel import RiskPanel
 from lesionviewer_app.risk_runner import RiskModelFactory, RiskRunner
-from lesionviewer_app.settings import DEVICES, ViewerSettings
+from lesionviewer_app.settings import ViewerSettings
 from lesionviewer_app.slice_view import SliceView
+from lesionviewer_app.study_workflow import StudyWorkflow
 from lesionviewer_app.view_state import ViewState
 from lesionviewer_app.window_level import WindowLevelControls, preset_for_key
 from lesionviewer_app.worker import BackgroundJob, run_in_background, running_jobs
 
+__all__ = ["MainWindow", "APP_TITLE"]
+
 APP_TITLE = "LesionViewer"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(MenuActions, DetectionActions, RiskActions, ExportActions, QMainWindow):
     """The viewer. ``loader``, ``series_finder``, ``detector_factory`` and ``risk_model_factory``
-    default to the library's; tests pass their own."""
+    default to the library's; tests pass their own.
+
+    The menus, the detection, the risk and the export actions are in the mixins beside this file
+    (``main_window_*.py``); what the open study's work is at is :attr:`flow` (``study_workflow``).
+    """
 
     def __init__(self, settings: ViewerSettings | None = None, *,
                  loader: Callable[..., Volume] | None = None,
@@ -60,17 +66,13 @@ class MainWindow(QMainWindow):
         self.load_job: BackgroundJob | None = None
         self.view3d = None
         self._view3d_dock: QDockWidget | None = None
-        self._fresh_run = False
-        self._detect_done = (0, 0)
-        self._detect_left = ESTIMATING
-        self._device_text = ""
-        self._detection_active = False
         self._load_serial = 0
-        #: the study whose risk runs once detection is over (None: no risk run is waiting)
-        self._risk_after_detection: Volume | None = None
-        #: what the risk job is for: the volume it scores, or "card" (loading the model for its card)
-        self._risk_target: object = None
-        self._show_card_when_ready = False
+        self._notes_box: QMessageBox | None = None
+        #: study -> detection -> risk -> review: what the open study's work is at (plain Python, no Qt)
+        self.flow = StudyWorkflow()
+        # the slider sends many values while dragged; the settings are written once it rests
+        self._settings_timer = QTimer(self, singleShot=True, interval=500)
+        self._settings_timer.timeout.connect(self._save_settings)
 
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
@@ -152,124 +154,6 @@ class MainWindow(QMainWindow):
         self.risk_runner.running_changed.connect(self._risk_running)
         self._update_model_label()
         self._refresh_risk_panel()
-
-    # ------------------------------------------------------------------ building
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.hover_label = QLabel("")
-        self.hover_label.setMinimumWidth(420)
-        bar.addWidget(self.hover_label, 1)
-        self.model_label = QLabel("")
-        bar.addPermanentWidget(self.model_label)
-        self.device_note = QLabel("")
-        self.device_note.setStyleSheet("color: #e0a030; font-weight: bold")
-        self.device_note.setVisible(False)
-        bar.addPermanentWidget(self.device_note)
-        self.progress_label = QLabel("")
-        bar.addPermanentWidget(self.progress_label)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumWidth(180)
-        self.progress_bar.setVisible(False)
-        bar.addPermanentWidget(self.progress_bar)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setFocusPolicy(Qt.NoFocus)
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel_work)
-        bar.addPermanentWidget(self.cancel_button)
-
-    def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None, checkable: bool = False) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        return action
-
-    def _build_actions(self) -> None:
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        self.open_file_action = self._action("Open file...", self.open_file_dialog, QKeySequence.Open)
-        self.open_folder_action = self._action("Open folder...", self.open_folder_dialog, "Ctrl+Shift+O")
-        file_menu.addAction(self.open_file_action)
-        file_menu.addAction(self.open_folder_action)
-        self.recent_menu = file_menu.addMenu("Recent")
-        self._rebuild_recent_menu()
-        from lesionviewer_app.pacs_menu import install_pacs_menus  # Open from PACS, Findings > Send to PACS
-        install_pacs_menus(self, file_menu)
-        file_menu.addSeparator()
-        self.export_action = self._action("Export findings (CSV)...", self.export_dialog, "Ctrl+E")
-        file_menu.addAction(self.export_action)
-        self.export_sr_action = self._action("Export DICOM SR...", self.export_sr_dialog)
-        file_menu.addAction(self.export_sr_action)
-        self.include_patient_action = self._action("Include patient name and ID in exports", lambda: None,
-                                                   checkable=True)
-        file_menu.addAction(self.include_patient_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self._action("Quit", self.close, QKeySequence.Quit))
-
-        view_menu = menu.addMenu("&View")
-        self.patient_name_action = self._action("Show patient name", self._toggle_patient_name, checkable=True)
-        self.patient_name_action.setChecked(self.settings.show_patient_name)
-        view_menu.addAction(self.patient_name_action)
-        view_menu.addAction(self._action("Reset view (r)", self.reset_view))
-        view_menu.addAction(self._action("Save window as preset...", self.save_window_preset_dialog))
-        self.view3d_action = self._action("3D view", self.show_3d_view, "Ctrl+3")
-        view_menu.addAction(self.view3d_action)
-
-        detect_menu = menu.addMenu("&Detection")
-        self.detect_action = self._action("Run detection", lambda: self.run_detection(), "Ctrl+D")
-        self.cancel_action = self._action("Cancel", self.cancel_work)
-        self.load_model_action = self._action("Load model...", self.load_model_dialog)
-        self.auto_detect_action = self._action("Detect when a study opens", self._toggle_auto_detect,
-                                               checkable=True)
-        self.auto_detect_action.setChecked(self.settings.auto_detect)
-        detect_menu.addAction(self.detect_action)
-        detect_menu.addAction(self.cancel_action)
-        detect_menu.addAction(self.load_model_action)
-        detect_menu.addAction(self.auto_detect_action)
-        device_menu = detect_menu.addMenu("Device")
-        group = QActionGroup(self)
-        for device in DEVICES:
-            action = self._action(device, lambda _=False, d=device: self.set_device(d), checkable=True)
-            action.setChecked(device == self.settings.device)
-            group.addAction(action)
-            device_menu.addAction(action)
-
-        risk_menu = menu.addMenu("&Risk")
-        self.risk_action = self._action("Compute risk", lambda: self.run_risk(), "Ctrl+R")
-        self.load_risk_model_action = self._action("Load risk model...", self.load_risk_model_dialog)
-        self.risk_card_action = self._action("Risk model card", self.show_risk_card)
-        self.auto_risk_action = self._action("Compute risk when a study opens", self._toggle_auto_risk,
-                                             checkable=True)
-        self.auto_risk_action.setChecked(self.settings.auto_risk)
-        for action in (self.risk_action, self.load_risk_model_action, self.risk_card_action, self.auto_risk_action):
-            risk_menu.addAction(action)
-
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self._action("Keys and mouse", self._show_keys))
-
-        toolbar = QToolBar("Main")
-        toolbar.setObjectName("main_toolbar")
-        toolbar.addAction(self.open_file_action)
-        toolbar.addAction(self.open_folder_action)
-        toolbar.addSeparator()
-        toolbar.addWidget(self.window_controls)
-        toolbar.addSeparator()
-        self.ruler_action = self._action("Ruler", lambda on: self.set_tool("ruler" if on else None), checkable=True)
-        self.recist_action = self._action("RECIST", lambda on: self.set_tool("recist" if on else None), checkable=True)
-        toolbar.addAction(self.ruler_action)
-        toolbar.addAction(self.recist_action)
-        toolbar.addSeparator()
-        toolbar.addAction(self.detect_action)
-        toolbar.addAction(self.view3d_action)
-        toolbar.addAction(self.export_action)
-        self.addToolBar(toolbar)
-
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent_files:
-            self.recent_menu.addAction(self._action(path, lambda _=False, p=path: self.open_path(p)))
-        self.recent_menu.setEnabled(bool(self.settings.recent_files))
 
     # ------------------------------------------------------------------ opening
     def open_file_dialog(self) -> None:
@@ -370,7 +254,6 @@ class MainWindow(QMainWindow):
         """Display ``volume``, restore its review, start detection where it is unfinished, then the risk."""
         self.runner.cancel()
         self.risk_runner.cancel()
-        self._risk_after_detection = None
         self.flush_review()
         self.source_path = Path(path) if path is not None else None
         if path is not None:
@@ -382,6 +265,7 @@ class MainWindow(QMainWindow):
             session.set_threshold(self.settings.threshold)  # a new review starts at the user's last threshold
         self.panel.current_id = None
         self.state.set_volume(volume)
+        self.flow.open_study(volume)  # a risk run waiting for the previous study's detection is dropped
         self.bridge.set_session(session)
         for view in self.views:
             view.refresh_overlay()
@@ -402,341 +286,14 @@ class MainWindow(QMainWindow):
         box.show()
         self._notes_box = box
 
-    # ------------------------------------------------------------------ detection
-    def _auto_detect(self, session: ReviewSession) -> None:
-        if not self.settings.auto_detect or not self._has_model():
-            return
-        if session.model_name and session.unprocessed_slices():
-            self.run_detection(resume=True)  # a cancelled or interrupted run: do the rest
-        elif not session.model_name:
-            self.run_detection()
-
-    def _has_model(self) -> bool:
-        from lesionviewer_app.detection_runner import library_detector_factory
-
-        return self.runner.factory is not library_detector_factory or bool(self.runner.model_path)
-
-    def run_detection(self, slices=None, *, resume: bool = False) -> bool:
-        """Run the detector on ``slices`` (default: the whole study), nearest the shown slice first.
-
-        ``resume``: leave out the slices already done (a cancelled or interrupted run). Returns True
-        when a run started (False with no study, or no model and the user chose none); the run goes
-        on in the background (see :attr:`is_detecting`).
-        """
-        session = self.bridge.session
-        volume = self.state.volume
-        if volume is None or session is None:
-            return False
-        if not self._has_model():
-            self.load_model_dialog()
-            if not self._has_model():
-                return False
-        wanted = set(range(volume.num_slices)) if slices is None else {int(s) for s in slices}
-        skip = set(range(volume.num_slices)) - wanted
-        if resume:
-            skip |= set(session.processed_slices)
-        self._fresh_run = not resume
-        self._detect_done = (0, volume.num_slices - len(skip))
-        self._detect_left = ESTIMATING
-        self.runner.start(volume, self.state.slice_index, skip)
-        return True
-
-    @property
-    def is_detecting(self) -> bool:
-        """True while a detection run is working (or stopping after cancel)."""
-        return self.runner.is_running
-
-    @property
-    def detection_device(self) -> str:
-        """The device chosen for detection: "auto", "cpu" or "cuda"."""
-        return self.runner.device
-
     def cancel_work(self) -> None:
         """Stop loading, detection and the risk model (and a risk run waiting for detection)."""
         if self.load_job is not None and self.load_job.is_running:
             self.load_job.cancel()
         self.runner.cancel()
         self.risk_runner.cancel()
-        if self._risk_after_detection is not None:
-            self._risk_after_detection = None
+        if self.flow.cancel():  # a risk run was waiting for detection
             self._refresh_risk_panel("Not computed: cancelled.")
-
-    def _model_ready(self, name: str, device: str) -> None:
-        session = self.bridge.session
-        from lesionviewer.detection.device import NO_GPU_MESSAGE  # torch is loaded by now
-
-        no_gpu = NO_GPU_MESSAGE in device
-        short = device.replace(NO_GPU_MESSAGE, "").strip().rstrip(".")
-        self._device_text = "on the CPU" if no_gpu else f"on {short}"
-        self.model_label.setText(f"Model: {name} | {short}")
-        self.model_label.setToolTip(device)
-        self.device_note.setVisible(no_gpu)
-        if no_gpu:
-            self.device_note.setText("No GPU: running on the CPU")
-            self.device_note.setToolTip(NO_GPU_MESSAGE)
-            self.statusBar().showMessage(NO_GPU_MESSAGE, 15000)
-        self._show_detection_status()
-        if session is not None and (self._fresh_run or session.model_name != name):
-            version = ""
-            detector = self.runner.model
-            card = getattr(detector, "card", None)
-            version = str(getattr(card, "version", "") or "")
-            session.begin_run(name, version, keep_pending=True)
-            self._fresh_run = False
-
-    def _findings_ready(self, volume, slices, findings) -> None:
-        session = self.bridge.session
-        if session is None or volume is not self.state.volume:
-            return  # results of a study no longer shown
-        session.add_findings(findings, slices=slices)
-
-    def _detection_progress(self, done: int, total: int) -> None:
-        self.progress_bar.setRange(0, max(total, 1))
-        self.progress_bar.setValue(done)
-        self._detect_done = (done, total)
-        self._show_detection_status()
-
-    def _detection_estimate(self, done: int, total: int, seconds_left: float) -> None:
-        self._detect_left = describe_remaining(seconds_left)
-        self._detection_progress(done, total)
-
-    def _show_detection_status(self) -> None:
-        done, total = self._detect_done
-        if not self._detection_active:
-            return  # a late signal of a run already over
-        where = f" {self._device_text}" if self._device_text else ""
-        self.progress_label.setText(f"Detecting {done}/{total} slices{where} - {self._detect_left}")
-
-    def flush_review(self) -> None:
-        """Write detector results the session's save throttle held back (end of a run, switch, close)."""
-        flush = getattr(self.bridge.session, "flush", None)
-        if flush is not None:
-            flush()
-
-    def _detection_running(self, running: bool) -> None:
-        self._detection_active = running
-        if not running:
-            self.flush_review()
-        loading = self.load_job is not None and self.load_job.is_running
-        self.progress_bar.setVisible(running or loading)
-        self.cancel_button.setVisible(running or loading or self.risk_runner.is_running)
-        if not running and not loading:
-            self.progress_label.setText("")
-        if not running and self._risk_after_detection is not None and not self.runner.will_restart:
-            self._start_risk_after_detection()
-
-    def _update_model_label(self) -> None:
-        path = self.runner.model_path
-        # the image area says when the model never saw enough real lesions (its card, read from the header)
-        self.axial.set_banner(demonstration_reason(read_card(path)) if path else "")
-        if not path and not self._has_model():
-            self.model_label.setText("No detection model: Detection > Load model...")
-            return
-        name = Path(path).stem if path else "model"
-        self.model_label.setText(f"Model: {name} | device {self.runner.device}")
-
-    def _ask_model_file(self, title: str) -> str:
-        path, _ = QFileDialog.getOpenFileName(self, title, self.settings.last_folder, "Model files (*.safetensors)")
-        return path
-
-    def load_model_dialog(self) -> None:
-        """Choose a model file; its model card is shown before it is used."""
-        path = self._ask_model_file("Load detection model")
-        if path:
-            self.use_model(path)
-
-    def use_model(self, path: str, show_card: bool = True) -> bool:
-        """Check ``path`` reads as a model file, show its card, and use it from the next run on.
-
-        A risk model file goes to the risk panel instead (:meth:`use_risk_model`).
-        """
-        if Path(path).is_file() and is_risk_model(path):
-            return self.use_risk_model(path)
-        try:
-            from lesionviewer.detection.model_file import read_card
-
-            card = read_card(path)
-        except Exception as error:  # noqa: BLE001 - any bad file is a message
-            messages.show_error(self, "Cannot use this model", error)
-            return False
-        if show_card:
-            fields = card.to_dict() if hasattr(card, "to_dict") else dict(card)
-            text = "\n".join(f"{k}: {v}" for k, v in fields.items() if k not in ("architecture_options",))
-            messages.show_info(self, f"Model card: {Path(path).name}", text)
-        self.runner.set_model(path)
-        self.settings.model_path = str(path)
-        self._save_settings()
-        self._update_model_label()
-        return True
-
-    def set_device(self, device: str) -> None:
-        """Run the detector on ``device`` ("auto", "cpu" or "cuda") from the next run on."""
-        self.runner.device = device
-        self.risk_runner.device = device
-        self.settings.device = device
-        self._save_settings()
-        self._update_model_label()
-
-    # ------------------------------------------------------------------ risk
-    def _auto_risk(self, session: ReviewSession) -> None:
-        if not self.settings.auto_risk or not self.risk_runner.has_model or session.risk is not None:
-            return
-        if self.runner.is_running:
-            self._risk_after_detection = self.state.volume
-            self.risk_panel.show_idle("Waiting for detection to finish...")
-        else:
-            self.run_risk()
-
-    def _start_risk_after_detection(self) -> None:
-        volume, self._risk_after_detection = self._risk_after_detection, None
-        if volume is self.state.volume:
-            self.run_risk()
-
-    def run_risk(self) -> bool:
-        """Compute the shown study's risk score in the background; True when a run started.
-
-        Without a risk model the user is asked for one. The score goes to the review session (so it
-        is saved and exported) and the Risk panel.
-        """
-        volume = self.state.volume
-        if volume is None or self.bridge.session is None:
-            return False
-        if not self.risk_runner.has_model:
-            self.load_risk_model_dialog()
-            if not self.risk_runner.has_model:
-                return False
-        self._risk_after_detection = None
-        self._risk_target = volume
-        self.risk_panel.set_model(self.risk_runner.name, self.risk_runner.card)
-        self.risk_panel.show_running(0.0, "")
-        self.risk_runner.start(volume)
-        return True
-
-    @property
-    def is_computing_risk(self) -> bool:
-        """True while the risk model works (or stops after cancel)."""
-        return self.risk_runner.is_running
-
-    def _refresh_risk_panel(self, idle_text: str = "Not computed yet.") -> None:
-        """Show what holds when no risk job works: the session's score, no model, or not computed."""
-        session = self.bridge.session
-        if self.state.volume is None or session is None:
-            self.risk_panel.show_no_study()
-        elif session.risk is not None:
-            self._caveat_for_saved_risk(session.risk)
-            self.risk_panel.show_result(session.risk)
-        elif not self.risk_runner.has_model:
-            self.risk_panel.show_no_model()
-        else:
-            self.risk_panel.show_idle(idle_text)
-
-    def _caveat_for_saved_risk(self, record: dict) -> None:
-        """Give the panel the card of the model that made a saved score (so its caveat shows), when known.
-
-        The loaded model's card, else the chosen model file's card read from its header (no torch,
-        no loading); neither when the saved score came from another model (the caveat is then cleared).
-        """
-        name = str(record.get("model_name") or "")
-        card = self.risk_runner.card
-        if card is None and self.risk_runner.model_path:
-            card = read_card(self.risk_runner.model_path)
-        same_model = card is not None and name in (str(card.get("name") or ""), self.risk_runner.name)
-        self.risk_panel.set_model(name, card if same_model else None)
-
-    def _risk_model_ready(self, name: str, card: dict) -> None:
-        self.risk_panel.set_model(name, card)
-        if self.risk_panel.state == "running":
-            self.risk_panel.show_running(self.risk_panel.progress_bar.value() / 100, self.risk_panel.detail.text())
-        if self._show_card_when_ready:
-            self._show_card_when_ready = False
-            self.show_risk_card()
-
-    def _risk_progress(self, fraction: float, message: str) -> None:
-        if self._risk_target is self.state.volume and self.risk_runner.is_running:
-            self.risk_panel.show_running(fraction, message)
-
-    def _risk_result(self, volume, result) -> None:
-        session = self.bridge.session
-        if session is None or volume is not self.state.volume:
-            return  # the score of a study no longer shown
-        card = self.risk_runner.card or {}
-        try:
-            session.set_risk(result, model_version=str(card.get("version", "") or ""))
-        except ValueError as error:
-            self.risk_panel.show_error(f"The risk model gave an unusable result: {error}")
-            return
-        self.risk_panel.show_result(session.risk)
-        self.statusBar().showMessage("Risk computed", 5000)
-
-    def _risk_failed(self, text: str) -> None:
-        self._show_card_when_ready = False
-        if isinstance(self._risk_target, str) or self._risk_target is self.state.volume:
-            self.risk_panel.show_error(text)
-
-    def _risk_running(self, running: bool) -> None:
-        loading = self.load_job is not None and self.load_job.is_running
-        self.cancel_button.setVisible(running or loading or self.runner.is_running)
-        if not running and not self.risk_runner.will_restart and self.risk_panel.state == "running":
-            # a cancelled run (no result, no failure): the panel must not stay on "Computing risk..."
-            self._refresh_risk_panel("Not computed: cancelled.")
-
-    def show_risk_card(self) -> None:
-        """The risk model's card (training data, caveats, metrics); the model is loaded first if need be."""
-        if self.risk_runner.card is not None:
-            name = self.risk_runner.name or Path(self.risk_runner.model_path).name
-            messages.show_info(self, f"Risk model card: {name}", describe_card(self.risk_runner.card))
-            return
-        if not self.risk_runner.has_model:
-            messages.show_info(self, "No risk model", "No risk model is loaded: use Risk > Load risk model...")
-            return
-        self._show_card_when_ready = True
-        if not self.risk_runner.is_running:
-            self._risk_target = "card"
-            self.statusBar().showMessage("Loading the risk model...", 5000)
-            self.risk_runner.start(None)
-
-    def load_risk_model_dialog(self) -> None:
-        """Choose a risk model file; it is used from now on (and scores the shown study)."""
-        path = self._ask_model_file("Load risk model")
-        if path:
-            self.use_risk_model(path)
-
-    def use_risk_model(self, path: str, run: bool = True) -> bool:
-        """Use the risk model file ``path`` (remembered in the settings); ``run``: score the shown study.
-
-        A file whose card says it is not a risk model is refused with a message; a file that turns
-        out unusable when loaded says so in the Risk panel.
-        """
-        if not Path(path).is_file():
-            messages.show_warning(self, "Cannot use this risk model", f"{path}: the file does not exist.")
-            return False
-        if not is_risk_model(path):
-            messages.show_warning(self, "Not a risk model",
-                                  f"{path}: its model card does not describe a risk model (task \"risk\"). "
-                                  "A detector is loaded with Detection > Load model...")
-            return False
-        self.risk_runner.cancel()
-        self.risk_runner.set_model(path)
-        self.settings.risk_model_path = str(path)
-        self._save_settings()
-        session = self.bridge.session
-        if run and session is not None and self.state.volume is not None:
-            session.set_risk(None)  # the old model's score no longer describes the model in use
-            self.run_risk()
-        else:
-            self._refresh_risk_panel()
-        return True
-
-    def _toggle_auto_detect(self, on: bool) -> None:
-        self.settings.auto_detect = bool(on)
-        self._save_settings()
-        session = self.bridge.session
-        if on and session is not None and not self.runner.is_running:
-            self._auto_detect(session)  # turned back on: detect the open study now
-
-    def _toggle_auto_risk(self, on: bool) -> None:
-        self.settings.auto_risk = bool(on)
-        self._save_settings()
 
     # ------------------------------------------------------------------ review
     def _review_changed(self, event) -> None:
@@ -802,60 +359,6 @@ class MainWindow(QMainWindow):
         self.recist_action.setChecked(tool == "recist")
         self.statusBar().showMessage({None: "Left drag: window/level", "ruler": "Ruler: drag a line",
                                       "recist": "RECIST: drag the long axis, then the short axis"}[tool], 4000)
-
-    def export_dialog(self) -> bool:
-        """Ask for a file name and export; True when exported."""
-        if self.bridge.session is None:
-            return False
-        start = str(Path(self.settings.last_folder or ".") / f"{self.bridge.session.key}_findings.csv")
-        path, _ = QFileDialog.getSaveFileName(self, "Export findings", start, "CSV (*.csv)")
-        return bool(path) and self.export_csv(path)
-
-    def export_csv(self, path: str | Path) -> bool:
-        """Write the review's findings to ``path`` as CSV through the library; True on success."""
-        session = self.bridge.session
-        if session is None:
-            return False
-        try:
-            from lesionviewer.review import export_csv
-
-            export_csv(session, path, include_patient=self.include_patient_action.isChecked(),
-                       volume=self.state.volume)
-        except Exception as error:  # noqa: BLE001 - shown, never a traceback
-            messages.show_error(self, "Export failed", error)
-            return False
-        self.statusBar().showMessage(f"Exported to {path}", 5000)
-        return True
-
-    def export_sr_dialog(self) -> bool:
-        """Ask for a file name and write a DICOM SR of the accepted findings; True when written."""
-        if self.bridge.session is None:
-            return False
-        start = str(Path(self.settings.last_folder or ".") / f"{self.bridge.session.key}_findings_sr.dcm")
-        path, _ = QFileDialog.getSaveFileName(self, "Export DICOM SR", start, "DICOM (*.dcm)")
-        return bool(path) and self.export_sr(path)
-
-    def export_sr(self, path: str | Path) -> bool:
-        """Write the accepted findings and measurements as a DICOM SR (TID 1500) through the library.
-
-        A study not loaded from DICOM, images without UIDs or nothing accepted yet: a message saying
-        so, and False.
-        """
-        session = self.bridge.session
-        if session is None or self.state.volume is None:
-            return False
-        try:
-            from lesionviewer.review.sr_export import export_sr
-
-            groups = export_sr(session, self.state.volume, path)
-        except (ValueError, RuntimeError) as error:  # the library's plain reasons
-            messages.show_warning(self, "Cannot export a DICOM SR", str(error))
-            return False
-        except Exception as error:  # noqa: BLE001 - shown, never a traceback
-            messages.show_error(self, "DICOM SR export failed", error)
-            return False
-        self.statusBar().showMessage(f"DICOM SR with {groups} item(s) written to {path}", 5000)
-        return True
 
     # ------------------------------------------------------------------ keys and view
     def handle_key(self, ev) -> bool:
@@ -977,10 +480,6 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ settings and closing
     def _settings_save_timer(self) -> None:
-        # the slider sends many values while dragged; write the settings once it rests
-        if not hasattr(self, "_settings_timer"):
-            self._settings_timer = QTimer(self, singleShot=True, interval=500)
-            self._settings_timer.timeout.connect(self._save_settings)
         self._settings_timer.start()
 
     def _save_settings(self) -> None:
