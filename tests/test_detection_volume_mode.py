@@ -122,7 +122,7 @@ def test_without_normalisation_the_halo_makes_chunking_invisible():
 
 
 def test_a_slices_findings_do_not_depend_on_which_slices_were_asked_for():
-    detector = tiny_detector(num_slices=3, volume_chunk=4)
+    detector = tiny_detector(num_slices=3, mode="volume", volume_chunk=4)
     volume = blob_volume(12, spacing=1.25)
     everything = by_slice(detector.detect(volume))
     for index in (0, 5, 11):
@@ -130,7 +130,7 @@ def test_a_slices_findings_do_not_depend_on_which_slices_were_asked_for():
 
 
 def test_volume_mode_reports_the_first_requested_slice_first_and_every_slice_once():
-    detector = tiny_detector(num_slices=3, volume_chunk=4)
+    detector = tiny_detector(num_slices=3, mode="volume", volume_chunk=4)
     order = [6, 7, 5, 8, 4, 9, 3, 10, 2, 11, 1, 0]
     reported = []
     detector.detect(blob_volume(12), slices=order, on_findings=lambda index, found: reported.append(index))
@@ -138,7 +138,7 @@ def test_volume_mode_reports_the_first_requested_slice_first_and_every_slice_onc
 
 
 def test_cancel_in_volume_mode_returns_the_slices_finished():
-    detector = tiny_detector(num_slices=3, volume_chunk=4, batch_size=1)
+    detector = tiny_detector(num_slices=3, mode="volume", volume_chunk=4, batch_size=1)
     event = threading.Event()
     reported = []
 
@@ -150,7 +150,10 @@ def test_cancel_in_volume_mode_returns_the_slices_finished():
     assert reported == [0] and {f.slice_index for f in findings} <= {0}
 
 
-def test_auto_mode_takes_volume_mode_only_where_the_network_allows_it():
+def test_auto_mode_takes_volume_mode_only_where_the_network_allows_it(monkeypatch):
+    import lesionviewer.detection.engine as engine
+
+    monkeypatch.setattr(engine, "AUTO_MODE", "volume")
     assert tiny_detector().mode == "volume"
     torch.manual_seed(0)
     pooled = build_detector("mp3d_small", 3, depth_pooling=True, **TINY)
@@ -161,9 +164,27 @@ def test_auto_mode_takes_volume_mode_only_where_the_network_allows_it():
 
 
 def test_the_environment_variable_chooses_the_mode_of_auto(monkeypatch):
+    monkeypatch.setenv("LESIONVIEWER_DETECT_MODE", "volume")
+    assert tiny_detector().mode == "volume"
     monkeypatch.setenv("LESIONVIEWER_DETECT_MODE", "window")
     assert tiny_detector().mode == "window"
     assert tiny_detector(mode="volume").mode == "volume"  # an explicit choice wins
     monkeypatch.setenv("LESIONVIEWER_DETECT_MODE", "sideways")
     with pytest.raises(ValueError, match="sideways"):
         tiny_detector()
+
+
+def test_the_2d_forms_of_slice_convs_and_stem_pool_change_no_trunk_output():
+    from lesionviewer.detection.networks.mp3d_resnet import mp3d_trunk
+    from lesionviewer.detection.networks.resnet3d import mr3d_trunk
+    from lesionviewer.detection.trunk_rewrites import rewrite_trunk
+
+    x = torch.randn(1, 1, 7, 32, 32)
+    for build in (mp3d_trunk, mr3d_trunk):
+        torch.manual_seed(0)
+        trunk = build(width=8, blocks=(1, 1, 1, 1)).eval()
+        with torch.no_grad():
+            before = trunk(x)
+            after = rewrite_trunk(trunk)(x)
+        for a, b in zip(before, after):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

@@ -66,11 +66,15 @@ DEFAULT_VOLUME_CHUNK = {"cuda": 64, "mps": 32, "cpu": 32}
 
 #: ``mode``: "window" runs the trunk on each slice's own context stack; "volume" shares it over
 #: chunks of the z-resampled series (:mod:`lesionviewer.detection.volume_mode`); "auto" takes
-#: volume mode where the network allows it (measured in docs/benchmarks.md), or what the environment
+#: :data:`AUTO_MODE` (volume mode only where the network allows it), or what the environment
 #: variable ``LESIONVIEWER_DETECT_MODE`` says ("window" or "volume"), so that any tool built on the
 #: engine can be run in either mode without a new option.
 MODES = ("auto", "window", "volume")
 MODE_VARIABLE = "LESIONVIEWER_DETECT_MODE"
+
+#: What ``mode="auto"`` runs where the network allows volume mode; decided by the sensitivity and
+#: speed measured in docs/benchmarks.md.
+AUTO_MODE = "window"
 
 #: Whether ``amp=None`` means bf16 autocast of the backbone on a CPU with native bf16 (see
 #: :func:`~lesionviewer.detection.cpu_features.native_bf16`); decided by measurement, docs/benchmarks.md.
@@ -131,7 +135,9 @@ class Detector:
         if mode == "volume" and problem is not None:
             raise ValueError(f"volume mode cannot run this model: {problem}")
         #: "window" or "volume": what :meth:`detect` does (``mode="auto"`` resolved)
-        self.mode = "volume" if mode in ("auto", "volume") and problem is None else "window"
+        if mode == "auto":
+            mode = AUTO_MODE
+        self.mode = "volume" if mode == "volume" and problem is None else "window"
         self.volume_chunk = int(volume_chunk or DEFAULT_VOLUME_CHUNK.get(self.device.type, 32))
         self.volume_halo = (z_halo(self.model.backbone.body) if volume_halo is None and problem is None
                             else int(volume_halo or 0))
