@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import tomllib
 import typing
 from pathlib import Path
 from typing import Any, Iterable
+
+import tomllib
 
 
 class ConfigError(ValueError):

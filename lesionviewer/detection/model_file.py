@@ -35,6 +35,7 @@ from lesionviewer.common.model_container import (  # noqa: F401 - CARD_METADATA_
 from lesionviewer.common.model_container import read_header as read_container_header
 from lesionviewer.detection.model_card import ModelCard, ModelCardError
 
+
 #: The safetensors metadata key holding the card's JSON.
 class ModelFileError(ModelContainerError):
     """A model file cannot be used; ``path`` names it and ``reason`` says why, in plain words.
@@ -167,8 +168,8 @@ def load_model(path: str | os.PathLike, device="cpu"):
         (3, 2.5, (256,))
     """
     import safetensors
-    from safetensors.torch import load as safetensors_from_bytes  # raw tensors only, never a pickle
     import torch
+    from safetensors.torch import load as safetensors_from_bytes  # raw tensors only, never a pickle
 
     path = Path(path)
     card = read_card(path)  # also validates the file layout before anything is allocated

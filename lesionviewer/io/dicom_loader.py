@@ -111,6 +111,7 @@ def load_dicom_headers(
 
     first = headers[0]
     ordered = [h for h in stack.slots if h is not None]
+    positions = [h.position if h is not None and h.position else None for h in stack.slots]
     meta = {
         "format": "dicom",
         "source": source,
@@ -129,7 +130,7 @@ def load_dicom_headers(
         "transfer_syntax": sorted({h.transfer_syntax for h in ordered}),
         "slice_thickness": first.slice_thickness,
         "slice_positions_mm": [float(p) for p in stack.positions_mm],
-        "image_positions": [list(h.position) if h is not None and h.position else None for h in stack.slots],
+        "image_positions": [list(p) if p is not None else None for p in positions],
         "source_files": [h.path if h is not None else None for h in stack.slots],
         "instance_numbers": [h.instance_number if h is not None else None for h in stack.slots],
         "source_frames": [h.frame if h is not None else None for h in stack.slots],
@@ -140,7 +141,7 @@ def load_dicom_headers(
     identity = SeriesIdentity(
         study_uid=first.study_uid, series_uid=first.series_uid, frame_of_reference_uid=first.frame_of_reference_uid,
         modality=first.modality, description=first.series_description, patient_id=first.patient_id,
-        patient_name=first.patient_name, positions=tuple(meta["image_positions"]),
+        patient_name=first.patient_name, positions=tuple(positions),
     )
     return Volume(
         hu=hu, spacing=stack.spacing, origin=stack.origin, direction=stack.direction, meta=meta, warnings=warnings,

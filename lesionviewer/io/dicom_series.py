@@ -198,7 +198,7 @@ def group_into_series(headers: list[SliceHeader]) -> list[SeriesInfo]:
         if not h.is_localizer:
             by_series[(_series_key(h), tuple(v.upper() for v in h.image_type))].append(h)
     groups: list[tuple[list[SliceHeader], tuple]] = []
-    for (key, image_type), members in by_series.items():
+    for (_key, image_type), members in by_series.items():
         # Split by orientation with a tolerance: scanners write direction cosines with rounding noise.
         clusters: list[list[SliceHeader]] = []
         for h in members:
@@ -213,7 +213,7 @@ def group_into_series(headers: list[SliceHeader]) -> list[SeriesInfo]:
     for members, image_type in groups:
         parts[_series_key(members[0])].append((members, image_type))
     series = []
-    for key, key_parts in parts.items():
+    for _key, key_parts in parts.items():
         several_types = len({t for _, t in key_parts}) > 1
         several_orientations = len(key_parts) > len({t for _, t in key_parts})
         for number, (members, image_type) in enumerate(key_parts, start=1):

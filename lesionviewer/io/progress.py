@@ -95,6 +95,6 @@ class LoadProgress:
             if due:
                 self._next_report = self.done + max(1, self.total // 100)
                 done, total = self.done, max(self.total, self.done)
-        if due:
+        if due and self.progress is not None:
             self.progress(done, total)
         self.check_cancel()

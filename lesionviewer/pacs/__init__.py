@@ -17,9 +17,18 @@ from __future__ import annotations
 from lesionviewer.pacs.cache import PacsCache
 from lesionviewer.pacs.connect import connect
 from lesionviewer.pacs.credentials import CredentialStore
-from lesionviewer.pacs.errors import (AssociationRejectedError, AuthenticationError, ConnectionLostError,
-                                      NotFoundError, OperationFailedError, PacsConnectionError, PacsError,
-                                      PacsTimeoutError, PermissionDeniedError, TransferCancelledError)
+from lesionviewer.pacs.errors import (
+    AssociationRejectedError,
+    AuthenticationError,
+    ConnectionLostError,
+    NotFoundError,
+    OperationFailedError,
+    PacsConnectionError,
+    PacsError,
+    PacsTimeoutError,
+    PermissionDeniedError,
+    TransferCancelledError,
+)
 from lesionviewer.pacs.query import SeriesRecord, StudyQuery, StudyRecord
 from lesionviewer.pacs.server import PacsServer
 

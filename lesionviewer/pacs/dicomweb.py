@@ -27,8 +27,16 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import requests
 
 from lesionviewer.pacs.cache import PacsCache
-from lesionviewer.pacs.errors import (ConnectionLostError, NotFoundError, OperationFailedError, PacsConnectionError,
-                                      PacsError, PacsTimeoutError, TransferCancelledError, error_for_http_status)
+from lesionviewer.pacs.errors import (
+    ConnectionLostError,
+    NotFoundError,
+    OperationFailedError,
+    PacsConnectionError,
+    PacsError,
+    PacsTimeoutError,
+    TransferCancelledError,
+    error_for_http_status,
+)
 from lesionviewer.pacs.multipart import TruncatedMultipartError, boundary_of, encode_related, iter_parts
 from lesionviewer.pacs.progress import Cancel, Progress, is_cancelled, report
 from lesionviewer.pacs.query import SERIES_FIELDS, STUDY_FIELDS, SeriesRecord, StudyQuery, StudyRecord
@@ -134,7 +142,7 @@ class DicomWebClient:
                                                                     headers={"Accept": "application/dicom+json"}))
         return time.monotonic() - started
 
-    def find_studies(self, query: StudyQuery = StudyQuery()) -> list[StudyRecord]:
+    def find_studies(self, query: StudyQuery = StudyQuery()) -> list[StudyRecord]:  # noqa: B008 - a frozen dataclass: one shared default is safe
         """QIDO-RS study search.
 
         Example:
@@ -214,7 +222,7 @@ class DicomWebClient:
             body, content_type = encode_related(p.read_bytes() for p in batch)
             what = f"storing {len(batch)} file(s) (STOW-RS)"
 
-            def post() -> requests.Response:
+            def post(body=body, content_type=content_type) -> requests.Response:  # this batch's, bound now
                 reply = self.session.post(self.base_url + "/studies", data=body, timeout=self.server.timeout_s,
                                           headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
                 reply.raise_for_status()

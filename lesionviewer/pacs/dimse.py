@@ -29,10 +29,16 @@ from typing import Iterable, Iterator
 from pydicom.dataset import Dataset
 
 from lesionviewer.pacs.cache import PacsCache, Staging
-from lesionviewer.pacs.contexts import get_contexts, scp_roles, add_storage_scp_contexts
-from lesionviewer.pacs.errors import (AssociationRejectedError, ConnectionLostError, NotFoundError,
-                                      OperationFailedError, PacsConnectionError, PacsTimeoutError,
-                                      TransferCancelledError)
+from lesionviewer.pacs.contexts import add_storage_scp_contexts, get_contexts, scp_roles
+from lesionviewer.pacs.errors import (
+    AssociationRejectedError,
+    ConnectionLostError,
+    NotFoundError,
+    OperationFailedError,
+    PacsConnectionError,
+    PacsTimeoutError,
+    TransferCancelledError,
+)
 from lesionviewer.pacs.progress import Cancel, Progress, is_cancelled, report
 from lesionviewer.pacs.query import SERIES_FIELDS, STUDY_FIELDS, SeriesRecord, StudyQuery, StudyRecord
 from lesionviewer.pacs.server import PacsServer
@@ -62,8 +68,9 @@ def write_received(staging: Staging, event) -> int:
         >>> write_received(stage, event), stage.path_for("1.2.3").read_bytes()[128:132]
         (0, b'DICM')
     """
-    from pydicom.filewriter import write_file_meta_info
     from io import BytesIO
+
+    from pydicom.filewriter import write_file_meta_info
 
     meta = BytesIO()
     meta.write(b"\0" * 128 + b"DICM")
@@ -181,7 +188,7 @@ class DimseClient:
                     raise OperationFailedError(self.server.name, f"{what} failed (status 0x{code:04X})")
         return answers
 
-    def find_studies(self, query: StudyQuery = StudyQuery()) -> list[StudyRecord]:
+    def find_studies(self, query: StudyQuery = StudyQuery()) -> list[StudyRecord]:  # noqa: B008 - a frozen dataclass: one shared default is safe
         """C-FIND at study level.
 
         Example:

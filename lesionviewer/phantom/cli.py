@@ -15,7 +15,6 @@ import sys
 from lesionviewer.phantom.config import PhantomConfig
 from lesionviewer.phantom.dataset import LAYOUTS, generate_dataset
 
-
 SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Callable
 
 from lesionviewer.phantom.config import PhantomConfig
-from lesionviewer.phantom.deeplesion_writer import assign_splits, dl_info_rows, series_folder_name, write_dl_info, write_series_pngs
+from lesionviewer.phantom.deeplesion_writer import (
+    assign_splits,
+    dl_info_rows,
+    series_folder_name,
+    write_dl_info,
+    write_series_pngs,
+)
 from lesionviewer.phantom.dicom_writer import write_dicom_series
 from lesionviewer.phantom.generator import generate_patient
 from lesionviewer.phantom.ground_truth import write_ground_truth

@@ -155,8 +155,6 @@ def paint_sternum_and_pelvis(canvas, anatomy) -> None:
     a = anatomy
     s = a.scale
     zs = canvas.zs
-    x = canvas.xs[None, None, :]
-    y = canvas.ys[None, :, None]
     in_sternum = (zs > 25.0 * s) & (zs < 205.0 * s)
     if in_sternum.any():
         _, ant, _ = a.cavity_axes(zs)

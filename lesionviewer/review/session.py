@@ -47,15 +47,13 @@ from typing import Any, Callable, Iterable
 
 from lesionviewer.detection.finding import Finding
 from lesionviewer.io.series_identity import identity_of
-from lesionviewer.review import review_json
+from lesionviewer.review.box_overlap import box_iou
 from lesionviewer.review.events import ChangeKind, EventHub, Observer, ReviewEvent
 from lesionviewer.review.legacy_review import adopt_legacy_review
 from lesionviewer.review.measurement import Measurement
 from lesionviewer.review.review_file import (
-    FORMAT_VERSION,
     NewerFormatError,
     ReviewFileError,
-    encode_review,
     read_review_file,
     remove_stale_temporaries,
     review_path,
@@ -64,37 +62,17 @@ from lesionviewer.review.review_file import (
 from lesionviewer.review.reviewed_finding import ReviewedFinding, check_finding_numbers
 from lesionviewer.review.risk_record import risk_record
 from lesionviewer.review.series_key import is_valid_key, series_key
+from lesionviewer.review.session_queries import SessionQueries
+from lesionviewer.review.session_record import DEFAULT_THRESHOLD, SessionRecord
 from lesionviewer.review.status import Status
 from lesionviewer.util.atomic import atomic_write_text
 
-DEFAULT_THRESHOLD = 0.5
 # Detector output is saved at most this often (seconds); see ReviewSession.add_findings.
 FINDINGS_SAVE_INTERVAL_S = 1.0
 DUPLICATE_IOU = 0.5  # a re-run's finding this close to a decided one is the same lesion
 
 
-def box_iou(a: Iterable[float], b: Iterable[float]) -> float:
-    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes.
-
-    Example:
-        >>> box_iou((0, 0, 2, 2), (1, 0, 3, 2))
-        0.3333333333333333
-    """
-    ax1, ay1, ax2, ay2 = a
-    bx1, by1, bx2, by2 = b
-    iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
-    ih = max(0.0, min(ay2, by2) - max(ay1, by1))
-    inter = iw * ih
-    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _id_number(item_id: str) -> int:
-    digits = item_id[1:]
-    return int(digits) if digits.isdigit() else 0
-
-
-class ReviewSession:
+class ReviewSession(SessionQueries, SessionRecord):
     """Findings, decisions, notes, measurements and the threshold of one series' review.
 
     Build one with :meth:`open` (restores and autosaves); the constructor alone makes a session
@@ -280,22 +258,6 @@ class ReviewSession:
         self.autosave_error = None
         return True
 
-    def to_json(self) -> str:
-        """The autosave file's text (see :meth:`to_dict`); unchanged findings are not re-encoded.
-
-        Example:
-            >>> import json
-            >>> json.loads(ReviewSession("1.2").to_json())["format_version"]
-            1
-        """
-        encoded = []
-        for fid, rf in self._findings.items():
-            text = self._encoded.get(fid)
-            if text is None:
-                text = self._encoded[fid] = review_json.dumps(rf.to_dict())
-            encoded.append(text)
-        return encode_review(self.to_dict(include_findings=False), encoded)
-
     def subscribe(self, callback: Observer) -> Callable[[], None]:
         """Call ``callback(event)`` after every change (after it is saved); returns the unsubscriber.
 
@@ -405,144 +367,8 @@ class ReviewSession:
             raise ValueError("the number of slices is unknown (open the session with a Volume)")
         return [i for i in range(self.num_slices) if i not in self._processed]
 
-    # ------------------------------------------------------------------ queries
-
-    def _order(self, rf: ReviewedFinding) -> tuple[int, float, int]:
-        return (rf.slice_index, -rf.score, _id_number(rf.id))
-
     def _invalidate(self, finding_id: str) -> None:
         self._encoded.pop(finding_id, None)
-
-    def findings(self) -> list[ReviewedFinding]:
-        """Every finding, ordered by slice, then score (highest first).
-
-        Example:
-            >>> s = ReviewSession("1.2")
-            >>> _ = s.add_findings([Finding(5, (0, 0, 1, 1), 0.3, "m"), Finding(1, (0, 0, 1, 1), 0.2, "m")])
-            >>> [f.slice_index for f in s.findings()]
-            [1, 5]
-        """
-        if self._ordered is None:
-            self._ordered = sorted(self._findings.values(), key=self._order)
-        return list(self._ordered)
-
-    def finding(self, finding_id: str) -> ReviewedFinding:
-        """The finding with this id; ``KeyError`` naming it when there is none.
-
-        Example:
-            >>> ReviewSession("1.2").finding("F7")
-            Traceback (most recent call last):
-            ...
-            KeyError: 'no finding F7 in this review'
-        """
-        try:
-            return self._findings[finding_id]
-        except KeyError:
-            raise KeyError(f"no finding {finding_id} in this review") from None
-
-    def _is_visible(self, rf: ReviewedFinding, threshold: float) -> bool:
-        return rf.score >= threshold or rf.status is Status.ACCEPTED
-
-    def visible_findings(self, threshold: float | None = None) -> list[ReviewedFinding]:
-        """Findings shown at ``threshold`` (default: the session's): score >= threshold, or accepted.
-
-        Example:
-            >>> s = ReviewSession("1.2")
-            >>> a, b = s.add_findings([Finding(0, (0, 0, 1, 1), 0.9, "m"), Finding(0, (5, 5, 9, 9), 0.1, "m")])
-            >>> [f.id for f in s.visible_findings()]
-            ['F1']
-            >>> s.set_status(b, "accepted"); [f.id for f in s.visible_findings()]
-            ['F1', 'F2']
-        """
-        t = self._threshold if threshold is None else float(threshold)
-        return [rf for rf in self.findings() if self._is_visible(rf, t)]
-
-    def count_above(self, threshold: float | None = None) -> int:
-        """How many findings score >= ``threshold`` (default: the session's), for the slider label.
-
-        Example:
-            >>> s = ReviewSession("1.2"); _ = s.add_findings([Finding(0, (0, 0, 1, 1), 0.6, "m")])
-            >>> s.count_above(0.6), s.count_above(0.61)
-            (1, 0)
-        """
-        t = self._threshold if threshold is None else float(threshold)
-        return sum(1 for rf in self._findings.values() if rf.score >= t)
-
-    def findings_on_slice(self, slice_index: int, visible_only: bool = True) -> list[ReviewedFinding]:
-        """The findings on one slice: the visible ones (default) or all of them.
-
-        Example:
-            >>> s = ReviewSession("1.2"); _ = s.add_findings([Finding(3, (0, 0, 1, 1), 0.2, "m")])
-            >>> len(s.findings_on_slice(3)), len(s.findings_on_slice(3, visible_only=False))
-            (0, 1)
-        """
-        items = self.visible_findings() if visible_only else self.findings()
-        return [rf for rf in items if rf.slice_index == slice_index]
-
-    def next_finding(
-        self, slice_index: int, current_id: str | None = None, wrap: bool = True
-    ) -> ReviewedFinding | None:
-        """The visible finding after ``current_id``, or (with no current one) the first on a later slice.
-
-        Order: slice, then score (highest first). Wraps to the first finding unless ``wrap=False``.
-
-        Example:
-            >>> s = ReviewSession("1.2")
-            >>> _ = s.add_findings([Finding(2, (0, 0, 1, 1), 0.9, "m"), Finding(8, (0, 0, 1, 1), 0.8, "m")])
-            >>> s.next_finding(2).slice_index, s.next_finding(2, "F2").slice_index, s.next_finding(9, wrap=False)
-            (8, 2, None)
-        """
-        return self._step(slice_index, current_id, wrap, forward=True)
-
-    def previous_finding(
-        self, slice_index: int, current_id: str | None = None, wrap: bool = True
-    ) -> ReviewedFinding | None:
-        """The visible finding before ``current_id``, or (with no current one) the last on an earlier slice.
-
-        Example:
-            >>> s = ReviewSession("1.2")
-            >>> _ = s.add_findings([Finding(2, (0, 0, 1, 1), 0.9, "m"), Finding(8, (0, 0, 1, 1), 0.8, "m")])
-            >>> s.previous_finding(5).slice_index, s.previous_finding(2).slice_index
-            (2, 8)
-        """
-        return self._step(slice_index, current_id, wrap, forward=False)
-
-    def _step(self, slice_index: int, current_id: str | None, wrap: bool, forward: bool) -> ReviewedFinding | None:
-        items = self.visible_findings()
-        if not items:
-            return None
-        position = next((i for i, rf in enumerate(items) if rf.id == current_id), None)
-        if position is not None:
-            target = position + (1 if forward else -1)
-        elif forward:
-            target = next((i for i, rf in enumerate(items) if rf.slice_index > slice_index), len(items))
-        else:
-            later = [i for i, rf in enumerate(items) if rf.slice_index < slice_index]
-            target = later[-1] if later else -1
-        if 0 <= target < len(items):
-            return items[target]
-        if not wrap:
-            return None
-        return items[0] if forward else items[-1]
-
-    def measurements(self) -> list[Measurement]:
-        """The radiologist's measurements, oldest first.
-
-        Example:
-            >>> ReviewSession("1.2").measurements()
-            []
-        """
-        return list(self._measurements.values())
-
-    def measurements_on_slice(self, slice_index: int) -> list[Measurement]:
-        """The measurements drawn on one slice.
-
-        Example:
-            >>> s = ReviewSession("1.2"); _ = s.add_measurement(Measurement("ruler", 4, ((0, 0), (1, 0)), (1.0,)))
-            >>> [m.id for m in s.measurements_on_slice(4)], s.measurements_on_slice(3)
-            (['M1'], [])
-        """
-        return [m for m in self._measurements.values() if m.slice_index == slice_index]
 
     # ------------------------------------------------------------------ changes
 
@@ -761,82 +587,3 @@ class ReviewSession:
             return
         self._risk = record
         self._commit(ChangeKind.RISK)
-
-    # ------------------------------------------------------------------ (de)serialisation
-
-    def to_dict(self, include_findings: bool = True) -> dict[str, Any]:
-        """The whole state as a JSON-ready dict (what the autosave file holds).
-
-        Example:
-            >>> ReviewSession("1.2").to_dict()["series_key"]
-            '1.2'
-        """
-        data = {
-            "format_version": FORMAT_VERSION,
-            "series_key": self._key,
-            "series_uid": self.series_uid,
-            "study_uid": self.study_uid,
-            "series_description": self.series_description,
-            "num_slices": self.num_slices,
-            "model_name": self._model_name,
-            "model_version": self._model_version,
-            "threshold": self._threshold,
-            "processed_slices": sorted(self._processed),
-            "next_finding_number": self._next_finding,
-            "next_measurement_number": self._next_measurement,
-            "dirty_since_export": self._dirty,
-            "last_export": self._last_export,
-            "risk": self._risk,
-            "measurements": [m.to_dict() for m in self._measurements.values()],
-        }
-        if include_findings:
-            data["findings"] = [rf.to_dict() for rf in self._findings.values()]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], path: str | Path | None = None) -> "ReviewSession":
-        """Inverse of :meth:`to_dict`; :class:`ReviewFileError` (naming ``path``) on bad content.
-
-        Example:
-            >>> s = ReviewSession("1.2"); _ = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m")])
-            >>> ReviewSession.from_dict(s.to_dict()).findings() == s.findings()
-            True
-        """
-        try:
-            num_slices = data.get("num_slices")
-            session = cls(
-                str(data["series_key"]),
-                series_uid=str(data.get("series_uid", "")),
-                study_uid=str(data.get("study_uid", "")),
-                series_description=str(data.get("series_description", "")),
-                num_slices=None if num_slices is None else int(num_slices),
-                path=path,
-            )
-            session._model_name = str(data.get("model_name", ""))
-            session._model_version = str(data.get("model_version", ""))
-            threshold = float(data.get("threshold", DEFAULT_THRESHOLD))
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"threshold {threshold} is outside 0..1")
-            session._threshold = threshold
-            session._processed = {int(i) for i in data.get("processed_slices", [])}
-            session._dirty = bool(data.get("dirty_since_export", False))
-            last = data.get("last_export")
-            session._last_export = dict(last) if isinstance(last, dict) else None
-            risk = data.get("risk")
-            session._risk = None if risk is None else risk_record(risk)
-            for item in data.get("findings", []):
-                rf = ReviewedFinding.from_dict(item)
-                session._findings[rf.id] = rf
-            for item in data.get("measurements", []):
-                m = Measurement.from_dict(item)
-                session._measurements[m.id] = m
-            biggest_f = max((_id_number(i) for i in session._findings), default=0)
-            biggest_m = max((_id_number(i) for i in session._measurements), default=0)
-            # Never reuse an id, even if the counters in the file were edited or lost.
-            session._next_finding = max(int(data.get("next_finding_number", 1)), biggest_f + 1)
-            session._next_measurement = max(int(data.get("next_measurement_number", 1)), biggest_m + 1)
-        except ReviewFileError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
-            raise ReviewFileError(path or "<dict>", f"has unexpected content ({type(exc).__name__}: {exc})") from exc
-        return session

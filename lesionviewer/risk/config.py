@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lesionviewer.common.config_tree import ConfigError, apply_overrides, build_section, check_rules, read_config_dict
-from lesionviewer.training.config import OptimConfig, TrainConfig
 from lesionviewer.risk.intensity import DEFAULT_HU_WINDOW
+from lesionviewer.training.config import OptimConfig, TrainConfig
 
 __all__ = ["RiskConfig", "ConfigError", "apply_overrides", "load_risk_config", "risk_config_from_json",
            "BACKBONES", "LOSSES", "BALANCING"]

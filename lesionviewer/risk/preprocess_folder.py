@@ -84,7 +84,8 @@ def study_name(path: Path) -> str:
 
 
 def preprocess_folder(input_dir: str | Path, output_dir: str | Path,
-                      settings: PreprocessSettings = PreprocessSettings(), progress_bar: bool = True,
+                      settings: PreprocessSettings = PreprocessSettings(),  # noqa: B008 - a frozen dataclass: one shared default is safe
+                      progress_bar: bool = True,
                       cancel=None) -> PreprocessResult:
     """Preprocess every study of ``input_dir`` into ``output_dir/<study>.npz`` (see the module notes).
 

@@ -36,7 +36,6 @@ from lesionviewer.common.config_tree import (  # noqa: F401 - parse_override: re
     read_config_dict,
 )
 
-
 #: The most context slices a config may ask for (MP3D uses 9; 3DCE at most 27).
 MAX_NUM_SLICES = 64
 #: The largest image side, in pixels, a config may ask for.
