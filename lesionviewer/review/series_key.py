@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from lesionviewer.io.series_identity import META_NAMES as ID_META_NAMES
-from lesionviewer.io.series_identity import clean_text, identity_of
+from lesionviewer.io.series_identity import identity_of
 
 # DICOM UIDs are digits and dots, at most 64 characters. Anything else read from a file is
 # untrusted (it could be "../../x") and is hashed instead of used as a file name.
@@ -36,32 +35,6 @@ _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Hex characters of the content hash after the UID (64 bits: no accidental collision).
 CONTENT_HASH_CHARS = 16
-
-# Volume.meta spellings accepted for each field (kept for older callers; see SeriesIdentity.from_meta).
-META_NAMES = {
-    "series_uid": ID_META_NAMES["series_uid"],
-    "study_uid": ID_META_NAMES["study_uid"],
-    "series_description": ID_META_NAMES["description"],
-    "patient_name": ID_META_NAMES["patient_name"],
-    "patient_id": ID_META_NAMES["patient_id"],
-}
-
-
-def meta_text(meta: dict[str, Any], field: str) -> str:
-    """The text of ``field`` (one of :data:`META_NAMES`) from a ``Volume.meta`` dict, or ``""``.
-
-    Deprecated for volumes: read ``volume.identity`` (a :class:`SeriesIdentity`) instead.
-
-    Example:
-        >>> meta_text({"StudyInstanceUID": "1.2"}, "study_uid"), meta_text({}, "study_uid")
-        ('1.2', '')
-    """
-    for name in META_NAMES[field]:
-        value = meta.get(name)
-        if value not in (None, ""):
-            return clean_text(value)
-    return ""
-
 
 def series_key(volume: Any) -> str:
     """The key of ``volume``'s review: ``<SeriesInstanceUID>-<content hash>``, else ``vol-<sha1 of geometry+pixels>``.

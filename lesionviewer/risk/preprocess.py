@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from lesionviewer.io.series_identity import identity_of
 from lesionviewer.io.volume import Volume
 from lesionviewer.risk.lung_mask import coarse_lung_mask
 from lesionviewer.util.atomic import atomic_write_bytes
@@ -189,7 +190,7 @@ def preprocess_volume(volume: Volume, settings: PreprocessSettings = PreprocessS
     meta = {
         "layout": NPZ_LAYOUT,
         "source": str(source),
-        "patient_id": str(volume.meta.get("PatientID", "")),
+        "patient_id": identity_of(volume).patient_id,
         "settings": settings.to_dict(),
         "voxel_mm": v,
         "original_shape": [int(n) for n in volume.hu.shape],
