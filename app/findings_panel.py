@@ -188,7 +188,7 @@ class FindingsPanel(QWidget):
         if self.session is not None:
             self.session.set_threshold(value / SLIDER_STEPS)
 
-    def _row_clicked(self, row: int, column: int) -> None:  # noqa: ARG002
+    def _row_clicked(self, row: int, column: int) -> None:  # noqa: ARG002 - Qt passes the column too
         if row < 0 or row >= self.table.rowCount():
             return
         self.choose(self.table.item(row, 0).text())

@@ -14,18 +14,18 @@ import vtkmodules.qt
 
 vtkmodules.qt.PyQtImpl = "PySide6"  # before the Qt interactor module is imported
 
-from PySide6.QtCore import Signal  # noqa: E402
-from PySide6.QtWidgets import QVBoxLayout, QWidget  # noqa: E402
-from vtkmodules.util.numpy_support import numpy_to_vtk  # noqa: E402
-from vtkmodules.vtkCommonCore import VTK_SHORT  # noqa: E402
-from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction  # noqa: E402
-from vtkmodules.vtkFiltersSources import vtkSphereSource  # noqa: E402
-from vtkmodules.vtkRenderingCore import (vtkActor, vtkColorTransferFunction, vtkPolyDataMapper,  # noqa: E402
+from PySide6.QtCore import Signal  # noqa: E402 - after PyQtImpl is set
+from PySide6.QtWidgets import QVBoxLayout, QWidget  # noqa: E402 - after PyQtImpl is set
+from vtkmodules.util.numpy_support import numpy_to_vtk  # noqa: E402 - after PyQtImpl is set
+from vtkmodules.vtkCommonCore import VTK_SHORT  # noqa: E402 - after PyQtImpl is set
+from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction  # noqa: E402 - after PyQtImpl is set
+from vtkmodules.vtkFiltersSources import vtkSphereSource  # noqa: E402 - after PyQtImpl is set
+from vtkmodules.vtkRenderingCore import (vtkActor, vtkColorTransferFunction, vtkPolyDataMapper,  # noqa: E402 - after PyQtImpl is set
                                          vtkPropCollection, vtkPropPicker, vtkRenderer, vtkVolume,
                                          vtkVolumeProperty)
 import vtkmodules.vtkRenderingOpenGL2  # noqa: E402,F401 - registers the OpenGL back end
 import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: E402,F401 - registers the GPU volume mapper
-from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper  # noqa: E402
+from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper  # noqa: E402 - after PyQtImpl is set
 
 #: Largest edge rendered; bigger volumes are subsampled so the 3D view opens in a second.
 MAX_EDGE = 160
