@@ -25,6 +25,7 @@ import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -136,7 +137,7 @@ def load_deeplesion_series(
     folder: str | Path,
     spacing: tuple[float, float, float] | None = None,
     dl_info: str | Path | None = None,
-    files: list[str | Path] | None = None,
+    files: Sequence[str | Path] | None = None,
     progress: ProgressCallback | None = None,
     cancel=None,
     *,
@@ -198,7 +199,12 @@ def load_deeplesion_series(
         warnings.append(f"slice number{'s' if len(repeated) > 1 else ''} {', '.join(map(str, repeated[:5]))} "
                         f"appear{'' if len(repeated) > 1 else 's'} twice; the first file of each was kept")
         seen: set[int] = set()
-        numbered = [(k, p) for k, p in numbered if not (k in seen or seen.add(k))]
+        first_of_each = []
+        for k, p in numbered:
+            if k not in seen:
+                seen.add(k)
+                first_of_each.append((k, p))
+        numbered = first_of_each
 
     records: list[DeepLesionRecord] = []
     table = Path(dl_info) if dl_info else find_dl_info(folder, series_key)
@@ -217,7 +223,8 @@ def load_deeplesion_series(
     if not all(math.isfinite(v) and v > 0 for v in spacing):
         warnings.append(f"the spacing of series {series_key} is impossible ({tuple(spacing)}); 1 mm is assumed, "
                         f"so sizes in mm are wrong")
-        spacing = tuple(v if math.isfinite(v) and v > 0 else 1.0 for v in spacing)
+        dz, dy, dx = (v if math.isfinite(v) and v > 0 else 1.0 for v in spacing)
+        spacing = (dz, dy, dx)
 
     if len(numbered) > MAX_SLOTS:
         raise ImplausibleImageError(folder, f"{len(numbered)} slices; a DeepLesion series has at most {MAX_SLOTS}")

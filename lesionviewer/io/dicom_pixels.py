@@ -65,10 +65,11 @@ def _read_native(header: SliceHeader) -> np.ndarray:
     dtype = "<i2" if header.pixel_representation == 1 else "<u2"
     raw = np.empty((header.rows, header.columns), dtype=dtype)
     regular_file_size(header.path, what="DICOM file")  # never open a pipe or device swapped in since the scan
+    assert header.pixel_offset is not None  # the fast path is taken only with an offset (_is_fast_path)
     try:
         with open(header.path, "rb") as f:
             f.seek(header.pixel_offset + header.frame * raw.nbytes)
-            got = f.readinto(memoryview(raw).cast("B"))
+            got = f.readinto(raw.data.cast("B"))
     except OSError as exc:
         raise LoadError(header.path, f"could not be read ({exc.strerror or exc})") from None
     if got != raw.nbytes:

@@ -134,7 +134,7 @@ def multiframe_dataset(volume: Volume, *, series_uid: str | None = None) -> pydi
         40
     """
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENHANCED_CT_STORAGE
+    meta.MediaStorageSOPClassUID = pydicom.uid.UID(ENHANCED_CT_STORAGE)
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = pydicom.FileDataset("multiframe.dcm", {}, file_meta=meta, preamble=b"\0" * 128)

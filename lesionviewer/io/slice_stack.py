@@ -79,6 +79,14 @@ def _mm(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _xyz(position) -> tuple[float, float, float]:
+    # A slice position as three floats; callers pass only positions they know are there.
+    if position is None:
+        raise ValueError("a slice position is missing")
+    x, y, z = (float(v) for v in position)
+    return (x, y, z)
+
+
 def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
     """Sort one series' slices along the slice normal and work out spacing, origin, direction and warnings.
 
@@ -105,8 +113,8 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
     row = _unit(np.asarray(first.orientation[:3], float))
     col = _unit(np.asarray(first.orientation[3:], float))
     normal = _unit(np.cross(row, col))
-    order = sorted(headers, key=lambda h: (float(np.dot(h.position, normal)), h.instance_number or 0, h.path, h.frame))
-    proj = [float(np.dot(h.position, normal)) for h in order]
+    order = sorted(headers, key=lambda h: (float(np.dot(_xyz(h.position), normal)), h.instance_number or 0, h.path, h.frame))
+    proj = [float(np.dot(_xyz(h.position), normal)) for h in order]
 
     # Duplicate positions: keep the first file at each position.
     kept: list[SliceHeader] = [order[0]]
@@ -129,12 +137,12 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
     if len(kept) == 1:
         step = first.spacing_between_slices or first.slice_thickness or 1.0
         stack = SliceStack(
-            slots=kept,
+            slots=list[SliceHeader | None](kept),
             spacing=(float(step), float(pixel_spacing[0]), float(pixel_spacing[1])),
-            origin=tuple(float(v) for v in kept[0].position),
+            origin=_xyz(kept[0].position),
             direction=np.column_stack([row, col, normal]),
             positions_mm=kept_proj,
-            origins=[tuple(float(v) for v in kept[0].position)],
+            origins=[_xyz(kept[0].position)],
             duplicates=duplicates,
             tilt_degrees=tilt,
             warnings=warnings,
@@ -149,7 +157,7 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
     fill_gaps = float(np.sum(ratios[ratios >= 2])) + len(kept) <= MAX_SLOTS
     slots: list[SliceHeader | None] = [kept[0]]
     positions = [kept_proj[0]]
-    origins = [tuple(float(v) for v in kept[0].position)]
+    origins = [_xyz(kept[0].position)]
     missing: list[int] = []
     gap_notes: list[str] = []
     uneven: list[float] = []
@@ -163,13 +171,13 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
                 missing.append(len(slots))
                 slots.append(None)
                 positions.append(kept_proj[i] + j * d / k)
-                origins.append(tuple(float(v) for v in below + (above - below) * (j / k)))
+                origins.append(_xyz(below + (above - below) * (j / k)))
             gap_notes.append(f"after slice {len(slots) - k + 1} of {{total}}, the step of {_mm(step)} mm jumps to {_mm(d)} mm")
         elif abs(d - step) > max(UNEVEN_TOLERANCE_MM, UNEVEN_TOLERANCE_FRACTION * step):
             uneven.append(float(d))
         slots.append(kept[i + 1])
         positions.append(kept_proj[i + 1])
-        origins.append(tuple(float(v) for v in kept[i + 1].position))
+        origins.append(_xyz(kept[i + 1].position))
     total = len(slots)
     if missing:
         n = len(missing)
@@ -207,7 +215,7 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
     return SliceStack(
         slots=slots,
         spacing=(z_spacing, float(pixel_spacing[0]), float(pixel_spacing[1])),
-        origin=tuple(float(v) for v in kept[0].position),
+        origin=_xyz(kept[0].position),
         direction=np.column_stack([row, col, slice_dir]),
         positions_mm=positions,
         origins=origins,
@@ -257,9 +265,9 @@ def _arrange_without_positions(
         row = _unit(np.asarray(first.orientation[:3], float))
         col = _unit(np.asarray(first.orientation[3:], float))
         direction = np.column_stack([row, col, _unit(np.cross(row, col))])
-    origin = tuple(float(v) for v in first.position) if first.position is not None else (0.0, 0.0, 0.0)
+    origin = _xyz(first.position) if first.position is not None else (0.0, 0.0, 0.0)
     return SliceStack(
-        slots=list(order),
+        slots=list[SliceHeader | None](order),
         spacing=(float(step), float(pixel_spacing[0]), float(pixel_spacing[1])),
         origin=origin,
         direction=direction,
