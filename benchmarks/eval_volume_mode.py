@@ -46,8 +46,9 @@ def detections(detector: Detector, dataset) -> tuple[list[np.ndarray], float]:
     for key_slice in dataset.key_slices:
         if key_slice.series not in cache:
             cache.clear()  # key slices come grouped by series; keep one in memory
-            cache[key_slice.series] = series_volume(dataset, key_slice)
-        volume, index = cache[key_slice.series]
+            cache[key_slice.series] = series_volume(dataset, key_slice)[0]
+        volume = cache[key_slice.series]
+        index = dataset.series(key_slice.series).index_of(key_slice.key_slice)
         start = time.perf_counter()
         found = detector.detect(volume, slices=[index])
         seconds += time.perf_counter() - start
