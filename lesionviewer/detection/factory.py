@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import torch  # noqa: F401 - the module example uses it
 from torch import nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
