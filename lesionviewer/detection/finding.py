@@ -93,5 +93,5 @@ class Finding:
             >>> Finding.from_dict(f.to_dict()) == f
             True
         """
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**fields)

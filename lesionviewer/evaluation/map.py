@@ -37,7 +37,9 @@ def to_coco(detections: Sequence, ground_truth: Sequence, exclude: Sequence | No
     if len(dets) != len(gts):
         raise ValueError(f"detections cover {len(dets)} images but ground_truth covers {len(gts)}")
     flags = as_flag_list(exclude, gts, "exclude")
-    images, annotations, results = [], [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
+    results: list[dict] = []
     for index, (det, gt, ignore) in enumerate(zip(dets, gts, flags), start=1):
         images.append({"id": index})
         for box, ignored in zip(gt, ignore):

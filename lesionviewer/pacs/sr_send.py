@@ -127,7 +127,7 @@ def write_sr(session: Any, volume: Any, path: str | Path, *, selection: str = "a
     ds = pydicom.dcmread(path)
     if uid_seed is not None:
         ds.SeriesInstanceUID = stable_uid(uid_seed + "/series")
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = stable_uid(uid_seed + "/instance")
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.UID(stable_uid(uid_seed + "/instance"))
     if include_csv:
         from lesionviewer.review.csv_export import export_csv
 

@@ -211,7 +211,8 @@ def _export(args) -> int:
     if args.phantom_check:
         from lesionviewer.risk.export import phantom_check
 
-        check = phantom_check(args.out, *args.phantom_check, matrix=args.matrix)
+        seed, count, first = args.phantom_check
+        check = phantom_check(args.out, seed, count, first, matrix=args.matrix)
         print(f"phantom check: {len(check['labels'])} cases, AUC {check['auc']}")
     val = card["metrics"].get("val", {})
     print(f"wrote {args.out} ({card['backbone']}, {card['preprocessing']['voxel_mm']} mm voxels, "

@@ -80,7 +80,8 @@ class PreprocessSettings:
             >>> PreprocessSettings(voxel_mm=2.0, crop_shape=(4, 5, 6)).crop_mm
             (8.0, 10.0, 12.0)
         """
-        return tuple(float(n * self.voxel_mm) for n in self.crop_shape)
+        z, y, x = (float(n * self.voxel_mm) for n in self.crop_shape)
+        return (z, y, x)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (also stored in each ``.npz`` and in the model card).

@@ -107,7 +107,7 @@ def group_key_slices(lesions: list[dict], drop_noisy: bool = False) -> list[KeyS
             boxes=np.asarray([r["box"] for r in rows], dtype=np.float32).reshape(-1, 4),
             split=str(first["split"]), patient=int(first["patient"]),
             slice_interval_mm=float(first["slice_interval_mm"]),
-            pixel_spacing_mm=tuple(float(v) for v in first["pixel_spacing_mm"][:2]),
+            pixel_spacing_mm=(float(first["pixel_spacing_mm"][0]), float(first["pixel_spacing_mm"][1])),
             lesion_types=tuple(int(r.get("lesion_type", -1)) for r in rows),
             noisy=tuple(bool(r.get("noisy", False)) for r in rows),
             long_diameters_mm=tuple(float(r.get("long_diameter_mm", float("nan"))) for r in rows),

@@ -185,7 +185,8 @@ def write_toy_coco(folder: str | Path, images: int = 4, size: int = 64, seed: in
     (folder / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     cats = [{"id": 3, "name": "red box"}, {"id": 7, "name": "green box"}]
-    imgs, anns = [], []
+    imgs: list[dict] = []
+    anns: list[dict] = []
     for i in range(images):
         canvas = np.full((size, size, 3), 20, np.uint8)
         for j, cat in enumerate(cats):
