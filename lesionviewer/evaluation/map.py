@@ -24,7 +24,10 @@ LESION_CATEGORY = {"id": 1, "name": "lesion"}
 def to_coco(detections: Sequence, ground_truth: Sequence, exclude: Sequence | None = None) -> tuple[dict, list[dict]]:
     """COCO ground-truth dataset and result list for per-image detections and boxes (image ids 1..N).
 
-    Excluded boxes get ``"ignore": 1``: they are not counted and detections matching them are not FPs.
+    Excluded boxes become COCO crowd regions (``"iscrowd": 1``, also marked ``"ignore": 1``): they are
+    not counted, and a detection lying on one (its intersection over the detection's own area reaching
+    the IoU threshold, COCO's rule for crowds) is not a false positive. ``iscrowd`` is the flag
+    pycocotools honours: its evaluator overwrites ``ignore`` with it.
 
     Example:
         >>> import numpy as np
@@ -46,7 +49,7 @@ def to_coco(detections: Sequence, ground_truth: Sequence, exclude: Sequence | No
             width, height = float(box[2] - box[0]), float(box[3] - box[1])
             annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": 1,
                                 "bbox": [float(box[0]), float(box[1]), width, height],
-                                "area": width * height, "iscrowd": 0, "ignore": int(ignored)})
+                                "area": width * height, "iscrowd": int(ignored), "ignore": int(ignored)})
         for row in det:
             results.append({"image_id": index, "category_id": 1, "score": float(row[4]),
                             "bbox": [float(row[0]), float(row[1]), float(row[2] - row[0]), float(row[3] - row[1])]})
