@@ -30,9 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Core modules and the test files that exercise them, smallest module first (the order they run in).
 MODULES: dict[str, list[str]] = {
     "lesionviewer/util/csv_safety.py": ["tests/test_review_properties.py", "tests/test_review_csv.py"],
-    "lesionviewer/evaluation/boxes.py": ["tests/test_evaluation_froc.py", "tests/test_evaluation_map.py"],
+    "lesionviewer/evaluation/boxes.py": ["tests/test_evaluation_boxes.py", "tests/test_evaluation_froc.py",
+                                         "tests/test_evaluation_map.py"],
     "lesionviewer/evaluation/map.py": ["tests/test_evaluation_map.py"],
-    "lesionviewer/review/review_json.py": ["tests/test_review_autosave.py", "tests/test_review_hostile_values.py"],
+    "lesionviewer/review/review_json.py": ["tests/test_review_json.py", "tests/test_review_autosave.py",
+                                           "tests/test_review_hostile_values.py"],
     "lesionviewer/detection/finding.py": ["tests/test_review_session.py", "tests/test_review_csv.py",
                                           "tests/test_review_sr.py", "tests/test_volume.py"],
     "lesionviewer/imaging/windowing.py": ["tests/test_imaging_windowing.py"],
