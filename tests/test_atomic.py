@@ -80,3 +80,51 @@ def test_temporary_file_is_made_beside_the_target(tmp_path, monkeypatch, opener)
     assert seen["dst"] == str(target)
     assert len(seen["beside"]) == 1 and seen["beside"][0] != target.name
     assert target.read_text() == "x" and os.listdir(target.parent) == ["series.json"]
+
+
+# --- found by mutation testing (docs/testing.md) ---------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permission bits")
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o000, 0o666)])
+def test_new_files_get_0666_less_the_umask(tmp_path, umask, expected):
+    from lesionviewer.util import atomic
+
+    mask = os.umask(umask)
+    try:
+        atomic._process_umask.cache_clear()
+        atomic_write_bytes(tmp_path / "f.bin", b"x")
+        assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == expected
+    finally:
+        os.umask(mask)
+        atomic._process_umask.cache_clear()
+
+
+def test_text_is_utf8_whatever_the_locale(tmp_path):
+    # under the plain C locale (no UTF-8 coercion) Python's default encoding is ASCII
+    import subprocess
+    import sys
+
+    target = tmp_path / "note.txt"
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    code = ("import sys; from lesionviewer.util.atomic import atomic_write_text; "
+            "atomic_write_text(sys.argv[1], 'caf\\u00e9'); print(sys.getfilesystemencoding())")
+    done = subprocess.run([sys.executable, "-c", code, str(target)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert target.read_bytes() == "café".encode("utf-8")
+
+
+def test_a_folder_that_cannot_be_synced_does_not_fail_the_write(tmp_path, monkeypatch):
+    # some file systems refuse fsync on a directory (EINVAL); the file itself is already synced
+    from lesionviewer.util import atomic
+
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(22, "Invalid argument")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    atomic_write_text(tmp_path / "f.txt", "ok")
+    assert (tmp_path / "f.txt").read_text() == "ok"

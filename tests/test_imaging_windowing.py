@@ -57,3 +57,33 @@ def test_mp3d_normalisation_constants_and_inverse():
     scaled = np.array([0.0, 123.675, 255.0])
     np.testing.assert_allclose(normalize_mp3d(scaled) * MP3D_STD + MP3D_MEAN, scaled, atol=1e-4)
     assert normalize_mp3d(np.array([123.675]))[0] == 0
+
+
+# --- found by mutation testing (docs/testing.md) ---------------------------------------------------
+
+
+def test_a_one_hu_window_is_allowed():
+    # width 1 at level 40: 39.5 -> 0 and 40.5 -> 255; 40 sits half way, 127.5 rounds to 128
+    assert window(np.array([39, 40, 41]), width=1, level=40).tolist() == [0, 128, 255]
+
+
+def test_torch_float_window_is_clamped_float32():
+    hu = torch.tensor([-2000.0, 40.0, 3000.0], dtype=torch.float64)
+    unit = window(hu, width=400, level=40, out="float")
+    assert unit.dtype == torch.float32 and unit.tolist() == [0.0, 0.5, 1.0]
+
+
+def test_mp3d_scaling_refuses_an_empty_range_and_gives_float32_tensors():
+    with pytest.raises(ValueError, match=r"^hu_max must exceed hu_min; got \[10, 10\]$"):
+        clip_and_scale_mp3d(np.array([10]), 10, 10)
+    scaled = clip_and_scale_mp3d(torch.tensor([-1024.0, 1050.0], dtype=torch.float64))
+    assert scaled.dtype == torch.float32 and scaled.tolist() == [0.0, 255.0]
+
+
+def test_mp3d_normalisation_of_tensors_and_arrays():
+    # 123.675 is the mean (-> 0) and 123.675 + 58.395 = 182.07 one std above it (-> 1)
+    out = normalize_mp3d(torch.tensor([123.675, 182.07], dtype=torch.float64))
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+    assert out.tolist() == pytest.approx([0.0, 1.0], abs=1e-5)
+    array = normalize_mp3d(np.array([123.675, 182.07]))
+    assert array.dtype == np.float32 and array.tolist() == pytest.approx([0.0, 1.0], abs=1e-5)
