@@ -2,6 +2,7 @@
 
     lesionviewer-train evaluate-real --model M.safetensors [--deeplesion-keyslices DIR] [--lidc DIR]
         [--lesion-free PATH ...] [--organs CT_PATH LABELS_PATH] [--threshold 0.5] [--out result.json]
+        [--record-in-card]
 
 What each part measures is in :mod:`lesionviewer.evaluation.real_ct` (DeepLesion key slices, FPs per
 image; LIDC volume, FPs per slice) and :mod:`lesionviewer.evaluation.real_ct_negatives` (findings per
@@ -53,6 +54,8 @@ def add_evaluate_real_parser(sub) -> None:
                    help=f"score threshold for the lesion-free and organ counts (the viewer's default, {DEFAULT_THRESHOLD})")
     p.add_argument("--out", type=Path, help="write the results here as JSON")
     p.add_argument("--device", default="cpu", help="cpu (default: the numbers the project records), cuda, mps or auto")
+    p.add_argument("--record-in-card", action="store_true",
+                   help="also write the summary into the model file's card (metrics.real_ct); the weights are kept")
 
 
 def evaluate_real(detector, *, deeplesion_keyslices: str | Path | None = None, lidc: str | Path | None = None,
@@ -151,7 +154,7 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
     """
     from lesionviewer.detection.model_file import ModelFileError
     from lesionviewer.io.errors import LoadError
-    from lesionviewer.training.cli import EXIT_DATA, EXIT_OK, EXIT_USAGE
+    from lesionviewer.common.exit_codes import EXIT_DATA, EXIT_OK, EXIT_USAGE
     from lesionviewer.util.atomic import atomic_write_text
 
     def fail(message: str, code: int) -> int:
@@ -181,4 +184,12 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
     if args.out is not None:
         atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}")
+    if getattr(args, "record_in_card", False):
+        from lesionviewer.evaluation.real_ct_record import record_real_ct_in_card
+
+        for key, folder in (("deeplesion", args.deeplesion_keyslices), ("lidc", args.lidc)):
+            if key in result and folder is not None:
+                result[key]["folder"] = str(folder)
+        record_real_ct_in_card(args.model, result)
+        print(f"recorded in the card of {args.model} (metrics.real_ct)")
     return EXIT_OK
