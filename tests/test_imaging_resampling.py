@@ -102,3 +102,70 @@ def test_bad_shapes_are_refused(bad):
 def test_bad_spacing_is_refused():
     with pytest.raises(ValueError, match="spacing"):
         resample_inplane(np.zeros((4, 4)), spacing=0, target_spacing=1)
+
+
+# --- found by mutation testing (docs/testing.md) ---------------------------------------------------
+
+
+def test_the_true_scale_sets_the_sampling_grid_not_the_rounded_size():
+    # width 3 at scale 1.5 -> 5 columns sampled at x_in = (x_out + 0.5) / 1.5 - 0.5 (clamped to 0..2):
+    # -0.17, 0.5, 1.17, 1.83, 2.5 -> 0, 5, 11.67, 18.33, 20; rows stay put at scale 1
+    image = np.array([[0.0, 10.0, 20.0], [30.0, 40.0, 50.0]])
+    out = rescale(image, (1.0, 1.5))
+    assert out.shape == (2, 5) and out.dtype == np.float32
+    expected = [[0, 5, 35 / 3, 55 / 3, 20], [30, 35, 125 / 3, 145 / 3, 50]]
+    assert np.allclose(out, expected, atol=1e-4), out.tolist()
+
+
+def test_a_tiny_scale_still_leaves_one_pixel():
+    assert rescale(np.ones((4, 4)), 0.1).shape == (1, 1)
+
+
+def test_integer_tensors_are_resized_as_float32():
+    out = rescale(torch.tensor([[0, 10], [20, 30]], dtype=torch.int16), 1.0)
+    assert out.dtype == torch.float32 and out.tolist() == [[0.0, 10.0], [20.0, 30.0]]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 0), (2, 0, 3)])
+def test_empty_images_are_refused_whichever_side_is_empty(shape):
+    with pytest.raises(ValueError, match=r"^cannot resize an empty image of shape"):
+        rescale(np.zeros(shape), 2.0)
+
+
+def test_bad_shapes_and_scales_are_named():
+    with pytest.raises(ValueError, match=r"^expected an \(H, W\) or \(N, H, W\) image; got shape \(4,\)$"):
+        rescale(np.zeros(4), 2.0)
+    with pytest.raises(ValueError, match=r"^scale must be a positive number or a \(row, column\) pair"):
+        rescale(np.zeros((2, 2)), (1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match=r"^target_spacing must be"):
+        resample_inplane(np.zeros((2, 2)), 0.8, 0.0)
+    with pytest.raises(ValueError, match=r"^spacing must be"):
+        resample_inplane(np.zeros((2, 2)), -1.0, 0.8)
+    with pytest.raises(ValueError, match=r"^boxes need 4 coordinates in the last axis"):
+        scale_boxes(np.zeros((1, 3)), 2.0)
+
+
+def test_defaults_512_short_side_and_multiples_of_32():
+    assert resize_with_scale(np.zeros((256, 300)))[0].shape == (512, 600)
+    assert pad_to_multiple(np.zeros((30, 33)))[1] == (2, 31)
+    assert pad_to_multiple(np.zeros((5, 7)), multiple=1)[1] == (0, 0)
+    assert resize_with_scale(np.zeros((4, 6)), target_short_side=1)[0].shape == (1, 2)
+
+
+def test_padding_uses_the_given_value():
+    padded, _ = pad_to_multiple(np.zeros((1, 1)), multiple=2, value=-1024)
+    assert padded.tolist() == [[0, -1024], [-1024, -1024]]
+    padded, _ = pad_to_multiple(torch.zeros((1, 1)), multiple=2, value=-1024)
+    assert padded.tolist() == [[0, -1024], [-1024, -1024]]
+
+
+def test_box_scaling_keeps_scores_and_gives_floats():
+    # integer boxes scale to floats (1.5 x), a score column stays, float32 stays float32
+    assert scale_boxes(np.array([[2, 4, 6, 8]]), 1.5).tolist() == [[3.0, 6.0, 9.0, 12.0]]
+    assert scale_boxes(np.array([2, 4, 6, 8]), 2.0).tolist() == [4.0, 8.0, 12.0, 16.0]
+    assert scale_boxes(np.array([[2, 4, 6, 8]], np.float32), 1.5).dtype == np.float32
+    boxes = torch.tensor([[2, 4, 6, 8]])
+    assert scale_boxes(boxes, 1.5).tolist() == [[3.0, 6.0, 9.0, 12.0]]
+    scored = torch.tensor([[2.0, 4.0, 6.0, 8.0, 0.9]])
+    assert np.allclose(scale_boxes(scored, 2.0).numpy(), [[4.0, 8.0, 12.0, 16.0, 0.9]])
+    assert np.allclose(unscale_boxes(scored, 2.0).numpy(), [[1.0, 2.0, 3.0, 4.0, 0.9]])
