@@ -306,9 +306,13 @@ class Detector:
                 stages = trunk(slices[None, None])
                 for start in range(0, len(members), size):
                     part = members[start:start + size]
-                    rows = torch.as_tensor([k - first - below for _, k in part], device=slices.device)
+                    # only the windows this batch needs: those starting from its lowest to its highest row
+                    starts = [k - first - below for _, k in part]
+                    low, high = min(starts), max(starts)
+                    rows = torch.as_tensor([r - low for r in starts], device=slices.device)
                     maps = OrderedDict(
-                        (str(i), windows_to_2d(convert, stage, depth).index_select(0, rows).contiguous())
+                        (str(i), windows_to_2d(convert, stage[:, :, low:high + depth], depth)
+                         .index_select(0, rows).contiguous())
                         for i, (convert, stage) in enumerate(zip(backbone.to_2d, stages)))
                     features = backbone.fpn(maps)
                     shape = (len(part), depth) + tuple(slices.shape[-2:])
