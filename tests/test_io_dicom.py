@@ -524,3 +524,25 @@ def test_stored_to_hu_rounds_negative_and_positive_fractions_to_nearest():
     # the case: stored 1, slope 2.5, intercept -1000 is -997.5; nearest-even and half-away both give -998
     stored_to_hu(np.array([1], np.uint16), 2.5, -1000.0, out[:1])
     assert int(out[0]) == -998
+
+
+# --- found by mutation testing (docs/testing.md) ---------------------------------------------------
+
+
+def test_decode_into_refuses_a_wrong_dtype_as_well_as_a_wrong_shape(tmp_path):
+    [f] = write_dicom_series(Volume(np.zeros((1, 2, 3), np.int16), (1, 1, 1)), tmp_path)
+    header = read_slice_header(f)
+    for out in (np.empty((2, 3), np.int32), np.empty((3, 2), np.int16)):
+        with pytest.raises(ValueError, match=r"^out must be int16 of shape \(2, 3\)"):
+            decode_slice_into(header, out)
+
+
+def test_unsigned_values_above_32767_are_read_unsigned(tmp_path):
+    # PixelRepresentation 0, 16 bits stored: stored 40000 with intercept -32768 is 40000 - 32768 = 7232 HU
+    # (read as signed it would be -25536 - 32768, clipped to -32768)
+    [f] = write_dicom_series(Volume(np.zeros((1, 1, 2), np.int16), (1, 1, 1)), tmp_path)
+    edit_dicom(f, BitsStored=16, HighBit=15, RescaleIntercept="-32768")
+    ds = pydicom.dcmread(f)
+    ds.PixelData = np.array([40000, 32768], "<u2").tobytes()
+    ds.save_as(f, enforce_file_format=True)
+    assert load_volume(f).hu.ravel().tolist() == [7232, 0]
