@@ -401,7 +401,9 @@ class SliceView(pg.GraphicsView):
                                    TEXT_COLOR)
         self._paint_scale_bar(painter, view, line_height)
         if self.banner_text:
-            self._paint_banner(painter, view, line_height)
+            top_lines = max([len(lines) for corner, lines in (corners or {}).items() if corner.startswith("top")],
+                            default=0)
+            self._paint_banner(painter, view, line_height, top_lines)
         painter.restore()
 
     def set_banner(self, text: str | None) -> None:
@@ -409,12 +411,13 @@ class SliceView(pg.GraphicsView):
         self.banner_text = str(text or "")
         self.viewport().update()
 
-    def _paint_banner(self, painter: QPainter, view, line_height: int) -> None:
+    def _paint_banner(self, painter: QPainter, view, line_height: int, top_lines: int) -> None:
         banner = QFont(painter.font())
         banner.setBold(True)
         painter.setFont(banner)
         height = painter.fontMetrics().height() + 6
-        band = QRectF(0, line_height + 4, view.width(), height)
+        # below the corner text, so that neither hides the other
+        band = QRectF(0, 6 + max(top_lines, 1) * line_height, view.width(), height)
         painter.fillRect(band, BANNER_BACKGROUND)
         draw_outlined_text(painter, band, Qt.AlignCenter, self.banner_text, BANNER_COLOR)
 

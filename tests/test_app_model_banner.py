@@ -27,7 +27,7 @@ def _banner_pixels(window) -> int:
     window.axial.resize(400, 300)
     image = window.axial.grab().toImage()
     amber = 0
-    for y in range(0, 70):
+    for y in range(0, 110):
         for x in range(0, image.width(), 2):
             c = image.pixelColor(x, y)
             if c.red() > 230 and 150 < c.green() < 200 and c.blue() < 40:
