@@ -1,13 +1,14 @@
 """The default detector file: the first shipped ``*.safetensors`` that is not a risk model.
 
-``resources/models/`` holds the demo detector and the demo risk model; a risk model's card says
+``resources/models/`` holds the default detector (first by name), the phantom demo detector and the demo
+risk model; a risk model's card says
 ``"task": "risk"``. Both the viewer and ``lesionviewer-detect`` use :func:`default_detector_file`,
 so the command line without ``--model`` runs the model the viewer runs. Only the file's header is
 read (no torch, no weights).
 
 Example:
     >>> default_detector_file().name
-    'demo_mp3d_small.safetensors'
+    'ct_mp3d_small.safetensors'
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def shipped_model_files() -> list[Path]:
 
     Example:
         >>> [p.name for p in shipped_model_files()]
-        ['demo_mp3d_small.safetensors', 'demo_risk_mp3d.safetensors']
+        ['ct_mp3d_small.safetensors', 'demo_mp3d_small.safetensors', 'demo_risk_mp3d.safetensors']
     """
     root = resources_dir()
     for folder in (root / "models", root):

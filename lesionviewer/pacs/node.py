@@ -43,15 +43,18 @@ log = logging.getLogger("lesionviewer.node")
 
 
 def default_model_path() -> Path:
-    """The shipped demo detector (``resources/models/demo_mp3d_small.safetensors``).
+    """The viewer's default detector (:func:`lesionviewer.detection.default_model.default_detector_file`).
 
     Example:
-        >>> default_model_path().name
-        'demo_mp3d_small.safetensors'
+        >>> default_model_path().suffix
+        '.safetensors'
     """
-    from lesionviewer.paths import resources_dir
+    from lesionviewer.detection.default_model import default_detector_file
 
-    return resources_dir() / "models" / "demo_mp3d_small.safetensors"
+    path = default_detector_file()
+    if path is None:
+        raise FileNotFoundError("no detector file is shipped in resources/models; give the node --model")
+    return path
 
 
 @dataclass
