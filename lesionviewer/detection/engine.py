@@ -5,11 +5,13 @@ slice interval, from the volume's real slice positions; HU clip and scaling to 0
 the network's own transform normalise, resize and pad, and maps the boxes back to the volume's pixel
 grid with that transform's ``postprocess``.
 
-Speed: slices go through the network in batches under ``torch.inference_mode``; the source slices of
-neighbouring context stacks are read and converted once (:class:`~lesionviewer.imaging.context.ContextStacker`
-keeps the previous batch's slices); on a GPU the backbone runs under autocast (bf16 where supported,
-else fp16) with channels-last weights. The RPN and box heads stay in float32 so box coordinates keep
-sub-pixel precision (bf16 would round a 512-pixel coordinate to 2-4 pixels).
+Speed: the volume goes to the device once (int16) and every network input is made there in batches
+(:mod:`lesionviewer.detection.device_input`). Window mode runs the 3D trunk on each slice's own
+context stack; volume mode (:mod:`lesionviewer.detection.volume_mode`) runs it once per chunk of the
+z-resampled series and gives each slice its window of the shared features (``mode``; measured in
+docs/benchmarks.md). The backbone runs under autocast where ``amp`` is on (by default on CUDA: bf16
+where supported, else fp16) with channels-last weights. The RPN and box heads stay in float32 so box
+coordinates keep sub-pixel precision (bf16 would round a 512-pixel coordinate to 2-4 pixels).
 
 Cancelling returns the findings of the slices finished so far (no exception): the caller asked for
 the stop, so a partial list is the expected answer, and the GUI keeps what it has already drawn.
@@ -203,7 +205,9 @@ class Detector:
         first, then outward); ``None`` means every slice, top to bottom. A repeated index is visited
         once. After each batch, ``progress(done, total)`` is called (counting slices) and
         ``on_findings(slice_index, findings)`` once per slice of the batch, in visiting order, with
-        that slice's findings (possibly none). ``cancel`` (a callable returning True, or a
+        that slice's findings (possibly none). In volume mode a batch belongs to a chunk of the
+        series: chunks are taken in the order of their first slice in ``slices``, and their slices
+        in visiting order, so the first slice asked for is always reported first. ``cancel`` (a callable returning True, or a
         ``threading.Event``) is checked before each batch; once set, the call returns the findings
         of the slices finished so far.
 
