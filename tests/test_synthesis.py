@@ -199,3 +199,27 @@ def test_real_organ_labels_land_on_the_real_organs():
     [lesion] = result.lesions
     z0, y0, x0, z1, y1, x1 = lesion.mask_box
     assert (labels[z0:z1, y0:y1, x0:x1][lesion.mask] == 5).mean() > 0.8
+
+
+def test_synthesize_command_takes_every_ct_in_a_folder_with_labels_beside_it(tmp_path):
+    import SimpleITK as sitk
+
+    from lesionviewer.io.dicom_write import write_dicom_series
+    from lesionviewer.training.cli import main
+
+    host, labels = abdomen_host(5)
+    folder = tmp_path / "cts"
+    write_dicom_series(host, folder / "dicom_abdomen")
+    image = sitk.GetImageFromArray(host.hu)
+    image.SetSpacing((0.8, 0.8, 2.0))
+    sitk.WriteImage(image, str(folder / "abdomen.nii.gz"))
+    label_image = sitk.GetImageFromArray(labels.astype(np.uint8))
+    label_image.CopyInformation(image)
+    sitk.WriteImage(label_image, str(folder / "abdomen_labels.nii.gz"))
+    assert main(["synthesize", "--host-folder", str(folder), "--out", str(tmp_path / "out"), "--samples", "6",
+                 "--val-fraction", "0"]) == 0
+    slices = read_key_slices(tmp_path / "out" / "DL_info.csv")
+    assert len(slices) == 6
+    # liver lesions can only come from the NIfTI host, the one with labels beside it
+    types = {t for ks in slices for t in ks.lesion_types}
+    assert types <= {1, 2, 4, 7, 8}

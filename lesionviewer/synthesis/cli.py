@@ -50,6 +50,9 @@ def add_synthesize_parser(sub) -> None:
     p.add_argument("--host", action="append", default=[], metavar="SPEC",
                    help="a real CT (DICOM folder, NIfTI...): PATH or path=PATH,labels=ORGAN_LABELS,weight=W,"
                         "lidc=LIDC_XML (repeatable)")
+    p.add_argument("--host-folder", action="append", default=[], type=Path, metavar="DIR",
+                   help="every CT series below DIR is a host (DICOM series, NIfTI/NRRD files); a file X.nii.gz "
+                        "takes X_labels.nii.gz beside it as its organ labels (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="output folder (Images_png/ + DL_info.csv)")
     p.add_argument("--samples", type=int, default=1000, help="synthetic key slices to write")
     p.add_argument("--seed", type=int, default=0)
@@ -61,8 +64,8 @@ def add_synthesize_parser(sub) -> None:
                    help="also take another DeepLesion-layout set (e.g. phantoms) with its splits (repeatable)")
 
 
-def load_hosts(specs: list[str]) -> list:
-    """Load each ``--host`` spec: the volume, organ labels resampled to it, LIDC nodules as real lesions.
+def load_hosts(specs: list) -> list:
+    """Load each ``--host`` spec (text or a parsed dict): the volume, organ labels resampled to it, LIDC nodules as real lesions.
 
     Example:
         >>> load_hosts([])
@@ -74,7 +77,7 @@ def load_hosts(specs: list[str]) -> list:
 
     hosts = []
     for text in specs:
-        spec = parse_host_spec(text)
+        spec = text if isinstance(text, dict) else parse_host_spec(text)
         volume = load_volume(spec["path"])
         labels = labels_on_volume_grid(spec["labels"], volume) if spec["labels"] else None
         real = []
@@ -82,6 +85,50 @@ def load_hosts(specs: list[str]) -> list:
             real = lidc_real_lesions(spec["lidc"], volume)
         hosts.append(Host(Path(spec["path"]).name, volume, labels, spec["weight"], real))
     return hosts
+
+
+LABELS_SUFFIX = "_labels"
+
+
+def _strip_image_suffix(name: str) -> str:
+    for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def host_specs_in_folder(folder: str | Path) -> list[dict]:
+    """One host spec per CT series below ``folder``; ``X_labels.<ext>`` beside an image ``X.<ext>`` is its labels.
+
+    Label files themselves are not hosts; DICOM series of another modality than CT are skipped.
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np, SimpleITK as sitk
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("a.nii.gz", "a_labels.nii.gz", "b.nii.gz"):
+        ...     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((2, 4, 4), np.int16)), str(d / name))
+        >>> [(pathlib.Path(s["path"]).name, s["labels"] and pathlib.Path(s["labels"]).name)
+        ...  for s in host_specs_in_folder(d)]
+        [('a.nii.gz', 'a_labels.nii.gz'), ('b.nii.gz', None)]
+    """
+    from lesionviewer.io import find_series
+
+    specs = []
+    for info in find_series(folder):
+        if info.format == "dicom":
+            if info.modality and info.modality.upper() != "CT":
+                continue
+            path = info.folder or str(Path(info.files[0]).parent)
+            specs.append({"path": path, "labels": None, "weight": 1.0, "lidc": None})
+            continue
+        path = Path(info.files[0])
+        stem = _strip_image_suffix(path.name)
+        if stem.endswith(LABELS_SUFFIX):
+            continue
+        labels = next((p for p in path.parent.iterdir()
+                       if p != path and _strip_image_suffix(p.name) == stem + LABELS_SUFFIX), None)
+        specs.append({"path": str(path), "labels": str(labels) if labels else None, "weight": 1.0, "lidc": None})
+    return sorted(specs, key=lambda spec: spec["path"])
 
 
 def lidc_real_lesions(xml_path: str | Path, volume, padding_px: float = 5.0) -> list:
@@ -120,7 +167,10 @@ def run_synthesize(args) -> int:
     if args.samples < 0:
         print("lesionviewer-train synthesize: --samples must be >= 0", file=sys.stderr)
         return 2
-    hosts = load_hosts(args.host)
+    specs = list(args.host)
+    for folder in getattr(args, "host_folder", []):
+        specs.extend(host_specs_in_folder(folder))
+    hosts = load_hosts(specs)
 
     def progress(done, total):
         if done % 50 == 0 or done == total:
