@@ -152,9 +152,9 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
         ...     run_evaluate_real(args)
         2
     """
+    from lesionviewer.common.exit_codes import EXIT_DATA, EXIT_OK, EXIT_USAGE
     from lesionviewer.detection.model_file import ModelFileError
     from lesionviewer.io.errors import LoadError
-    from lesionviewer.common.exit_codes import EXIT_DATA, EXIT_OK, EXIT_USAGE
     from lesionviewer.util.atomic import atomic_write_text
 
     def fail(message: str, code: int) -> int:
