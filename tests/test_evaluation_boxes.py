@@ -40,6 +40,7 @@ def test_empty_lists_and_single_rows():
     assert box_iou([[0, 0, 1, 1], [0, 0, 2, 2]], []).shape == (2, 0)
     # a single 1-D box and detection rows with a score column (ignored)
     assert box_iou([0, 0, 10, 10], [[5, 0, 15, 10, 0.9]])[0, 0] == pytest.approx(50 / 150)
+    assert box_iou([[5, 0, 15, 10]], [0, 0, 10, 10])[0, 0] == pytest.approx(50 / 150)
 
 
 def test_integer_boxes_give_float_iou():

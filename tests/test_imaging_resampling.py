@@ -169,3 +169,17 @@ def test_box_scaling_keeps_scores_and_gives_floats():
     scored = torch.tensor([[2.0, 4.0, 6.0, 8.0, 0.9]])
     assert np.allclose(scale_boxes(scored, 2.0).numpy(), [[4.0, 8.0, 12.0, 16.0, 0.9]])
     assert np.allclose(unscale_boxes(scored, 2.0).numpy(), [[1.0, 2.0, 3.0, 4.0, 0.9]])
+
+
+def test_float64_box_tensors_stay_float64_and_exact():
+    out = scale_boxes(torch.tensor([[2.0, 2.0, 2.0, 2.0]], dtype=torch.float64), 1.1)
+    assert out.dtype == torch.float64 and out.tolist() == [[2 * 1.1] * 4]
+
+
+def test_size_and_scale_errors_are_named():
+    with pytest.raises(ValueError, match=r"^target_short_side must be at least 1; got 0$"):
+        resize_with_scale(np.zeros((2, 2)), target_short_side=0)
+    with pytest.raises(ValueError, match=r"^multiple must be at least 1; got 0$"):
+        pad_to_multiple(np.zeros((2, 2)), multiple=0)
+    with pytest.raises(ValueError, match=r"^scale must be a positive number"):
+        scale_boxes(np.zeros((1, 4)), 0.0)
