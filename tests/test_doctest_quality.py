@@ -22,16 +22,6 @@ KNOWN = {
     ("lesionviewer/pacs/orthanc.py", "OrthancProcess.add_modality"),
     ("lesionviewer/pacs/orthanc.py", "OrthancProcess.kill"),
     ("lesionviewer/pacs/orthanc.py", "OrthancProcess.stop"),
-    ("lesionviewer/synthesis/cli.py", "run_synthesize"),
-    ("lesionviewer/synthesis/insert.py", "SynthesisResult.volume"),
-    ("lesionviewer/training/dataset.py", "<module>"),
-    ("lesionviewer/training/dataset.py", "SeriesFolder.index_of"),
-    ("lesionviewer/training/dataset.py", "SeriesFolder.positions_mm"),
-    ("lesionviewer/training/dataset.py", "LesionDataset"),
-    ("lesionviewer/training/dataset.py", "LesionDataset.series"),
-    ("lesionviewer/training/dataset.py", "LesionDataset.stack"),
-    ("lesionviewer/training/splits.py", "build_split_datasets"),
-    ("lesionviewer/training/splits.py", "describe_training_data"),
 }
 
 

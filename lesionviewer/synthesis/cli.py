@@ -159,8 +159,12 @@ def run_synthesize(args) -> int:
     """Carry out ``lesionviewer-train synthesize``; returns the exit code.
 
     Example:
-        >>> run_synthesize.__name__
-        'run_synthesize'
+        >>> import argparse, contextlib, io
+        >>> args = argparse.Namespace(samples=-1, host=[], host_folder=[])
+        >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+        ...     code = run_synthesize(args)
+        >>> code, err.getvalue().strip()
+        (2, 'lesionviewer-train synthesize: --samples must be >= 0')
     """
     from lesionviewer.synthesis.training_data import write_synthetic_training_data
 

@@ -111,8 +111,12 @@ class SynthesisResult:
         """A new :class:`~lesionviewer.io.Volume`: the host with the changed slices put in.
 
         Example:
-            >>> SynthesisResult.volume.__doc__.startswith("A new")
-            True
+            >>> import numpy as np
+            >>> from lesionviewer.io import Volume
+            >>> host = Volume(np.zeros((3, 2, 2), np.int16), (2.0, 1.0, 1.0), meta={"a": 1})
+            >>> v = SynthesisResult(host, np.full((1, 2, 2), 7, np.int16), (2, 3)).volume()
+            >>> v.hu[:, 0, 0].tolist(), v.spacing, v.meta, host.hu.max()
+            ([0, 0, 7], (2.0, 1.0, 1.0), {'a': 1}, np.int16(0))
         """
         hu = self.host.hu.copy()
         hu[self.z_range[0]:self.z_range[1]] = self.hu

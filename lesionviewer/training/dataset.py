@@ -13,7 +13,14 @@ Items are addressed by ``(epoch, index)`` pairs (what :class:`~lesionviewer.trai
 yields) so that each sample's augmentation is fixed by the seed, the epoch and the index alone.
 
 Example:
-    >>> ds = LesionDataset.__new__(LesionDataset)  # see tests/test_training_data.py for real use
+    >>> import tempfile
+    >>> from lesionviewer.training.key_slices import read_key_slices
+    >>> from lesionviewer.training.toy_data import write_toy_deeplesion
+    >>> root = write_toy_deeplesion(tempfile.mkdtemp(), patients=2, size=32, slices=6)
+    >>> ds = LesionDataset(root, read_key_slices(root / "DL_info.csv"), num_slices=3, slice_interval_mm=2.0)
+    >>> stack, target = ds[0]
+    >>> tuple(stack.shape), target["boxes"].shape[1], float(stack.min()) >= 0.0, float(stack.max()) <= 255.0
+    ((3, 32, 32), 4, True, True)
 """
 from __future__ import annotations
 
@@ -65,8 +72,17 @@ class SeriesFolder:
         """Position of slice ``slice_number`` (its file number) in the sorted series.
 
         Example:
-            >>> SeriesFolder.__doc__ is not None
-            True
+            >>> import tempfile, pathlib, numpy as np
+            >>> from PIL import Image
+            >>> d = pathlib.Path(tempfile.mkdtemp())
+            >>> for n in (5, 9):
+            ...     Image.fromarray(np.full((2, 2), 32768, np.uint16)).save(d / f"{n:03d}.png")
+            >>> SeriesFolder(d).index_of(9)
+            1
+            >>> SeriesFolder(d).index_of(7)
+            Traceback (most recent call last):
+            ...
+            FileNotFoundError: ...: slice 007.png is missing
         """
         try:
             return self._index[int(slice_number)]
@@ -77,8 +93,13 @@ class SeriesFolder:
         """Slice positions along z in mm (file number x interval).
 
         Example:
-            >>> SeriesFolder.positions_mm.__name__
-            'positions_mm'
+            >>> import tempfile, pathlib, numpy as np
+            >>> from PIL import Image
+            >>> d = pathlib.Path(tempfile.mkdtemp())
+            >>> for n in (2, 3, 5):
+            ...     Image.fromarray(np.full((2, 2), 32768, np.uint16)).save(d / f"{n:03d}.png")
+            >>> SeriesFolder(d).positions_mm(2.5).tolist()
+            [5.0, 7.5, 12.5]
         """
         return np.asarray(self.numbers, dtype=np.float64) * float(slice_interval_mm)
 
@@ -92,8 +113,17 @@ class LesionDataset(torch.utils.data.Dataset):
     ``labels`` (int64 ones) and ``index``.
 
     Example:
-        >>> LesionDataset.__len__.__name__
-        '__len__'
+        >>> import tempfile
+        >>> from lesionviewer.training.augmentation import StackAugmentation
+        >>> from lesionviewer.training.key_slices import read_key_slices
+        >>> from lesionviewer.training.toy_data import write_toy_deeplesion
+        >>> root = write_toy_deeplesion(tempfile.mkdtemp(), patients=2, size=32, slices=6)
+        >>> key_slices = read_key_slices(root / "DL_info.csv")
+        >>> ds = LesionDataset(root, key_slices, 3, 2.0, augment=StackAugmentation(1.0, 0.0, 0.0))
+        >>> _, flipped = ds[0]
+        >>> x1, _, x2, _ = key_slices[0].boxes[0]
+        >>> flipped["boxes"][0, [0, 2]].tolist() == [32 - x2, 32 - x1], len(ds) == len(key_slices)
+        (True, True)
     """
 
     def __init__(self, root: str | Path, key_slices: list[KeySlice], num_slices: int, slice_interval_mm: float,
@@ -121,8 +151,14 @@ class LesionDataset(torch.utils.data.Dataset):
         """The (cached) slice listing of one series.
 
         Example:
-            >>> LesionDataset.series.__name__
-            'series'
+            >>> import tempfile
+            >>> from lesionviewer.training.key_slices import read_key_slices
+            >>> from lesionviewer.training.toy_data import write_toy_deeplesion
+            >>> root = write_toy_deeplesion(tempfile.mkdtemp(), patients=1, size=16, slices=5)
+            >>> ks = read_key_slices(root / "DL_info.csv")
+            >>> ds = LesionDataset(root, ks, 3, 2.0)
+            >>> len(ds.series(ks[0].series).numbers), ds.series(ks[0].series) is ds.series(ks[0].series)
+            (5, True)
         """
         folder = self._series.get(name)
         if folder is None:
@@ -133,8 +169,18 @@ class LesionDataset(torch.utils.data.Dataset):
         """The un-augmented ``(D, H, W)`` 0..255 stack of key slice ``index``.
 
         Example:
-            >>> LesionDataset.stack.__name__
-            'stack'
+            >>> import tempfile
+            >>> from lesionviewer.training.key_slices import read_key_slices
+            >>> from lesionviewer.training.toy_data import write_toy_deeplesion
+            >>> root = write_toy_deeplesion(tempfile.mkdtemp(), patients=1, size=16, slices=5)
+            >>> from PIL import Image
+            >>> ks = read_key_slices(root / "DL_info.csv")
+            >>> ds = LesionDataset(root, ks, 3, 2.0, hu_clip=(-1000.0, 1000.0))
+            >>> s = ds.stack(0)
+            >>> png = root / "Images_png" / ks[0].series / f"{ks[0].key_slice:03d}.png"
+            >>> hu = np.asarray(Image.open(png)).astype(np.float32) - 32768
+            >>> s.shape, bool(np.allclose(s[1], (np.clip(hu, -1000, 1000) + 1000) / 2000 * 255, atol=1e-3))
+            ((3, 16, 16), True)
         """
         ks = self.key_slices[index]
         series = self.series(ks.series)

@@ -37,8 +37,14 @@ def build_split_datasets(cfg: TrainingConfig, splits: tuple[str, ...] = SPLITS) 
     """One :class:`LesionDataset` per requested split; training gets augmentation and the fraction.
 
     Example:
-        >>> build_split_datasets.__name__
-        'build_split_datasets'
+        >>> import tempfile
+        >>> from lesionviewer.training.config import TrainingConfig
+        >>> from lesionviewer.training.toy_data import write_toy_deeplesion
+        >>> root = write_toy_deeplesion(tempfile.mkdtemp(), patients=4, size=32, slices=4)
+        >>> cfg = TrainingConfig.from_dict({"data": {"root": str(root), "num_slices": 3, "crop_size": 16}})
+        >>> sets = build_split_datasets(cfg, splits=("train", "val"))
+        >>> sets["train"].augment is not None, sets["val"].augment, sets["train"].zoom_crop.crop_size
+        (True, None, 16)
     """
     key_slices = read_key_slices(dl_info_path(cfg), drop_noisy=cfg.data.drop_noisy)
     datasets = {}
@@ -60,8 +66,14 @@ def describe_training_data(cfg: TrainingConfig, datasets: dict[str, LesionDatase
     """What the model was trained on, for the run summary and the model card.
 
     Example:
-        >>> describe_training_data.__name__
-        'describe_training_data'
+        >>> import tempfile
+        >>> from lesionviewer.training.config import TrainingConfig
+        >>> from lesionviewer.training.toy_data import write_toy_deeplesion
+        >>> root = write_toy_deeplesion(tempfile.mkdtemp(), patients=4, size=32, slices=4)
+        >>> cfg = TrainingConfig.from_dict({"data": {"root": str(root), "num_slices": 3}})
+        >>> info = describe_training_data(cfg, build_split_datasets(cfg))
+        >>> info["train_patients"], info["val_patients"], info["test_patients"], info["num_slices"]
+        (2, 1, 1, 3)
     """
     info = {
         "root": str(Path(cfg.data.root).resolve()),
