@@ -9,10 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+)
 
 from lesionviewer.imaging.windowing import window as window_hu
 from lesionviewer_app.worker import run_in_background
@@ -181,6 +190,9 @@ class SeriesBrowser(QDialog):
                           on_finished=lambda hu, i=index: self._show_thumbnail(i, hu))
 
     def _show_thumbnail(self, index: int, hu: np.ndarray | None) -> None:
+        # the preview is decoded in the background: the browser may be closed and deleted by the time it arrives
+        if not (shiboken6.isValid(self) and shiboken6.isValid(self.tree) and shiboken6.isValid(self.thumbnail)):
+            return
         current = self.tree.currentItem()
         if current is None or current.data(0, Qt.UserRole) != index:
             return

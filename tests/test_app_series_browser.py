@@ -36,3 +36,16 @@ def test_an_uneven_series_is_one_row_until_the_user_splits_it(qtbot, tmp_path):
     assert rows[0][0] != rows[1][0] and "part 1 of 2" in rows[0][0]
     browser._accept_item(browser._series_items()[1])
     assert browser.chosen.num_slices == 3
+
+
+def test_a_preview_arriving_after_the_browser_is_deleted_is_dropped(qtbot, tmp_path):
+    import shiboken6
+
+    from lesionviewer_app.series_browser import SeriesBrowser
+
+    write_dicom_series(Volume(np.zeros((3, 8, 8), np.int16), (2.0, 1.0, 1.0)), tmp_path / "a", series_description="A")
+    browser = SeriesBrowser(find_series(tmp_path))
+    browser.tree.setCurrentItem(browser.tree.topLevelItem(0))
+    shiboken6.delete(browser)  # closed and deleted while its thumbnail was still being decoded
+    browser._show_thumbnail(0, np.zeros((8, 8), np.int16))  # the late result must not raise
+    assert not shiboken6.isValid(browser)
