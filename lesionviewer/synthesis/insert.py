@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from lesionviewer.phantom.recist import SliceMeasurement, measure_slice
-from lesionviewer.synthesis.appearance import Appearance, sample_appearance
+from lesionviewer.synthesis.appearance import sample_appearance
 from lesionviewer.synthesis.shape import LocalGrid, ellipsoid_fraction, random_rotation, _smooth_field
 from lesionviewer.synthesis.statistics import sample_long_axis_mm, type_weights
 from lesionviewer.synthesis.texture import mottled_texture
@@ -178,7 +178,7 @@ def _mass_effect(local: np.ndarray, grid: LocalGrid, semi_axes: np.ndarray, rota
 
 
 def _insert_one(hu_slab: np.ndarray, z_range: tuple[int, int], maps: TissueMaps, rng: np.random.Generator,
-                type_code: int, z_key: int, appearance: Appearance | None, long_mm: float,
+                type_code: int, z_key: int, long_mm: float,
                 taken: list, box_padding_px: float) -> SyntheticLesion | None:
     dz, dy, dx = maps.spacing
     for _ in range(6):
@@ -198,7 +198,7 @@ def _insert_one(hu_slab: np.ndarray, z_range: tuple[int, int], maps: TissueMaps,
     semi_axes = np.array([c, a, b])
     rotation = random_rotation(rng)
     reference = maps.reference_hu(z_key, cy, cx, type_code)
-    look = appearance or sample_appearance(rng, type_code, reference)
+    look = sample_appearance(rng, type_code, reference)
     cz_mm = float(rng.uniform(-0.3, 0.3)) * c  # the key slice cuts the lesion near its middle
     reach = a * (1.0 + 3.0 * look.irregularity) * 1.15 + 2.0 * look.edge_mm + 2.0 + (a * look.mass_effect * 2)
     hz, hy, hx = int(np.ceil(reach / dz)), int(np.ceil(reach / dy)), int(np.ceil(reach / dx))
@@ -290,8 +290,8 @@ def insert_lesions(volume, maps: TissueMaps, rng: np.random.Generator, count: in
                 continue
             codes, p = type_weights(here)
             type_code = int(rng.choice(codes, p=p))
-        lesion = _insert_one(hu_slab, z_range, maps, rng, type_code, z, None,
-                             sample_long_axis_mm(rng, type_code), taken, box_padding_px)
+        lesion = _insert_one(hu_slab, z_range, maps, rng, type_code, z, sample_long_axis_mm(rng, type_code),
+                             taken, box_padding_px)
         if lesion is not None:
             lesions.append(lesion)
     return SynthesisResult(volume, hu_slab, z_range, lesions)

@@ -83,6 +83,7 @@ class TissueMaps:
         self.labels = labels
         self._lung = None
         self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self._bodies: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ building blocks
     @property
@@ -111,10 +112,10 @@ class TissueMaps:
             >>> int(TissueMaps(Volume(hu, (1, 1, 1))).body(0).sum())
             25
         """
-        key = (int(z), 0)
-        if key not in self._cache:
-            self._cache[key] = self._body(int(z))
-        return self._cache[key]
+        z = int(z)
+        if z not in self._bodies:
+            self._bodies[z] = self._body(z)
+        return self._bodies[z]
 
     def _body(self, z: int) -> np.ndarray:
         solid = self.hu[z] > -400
