@@ -11,17 +11,9 @@ _spec = importlib.util.spec_from_file_location("find_weak_doctests", ROOT / "too
 weak = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(weak)
 
-# Weak examples in files other work owns at the time of issue 18 (the synthesis package, the training
-# dataset and splits, the real-CT evaluation, the PACS client); fix them there, then drop them here.
+# Weak examples left in files other work owns (the real-CT evaluation); fix them there, then drop them here.
 KNOWN = {
     ("lesionviewer/evaluation/real_ct.py", "SupportsDetect"),
-    ("lesionviewer/pacs/credentials.py", "CredentialStore.forget"),
-    ("lesionviewer/pacs/dicomweb.py", "DicomWebClient.close"),
-    ("lesionviewer/pacs/node.py", "AiNode.stop"),
-    ("lesionviewer/pacs/node_queue.py", "NodeQueue.close"),
-    ("lesionviewer/pacs/orthanc.py", "OrthancProcess.add_modality"),
-    ("lesionviewer/pacs/orthanc.py", "OrthancProcess.kill"),
-    ("lesionviewer/pacs/orthanc.py", "OrthancProcess.stop"),
 }
 
 

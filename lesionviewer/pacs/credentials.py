@@ -96,7 +96,12 @@ class CredentialStore:
         """Drop the secret (after a 401, say), from memory and from the keyring.
 
         Example:
-            >>> CredentialStore(use_keyring=False).forget("s", "nobody")
+            >>> store = CredentialStore(use_keyring=False)
+            >>> store.set("s", "u", "x"), store.get("s", "u")
+            ('memory', 'x')
+            >>> store.forget("s", "u"); store.forget("s", "nobody")  # an unknown user is no error
+            >>> store.get("s", "u") is None
+            True
         """
         with self._lock:
             self._memory.pop((server, user), None)

@@ -81,7 +81,13 @@ class DicomWebClient:
         """Close the HTTP connections.
 
         Example:
-            >>> DicomWebClient(PacsServer("w", url="http://h/dw")).close()
+            >>> c = DicomWebClient(PacsServer("w", url="http://h/dw"))
+            >>> pools = c.session.get_adapter("http://h/dw").poolmanager.pools
+            >>> _ = c.session.get_adapter("http://h/dw").poolmanager.connection_from_url("http://h/dw")
+            >>> len(pools)
+            1
+            >>> c.close(); len(pools)
+            0
         """
         self.session.close()
 

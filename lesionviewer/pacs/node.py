@@ -165,7 +165,14 @@ class AiNode:
         """Stop receiving and let the worker finish its current series.
 
         Example:
-            >>> AiNode(NodeConfig(state_dir="/tmp/n2")).stop()
+            >>> import tempfile
+            >>> from lesionviewer.pacs.orthanc import free_port
+            >>> node = AiNode(NodeConfig(state_dir=tempfile.mkdtemp(), port=free_port()))
+            >>> node.start(); worker = node._worker; worker.is_alive()
+            True
+            >>> node.stop(); worker.is_alive(), node._server is None
+            (False, True)
+            >>> node.stop()  # a second stop does nothing
         """
         self._stop.set()
         if self._server is not None:

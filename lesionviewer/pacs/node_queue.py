@@ -57,8 +57,18 @@ class NodeQueue:
         """Close the database.
 
         Example:
-            >>> import tempfile
-            >>> NodeQueue(tempfile.mkdtemp() + "/q.sqlite3").close()
+            >>> import sqlite3, tempfile
+            >>> path = tempfile.mkdtemp() + "/q.sqlite3"
+            >>> q = NodeQueue(path); q.record_instance("7", "1", "CT", "7.1", "/a", now=1.0)
+            'receiving'
+            >>> q.close()
+            >>> try:
+            ...     q.state("7")
+            ... except sqlite3.ProgrammingError:
+            ...     print("closed")
+            closed
+            >>> NodeQueue(path).state("7")  # what was recorded is on disk
+            'receiving'
         """
         self._db.close()
 

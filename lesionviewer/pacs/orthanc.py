@@ -240,8 +240,16 @@ class OrthancProcess:
 
         Example:
             >>> import tempfile
-            >>> OrthancProcess(tempfile.mkdtemp()).add_modality  # doctest: +ELLIPSIS
-            <bound method OrthancProcess.add_modality of ...>
+            >>> o, sent = OrthancProcess(tempfile.mkdtemp()), []
+            >>> class Reply:  # stands in for the REST reply of a running Orthanc
+            ...     def raise_for_status(self):
+            ...         pass
+            >>> o.rest = lambda method, path, **kw: sent.append((method, path, kw["json"])) or Reply()
+            >>> o.add_modality("ai", "AI", "127.0.0.1", "11112")
+            >>> sent
+            [('PUT', '/modalities/ai', {'AET': 'AI', 'Host': '127.0.0.1', 'Port': 11112})]
+            >>> o.modalities, o.configuration("/p.so")["DicomModalities"]
+            ({'ai': ('AI', '127.0.0.1', 11112)}, {'ai': ['AI', '127.0.0.1', 11112]})
         """
         reply = self.rest("PUT", f"/modalities/{name}", json={"AET": aet, "Host": host, "Port": int(port)})
         reply.raise_for_status()
@@ -251,8 +259,14 @@ class OrthancProcess:
         """SIGKILL the server (a PACS that goes away); for tests.
 
         Example:
-            >>> import tempfile
-            >>> OrthancProcess(tempfile.mkdtemp()).kill()
+            >>> import subprocess, sys, tempfile
+            >>> o = OrthancProcess(tempfile.mkdtemp())
+            >>> o.kill()  # not started: nothing to do
+            >>> o.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+            >>> o.is_running()
+            True
+            >>> o.kill(); o.is_running(), o.process.returncode  # -9: killed by SIGKILL
+            (False, -9)
         """
         if self.is_running():
             os.kill(self.process.pid, signal.SIGKILL)
@@ -262,8 +276,12 @@ class OrthancProcess:
         """Stop the server (SIGTERM, then SIGKILL after 10 s).
 
         Example:
-            >>> import tempfile
-            >>> OrthancProcess(tempfile.mkdtemp()).stop()
+            >>> import subprocess, sys, tempfile
+            >>> o = OrthancProcess(tempfile.mkdtemp())
+            >>> o.stop()  # not started: nothing to do
+            >>> o.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+            >>> o.stop(); o.is_running(), o.process.returncode  # -15: ended by SIGTERM
+            (False, -15)
         """
         if self.process is None:
             return
