@@ -11,7 +11,7 @@ from PIL import Image
 
 from lesionviewer.detection.finding import Finding
 from lesionviewer.evaluation.lidc_lesions import lidc_lesions, select_lesions
-from lesionviewer.evaluation.real_ct import evaluate_deeplesion_key_slices, evaluate_lidc_volume
+from lesionviewer.evaluation.real_ct import evaluate_deeplesion_key_slices, evaluate_lidc_volume, padded_box
 from lesionviewer.io import Volume, load_volume, read_dl_info, write_dicom_series
 from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
 from lesionviewer.io.errors import EmptyInputError
@@ -176,7 +176,7 @@ LIDC_DETECTIONS = [(2, (8, 8, 16, 16), 0.9), (3, (20, 20, 29, 29), 0.8), (0, (0,
 
 def test_lidc_volume_hand_checked(tmp_path):
     folder = lidc_folder(tmp_path)
-    r = evaluate_lidc_volume(QueueDetector(LIDC_DETECTIONS), folder, fps=(0.1, 0.2, 1))
+    r = evaluate_lidc_volume(QueueDetector(LIDC_DETECTIONS), folder, fps=(0.1, 0.2, 1), box_padding_px=0)
     assert (r["num_slices"], r["num_lesions"], r["num_lesion_slices"], r["num_readers"], r["num_marked_lesions"]) == \
         (5, 1, 2, 2, 3)
     # by score: hit X on slice 2 (.9), the one-reader mark (.8: neither), FP (.7: 0.2/slice), hit X on slice 1 (.4), FP
@@ -184,14 +184,30 @@ def test_lidc_volume_hand_checked(tmp_path):
     assert r["lesion_sensitivity"] == {"0.1": 1.0, "0.2": 1.0, "1": 1.0}
     assert r["lesions"] == [{"readers": 2, "diameter_mm": 9.9, "slices": [1, 2],
                              "found_at": {"0.1": True, "0.2": True, "1": True}}]
-    strict = evaluate_lidc_volume(QueueDetector(LIDC_DETECTIONS), folder, fps=(0.1, 0.2), ignore_other_marks=False)
+    strict = evaluate_lidc_volume(QueueDetector(LIDC_DETECTIONS), folder, fps=(0.1, 0.2), ignore_other_marks=False,
+                                  box_padding_px=0)
     assert strict["slice_sensitivity"] == {"0.1": 0.5, "0.2": 0.5}  # the .8 detection is now a false positive
 
 
 def test_lidc_lesion_found_on_any_slice_and_missed_when_only_fps(tmp_path):
     folder = lidc_folder(tmp_path)
-    r = evaluate_lidc_volume(QueueDetector([(1, (8, 8, 16, 16), 0.2), (4, (0, 0, 4, 4), 0.9)]), folder, fps=(0.1, 0.2))
+    r = evaluate_lidc_volume(QueueDetector([(1, (8, 8, 16, 16), 0.2), (4, (0, 0, 4, 4), 0.9)]), folder, fps=(0.1, 0.2),
+                             box_padding_px=0)
     assert r["lesion_sensitivity"] == {"0.1": 0.0, "0.2": 1.0} and r["slice_sensitivity"] == {"0.1": 0.0, "0.2": 0.5}
+
+
+def test_lidc_boxes_are_padded_like_deeplesion_by_default(tmp_path):
+    # lesion X's readers drew the box (8, 8, 16, 16); DeepLesion's rule grows it by 5 px: (3, 3, 21, 21).
+    # A detector trained on DeepLesion boxes answers with the padded box: IoU 1 against the padded truth,
+    # 64 / 324 = 0.20 against the readers' own box (a miss under the 0.5 rule); and the other way round.
+    folder = lidc_folder(tmp_path)
+    padded = [(1, (3, 3, 21, 21), 0.9)]
+    tight = [(1, (8, 8, 16, 16), 0.9)]
+    assert evaluate_lidc_volume(QueueDetector(padded), folder, fps=(1,))["lesion_sensitivity"] == {"1": 1.0}
+    assert evaluate_lidc_volume(QueueDetector(padded), folder, fps=(1,), box_padding_px=0)["lesion_sensitivity"] == {"1": 0.0}
+    assert evaluate_lidc_volume(QueueDetector(tight), folder, fps=(1,))["lesion_sensitivity"] == {"1": 0.0}
+    r = evaluate_lidc_volume(QueueDetector(tight), folder, fps=(1,), box_padding_px=0)
+    assert r["lesion_sensitivity"] == {"1": 1.0} and r["criteria"]["box_padding_px"] == 0
 
 
 def test_lidc_xml_of_another_series_is_refused(tmp_path):
@@ -227,7 +243,7 @@ def test_real_lidc_volume_with_the_truth_as_detections(shared_data):
     folder = shared_data / "lidc_idri_0002"
     volume = load_volume(folder)
     [nodule] = select_lesions(lidc_lesions(read_lidc_xml(folder / "071.xml"), volume))
-    truth = [Finding(s.slice_index, s.box_px, 0.9, "truth") for s in nodule.slices]
+    truth = [Finding(s.slice_index, padded_box(s.box_px, 5, 512, 512), 0.9, "truth") for s in nodule.slices]
     r = evaluate_lidc_volume(SimpleNamespace(detect=lambda v, slices=None: truth), folder)
     assert (r["num_slices"], r["num_lesions"], r["num_lesion_slices"], r["num_readers"]) == (261, 1, 28, 4)
     assert set(r["lesion_sensitivity"].values()) == {1.0} and set(r["slice_sensitivity"].values()) == {1.0}

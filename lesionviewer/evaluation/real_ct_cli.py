@@ -46,6 +46,9 @@ def add_evaluate_real_parser(sub) -> None:
     p.add_argument("--deeplesion-keyslices", type=Path, metavar="DIR",
                    help="folder with Images_png/<series>/<slice>.png and DL_info*.csv (key slice alone as context)")
     p.add_argument("--lidc", type=Path, metavar="DIR", help="LIDC folder: the DICOM slices and the reader XML")
+    p.add_argument("--lidc-box-padding", type=float, default=5.0, metavar="PX",
+                   help="grow the readers' LIDC boxes by this many pixels per side before the IoU rule "
+                        "(default 5: how DeepLesion pads its boxes; 0: the readers' own boxes)")
     p.add_argument("--lesion-free", type=Path, nargs="+", action="extend", default=[], metavar="PATH",
                    help="series with no lesion (file or folder): findings per slice at --threshold")
     p.add_argument("--organs", type=Path, nargs=2, metavar=("CT_PATH", "LABELS_PATH"),
@@ -60,7 +63,8 @@ def add_evaluate_real_parser(sub) -> None:
 
 def evaluate_real(detector, *, deeplesion_keyslices: str | Path | None = None, lidc: str | Path | None = None,
                   lesion_free: Sequence[str | Path] = (), organs: tuple[str | Path, str | Path] | None = None,
-                  threshold: float = DEFAULT_THRESHOLD, fps: Sequence[float] = DEFAULT_FPS) -> dict:
+                  threshold: float = DEFAULT_THRESHOLD, fps: Sequence[float] = DEFAULT_FPS,
+                  lidc_box_padding_px: float = 5.0) -> dict:
     """Run every real-CT evaluation that was given a data set; a JSON-ready dict with one key per part.
 
     Example:
@@ -80,7 +84,7 @@ def evaluate_real(detector, *, deeplesion_keyslices: str | Path | None = None, l
     if deeplesion_keyslices is not None:
         result["deeplesion"] = evaluate_deeplesion_key_slices(detector, deeplesion_keyslices, fps)
     if lidc is not None:
-        result["lidc"] = evaluate_lidc_volume(detector, lidc, fps)
+        result["lidc"] = evaluate_lidc_volume(detector, lidc, fps, box_padding_px=lidc_box_padding_px)
     if lesion_free:
         result["lesion_free"] = [findings_per_slice(detector, path, threshold) for path in lesion_free]
     if organs is not None:
@@ -121,7 +125,8 @@ def format_table(result: dict) -> str:
         lines.append(f"LIDC volume: {lidc['num_slices']} slices, {lidc['num_lesions']} lesion{plural} >= "
                      f"{lidc['criteria']['min_diameter_mm']:g} mm by >= {lidc['criteria']['min_readers']} readers "
                      f"on {lidc['num_lesion_slices']} slices ({lidc['num_marked_lesions']} marked in all, "
-                     f"{lidc['num_readers']} readers) [{lidc['seconds']} s]")
+                     f"{lidc['num_readers']} readers; boxes padded by "
+                     f"{lidc['criteria'].get('box_padding_px', 0):g} px) [{lidc['seconds']} s]")
         lines.append(f"  {'FPs per slice':<28}" + "".join(f"{r:>7}" for r in rates))
         lines.append(row("lesions found", lidc["lesion_sensitivity"]))
         lines.append(row("lesion slices hit", lidc["slice_sensitivity"]))
@@ -176,7 +181,8 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
     try:
         result = evaluate_real(detector, deeplesion_keyslices=args.deeplesion_keyslices, lidc=args.lidc,
                                lesion_free=args.lesion_free, organs=tuple(args.organs) if args.organs else None,
-                               threshold=args.threshold)
+                               threshold=args.threshold,
+                               lidc_box_padding_px=getattr(args, "lidc_box_padding", 5.0))
     except LoadError as exc:
         return fail(str(exc), EXIT_DATA)
     result = {"model": str(args.model), "model_name": detector.model_name, "device": str(detector.device), **result}

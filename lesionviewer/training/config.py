@@ -86,6 +86,12 @@ class DataConfig:
     crop_on_lesion: float = 0.7
     #: Probability that the context is the key slice repeated (how single key slices are scored).
     repeat_key_slice: float = 0.0
+    #: HU jitter in training (``lesionviewer.training.intensity_jitter``): soft-tissue offset (+- HU),
+    #: gain (+- fraction), noise (standard deviation up to this many HU) and blur probability.
+    intensity_offset_hu: float = 0.0
+    intensity_gain: float = 0.0
+    intensity_noise_hu: float = 0.0
+    intensity_blur: float = 0.0
 
 
 @dataclass
@@ -299,6 +305,10 @@ class TrainingConfig:
             ("data.crop_size", 0 <= self.data.crop_size <= 4096, "0 (off) or a size in pixels up to 4096"),
             ("data.crop_on_lesion", 0 <= self.data.crop_on_lesion <= 1, "in [0, 1]"),
             ("data.repeat_key_slice", 0 <= self.data.repeat_key_slice <= 1, "in [0, 1]"),
+            ("data.intensity_offset_hu", 0 <= self.data.intensity_offset_hu <= 500, "in [0, 500] HU"),
+            ("data.intensity_gain", 0 <= self.data.intensity_gain < 1, "in [0, 1)"),
+            ("data.intensity_noise_hu", 0 <= self.data.intensity_noise_hu <= 500, "in [0, 500] HU"),
+            ("data.intensity_blur", 0 <= self.data.intensity_blur <= 1, "in [0, 1]"),
             ("model.init_parts", self.model.init_parts in ("backbone", "detector"), '"backbone" or "detector"'),
             *self.optim.checks(),
             *self.train.checks(),

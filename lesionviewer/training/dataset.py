@@ -34,6 +34,7 @@ from lesionviewer.imaging.context import context_stack
 from lesionviewer.imaging.slice_source import PngSliceSource
 from lesionviewer.imaging.windowing import MP3D_HU_MAX, MP3D_HU_MIN, clip_and_scale_mp3d
 from lesionviewer.training.augmentation import StackAugmentation, sample_rng
+from lesionviewer.training.intensity_jitter import IntensityJitter
 from lesionviewer.training.key_slices import KeySlice
 from lesionviewer.training.zoom_crop import ZoomCrop
 
@@ -103,6 +104,9 @@ class SeriesFolder:
         """
         return np.asarray(self.numbers, dtype=np.float64) * float(slice_interval_mm)
 
+#: Extra key of the intensity jitter's per-sample generator (apart from the flips' and crops').
+INTENSITY_STREAM = 7
+
 
 class LesionDataset(torch.utils.data.Dataset):
     """Context stacks and targets for a list of :class:`KeySlice` records.
@@ -129,7 +133,7 @@ class LesionDataset(torch.utils.data.Dataset):
     def __init__(self, root: str | Path, key_slices: list[KeySlice], num_slices: int, slice_interval_mm: float,
                  augment: StackAugmentation | None = None, seed: int = 0,
                  hu_clip: tuple[float, float] = (MP3D_HU_MIN, MP3D_HU_MAX),
-                 zoom_crop: ZoomCrop | None = None) -> None:
+                 zoom_crop: ZoomCrop | None = None, intensity: IntensityJitter | None = None) -> None:
         self.root = Path(root)
         self.images_dir = self.root / "Images_png"
         if not self.images_dir.is_dir():
@@ -142,6 +146,7 @@ class LesionDataset(torch.utils.data.Dataset):
         self.seed = int(seed)
         self.hu_clip = (float(hu_clip[0]), float(hu_clip[1]))
         self.zoom_crop = zoom_crop if zoom_crop is not None and zoom_crop.active else None
+        self.intensity = intensity if intensity is not None and intensity.active else None
         self._series: dict[str, SeriesFolder] = {}
 
     def __len__(self) -> int:
@@ -165,8 +170,10 @@ class LesionDataset(torch.utils.data.Dataset):
             folder = self._series[name] = SeriesFolder(self.images_dir / name)
         return folder
 
-    def stack(self, index: int) -> np.ndarray:
-        """The un-augmented ``(D, H, W)`` 0..255 stack of key slice ``index``.
+    def stack(self, index: int, epoch: int | None = None) -> np.ndarray:
+        """The ``(D, H, W)`` 0..255 stack of key slice ``index``; un-augmented unless ``epoch`` is given
+        and the dataset has an :class:`IntensityJitter` (then jittered in HU before the window, with
+        its own per-sample generator so flips and crops draw what they drew before).
 
         Example:
             >>> import tempfile
@@ -186,12 +193,14 @@ class LesionDataset(torch.utils.data.Dataset):
         series = self.series(ks.series)
         hu = context_stack(series.source, series.positions_mm(ks.slice_interval_mm), series.index_of(ks.key_slice),
                            self.num_slices, self.slice_interval_mm)
+        if epoch is not None and self.intensity is not None:
+            hu = self.intensity(hu, np.random.default_rng([int(self.seed), int(epoch), int(index), INTENSITY_STREAM]))
         return clip_and_scale_mp3d(hu, *self.hu_clip)
 
     def __getitem__(self, key):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         ks = self.key_slices[index]
-        stack = self.stack(index)
+        stack = self.stack(index, epoch if self.augment is not None else None)
         boxes = ks.boxes
         if self.augment is not None:
             rng = sample_rng(self.seed, epoch, index)
