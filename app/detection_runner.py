@@ -1,14 +1,13 @@
 """Running the detector from the GUI: which model, on which device, slices nearest the view first.
 
 The engine (``lesionviewer.detection.Detector``) does the work; this object only decides the order
-(:mod:`lesionviewer_app.slice_order`), calls ``detect`` a few slices at a time inside the one
-background worker so results and progress arrive while the radiologist scrolls, and makes cancel
+(:mod:`lesionviewer_app.slice_order`), calls ``detect`` once inside the one background worker with
+``on_findings=`` so each slice's boxes and the progress arrive while the radiologist scrolls, and makes cancel
 and re-run (same or another model) behave. Findings go to whoever listens to ``findings_ready``
 (the main window hands them to the review session).
 """
 from __future__ import annotations
 
-import inspect
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -18,12 +17,8 @@ from PySide6.QtCore import QObject, Signal
 from lesionviewer_app.detection_estimate import remaining_seconds
 from lesionviewer_app.model_files import default_detector_path
 from lesionviewer_app.model_runner import ModelRunner
-from lesionviewer_app.slice_order import batches, nearest_first_order
+from lesionviewer_app.slice_order import nearest_first_order
 from lesionviewer_app.worker import JobContext, JobFailure
-
-#: Slices per ``detect`` call: small enough that the first boxes show within seconds on a CPU and
-#: cancel stops within one call, large enough to keep the per-call overhead low.
-SLICES_PER_CALL = 4
 
 DetectorFactory = Callable[[str, str], Any]
 
@@ -58,18 +53,10 @@ def describe_detector(detector: Any) -> tuple[str, str]:
     return str(name), str(device)
 
 
-def accepts_on_findings(detector: Any) -> bool:
-    """Whether ``detector.detect`` reports each finished slice through ``on_findings=``."""
-    try:
-        return "on_findings" in inspect.signature(detector.detect).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class DetectionRunner(ModelRunner):
     """Runs one detection job at a time over the current volume; emits its progress and findings."""
 
-    #: (the volume, the slices processed in this call, the findings on them)
+    #: (the volume, [the slice just finished], the findings on it)
     findings_ready = Signal(object, object, object)
     progress = Signal(int, int)
     #: (slices done, slices in this run, seconds left at the time per slice measured so far)
@@ -122,24 +109,16 @@ class DetectionRunner(ModelRunner):
                 left = remaining_seconds(self.clock() - started, done, total)
                 if left is not None:
                     context.partial(("estimate", done, total, left))
-            if accepts_on_findings(detector):
-                # The engine reports each slice as it finishes: one call, one context set-up.
-                def slice_done(index: int, findings: list) -> None:
-                    context.partial(("findings", volume, [index], list(findings)))
 
-                detector.detect(volume, slices=order, cancel=context.cancel_event,
-                                progress=report, on_findings=slice_done)
-                context.raise_if_cancelled()
-                return len(order)
-            done = 0
-            for group in batches(order, SLICES_PER_CALL):
-                context.raise_if_cancelled()
-                findings = detector.detect(volume, slices=group, cancel=context.cancel_event)
-                context.raise_if_cancelled()
-                context.partial(("findings", volume, group, list(findings)))
-                done += len(group)
-                report(done, len(order))
-            return done
+            # The engine reports each slice as it finishes (``on_findings``) and checks ``cancel``
+            # before each batch: one call, one context set-up, boxes on screen slice by slice.
+            def slice_done(index: int, findings: list) -> None:
+                context.partial(("findings", volume, [index], list(findings)))
+
+            detector.detect(volume, slices=order, cancel=context.cancel_event, progress=report,
+                            on_findings=slice_done)
+            context.raise_if_cancelled()
+            return len(order)
 
         self.launch(work, "detection",
                     on_partial=self._partial, on_progress=self.progress.emit,

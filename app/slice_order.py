@@ -5,12 +5,8 @@ Pure Python (no Qt, no torch), so it is tested on its own and could move into th
 Example:
     >>> nearest_first_order(7, center=3)
     [3, 4, 2, 5, 1, 6, 0]
-    >>> list(batches([3, 4, 2, 5, 1], size=2))
-    [[3, 4], [2, 5], [1]]
 """
 from __future__ import annotations
-
-from collections.abc import Iterator, Sequence
 
 
 def nearest_first_order(num_slices: int, center: int) -> list[int]:
@@ -36,17 +32,3 @@ def nearest_first_order(num_slices: int, center: int) -> list[int]:
                 order.append(index)
     return order
 
-
-def batches(order: Sequence[int], size: int) -> Iterator[list[int]]:
-    """Consecutive groups of ``size`` indices (the last may be shorter); each is one detect() call.
-
-    Small groups show results sooner and make cancel prompt; larger ones share the model's set-up.
-
-    Example:
-        >>> list(batches([5, 6, 4], size=5))
-        [[5, 6, 4]]
-    """
-    if size < 1:
-        raise ValueError(f"batch size must be at least 1, got {size}")
-    for start in range(0, len(order), size):
-        yield list(order[start:start + size])

@@ -49,9 +49,8 @@ class ClockedCpuDetector(SlowFakeDetector):
         super().__init__()
         self.clock = clock
 
-    def detect(self, volume, slices=None, progress=None, cancel=None):
-        self.clock[0] += 2.0 * len(slices)
-        return super().detect(volume, slices, progress, cancel)
+    def spend(self, batch):
+        self.clock[0] += 2.0 * len(batch)
 
 
 def test_on_the_cpu_the_status_bar_says_so_and_estimates_the_time_left(make_window, qtbot):

@@ -30,33 +30,53 @@ def small_volume(num_slices: int = 12, size: int = 64, uid: str = "1.2.826.0.1.3
 
 
 class SlowFakeDetector:
-    """Same ``detect`` signature as the engine's Detector; sleeps ``delay`` per slice.
+    """The engine's ``Detector.detect`` contract, without a network; sleeps ``delay`` per slice.
 
-    Finds one box per slice, with a score that grows towards the middle slice, so a threshold
-    changes how many are visible.
+    Like the engine it visits ``slices`` in the order given, ``batch_size`` at a time: ``cancel`` is
+    checked before each batch, ``on_findings(slice, findings)`` is called once per slice and
+    ``progress(done, total)`` after each batch. ``calls`` records each call's slices, ``batches``
+    each batch visited. Finds one box per slice, with a score that grows towards the middle slice,
+    so a threshold changes how many are visible.
     """
 
-    def __init__(self, delay: float = 0.0, name: str = "fake-model"):
+    def __init__(self, delay: float = 0.0, name: str = "fake-model", batch_size: int = 4):
         self.delay = delay
+        self.batch_size = batch_size
         self.card = SimpleNamespace(name=name, version="7")
         self.device = "cpu"
         self.calls: list[list[int]] = []
+        self.batches: list[list[int]] = []
 
-    def detect(self, volume, slices=None, progress=None, cancel=None):
-        slices = list(range(volume.num_slices)) if slices is None else list(slices)
-        self.calls.append(slices)
+    def spend(self, batch: list[int]) -> None:
+        """The time a batch takes (``delay`` per slice); a subclass may use a fake clock instead."""
+        if self.delay:
+            time.sleep(self.delay * len(batch))
+
+    def detect(self, volume, slices=None, progress=None, cancel=None, batch_size=None, on_findings=None):
+        order = list(dict.fromkeys(range(volume.num_slices) if slices is None else slices))
+        self.calls.append(order)
+        size = batch_size or self.batch_size
         found = []
         middle = volume.num_slices // 2
-        for done, index in enumerate(slices):
+        for start in range(0, len(order), size):
             if cancel is not None and (cancel.is_set() if isinstance(cancel, threading.Event) else cancel()):
                 break
-            if self.delay:
-                time.sleep(self.delay)
-            score = round(max(0.05, 0.95 - 0.1 * abs(index - middle)), 2)
-            found.append(Finding.from_pixel_box(volume, index, (36, 16, 44, 24), score, self.card.name))
+            batch = order[start:start + size]
+            self.batches.append(batch)
+            self.spend(batch)
+            for index in batch:
+                score = round(max(0.05, 0.95 - 0.1 * abs(index - middle)), 2)
+                on_slice = [Finding.from_pixel_box(volume, index, (36, 16, 44, 24), score, self.card.name)]
+                found.extend(on_slice)
+                if on_findings is not None:
+                    on_findings(index, on_slice)
             if progress is not None:
-                progress(done + 1, len(slices))
-        return found
+                progress(start + len(batch), len(order))
+        return sorted(found, key=lambda f: (f.slice_index, -f.score))
+
+    def visited(self) -> list[int]:
+        """Every slice detected on so far, in visiting order."""
+        return [index for batch in self.batches for index in batch]
 
 
 class MessageRecorder:
@@ -190,21 +210,3 @@ def make_window(qtbot, tmp_path, message_boxes):
     for job in running_jobs():
         job.cancel()
         job.wait(2)
-
-
-class ReportingFakeDetector(SlowFakeDetector):
-    """Like the engine: one call for all slices, each slice handed over through ``on_findings``."""
-
-    def detect(self, volume, slices=None, progress=None, cancel=None, on_findings=None):
-        found = []
-        slices = list(range(volume.num_slices)) if slices is None else list(slices)
-        for done, index in enumerate(slices):
-            on_slice = super().detect(volume, [index], None, cancel)
-            if cancel is not None and cancel.is_set():
-                break
-            found.extend(on_slice)
-            if on_findings is not None:
-                on_findings(index, on_slice)
-            if progress is not None:
-                progress(done + 1, len(slices))
-        return found

@@ -11,24 +11,36 @@ from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
 from lesionviewer.review.session import ReviewSession  # noqa: E402
 from lesionviewer.review.status import Status  # noqa: E402
-from test_app_fakes import (ReportingFakeDetector, SlowFakeDetector, drag, make_window,  # noqa: E402,F401
-                            message_boxes, small_volume, wait_for_jobs)
+from test_app_fakes import (SlowFakeDetector, drag, make_window, message_boxes, small_volume,  # noqa: E402,F401
+                            wait_for_jobs)
 
 
 def test_opening_runs_the_detector_nearest_the_shown_slice_first(make_window):
     window = make_window()
     detector = window.detector
-    assert detector.calls[0] == [6, 7, 5, 8]  # the shown slice, then its neighbours, outward
+    assert len(detector.calls) == 1  # one call for the study, as the engine wants it
+    assert detector.batches[0] == [6, 7, 5, 8]  # the shown slice, then its neighbours, outward
     session = window.bridge.session
     assert sorted(session.processed_slices) == list(range(12))
     assert session.model_name == "fake-model"
     assert "fake-model" in window.model_label.text()
 
 
-def test_the_engine_style_detector_reports_slice_by_slice(make_window):
-    window = make_window(detector=ReportingFakeDetector())
-    assert len(window.detector.calls) == 12 and window.detector.calls[0] == [6]
-    assert len(window.bridge.session.findings()) == 12
+def test_each_slice_reaches_the_review_as_soon_as_the_detector_reports_it(qtbot):
+    from lesionviewer_app.detection_runner import DetectionRunner
+
+    detector = SlowFakeDetector(batch_size=5)
+    runner = DetectionRunner(factory=lambda path, device: detector)
+    runner.set_model("fake.safetensors")
+    arrived = []
+    runner.findings_ready.connect(lambda volume, slices, found: arrived.append(
+        (slices, [f.slice_index for f in found])))
+    runner.start(small_volume(num_slices=7), center_slice=3)
+    qtbot.waitUntil(lambda: len(arrived) == 7, timeout=5000)
+    wait_for_jobs(qtbot)
+    assert detector.calls == [[3, 4, 2, 5, 1, 6, 0]]  # one call, batches of 5 inside it
+    # one signal per slice, in visiting order, not one per batch
+    assert arrived == [([s], [s]) for s in (3, 4, 2, 5, 1, 6, 0)]
 
 
 def test_slider_filters_the_boxes_live_and_counts_them(make_window):
@@ -111,7 +123,7 @@ def test_a_cancelled_run_resumes_only_the_missing_slices(make_window, tmp_path, 
     slow = SlowFakeDetector(delay=0.05)
     window = make_window(review_folder=reviews, detector=slow, open_study=False)
     window.open_path(tmp_path / "study.nii")
-    qtbot.waitUntil(lambda: len(slow.calls) >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(slow.batches) >= 2, timeout=5000)
     window.cancel_button.click()
     wait_for_jobs(qtbot)
     done = set(window.bridge.session.processed_slices)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -51,7 +50,7 @@ class FakeRiskModel:
     def predict(self, volume, progress=None, cancel=None):
         self.calls.append(volume)
         if self.detector is not None:
-            self.slices_detected_before.append(sum(len(c) for c in self.detector.calls))
+            self.slices_detected_before.append(len(self.detector.visited()))
         for step in range(20):
             if cancel is not None and cancel():
                 self.cancelled.append(volume)
@@ -228,12 +227,12 @@ def _model_file(path, card):
 
 @pytest.fixture
 def resources(tmp_path, monkeypatch):
-    """A resources/ folder of the test's own, with models/ in it."""
-    from lesionviewer_app import model_files
+    """A resources/ folder of the test's own, with models/ in it (the library looks there for shipped models)."""
+    from lesionviewer.detection import default_model
 
     root = tmp_path / "resources"
     (root / "models").mkdir(parents=True)
-    monkeypatch.setattr(model_files, "resources_dir", lambda: root)
+    monkeypatch.setattr(default_model, "resources_dir", lambda: root)
     return root / "models"
 
 
@@ -251,16 +250,26 @@ def test_the_detector_and_the_risk_model_are_told_apart_by_their_cards(resources
     assert risk_runner.RiskRunner().model_path == str(resources / "demo_risk_i3d.safetensors")
 
 
-def test_without_a_task_in_the_card_the_file_name_decides(resources, monkeypatch):
+def test_the_card_decides_the_kind_never_the_file_name(resources):
     from lesionviewer_app import model_files
 
-    monkeypatch.setitem(sys.modules, "lesionviewer.risk.model", None)  # as before the risk library lands
-    _model_file(resources / "demo_mp3d_small.safetensors", None)
+    risk_named_like_a_detector = _model_file(resources / "b_detector.safetensors", CARD)
+    detector_named_risk = _model_file(resources / "a_risk_x.safetensors", {"name": "d", "architecture": "mp3d_small"})
+    assert model_files.is_risk_model(risk_named_like_a_detector)
+    assert not model_files.is_risk_model(detector_named_risk)
+    assert model_files.default_detector_path() == detector_named_risk
+    assert model_files.default_risk_model_path() == risk_named_like_a_detector
+
+
+def test_a_file_without_a_risk_card_is_no_risk_model_whatever_its_name(resources):
+    from lesionviewer_app import model_files
+
     _model_file(resources / "demo_risk_i3d.safetensors", {"name": "old card without a task"})
-    assert model_files.default_detector_path() == resources / "demo_mp3d_small.safetensors"
-    assert model_files.default_risk_model_path() == resources / "demo_risk_i3d.safetensors"
-    (resources / "demo_risk_i3d.safetensors").unlink()
+    _model_file(resources / "risk_no_card.safetensors", None)
+    (resources / "risk_not_a_model.safetensors").write_bytes(b"not safetensors")
+    assert [model_files.is_risk_model(p) for p in sorted(resources.iterdir())] == [False, False, False]
     assert model_files.default_risk_model_path() is None
+    assert model_files.default_detector_path() == resources / "demo_risk_i3d.safetensors"  # first by name
 
 
 def test_a_chosen_risk_model_is_remembered_and_a_detector_file_is_refused(make_window, qtbot, tmp_path):

@@ -80,7 +80,7 @@ def test_gui_timer_keeps_firing_while_a_slow_detector_runs_and_cancel_is_prompt(
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start()
     runner.start(volume, center_slice=20)
-    qtbot.waitUntil(lambda: len(detector.calls) >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(detector.batches) >= 2, timeout=5000)
     qtbot.wait(400)
     timer.stop()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
@@ -90,6 +90,6 @@ def test_gui_timer_keeps_firing_while_a_slow_detector_runs_and_cancel_is_prompt(
     runner.cancel()
     assert runner.job.wait(1.0)
     assert time.monotonic() - cancelled_at < 0.5
-    processed = sum(len(c) for c in detector.calls)
+    processed = len(detector.visited())
     assert processed < 40  # it really stopped early
     wait_for_jobs(qtbot)
