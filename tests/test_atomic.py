@@ -128,3 +128,12 @@ def test_a_folder_that_cannot_be_synced_does_not_fail_the_write(tmp_path, monkey
     monkeypatch.setattr(atomic.os, "fsync", fsync)
     atomic_write_text(tmp_path / "f.txt", "ok")
     assert (tmp_path / "f.txt").read_text() == "ok"
+
+
+@pytest.mark.parametrize("encoding, expected", [
+    ("latin-1", b"caf\xe9"),  # ISO 8859-1: U+00E9 is the single byte 0xE9
+    ("utf-16-le", b"c\x00a\x00f\x00\xe9\x00"),  # two bytes a code unit, low byte first, no BOM
+])
+def test_the_encoding_asked_for_is_the_one_written(tmp_path, encoding, expected):
+    atomic_write_text(tmp_path / "note.txt", "café", encoding=encoding)
+    assert (tmp_path / "note.txt").read_bytes() == expected
