@@ -14,8 +14,12 @@ Example:
 from __future__ import annotations
 
 from lesionviewer.common.model_container import card_task, read_card_dict
-from lesionviewer.detection.default_model import (default_detector_file, default_risk_model_file, is_risk_model,
-                                                  shipped_model_files)
+from lesionviewer.detection.default_model import (
+    default_detector_file,
+    default_risk_model_file,
+    is_risk_model,
+    shipped_model_files,
+)
 
 __all__ = ["read_card", "card_task", "is_risk_model", "shipped_model_files", "default_detector_path",
            "default_risk_model_path"]

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import math
 import os
@@ -100,7 +101,7 @@ def find_jobs(paths: Iterable[str | os.PathLike], report: Callable[[str], Any] =
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            jobs.append(SeriesJob(str(path), lambda p=path: load_volume(p)))
+            jobs.append(SeriesJob(str(path), functools.partial(load_volume, path)))
             continue
         if not path.exists():
             report(f"skipped {path}: no such file or folder")
@@ -113,7 +114,7 @@ def find_jobs(paths: Iterable[str | os.PathLike], report: Callable[[str], Any] =
         if not found:
             # Nothing recognised from the headers: let the loader say precisely why (empty folder,
             # no DICOM file, ...), or load it if it can after all.
-            jobs.append(SeriesJob(str(path), lambda p=path: load_volume(p)))
+            jobs.append(SeriesJob(str(path), functools.partial(load_volume, path)))
             continue
         for info in found:
             where = info.files[0] if info.format == "itk" and info.files else (info.folder or str(path))
@@ -258,6 +259,7 @@ def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto",
         model = str(default)
         tell(f"no --model given: using the viewer's default detector {model}")
     sharded = world_size > 1 or parts is not None
+    part_folder = parts if parts is not None else f"{out}.parts"  # used only when sharded
     if sharded and device == "auto":
         device = _rank_device(rank)
     try:
@@ -273,9 +275,8 @@ def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto",
     if sharded:
         from lesionviewer.detection import batch_shards
 
-        parts = parts if parts is not None else f"{out}.parts"
-        every_job, done_before = jobs, [j for j in jobs if batch_shards.is_done(parts, j)]
-        jobs = [j for j in batch_shards.shard(jobs, rank, world_size) if not batch_shards.is_done(parts, j)]
+        every_job, done_before = jobs, [j for j in jobs if batch_shards.is_done(part_folder, j)]
+        jobs = [j for j in batch_shards.shard(jobs, rank, world_size) if not batch_shards.is_done(part_folder, j)]
         tell(f"rank {rank} of {world_size}: {len(jobs)} series to run "
              f"({len(done_before)} of {len(every_job)} finished before)")
     bar = _progress_bar(sum(j.num_slices for j in jobs), show_progress)
@@ -297,13 +298,13 @@ def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto",
                 say(f"skipped {err}")
                 _advance(bar, job.num_slices)
                 if sharded:
-                    batch_shards.write_part(parts, job, [], CSV_COLUMNS)
+                    batch_shards.write_part(part_folder, job, [], CSV_COLUMNS)
                 continue
             except Exception as err:  # one odd study must not end a night-long batch
                 say(f"skipped {job.path}: could not be read ({type(err).__name__}: {err})")
                 _advance(bar, job.num_slices)
                 if sharded:
-                    batch_shards.write_part(parts, job, [], CSV_COLUMNS)
+                    batch_shards.write_part(part_folder, job, [], CSV_COLUMNS)
                 continue
             _grow_total(bar, job.num_slices, volume.num_slices)
             for warning in volume.warnings:
@@ -320,14 +321,14 @@ def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto",
                 say(f"skipped {job.path}: detection failed ({type(err).__name__}: {err})")
                 _advance(bar, volume.num_slices - counted[0])
                 if sharded:
-                    batch_shards.write_part(parts, job, [], CSV_COLUMNS)
+                    batch_shards.write_part(part_folder, job, [], CSV_COLUMNS)
                 continue
             kept = [f for f in findings if f.score >= threshold]
             series_rows = [finding_row(f, job, volume, detector.card.version) for f in kept]
             rows.extend(series_rows)
             processed += 1
             if sharded:  # this series' part file: what is done stays done, and is never redone
-                batch_shards.write_part(parts, job, series_rows, CSV_COLUMNS)
+                batch_shards.write_part(part_folder, job, series_rows, CSV_COLUMNS)
             else:
                 write_findings_csv(out, rows)  # after every series: what is done stays done
             written = len(rows)
@@ -345,7 +346,7 @@ def run(paths: Sequence[str], model: str | None, out: str, device: str = "auto",
     if sharded:
         if interrupted:
             return 130
-        if batch_shards.merge_parts(parts, every_job, out, CSV_COLUMNS):
+        if batch_shards.merge_parts(part_folder, every_job, out, CSV_COLUMNS):
             tell(f"all {len(every_job)} series are done: merged their findings into {out}")
         else:
             tell(f"rank {rank}: its series are done; {out} is written when every rank's are")

@@ -21,6 +21,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -40,16 +42,17 @@ class SliceConvAs2d(nn.Module):
         if not is_slice_conv(conv):
             raise ValueError("only a (k, 1, 1) Conv3d with unit stride and dilation and one group")
         self.conv = conv
+        self.depth_padding = int(conv.padding[0])  # is_slice_conv: a tuple (p, 0, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, d, h, w = x.shape
         weight = self.conv.weight
         out = F.conv2d(x.reshape(n, c, d, h * w), weight.reshape(weight.shape[0], c, -1, 1), self.conv.bias,
-                       padding=(self.conv.padding[0], 0))
+                       padding=(self.depth_padding, 0))
         return out.reshape(n, weight.shape[0], out.shape[2], h, w)
 
 
-def is_slice_conv(module: nn.Module) -> bool:
+def is_slice_conv(module: nn.Module) -> TypeGuard[nn.Conv3d]:
     """Whether ``module`` is a Conv3d that :class:`SliceConvAs2d` can run.
 
     Example:
@@ -83,7 +86,7 @@ class SeparableMaxPool(nn.Module):
         return torch.maximum(torch.maximum(padded[:, :, :-2], padded[:, :, 1:-1]), padded[:, :, 2:])
 
 
-def is_stem_pool(module: nn.Module) -> bool:
+def is_stem_pool(module: nn.Module) -> TypeGuard[nn.MaxPool3d]:
     """Whether ``module`` is the MP3D stem's MaxPool3d(3, stride (1, 2, 2), padding 1).
 
     Example:

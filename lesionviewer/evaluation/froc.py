@@ -102,7 +102,7 @@ class FROCResult:
             if mode == "nan":
                 return NEVER
             rate = float(curve[-1])
-        side = "left" if self.settings.get("fp_budget", "strict") == "strict" else "right"
+        side: Literal["left", "right"] = "left" if self.settings.get("fp_budget", "strict") == "strict" else "right"
         index = int(np.searchsorted(curve, rate, side=side)) - 1
         return max(index, 0)
 

@@ -312,10 +312,10 @@ def _lesion(group: list[LidcNoduleMark], z_positions: np.ndarray, z_tolerance: f
         for index in sorted(per_slice):
             boxes = np.asarray(list(per_slice[index].values()))
             if box_rule == "mean":
-                box = boxes.mean(axis=0)
+                left, top, right, bottom = boxes.mean(axis=0)
             else:
-                box = np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)])
-            slices.append(LesionSlice(index, tuple(float(v) for v in box), len(boxes)))
+                (left, top), (right, bottom) = boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)
+            slices.append(LesionSlice(index, (float(left), float(top), float(right), float(bottom)), len(boxes)))
     else:
         half_x, half_y = point_box_mm / 2 / spacing_x, point_box_mm / 2 / spacing_y
         for index in sorted(centres):

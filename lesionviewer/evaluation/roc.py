@@ -15,13 +15,13 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
 
-def _checked(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _checked(labels: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(labels).astype(int).ravel()
     s = np.asarray(scores, dtype=float).ravel()
     if y.shape != s.shape:
@@ -35,7 +35,7 @@ def _checked(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray
     return y, s
 
 
-def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
+def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve (ties count half).
 
     Example:
@@ -49,7 +49,7 @@ def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
     return float((ranks[y == 1].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
 
 
-def roc_curve(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(labels: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(false positive rate, true positive rate, thresholds)``, from (0, 0) to (1, 1).
 
     A case counts as positive when its score is >= the threshold.
@@ -66,7 +66,7 @@ def roc_curve(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarra
     return np.asarray(fpr), np.asarray(tpr), np.concatenate([[np.inf], thresholds])
 
 
-def bootstrap_auc_ci(labels: Sequence[int], scores: Sequence[float], replicates: int = 2000,
+def bootstrap_auc_ci(labels: ArrayLike, scores: ArrayLike, replicates: int = 2000,
                      confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the AUC (stratified by class, seeded).
 
@@ -87,7 +87,7 @@ def bootstrap_auc_ci(labels: Sequence[int], scores: Sequence[float], replicates:
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1.0 - alpha))
 
 
-def operating_point(labels: Sequence[int], scores: Sequence[float], threshold: float | None = None,
+def operating_point(labels: ArrayLike, scores: ArrayLike, threshold: float | None = None,
                     min_sensitivity: float | None = None) -> dict[str, float]:
     """Sensitivity and specificity at ``threshold`` (score >= threshold is positive).
 
@@ -111,7 +111,7 @@ def operating_point(labels: Sequence[int], scores: Sequence[float], threshold: f
             "specificity": float((~predicted[y == 0]).mean())}
 
 
-def plot_roc(labels: Sequence[int], scores: Sequence[float], path: str | Path, title: str = "ROC") -> Path:
+def plot_roc(labels: ArrayLike, scores: ArrayLike, path: str | Path, title: str = "ROC") -> Path:
     """Write the ROC curve with its AUC as a PNG (matplotlib, no display needed).
 
     Example:

@@ -234,7 +234,7 @@ class ContextStacker:
         self._cache = {}
 
 
-def _blend(slices: dict[int, np.ndarray], lower: Sequence[int], upper: Sequence[int],
+def _blend(slices: dict[int, np.ndarray], lower: Sequence[int] | np.ndarray, upper: Sequence[int] | np.ndarray,
            weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     first = slices[int(lower[0])]
     if out is None:

@@ -165,13 +165,13 @@ def _apply_scale(boxes, scale, inverse: bool):
     scale_y, scale_x = _pair(scale, "scale")
     factors = [scale_x, scale_y, scale_x, scale_y]
     if isinstance(boxes, torch.Tensor):
-        out = boxes.to(torch.float32 if not boxes.is_floating_point() else boxes.dtype).clone()
-        f = torch.tensor(factors, dtype=out.dtype, device=out.device)
-        out[..., :4] = out[..., :4] / f if inverse else out[..., :4] * f
-        return out
+        scaled = boxes.to(torch.float32 if not boxes.is_floating_point() else boxes.dtype).clone()
+        f = torch.tensor(factors, dtype=scaled.dtype, device=scaled.device)
+        scaled[..., :4] = scaled[..., :4] / f if inverse else scaled[..., :4] * f
+        return scaled
     out = np.array(boxes, dtype=np.float64 if np.asarray(boxes).dtype != np.float32 else np.float32)
     if out.shape[-1] < 4:
         raise ValueError(f"boxes need 4 coordinates in the last axis; got shape {out.shape}")
-    f = np.asarray(factors, dtype=out.dtype)
-    out[..., :4] = out[..., :4] / f if inverse else out[..., :4] * f
+    factor = np.asarray(factors, dtype=out.dtype)
+    out[..., :4] = out[..., :4] / factor if inverse else out[..., :4] * factor
     return out

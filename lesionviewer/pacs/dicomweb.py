@@ -209,7 +209,7 @@ class DicomWebClient:
                 if expected and staging.count < expected:
                     raise ConnectionLostError(self.server.name, f"{what}: {staging.count} of {expected} arrived")
                 staging.info.update(server=self.server.name, study_uid=study_uid, method="WADO-RS")
-            return cache.get(series_uid)
+            return cache.series_folder(series_uid)  # the staging block has just stored it there
 
         return self._call(what, work)
 

@@ -68,11 +68,10 @@ def write_received(staging: Staging, event) -> int:
         >>> write_received(stage, event), stage.path_for("1.2.3").read_bytes()[128:132]
         (0, b'DICM')
     """
-    from io import BytesIO
-
+    from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_file_meta_info
 
-    meta = BytesIO()
+    meta = DicomBytesIO()
     meta.write(b"\0" * 128 + b"DICM")
     write_file_meta_info(meta, event.file_meta, enforce_standard=True)
     staging.write_instance(str(event.request.AffectedSOPInstanceUID), meta.getvalue(),
@@ -302,7 +301,7 @@ class DimseClient:
                 completed = self._follow(assoc, responses, staging, what, expected, progress, cancel)
             self._check_count(staging, completed, what)
             staging.info.update(server=self.server.name, study_uid=study_uid, method="C-GET")
-        return cache.get(series_uid)
+        return cache.series_folder(series_uid)  # the staging block has just stored it there
 
     def move_series(self, study_uid: str, series_uid: str, cache: PacsCache, *, destination_ae: str,
                     listen_port: int, listen_host: str = "127.0.0.1", expected: int = 0,
@@ -347,10 +346,11 @@ class DimseClient:
                     responses = assoc.send_c_move(series_identifier(study_uid, series_uid), destination_ae, _MOVE)
                     completed = self._follow(assoc, responses, staging, what, expected, progress, cancel)
             finally:
-                server.shutdown()
+                if server is not None:  # start_server(block=False) always returns one
+                    server.shutdown()
             self._check_count(staging, completed, what)
             staging.info.update(server=self.server.name, study_uid=study_uid, method="C-MOVE")
-        return cache.get(series_uid)
+        return cache.series_folder(series_uid)  # the staging block has just stored it there
 
     def _check_count(self, staging: Staging, completed: int, what: str) -> None:
         if staging.count == 0:

@@ -30,14 +30,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from lesionviewer.pacs.cache import safe_name
 from lesionviewer.pacs.node_queue import NodeQueue
 from lesionviewer.pacs.server import PacsServer
 from lesionviewer.util.atomic import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    from pynetdicom.transport import ThreadedAssociationServer
 
 log = logging.getLogger("lesionviewer.node")
 
@@ -102,7 +104,7 @@ class AiNode:
         self.queue = NodeQueue(self.state_dir / "queue.sqlite3")
         self._detector_factory = detector_factory
         self._detector = None
-        self._server = None
+        self._server: ThreadedAssociationServer | None = None
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.processed: list[str] = []
@@ -110,6 +112,7 @@ class AiNode:
 
     # -- receiving ----------------------------------------------------------------------------
     def _on_store(self, event) -> int:
+        from pydicom.filebase import DicomBytesIO
         from pydicom.filewriter import write_file_meta_info
 
         try:
@@ -117,7 +120,7 @@ class AiNode:
             series_uid, study_uid = str(ds.SeriesInstanceUID), str(ds.StudyInstanceUID)
             modality = str(ds.get("Modality", ""))
             sop_uid = str(event.request.AffectedSOPInstanceUID)
-            buffer = BytesIO()
+            buffer = DicomBytesIO()
             buffer.write(b"\0" * 128 + b"DICM")
             write_file_meta_info(buffer, event.file_meta, enforce_standard=True)
             buffer.write(event.request.DataSet.getvalue())

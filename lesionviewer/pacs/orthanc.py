@@ -268,7 +268,7 @@ class OrthancProcess:
             >>> o.kill(); o.is_running(), o.process.returncode  # -9: killed by SIGKILL
             (False, -9)
         """
-        if self.is_running():
+        if self.process is not None and self.is_running():
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,8 @@ class Anatomy:
     dome_left_z: float
     dome_drop_mm: float
     hu: dict[str, float]
-    organs: dict[str, dict] = field(default_factory=dict)
+    #: per organ a dict of its geometry; also "bowel" (the list of loops) and "level_phase" (a float)
+    organs: dict[str, Any] = field(default_factory=dict)
     tubes: list[dict] = field(default_factory=list)
     vessel_segments: dict[str, np.ndarray] = field(default_factory=dict)
 

@@ -17,13 +17,17 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 from PIL import Image
 
 from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
 from lesionviewer.util.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from lesionviewer.phantom.generator import PhantomCase, PhantomLesion
+    from lesionviewer.phantom.recist import SliceMeasurement
 
 PNG_OFFSET = 32768
 LUNG_WINDOW = (-1500.0, 500.0)
@@ -128,7 +132,7 @@ def lesion_window(type_code: int) -> tuple[float, float]:
     return LUNG_WINDOW if type_code == 5 else SOFT_TISSUE_WINDOW
 
 
-def annotated_cross_sections(case) -> list[tuple[int, object, object]]:
+def annotated_cross_sections(case: PhantomCase) -> list[tuple[int, PhantomLesion, SliceMeasurement]]:
     """``(slice, lesion, measurement)`` for each ``DL_info.csv`` row of ``case``, in row order.
 
     One per lesion on its own key slice (DeepLesion's rule); with the config's

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian
 
 from lesionviewer.util.atomic import atomic_write_bytes
 
 RESCALE_INTERCEPT = -1024
-IMPLEMENTATION_UID = "2.25.167389271903512740937217584637105302713"
+IMPLEMENTATION_UID = UID("2.25.167389271903512740937217584637105302713")
 
 
 def _ds_number(value: float) -> str:
@@ -74,7 +74,7 @@ def dicom_datasets(case, patient_index: int = 1, series_description: str = "Lesi
         meta = FileMetaDataset()
         sop_uid = _uid(seed_text, "image", k)
         meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         meta.ImplementationClassUID = IMPLEMENTATION_UID
         meta.ImplementationVersionName = "LESIONVIEWER"

@@ -140,7 +140,8 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
     finder = PlacementMap(anatomy)
     specs = _place_lesions(rng, anatomy, finder, cfg, length)
     first_z = specs[0].centre[2] if specs else float(rng.uniform(*SCAN_LIMITS)) * anatomy.scale
-    z_lo = finder.z_window[0] - interval if specs else first_z - length / 2
+    window = finder.z_window  # set by _place_lesions whenever it placed a lesion
+    z_lo = window[0] - interval if specs and window is not None else first_z - length / 2
     z_out = (z_lo + np.arange(cfg.num_slices) * interval).astype(np.float64)
     fov = choose_field_of_view(anatomy, z_out, cfg, rng)
     pixel = fov / n
@@ -204,7 +205,7 @@ def generate_patient(seed, config: PhantomConfig | None = None) -> PhantomCase:
             continue
         measured = {j: measure_slice(m) for j, m in sorted(per_slice.items())}
         key = max(measured, key=lambda j: (measured[j].area_px, -abs(j - (len(z_out) - 1) / 2)))
-        centre_mm = tuple(float(v) for v in (spec.centre[0], spec.centre[1], spec.centre[2] + z_offset))
+        centre_mm = (float(spec.centre[0]), float(spec.centre[1]), float(spec.centre[2] + z_offset))
         lesions.append(PhantomLesion(spec, measured, key, _normalized_location(labels[key], measured[key], anatomy, spec), centre_mm))
     patient = {"sex": anatomy.sex, "age": anatomy.age, "phase": anatomy.phase}
     return PhantomCase(volume=volume, lesions=lesions, labels=labels, patient=patient, seed=seed, config=cfg, anatomy=anatomy)

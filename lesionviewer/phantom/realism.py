@@ -269,9 +269,9 @@ def save_gallery(path: str | Path, seed: int = 5) -> Path:
 
     from lesionviewer.phantom.config import PhantomConfig
     from lesionviewer.phantom.deeplesion_writer import lesion_window
-    from lesionviewer.phantom.generator import generate_patient
+    from lesionviewer.phantom.generator import PhantomCase, PhantomLesion, generate_patient
 
-    picks = []
+    picks: list[tuple[str, PhantomCase, PhantomLesion]] = []
     seen: set[tuple[str, int]] = set()
     for size in ("small", "medium", "full"):
         cfg = PhantomConfig.preset(size)
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     stats["phantom_dl_info_full"] = _phantom_table_stats(args.table_patients, 1, "full")
     print(json.dumps(stats, indent=1, default=str))
     # the real key slices here are liver-lesion slices, so show phantom liver-lesion key slices beside them
-    phantom_slices = []
+    phantom_slices: list[tuple[np.ndarray, str]] = []
     for i in range(40):
         if len(phantom_slices) == 4:
             break

@@ -23,7 +23,7 @@ import numpy as np
 def grow_tree(
     rng: np.random.Generator,
     root: tuple[float, float, float],
-    direction: tuple[float, float, float],
+    direction: tuple[float, float, float] | np.ndarray,
     radius: float,
     length: float,
     generations: int,

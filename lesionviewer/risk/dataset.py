@@ -56,7 +56,7 @@ def resolve_list(path: str | Path) -> list[tuple[Path, int]]:
     return [(p if p.is_absolute() else (path.parent / p).resolve(), label) for p, label in pairs]
 
 
-def shift_volume(volume: np.ndarray, shift: Sequence[int], fill: float) -> np.ndarray:
+def shift_volume(volume: np.ndarray, shift: Sequence[int] | np.ndarray, fill: float) -> np.ndarray:
     """``volume`` moved by ``shift`` voxels per axis (positive = towards higher indices), ``fill`` coming in.
 
     Example:
@@ -185,7 +185,7 @@ class RiskDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(volume))[None], float(self.base[base_index][1])
 
 
-def collate_risk(items: list[tuple[torch.Tensor, float]]) -> tuple[torch.Tensor, torch.Tensor]:
+def collate_risk(batch: list[tuple[torch.Tensor, float]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack ``(volume, label)`` items into ``(N, 1, D, H, W)`` volumes and ``(N,)`` float labels.
 
     Example:
@@ -193,6 +193,6 @@ def collate_risk(items: list[tuple[torch.Tensor, float]]) -> tuple[torch.Tensor,
         >>> tuple(x.shape), y.tolist()
         ((2, 1, 2, 2, 2), [1.0, 0.0])
     """
-    volumes = torch.stack([v for v, _ in items])
-    labels = torch.tensor([y for _, y in items], dtype=torch.float32)
+    volumes = torch.stack([v for v, _ in batch])
+    labels = torch.tensor([y for _, y in batch], dtype=torch.float32)
     return volumes, labels

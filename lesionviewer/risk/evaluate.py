@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch.utils.data import DataLoader
 
 from lesionviewer.evaluation.roc import bootstrap_auc_ci, operating_point, plot_roc, roc_auc
@@ -60,7 +61,7 @@ def predict_dataset(model: torch.nn.Module, dataset: RiskDataset, device: torch.
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def risk_metrics(labels: Sequence[int], scores: Sequence[float], min_sensitivity: float = 0.9,
+def risk_metrics(labels: ArrayLike, scores: ArrayLike, min_sensitivity: float = 0.9,
                  bootstrap: int = 2000, seed: int = 0) -> dict[str, Any]:
     """AUC, its percentile bootstrap 95 % CI, and sensitivity/specificity at an operating point.
 
@@ -80,8 +81,8 @@ def risk_metrics(labels: Sequence[int], scores: Sequence[float], min_sensitivity
     metrics["auc"] = roc_auc(y, s)
     metrics["auc_ci95"] = list(bootstrap_auc_ci(y, s, replicates=bootstrap, seed=seed)) if bootstrap else None
     point = operating_point(y, s, min_sensitivity=min_sensitivity if min_sensitivity > 0 else None)
-    point["rule"] = f"sensitivity >= {min_sensitivity}" if min_sensitivity > 0 else "Youden's J"
-    metrics["operating_point"] = point
+    rule = f"sensitivity >= {min_sensitivity}" if min_sensitivity > 0 else "Youden's J"
+    metrics["operating_point"] = {**point, "rule": rule}
     return metrics
 
 
@@ -97,7 +98,7 @@ def sigmoid(logits) -> np.ndarray:
 
 
 def write_risk_evaluation(folder: str | Path, name: str, metrics: dict[str, Any], paths: Sequence[str | Path],
-                          labels: Sequence[int], logits: Sequence[float]) -> dict[str, Path]:
+                          labels: Sequence[int] | np.ndarray, logits: Sequence[float] | np.ndarray) -> dict[str, Path]:
     """Write ``<name>.json``, ``<name>_cases.csv`` and (both classes present) ``<name>_roc.png``.
 
     Example:

@@ -170,10 +170,10 @@ class InceptionI3D(nn.Module):
         self.conv2 = BasicConv3d(s(64), s(64), kernel_size=1, norm=norm)
         self.conv3 = BasicConv3d(s(64), s(192), kernel_size=3, padding=1, norm=norm)
         self.maxpool2 = nn.MaxPool3d(3, stride=2, ceil_mode=True)
-        blocks = {}
-        for name, (cin, *rest) in INCEPTION_BLOCKS.items():
+        blocks: dict[str, Inception3D] = {}
+        for name, (cin, c1, c3_reduce, c3, c5_reduce, c5, pool_proj) in INCEPTION_BLOCKS.items():
             blocks[name] = Inception3D(s(cin) if name == "inception3a" else _block_out(blocks, name, width),
-                                       *(s(c) for c in rest), norm=norm)
+                                       s(c1), s(c3_reduce), s(c3), s(c5_reduce), s(c5), s(pool_proj), norm=norm)
         self.inception3a, self.inception3b = blocks["inception3a"], blocks["inception3b"]
         self.maxpool3 = nn.MaxPool3d(3, stride=2, ceil_mode=True)
         self.inception4a, self.inception4b = blocks["inception4a"], blocks["inception4b"]

@@ -56,7 +56,7 @@ def risk_card(fields: dict[str, Any]) -> dict[str, Any]:
     """
     import lesionviewer
 
-    card = {"task": TASK, "layout_version": RISK_CARD_LAYOUT, "backbone_options": {},
+    card: dict[str, Any] = {"task": TASK, "layout_version": RISK_CARD_LAYOUT, "backbone_options": {},
             "intensity": {"hu_window": list(DEFAULT_HU_WINDOW), "mean": 0.5, "std": 0.5},
             "label_rule": "", "training_data": {}, "metrics": {}, "command": "", "description": "",
             "library_version": lesionviewer.__version__, "created": _now_utc()}
@@ -109,16 +109,17 @@ def check_risk_card(card: Any) -> dict[str, Any]:
     if problems:
         raise RiskCardError("the risk model card is invalid: " + "; ".join(problems))
     pre, inten = dict(card["preprocessing"]), dict(card["intensity"])
-    voxel = pre.get("voxel_mm")
+    # JSON values, checked one by one below
+    voxel: Any = pre.get("voxel_mm")
     if not _finite(voxel) or voxel <= 0:
         problems.append(f"preprocessing.voxel_mm must be > 0 (got {voxel!r})")
-    shape = pre.get("crop_shape")
+    shape: Any = pre.get("crop_shape")
     if not (isinstance(shape, (list, tuple)) and len(shape) == 3
             and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
         problems.append(f"preprocessing.crop_shape must be three positive integers (got {shape!r})")
     if not _finite(pre.get("lung_threshold_hu")):
         problems.append("preprocessing.lung_threshold_hu must be a number")
-    window = inten.get("hu_window")
+    window: Any = inten.get("hu_window")
     if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(_finite(v) for v in window)
             and window[1] > window[0]):
         problems.append(f"intensity.hu_window must be [low, high] with high > low (got {window!r})")

@@ -62,8 +62,10 @@ def initialise_risk_network(net: nn.Module, init_from: str | Path) -> dict[str, 
 
         report = load_googlenet_2d(net, init_from)
     else:
-        from lesionviewer.risk.mp3d_classifier import load_detector_trunk
+        from lesionviewer.risk.mp3d_classifier import MP3DClassifier, load_detector_trunk
 
+        if not isinstance(net, MP3DClassifier):
+            raise TypeError(f"a detector trunk initialises an MP3D risk network, not a {type(net).__name__}")
         # A detector .safetensors or a training checkpoint (its "model" weights, read weights_only).
         report = load_detector_trunk(net, Path(init_from))
     return {"from": str(init_from), "loaded": len(report.loaded) + len(report.adapted),

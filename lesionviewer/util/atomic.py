@@ -39,7 +39,7 @@ def _mode_for(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
     """Open a temporary file for writing that replaces ``path`` only when the block ends cleanly.
 
     If the block raises, the temporary file is removed and ``path`` is left untouched.
@@ -72,7 +72,7 @@ def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None)
     _fsync_directory(path.parent)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically.
 
     Example:
@@ -86,7 +86,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         handle.write(data)
 
 
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
     """Replace ``path`` with ``text`` atomically (UTF-8 by default, newlines kept as given).
 
     Example:

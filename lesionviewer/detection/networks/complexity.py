@@ -14,10 +14,16 @@ from __future__ import annotations
 import copy
 import os
 import time
+from typing import TypeVar
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+from torchvision.models.detection import FasterRCNN
+
+from lesionviewer.detection.networks.backbone import ContextBackboneWithFPN
+
+_M = TypeVar("_M", bound=nn.Module)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -30,13 +36,13 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _on_meta(module: nn.Module) -> nn.Module:
+def _on_meta(module: _M) -> _M:
     if all(p.device.type == "meta" for p in module.parameters()):
         return module
     return copy.deepcopy(module).to("meta")
 
 
-def detector_macs(model: nn.Module, num_slices: int, size: int = 512, num_rois: int = 1000) -> dict[str, int]:
+def detector_macs(model: FasterRCNN, num_slices: int, size: int = 512, num_rois: int = 1000) -> dict[str, int]:
     """MACs of a FasterRCNN from :func:`~lesionviewer.detection.factory.build_detector`, by part.
 
     ``size`` is the (already padded) square input side. Returns a dict with "backbone"
@@ -52,6 +58,8 @@ def detector_macs(model: nn.Module, num_slices: int, size: int = 512, num_rois: 
     """
     model = _on_meta(model)
     backbone = model.backbone
+    if not isinstance(backbone, ContextBackboneWithFPN):
+        raise TypeError(f"expected a detector from build_detector, got a {type(backbone).__name__} backbone")
     x = torch.empty(1, num_slices, size, size, device="meta")
     result = {}
     with FlopCounterMode(display=False) as counter:

@@ -80,7 +80,8 @@ class ResNet3DTrunk(nn.Module):
                                padding=(stem_depth // 2, 3, 3), bias=False)
         self.norm1 = norm(width)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool3d(3, stride=(1, 2, 2), padding=1)
+        # a Module, not only MaxPool3d: rewrite_trunk swaps in its 2D form, a classifier may drop it (Identity)
+        self.maxpool: nn.Module = nn.MaxPool3d(3, stride=(1, 2, 2), padding=1)
         inplanes, index = width, 0
         self.stage_channels: list[int] = []
         for stage, count in enumerate(blocks):
