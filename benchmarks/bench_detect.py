@@ -125,12 +125,12 @@ def throughput(arch: str, num_slices: int, device: str, volume_slices: int, batc
         print(f"{label:<14}{volume_slices / elapsed:8.1f} slices/s ({elapsed:.1f} s)")
 
 
-def small_model(device: str, amp: bool, mode: str, channels_last: bool = False) -> Detector:
+def small_model(device: str, amp: bool, mode: str, channels_last: bool = False, **extra) -> Detector:
     """The shipped default detector file (the small MP3D), else a random mp3d_small with 9 slices."""
     from lesionviewer.detection.default_model import default_detector_file
 
     path = default_detector_file()
-    options = dict(device=device, score_floor=0.0, amp=amp, mode=mode, channels_last=channels_last)
+    options = dict(device=device, score_floor=0.0, amp=amp, mode=mode, channels_last=channels_last, **extra)
     if path is None:
         torch.manual_seed(0)
         card = {"name": "mp3d_small-9", "architecture": "mp3d_small", "num_slices": 9, "slice_interval_mm": 2.5}
@@ -141,14 +141,16 @@ def small_model(device: str, amp: bool, mode: str, channels_last: bool = False) 
     return Detector.from_file(path, **options)
 
 
-def path_detector(model: str, size: int, device: str, amp: bool, mode: str, channels_last: bool = False) -> Detector:
+def path_detector(model: str, size: int, device: str, amp: bool, mode: str, channels_last: bool = False,
+                  **extra) -> Detector:
+    """``extra``: Detector options (``flat``, ``proposals``)."""
     if model == "small":
-        detector = small_model(device, amp, mode, channels_last)
+        detector = small_model(device, amp, mode, channels_last, **extra)
     else:
         torch.manual_seed(0)
         card = {"name": "mp3d63-9", "architecture": "mp3d63", "num_slices": 9, "slice_interval_mm": 2.5}
         detector = Detector(build_detector("mp3d63", 9), card, device=device, score_floor=0.0, amp=amp,
-                            mode=mode, channels_last=channels_last)
+                            mode=mode, channels_last=channels_last, **extra)
     # run the network at the volume's own size (the card's input size may be smaller)
     detector.model.transform.min_size = (size,)
     detector.model.transform.max_size = max(size, detector.model.transform.max_size)
@@ -166,46 +168,71 @@ def old_window_path(detector: Detector, volume: Volume, slices: list[int]) -> No
         detector.predict_stacks(stacker.stacks(slices[start:start + detector.batch_size]))
 
 
+BEFORE = "before: per-window, fp32"
+
+
+def path_variants(spec: str) -> dict[str, tuple[str, bool, dict]]:
+    """Paths to compare from ``before,window-fp32,volume-bf16-p100,...``: name -> (how, amp, Detector options).
+
+    ``window``/``volume`` run the trunk flat (channels-last 2D), ``window3d``/``volume3d`` as the 3D
+    modules (the engine before the flat trunk); ``-pN`` caps the RPN at N proposals per slice.
+    """
+    variants = {}
+    for item in (part.strip() for part in spec.split(",") if part.strip()):
+        if item == "before":
+            variants[BEFORE] = ("old", False, {"flat": False})
+            continue
+        fields = item.split("-")
+        how, precision = fields[0], fields[1]
+        options = {"flat": not how.endswith("3d")}
+        for extra in fields[2:]:
+            options["proposals"] = int(extra.lstrip("p"))
+        variants[item.replace("-", " ")] = (how.removesuffix("3d"), precision == "bf16", options)
+    return variants
+
+
 def compare_paths(models: list[str], sizes: list[int], device: str, window_slices: int, repeats: int,
-                  levers: bool, latency_slices: int) -> None:
+                  spec: str, latency_slices: int, latency_spec: str) -> None:
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for size in sizes:
         for model in models:
-            variants = {"before: per-window, fp32": ("old", False, False),
-                        "window fp32": ("window", False, False), "window bf16": ("window", True, False),
-                        "volume fp32": ("volume", False, False), "volume bf16": ("volume", True, False)}
-            if levers:
-                variants["volume bf16 channels-last"] = ("volume", True, True)
-            detectors = {name: path_detector(model, size, device, amp, "window" if how == "old" else how, cl)
-                         for name, (how, amp, cl) in variants.items()}
-            chunk = next(d for d in detectors.values() if d.mode == "volume").volume_chunk
+            variants = path_variants(spec)
+            detectors = {name: path_detector(model, size, device, amp, "window" if how == "old" else how, **options)
+                         for name, (how, amp, options) in variants.items()}
+            chunk = next((d.volume_chunk for d in detectors.values() if d.mode == "volume"), 32)
             volume = synthetic_volume(chunk, size)
             middle = list(range(chunk // 2 - window_slices // 2, chunk // 2 - window_slices // 2 + window_slices))
             times: dict[str, list[float]] = {name: [] for name in variants}
-            for round_index in range(repeats + 1):  # round 0 warms up (weights paged in, kernels chosen)
+            # round 0 warms up (weights paged in, kernels chosen) on one slice; for volume mode that is
+            # one slice of a 2-slice series: its chunk is the slice, its window and the halo
+            warm = synthetic_volume(2, size)
+            for round_index in range(repeats + 1):
                 for name, (how, _, _) in variants.items():
                     detector = detectors[name]
                     slices = middle if how != "volume" else list(range(chunk))
                     if round_index == 0:
-                        slices = slices[:1] if how != "volume" else slices
+                        slices = slices[:1]
                     start = time.perf_counter()
                     if how == "old":
                         old_window_path(detector, volume, slices)
                     else:
-                        detector.detect(volume, slices=slices)
+                        detector.detect(warm if round_index == 0 and how == "volume" else volume, slices=slices)
                     sync()
                     if round_index:
                         times[name].append((time.perf_counter() - start) / len(slices))
-            label = detectors["window fp32"].card.name
-            print(f"\n{label} ({detectors['window fp32'].card.num_slices} slices), {size} x {size}, device {device}, "
-                  f"volume chunk {chunk} outputs + halo {detectors['volume fp32'].volume_halo}; "
-                  f"median of {repeats} rounds; window modes over {window_slices} slices")
-            base = statistics.median(times["before: per-window, fp32"])
+            some = next(iter(detectors.values()))
+            print(f"\n{some.card.name} ({some.card.num_slices} slices), {size} x {size}, device {device}, "
+                  f"volume chunk {chunk} outputs + halo {some.volume_halo}; "
+                  f"median of {repeats} rounds; window modes over {window_slices} slices; "
+                  f"RPN proposals {some.model.rpn._post_nms_top_n['testing']} unless -pN")
+            base = statistics.median(times[BEFORE]) if BEFORE in times else None
             print(f"{'path':<28}{'s / slice':>11}{'slices/s':>10}{'vs before':>11}")
             for name, values in times.items():
                 median = statistics.median(values)
-                print(f"{name:<28}{median:>11.3f}{1 / median:>10.2f}{base / median:>10.2f}x")
-            first_finding_latency(detectors, size, latency_slices, sync)
+                ratio = f"{base / median:>10.2f}x" if base else f"{'-':>11}"
+                print(f"{name:<28}{median:>11.3f}{1 / median:>10.2f}{ratio}", flush=True)
+            latency_names = [n.replace("-", " ") for n in latency_spec.split(",") if n.strip()]
+            first_finding_latency({n: detectors[n] for n in latency_names if n in detectors}, size, latency_slices, sync)
 
 
 def first_finding_latency(detectors: dict[str, Detector], size: int, num_slices: int, sync) -> None:
@@ -217,7 +244,7 @@ def first_finding_latency(detectors: dict[str, Detector], size: int, num_slices:
     order = [current] + [i for step in range(1, num_slices) for i in (current + step, current - step)
                          if 0 <= i < num_slices]
     parts = []
-    for name in ("window fp32", "window bf16", "volume fp32", "volume bf16"):
+    for name in detectors:
         stop = threading.Event()
         first: list[tuple[int, float]] = []
         start = time.perf_counter()
@@ -231,7 +258,7 @@ def first_finding_latency(detectors: dict[str, Detector], size: int, num_slices:
         detectors[name].detect(volume, slices=order, on_findings=on_findings, cancel=stop)
         assert first[0][0] == current
         parts.append(f"{name} {first[0][1]:.2f} s")
-    print(f"first finding on the current slice of a {num_slices}-slice CT: " + ", ".join(parts))
+    print(f"first finding on the current slice of a {num_slices}-slice CT: " + ", ".join(parts), flush=True)
 
 
 def profile_backbones(archs: list[str], num_slices: int, size: int) -> None:
@@ -273,7 +300,11 @@ def main() -> None:
     parser.add_argument("--path-models", default="small,mp3d63")
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--window-slices", type=int, default=3)
-    parser.add_argument("--levers", action="store_true", help="with --paths: also channels-last")
+    parser.add_argument("--variants", default="before,window-fp32,volume-fp32,volume-bf16",
+                        help="with --paths: the paths to compare (before, window|window3d|volume|volume3d-fp32|bf16"
+                             "[-pN]; default %(default)s)")
+    parser.add_argument("--latency-variants", default="window-fp32",
+                        help="with --paths: the paths whose first finding is timed (default %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
@@ -283,7 +314,7 @@ def main() -> None:
     models = [(spec.split(":")[0], int(spec.split(":")[1])) for spec in args.models.split(",") if spec]
     if args.paths:
         compare_paths(args.path_models.split(","), [int(v) for v in args.sizes.split(",")], args.device,
-                      args.window_slices, args.repeats, args.levers, args.volume_slices)
+                      args.window_slices, args.repeats, args.variants, args.volume_slices, args.latency_variants)
         return
     with torch.inference_mode():
         if args.profile:

@@ -188,3 +188,23 @@ def test_the_2d_forms_of_slice_convs_and_stem_pool_change_no_trunk_output():
             after = rewrite_trunk(trunk)(x)
         for a, b in zip(before, after):
             torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["window", "volume"])
+def test_the_flat_trunk_finds_what_the_3d_trunk_finds(mode):
+    # window mode: the same computation; volume mode with the halo: the same where GroupNorm's
+    # windows do not reach the chunk's cropped ends (without normalisation: everywhere)
+    volume = blob_volume(10)
+    norm = "gn" if mode == "window" else "none"
+    flat = tiny_detector(norm=norm, mode=mode, flat=True, volume_chunk=4)
+    plain = tiny_detector(norm=norm, mode=mode, flat=False, volume_chunk=4)
+    assert flat.flat and not plain.flat
+    assert_same_findings(flat.detect(volume), plain.detect(volume))
+
+
+def test_proposals_caps_the_rpn_at_test_time():
+    detector = tiny_detector(proposals=7)
+    assert detector.model.rpn.post_nms_top_n() == 7
+    assert len(detector.detect(blob_volume(4), slices=[1])) <= 7
+    with pytest.raises(ValueError, match="proposals"):
+        tiny_detector(proposals=0)

@@ -45,9 +45,11 @@ from torchvision.models.detection.image_list import ImageList
 from lesionviewer.detection.cpu_features import native_bf16
 from lesionviewer.detection.device import describe_device, pick_device
 from lesionviewer.detection.device_input import DeviceVolume, network_slices
+from lesionviewer.detection.flat_trunk import FlatTrunk, flat_trunk_problem, flat_windows_to_2d
 from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.model_card import ModelCard
 from lesionviewer.detection.model_file import ModelFileError, apply_card_to_transform, load_model
+from lesionviewer.detection.networks.backbone import ContextBackboneWithFPN
 from lesionviewer.detection.volume_mode import shared_trunk, volume_mode_problem, windows_to_2d, z_halo
 from lesionviewer.detection.weights_check import NonFiniteWeightsError, check_finite_weights
 from lesionviewer.imaging.context import context_sample_points
@@ -78,6 +80,10 @@ MODE_VARIABLE = "LESIONVIEWER_DETECT_MODE"
 #: speed measured in docs/benchmarks.md.
 AUTO_MODE = "window"
 
+#: Devices on which ``flat=None`` runs the trunk as channels-last 2D convolutions
+#: (:mod:`lesionviewer.detection.flat_trunk`), measured faster there (docs/benchmarks.md).
+FLAT_BY_DEFAULT = {"cpu": True}
+
 #: Whether ``amp=None`` means bf16 autocast of the backbone on a CPU with native bf16 (see
 #: :func:`~lesionviewer.detection.cpu_features.native_bf16`); decided by measurement, docs/benchmarks.md.
 CPU_BF16_BY_DEFAULT = False
@@ -89,7 +95,11 @@ class Detector:
     """A detector network with its model card, on a device, ready to find lesions in volumes.
 
     ``amp`` (autocast of the backbone) and ``channels_last`` default to on for CUDA and off
-    elsewhere. ``batch_size`` defaults to :data:`DEFAULT_BATCH_SIZE` for the device.
+    elsewhere. ``batch_size`` defaults to :data:`DEFAULT_BATCH_SIZE` for the device. ``flat``
+    (default: :data:`FLAT_BY_DEFAULT`) runs the 3D trunk as 2D convolutions in channels-last memory
+    (same numbers in window mode; in volume mode each layer only where its outputs are needed),
+    with the FPN and RPN head in channels-last too. ``proposals`` caps the RPN's proposals per
+    image at test time (None: the model's own setting).
 
     Example:
         >>> from lesionviewer.detection.factory import build_detector
@@ -113,6 +123,8 @@ class Detector:
         mode: str = "auto",
         volume_chunk: int | None = None,
         volume_halo: int | None = None,
+        flat: bool | None = None,
+        proposals: int | None = None,
     ) -> None:
         if mode == "auto" and os.environ.get(MODE_VARIABLE):
             mode = os.environ[MODE_VARIABLE].strip().lower()
@@ -146,6 +158,19 @@ class Detector:
         if self.volume_chunk < 1 or self.volume_halo < 0:
             raise ValueError("volume_chunk must be at least 1 and volume_halo at least 0")
         self._trunk: torch.nn.Module | None = None
+        backbone = getattr(self.model, "backbone", None)
+        flat_possible = (isinstance(backbone, ContextBackboneWithFPN)
+                         and flat_trunk_problem(backbone.body) is None)
+        #: whether the trunk runs as channels-last 2D convolutions (``flat``)
+        self.flat = bool(flat_possible and (FLAT_BY_DEFAULT.get(self.device.type, False) if flat is None else flat))
+        self._flat_trunks: dict[tuple, FlatTrunk] = {}
+        if self.flat:
+            to_channels_last(backbone.fpn)
+            to_channels_last(self.model.rpn.head)
+        if proposals is not None:
+            if int(proposals) < 1:
+                raise ValueError(f"proposals must be at least 1, not {proposals}")
+            self.model.rpn._post_nms_top_n["testing"] = int(proposals)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | torch.device = "auto", **options: Any) -> "Detector":
@@ -279,8 +304,13 @@ class Detector:
             lower, upper, weight = (np.concatenate(parts) for parts in zip(*points))
             slices, image_size = network_slices(source.blend(lower, upper, weight), self.model.transform, card.hu_clip)
             images = slices.reshape((len(batch), card.num_slices) + tuple(slices.shape[-2:]))
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                features = self.model.backbone(images)
+            if self.flat:
+                stages = self._flat_trunk(window=None, valid=False)(images[..., None])
+                starts = [(b, 0) for b in range(len(batch))]
+                features = self._flat_fpn(stages, starts, card.num_slices)
+            else:
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                    features = self.model.backbone(images)
             yield batch, self._heads(features, images.shape, image_size, original)
 
     def _volume_batches(self, source: DeviceVolume, positions, order: list[int], size: int):
@@ -291,7 +321,10 @@ class Detector:
         halo, outputs_per_chunk = self.volume_halo, self.volume_chunk
         original = tuple(int(v) for v in source.hu.shape[-2:])
         backbone = self.model.backbone
-        trunk = self._shared_trunk()
+        # the flat trunk crops each layer to where it is needed when the halo covers its reach;
+        # a shorter halo (a test's choice) zero-pads the chunk's ends as the 3D form does
+        flat = self._flat_trunk(window=depth, valid=halo >= z_halo(backbone.body)) if self.flat else None
+        trunk = None if flat else self._shared_trunk()
         grids = context_grids(positions, source.num_slices, order, card.slice_interval_mm)
         chunks: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for number, grid in enumerate(grids):
@@ -306,6 +339,14 @@ class Detector:
             last = min((block + 1) * outputs_per_chunk - 1, grids[number].last_index) + above + halo
             slices, image_size = network_slices(source.blend(*grids[number].sample_points(range(first, last + 1))),
                                                 self.model.transform, card.hu_clip)
+            if flat is not None:
+                stages = flat(slices[None, :, :, :, None])
+                for start in range(0, len(members), size):
+                    part = members[start:start + size]
+                    features = self._flat_fpn(stages, [(0, k - below - first) for _, k in part], depth)
+                    shape = (len(part), depth) + tuple(slices.shape[-2:])
+                    yield [c for c, _ in part], self._heads(features, shape, image_size, original)
+                continue
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 stages = trunk(slices[None, None])
                 for start in range(0, len(members), size):
@@ -337,6 +378,22 @@ class Detector:
         detections = model.transform.postprocess(detections, batch.image_sizes, [original] * count)
         return [{k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in d.items()}
                 for d in detections]
+
+    def _flat_trunk(self, window: int | None, valid: bool) -> FlatTrunk:
+        dtype = self.amp_dtype if self.amp else torch.float32
+        key = (window, valid, dtype)
+        if key not in self._flat_trunks:
+            self._flat_trunks[key] = FlatTrunk(self.model.backbone.body, window, valid, dtype)
+        return self._flat_trunks[key]
+
+    def _flat_fpn(self, stages, starts, depth: int) -> "OrderedDict[str, torch.Tensor]":
+        """FPN maps of the windows ``starts`` ((stack, first position in the run's input)) of flat stage outputs."""
+        backbone = self.model.backbone
+        maps = OrderedDict(
+            (str(i), flat_windows_to_2d(convert, stage, [(b, p - lost) for b, p in starts], depth))
+            for i, (convert, (stage, lost)) in enumerate(zip(backbone.to_2d, stages)))
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            return backbone.fpn(maps)
 
     def _shared_trunk(self) -> torch.nn.Module:
         if self._trunk is None:
