@@ -1,6 +1,8 @@
 """DICOM loading: real series and compressed slices, grouping, sorting, geometry, warnings."""
 from __future__ import annotations
 
+import dataclasses
+import errno
 import shutil
 from pathlib import Path
 
@@ -9,17 +11,28 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, RLELossless
+
 from corpus.bad_dicom import edit_dicom, small_volume, write_valid_series
 from lesionviewer.io import (
     CorruptFileError,
     InconsistentSeriesError,
     Volume,
+    dicom_pixels,
     find_series,
     load_volume,
     write_dicom_series,
 )
-from lesionviewer.io.dicom_header import read_slice_header
-from lesionviewer.io.dicom_pixels import _decode_with_pydicom, decode_slice_into, stored_to_hu
+from lesionviewer.io.dicom_header import read_frame_headers, read_slice_header
+from lesionviewer.io.dicom_pixels import (
+    _decode_with_pydicom,
+    _first_line,
+    _syntax_name,
+    decode_slice_into,
+    stored_to_hu,
+)
+from lesionviewer.io.errors import ImplausibleImageError, LoadError, UnsupportedFormatError
+from lesionviewer.io.slice_header import SliceHeader
 
 ABDOMEN = "ct_abdomen_totalseg"
 SINGLES = "ct_compressed_singles"
@@ -546,3 +559,199 @@ def test_unsigned_values_above_32767_are_read_unsigned(tmp_path):
     ds.PixelData = np.array([40000, 32768], "<u2").tobytes()
     ds.save_as(f, enforce_file_format=True)
     assert load_volume(f).hu.ravel().tolist() == [7232, 0]
+
+# decode_slice_into called directly (issue 18): the loader checks most headers before a slice is decoded,
+# so the decoder's own errors, its multi-frame branch and its shape check are reached here with
+# hand-built files and headers. Every error must name the file (``path``) and say what is wrong; transfer
+# syntax names are the DICOM standard's (PS3.6 Annex A).
+
+
+def _one_slice(folder, values) -> str:
+    values = np.asarray(values, np.int16)
+    [f] = write_dicom_series(Volume(values[None], (1, 1, 1)), folder)
+    return str(f)
+
+
+# --- errors of the fast (uncompressed) path --------------------------------------------------------
+
+
+def test_a_file_grown_past_the_size_limit_is_named_a_dicom_file(tmp_path, monkeypatch):
+    path = _one_slice(tmp_path, [[1, 2, 3], [4, 5, 6]])
+    real = dicom_pixels.regular_file_size
+    monkeypatch.setattr(dicom_pixels, "regular_file_size", lambda p, **kw: real(p, **{**kw, "limit": 10}))
+    with pytest.raises(ImplausibleImageError) as caught:
+        decode_slice_into(read_slice_header(path), np.empty((2, 3), np.int16))
+    assert caught.value.path == path
+    assert "the DICOM file is" in caught.value.reason and "a DICOM file can plausibly be" in caught.value.reason
+
+
+@pytest.mark.parametrize("error, shown", [
+    (OSError(errno.EIO, "Input/output error"), "Input/output error"),  # the system's words, not "[Errno 5] ..."
+    (OSError("the disk went away"), "the disk went away"),  # no strerror: the message itself
+])
+def test_a_read_error_names_the_file_and_the_systems_reason(tmp_path, monkeypatch, error, shown):
+    path = _one_slice(tmp_path, [[1, 2]])
+    header = read_slice_header(path)
+
+    def failing_open(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(dicom_pixels, "open", failing_open, raising=False)
+    with pytest.raises(LoadError) as caught:
+        decode_slice_into(header, np.empty((1, 2), np.int16))
+    assert caught.value.path == path
+    assert caught.value.reason == f"could not be read ({shown})"
+
+
+def test_pixel_data_cut_short_says_how_many_bytes_were_there(tmp_path):
+    # 2 x 2 pixels of 16 bits need 8 bytes; the file is 10 bytes and the data starts at byte 7: 3 are there
+    path = tmp_path / "short.dcm"
+    path.write_bytes(bytes(10))
+    header = SliceHeader(str(path), ExplicitVRLittleEndian, 2, 2, pixel_offset=7, pixel_length=8)
+    with pytest.raises(CorruptFileError) as caught:
+        decode_slice_into(header, np.empty((2, 2), np.int16))
+    assert caught.value.path == str(path)
+    assert "needs 8 bytes but only 3 could be read" in caught.value.reason
+
+
+# --- errors of the pydicom path --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("syntax, named", [
+    ("1.2.826.0.1.3680043.9999.1", "'1.2.826.0.1.3680043.9999.1'"),  # not a transfer syntax: its UID
+    ("1.2.840.10008.1.2.4.100", "'MPEG2 Main Profile / Main Level' (1.2.840.10008.1.2.4.100)"),  # no decoder here
+])
+def test_a_syntax_that_cannot_be_decoded_is_named_as_the_standard_names_it(syntax, named):
+    header = SliceHeader("scan/x.dcm", syntax, 2, 2)
+    with pytest.raises(UnsupportedFormatError) as caught:
+        decode_slice_into(header, np.empty((2, 2), np.int16))
+    assert caught.value.path == "scan/x.dcm"
+    assert named in caught.value.reason
+
+
+def test_syntax_names_quote_the_standards_name_and_the_uid_or_only_an_unnamed_uid():
+    assert _syntax_name(UID("1.2.840.10008.1.2.5")) == "'RLE Lossless' (1.2.840.10008.1.2.5)"
+    assert _syntax_name(UID("1.2.3.4")) == "'1.2.3.4'"
+
+
+class _Unreadable:
+    """Stands in for a dataset whose pixel data raises ``error`` when decoded."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+    @property
+    def pixel_array(self):
+        raise self.error
+
+
+class _Panic(BaseException):
+    """Like pyo3's PanicException (pylibjpeg-rle): not an Exception."""
+
+
+@pytest.mark.parametrize("syntax, error, kind, words", [
+    # a compressed syntax whose decoder fails: the data is corrupt
+    (RLELossless, NotImplementedError("bad segment\n  in frame 0\n"), CorruptFileError,
+     "the 'RLE Lossless' (1.2.840.10008.1.2.5) pixel data could not be decoded (bad segment in frame 0)"),
+    # a native syntax pydicom cannot handle: the format is not supported
+    (ExplicitVRBigEndian, RuntimeError("no handler"), UnsupportedFormatError,
+     "the transfer syntax 'Explicit VR Big Endian' (1.2.840.10008.1.2.2) is not supported (no handler)"),
+    (RLELossless, _Panic("index out of range"), CorruptFileError,
+     "the pixel data could not be decoded (index out of range)"),
+])
+def test_decoder_failures_become_typed_errors_naming_the_file(monkeypatch, syntax, error, kind, words):
+    monkeypatch.setattr(dicom_pixels, "read_dataset", lambda path, **kw: _Unreadable(error))
+    with pytest.raises(kind) as caught:
+        decode_slice_into(SliceHeader("scan/a.dcm", syntax, 2, 2), np.empty((2, 2), np.int16))
+    assert caught.value.path == "scan/a.dcm"
+    assert caught.value.reason == words
+
+
+def test_a_load_error_from_reading_passes_through_unchanged(monkeypatch):
+    raised = CorruptFileError("scan/a.dcm", "the file is truncated")
+
+    def read(path, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(dicom_pixels, "read_dataset", read)
+    with pytest.raises(CorruptFileError) as caught:
+        decode_slice_into(SliceHeader("scan/a.dcm", RLELossless, 2, 2), np.empty((2, 2), np.int16))
+    assert caught.value is raised
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_while_decoding_is_not_turned_into_a_load_error(monkeypatch, interrupt):
+    monkeypatch.setattr(dicom_pixels, "read_dataset", lambda path, **kw: _Unreadable(interrupt()))
+    with pytest.raises(interrupt):
+        decode_slice_into(SliceHeader("scan/a.dcm", RLELossless, 2, 2), np.empty((2, 2), np.int16))
+
+
+def test_each_frame_of_a_two_frame_compressed_file_decodes_alone(tmp_path):
+    from lesionviewer.io.multiframe import multiframe_dataset
+
+    ds = multiframe_dataset(small_volume(2, 4))  # slice k holds k * 10 + the column index
+    ds.compress(RLELossless)
+    path = tmp_path / "two_frames.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    headers = read_frame_headers(path)
+    assert [h.number_of_frames for h in headers] == [2, 2]
+    for header, first in zip(headers, (0, 10)):
+        out = np.empty((4, 4), np.int16)
+        decode_slice_into(header, out)
+        assert out.tolist() == [[first, first + 1, first + 2, first + 3]] * 4
+
+
+def test_a_decoded_image_of_another_size_than_the_header_declares_is_corrupt(tmp_path):
+    path = _one_slice(tmp_path, [[1, 2, 3], [4, 5, 6]])
+    ds = pydicom.dcmread(path)
+    ds.compress(RLELossless)
+    ds.save_as(path, enforce_file_format=True)
+    header = dataclasses.replace(read_slice_header(path), rows=3, columns=2)  # the same 6 pixels, 2-D
+    with pytest.raises(CorruptFileError) as caught:
+        decode_slice_into(header, np.empty((3, 2), np.int16))
+    assert caught.value.path == path
+    assert "(2, 3)" in caught.value.reason and "3 x 2" in caught.value.reason
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def test_first_line_joins_the_lines_of_a_message():
+    assert _first_line(ValueError("  decoding failed:\n\n   plugin a: no\n  plugin b: no  ")) == \
+        "decoding failed: plugin a: no plugin b: no"
+    assert _first_line(ValueError("   \n ")) == "ValueError"  # nothing to say: the exception's type
+
+
+def test_first_line_keeps_240_characters_and_shortens_longer_messages_to_240():
+    assert _first_line(ValueError("x" * 240)) == "x" * 240
+    shortened = _first_line(ValueError("y" * 241))
+    assert shortened == "y" * 237 + "..." and len(shortened) == 240
+
+
+# --- stored_to_hu's shortcuts, worked by hand ------------------------------------------------------
+
+
+def test_slope_two_with_a_whole_intercept_is_still_multiplied():
+    out = np.empty(2, np.int16)
+    stored_to_hu(np.array([100, 1000], np.uint16), 2.0, -1024.0, out)  # 200 - 1024, 2000 - 1024
+    assert out.tolist() == [-824, 976]
+
+
+def test_unsigned_data_with_no_rescale_is_clipped_not_wrapped():
+    out = np.empty(2, np.int16)
+    stored_to_hu(np.array([40000, 5], np.uint16), 1.0, 0.0, out)  # 40000 > 32767, the int16 maximum
+    assert out.tolist() == [32767, 5]
+
+
+def test_signed_data_with_an_intercept_of_one_is_shifted():
+    out = np.empty(2, np.int16)
+    stored_to_hu(np.array([-5, 7], np.int16), 1.0, 1.0, out)
+    assert out.tolist() == [-4, 8]
+
+
+def test_results_below_the_int16_minimum_are_clipped():
+    out = np.empty(2, np.int16)
+    stored_to_hu(np.array([-32000, 0], np.int16), 1.0, -1024.0, out)  # -33024 < -32768, the int16 minimum
+    assert out.tolist() == [-32768, -1024]
+    stored_to_hu(np.array([0, 10], np.uint16), 2.5, -40000.0, out)  # float path: -40000, -39975
+    assert out.tolist() == [-32768, -32768]

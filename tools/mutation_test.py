@@ -10,6 +10,12 @@ the test selection, runs ``mutmut run``, and prints the counts and the score,
     pip install "mutmut>=3.8,<4"
     nice -n 19 python tools/mutation_test.py                      # every module, smallest first
     nice -n 19 python tools/mutation_test.py lesionviewer/util/atomic.py --max-children 2
+    nice -n 19 python tools/mutation_test.py lesionviewer/util/atomic.py --again   # survivors only, new tests
+
+``--again`` re-runs only the mutants that survived the last run in the scratch folder, against the
+tests as they are now (the killed ones stay killed: tests were only added). It needs the same test
+files as that run (mutmut starts over when the selection changes, so put new tests in a listed file)
+and the same module source (a changed module needs a full run).
 
 The scores and every survivor's explanation are in docs/testing.md.
 """
@@ -108,13 +114,23 @@ def _scratch_copy(work: Path, module: str, tests: list[str]) -> None:
     (work / "pyproject.toml").write_text(head + mutmut_settings(module, tests, base) + tail, encoding="utf-8")
 
 
-def run_module(module: str, tests: list[str], work: Path, max_children: int) -> dict:
-    """Run mutmut on ``module`` in the scratch folder ``work``; returns the counts, score and seconds."""
-    _scratch_copy(work, module, tests)
+def run_module(module: str, tests: list[str], work: Path, max_children: int, again: bool = False) -> dict:
+    """Run mutmut on ``module`` in the scratch folder ``work``; returns the counts, score and seconds.
+
+    With ``again``, only the survivors of the last run in ``work`` are run, with the current tests."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    names: list[str] = []
+    if again:
+        if not (work / "mutants").is_dir():
+            raise SystemExit(f"--again: no earlier run in {work}")
+        names = _survivors(work, env)
+        shutil.copytree(ROOT / "tests", work / "tests", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # mutmut copies them on
+    else:
+        _scratch_copy(work, module, tests)
     start = time.monotonic()
-    with open(work / "mutmut.log", "w", encoding="utf-8") as log:
-        run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+    with open(work / "mutmut.log", "a" if again else "w", encoding="utf-8") as log:
+        run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
                              cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
         subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], cwd=work, env=env, stdout=log,
                        stderr=subprocess.STDOUT)
@@ -148,13 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default="/tmp/lesionviewer-mutation", help="scratch folder (one sub-folder per module)")
     parser.add_argument("--max-children", type=int, default=2, help="parallel mutant runs (default 2)")
     parser.add_argument("--record", default=None, help="append one JSON line per module to this file")
+    parser.add_argument("--again", action="store_true",
+                        help="re-run only the last run's survivors in the scratch folder, with the current tests")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         parser.error(f"not a core module: {', '.join(unknown)} (known: {', '.join(MODULES)})")
     for module in args.modules or list(MODULES):
         work = Path(args.work) / module.replace("/", "_").removesuffix(".py")
-        result = run_module(module, MODULES[module], work, args.max_children)
+        result = run_module(module, MODULES[module], work, args.max_children, args.again)
         shown = "n/a" if result["score"] is None else f"{100 * result['score']:.1f} %"
         print(f"{module}: {shown}  killed {result.get('killed', 0)}, survived {result.get('survived', 0)}, "
               f"no tests {result.get('no_tests', 0)}, timeout {result.get('timeout', 0)}, "
