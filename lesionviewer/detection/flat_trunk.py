@@ -162,7 +162,9 @@ class FlatTrunk(nn.Module):
             step_h, step_w = conv.stride[1:]
             if (step_h, step_w) != (1, 1):
                 x = x[:, :, ::step_h, ::step_w]
-            return F.linear(x, weight.reshape(weight.shape[0], -1), bias)
+            # as one 2D product: a >2-D bf16 input would make matmul copy the weight for every position
+            out = F.linear(x.reshape(-1, x.shape[-1]), weight.reshape(weight.shape[0], -1), bias)
+            return out.reshape(*x.shape[:-1], out.shape[-1])
         b, length, h, w, c = x.shape
         planes = x.reshape(b * length, h, w, c).permute(0, 3, 1, 2)  # a channels-last view
         out = F.conv2d(planes, weight, bias, stride=conv.stride[1:], padding=conv.padding[1:])
