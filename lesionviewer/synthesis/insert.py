@@ -7,7 +7,8 @@ earlier lesions), a shape (:mod:`.shape`), a look (:mod:`.appearance`) and a tex
 so the host's own noise grain runs through the lesion; mass effect warps the tissue around it
 first. Ground truth is exact: the voxels at least half inside, their RECIST axes per slice
 (``lesionviewer.phantom.recist``), DeepLesion boxes (RECIST end points + 5 px), the key slice
-(largest long axis).
+(largest long axis). A lesion that does not stand out of its surroundings is not inserted
+(:mod:`.visibility`: real annotated lesions are ones a radiologist saw); another is drawn instead.
 
 Example:
     >>> import numpy as np
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
@@ -33,6 +35,10 @@ from lesionviewer.synthesis.shape import LocalGrid, ellipsoid_fraction, random_r
 from lesionviewer.synthesis.statistics import sample_long_axis_mm, type_weights
 from lesionviewer.synthesis.texture import mottled_texture
 from lesionviewer.synthesis.tissue import TissueMaps
+from lesionviewer.synthesis.visibility import MIN_CONTRAST_HU, MIN_CONTRAST_TO_NOISE, is_visible
+
+if TYPE_CHECKING:
+    from lesionviewer.io.volume import Volume
 
 DEEPLESION_BOX_PADDING_PX = 5.0
 
@@ -102,7 +108,7 @@ class SynthesisResult:
         [0, 1, 0]
     """
 
-    host: object
+    host: Volume
     hu: np.ndarray
     z_range: tuple[int, int]
     lesions: list[SyntheticLesion] = field(default_factory=list)
@@ -179,7 +185,8 @@ def _mass_effect(local: np.ndarray, grid: LocalGrid, semi_axes: np.ndarray, rota
 
 def _insert_one(hu_slab: np.ndarray, z_range: tuple[int, int], maps: TissueMaps, rng: np.random.Generator,
                 type_code: int, z_key: int, long_mm: float,
-                taken: list, box_padding_px: float) -> SyntheticLesion | None:
+                taken: list, box_padding_px: float,
+                visibility: tuple[float, float] = (MIN_CONTRAST_HU, MIN_CONTRAST_TO_NOISE)) -> SyntheticLesion | None:
     dz, dy, dx = maps.spacing
     for _ in range(6):
         ratio = float(rng.uniform(0.55, 1.0))
@@ -231,8 +238,11 @@ def _insert_one(hu_slab: np.ndarray, z_range: tuple[int, int], maps: TissueMaps,
     if look.capsule_hu:
         outer = ellipsoid_fraction(grid, semi_axes, rotation, look.irregularity, rng, scale=1.12, field=deform)
         new += look.capsule_hu * np.clip(outer - occ, 0.0, 1.0)
-    hu_slab[sz, y0:y1, x0:x1] = np.clip(np.rint(new), -1024, 3071).astype(hu_slab.dtype)
+    finished = np.clip(np.rint(new), -1024, 3071)
     mask = occ >= 0.5
+    if not is_visible(finished, mask, *visibility):
+        return None
+    hu_slab[sz, y0:y1, x0:x1] = finished.astype(hu_slab.dtype)
     slices = {}
     for k in range(mask.shape[0]):
         if mask[k].any():
@@ -257,12 +267,15 @@ def _shifted(m: SliceMeasurement, dx: int, dy: int) -> SliceMeasurement:
 def insert_lesions(volume, maps: TissueMaps, rng: np.random.Generator, count: int = 1,
                    types: list[int] | None = None, key_slice: int | None = None,
                    z_range: tuple[int, int] | None = None, box_padding_px: float = DEEPLESION_BOX_PADDING_PX,
-                   max_tries: int = 20) -> SynthesisResult:
+                   max_tries: int = 20, min_contrast_hu: float = MIN_CONTRAST_HU,
+                   min_contrast_to_noise: float = MIN_CONTRAST_TO_NOISE) -> SynthesisResult:
     """Insert ``count`` lesions into ``volume`` (unchanged; the result holds the new slices).
 
     ``types`` fixes the DeepLesion type of each lesion (else drawn from the real mix of the types
     the slice can hold); ``key_slice`` puts every lesion across that slice (else each gets a random
     slice); ``z_range`` limits the work to those slices (the rest of the result is the host's).
+    ``min_contrast_hu`` and ``min_contrast_to_noise`` are the visibility rule of :mod:`.visibility`
+    (both 0: every drawn lesion is kept, visible or not).
 
     Example:
         >>> import numpy as np
@@ -291,7 +304,7 @@ def insert_lesions(volume, maps: TissueMaps, rng: np.random.Generator, count: in
             codes, p = type_weights(here)
             type_code = int(rng.choice(codes, p=p))
         lesion = _insert_one(hu_slab, z_range, maps, rng, type_code, z, sample_long_axis_mm(rng, type_code),
-                             taken, box_padding_px)
+                             taken, box_padding_px, (min_contrast_hu, min_contrast_to_noise))
         if lesion is not None:
             lesions.append(lesion)
     return SynthesisResult(volume, hu_slab, z_range, lesions)
