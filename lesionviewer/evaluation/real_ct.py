@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from lesionviewer.io.lidc_xml import LidcXmlError, find_lidc_xml, read_lidc_xml
 IOU = 0.5
 #: LIDC ground-truth boxes are padded like DeepLesion's (see :func:`evaluate_lidc_volume`).
 LIDC_BOX_PADDING_PX = 5.0
-FP_BUDGET = "inclusive"
+FP_BUDGET: Final[Literal["strict", "inclusive"]] = "inclusive"
 
 
 class SupportsDetect(Protocol):

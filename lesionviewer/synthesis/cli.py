@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def parse_host_spec(text: str) -> dict:
@@ -19,7 +20,7 @@ def parse_host_spec(text: str) -> dict:
         >>> parse_host_spec("/data/ct1")["weight"]
         1.0
     """
-    spec = {"path": None, "labels": None, "weight": 1.0, "lidc": None}
+    spec: dict[str, Any] = {"path": None, "labels": None, "weight": 1.0, "lidc": None}
     if "=" not in text:
         spec["path"] = text
         return spec
@@ -118,8 +119,8 @@ def host_specs_in_folder(folder: str | Path) -> list[dict]:
         if info.format == "dicom":
             if info.modality and info.modality.upper() != "CT":
                 continue
-            path = info.folder or str(Path(info.files[0]).parent)
-            specs.append({"path": path, "labels": None, "weight": 1.0, "lidc": None})
+            folder_path = info.folder or str(Path(info.files[0]).parent)
+            specs.append({"path": folder_path, "labels": None, "weight": 1.0, "lidc": None})
             continue
         path = Path(info.files[0])
         stem = _strip_image_suffix(path.name)

@@ -72,7 +72,7 @@ def _smooth_field(rng: np.random.Generator, size: int = 9, sigma: float = 1.5) -
     return field / max(float(field.std()), 1e-6)
 
 
-def ellipsoid_fraction(grid: LocalGrid, semi_axes_mm: tuple[float, float, float], rotation: np.ndarray,
+def ellipsoid_fraction(grid: LocalGrid, semi_axes_mm: tuple[float, float, float] | np.ndarray, rotation: np.ndarray,
                        irregularity: float, rng: np.random.Generator, scale: float = 1.0,
                        field: np.ndarray | None = None, z_samples: int = 4, in_plane_samples: int = 1) -> np.ndarray:
     """The fraction (0..1) of each voxel of ``grid`` inside the deformed ellipsoid.

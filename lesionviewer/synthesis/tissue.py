@@ -77,11 +77,12 @@ class TissueMaps:
     def __init__(self, volume, labels: np.ndarray | None = None) -> None:
         self.volume = volume
         self.hu = volume.hu
-        self.spacing = tuple(float(s) for s in volume.spacing)
+        dz, dy, dx = volume.spacing
+        self.spacing: tuple[float, float, float] = (float(dz), float(dy), float(dx))
         if labels is not None and labels.shape != volume.shape:
             raise ValueError(f"labels of shape {labels.shape} do not match the volume's {volume.shape}")
         self.labels = labels
-        self._lung = None
+        self._lung: np.ndarray | None = None
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._bodies: dict[int, np.ndarray] = {}
 

@@ -27,7 +27,9 @@ import csv
 import io
 import os
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -36,6 +38,9 @@ from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
 from lesionviewer.phantom.deeplesion_writer import PNG_OFFSET, fmt_numbers, lesion_window, write_dl_info
 from lesionviewer.synthesis.insert import insert_lesions
 from lesionviewer.synthesis.tissue import TissueMaps
+
+if TYPE_CHECKING:
+    from lesionviewer.io.volume import Volume
 
 #: Synthetic samples are patients from here on; merged sets keep theirs below it.
 FIRST_SYNTHETIC_PATIENT = 500000
@@ -56,7 +61,7 @@ class Host:
     """
 
     name: str
-    volume: object
+    volume: Volume
     labels: np.ndarray | None = None
     weight: float = 1.0
     real_lesions: list[tuple[int, tuple[float, float, float, float], int]] = field(default_factory=list)
@@ -113,7 +118,7 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
                                   context_mm: float = 6.0, lesions_per_slice: tuple[int, ...] = (1, 2, 3),
                                   lesion_count_weights: tuple[float, ...] = (0.5, 0.3, 0.2),
                                   val_fraction: float = 0.08, min_annotated_mm: float = 3.0,
-                                  merge: list[str | Path] = (), progress=None,
+                                  merge: Sequence[str | Path] = (), progress=None,
                                   first_patient: int = FIRST_SYNTHETIC_PATIENT) -> dict:
     """Write ``samples`` synthetic key slices from ``hosts`` (and merge ``merge`` sets) under ``out``.
 

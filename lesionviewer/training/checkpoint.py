@@ -45,7 +45,10 @@ def capture_rng_state() -> dict[str, Any]:
         True
     """
     version, internal, gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    np_state = np.random.get_state()
+    if isinstance(np_state, dict):  # only when numpy's global generator is not the legacy MT19937
+        raise TypeError("numpy's global random state is not MT19937; cannot capture it")
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np_state
     state = {
         "python": {"version": int(version), "internal": torch.tensor(internal, dtype=torch.int64),
                    "gauss": gauss},

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -53,7 +54,7 @@ class DistributedContext:
         return self.rank == 0
 
 
-def init_distributed(device_type: str = "cpu", env: dict | None = None, timeout_s: float = 1800) -> DistributedContext:
+def init_distributed(device_type: str = "cpu", env: Mapping[str, str] | None = None, timeout_s: float = 1800) -> DistributedContext:
     """Join the process group described by torchrun's environment variables, if any.
 
     ``device_type`` "cuda" picks NCCL and binds the process to GPU ``LOCAL_RANK``; otherwise gloo.
@@ -62,12 +63,12 @@ def init_distributed(device_type: str = "cpu", env: dict | None = None, timeout_
         >>> init_distributed("cpu", env={"WORLD_SIZE": "1"}).enabled
         False
     """
-    env = os.environ if env is None else env
-    world_size = int(env.get("WORLD_SIZE", "1"))
+    environ: Mapping[str, str] = os.environ if env is None else env
+    world_size = int(environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext()
-    rank = int(env["RANK"])
-    local_rank = int(env.get("LOCAL_RANK", rank))
+    rank = int(environ["RANK"])
+    local_rank = int(environ.get("LOCAL_RANK", rank))
     backend = "nccl" if device_type == "cuda" else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local_rank)

@@ -313,7 +313,7 @@ class Trainer:
         for images, targets in self._loader():
             micro_in_step = self.position % iter_size
             last_micro = micro_in_step == iter_size - 1
-            sync = contextlib.nullcontext()
+            sync: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
             if self.ddp is not None and not last_micro:
                 sync = self.ddp.no_sync()
             with sync:
@@ -443,7 +443,7 @@ class Trainer:
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+    out: dict[str, int | float | None] = {}
     for key, value in metrics.items():
         if isinstance(value, dict):
             for sub, v in value.items():

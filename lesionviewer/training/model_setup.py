@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from pathlib import Path
+from typing import Protocol, cast
 
 import torch
 
@@ -62,6 +63,26 @@ def build_model(cfg: TrainingConfig, num_classes: int = 2) -> torch.nn.Module:
     return model
 
 
+class ResizingTransform(Protocol):
+    """What the trainer sets on a detector's ``transform`` (torchvision's ``GeneralizedRCNNTransform``)."""
+
+    min_size: tuple[int, ...]
+    max_size: int
+    size_divisible: int
+
+
+def resizing_transform(model: torch.nn.Module) -> ResizingTransform:
+    """``model.transform``, typed as the resizing transform it is (``nn.Module`` types attributes as
+    ``Tensor | Module``).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> resizing_transform(SimpleNamespace(transform=SimpleNamespace(min_size=(8,)))).min_size
+        (8,)
+    """
+    return cast(ResizingTransform, model.transform)
+
+
 def set_train_input_sizes(model: torch.nn.Module, cfg: TrainingConfig) -> None:
     """Training sizes on the model's transform (random shorter side from ``data.train_sizes``).
 
@@ -73,7 +94,7 @@ def set_train_input_sizes(model: torch.nn.Module, cfg: TrainingConfig) -> None:
         >>> model.transform.min_size, model.transform.max_size, model.transform.size_divisible
         ((448, 512), 800, 32)
     """
-    transform = model.transform
+    transform = resizing_transform(model)
     transform.min_size = tuple(int(s) for s in cfg.data.train_sizes)
     transform.max_size = int(cfg.data.max_size)
     transform.size_divisible = int(cfg.data.size_divisible)
@@ -92,7 +113,7 @@ def eval_input_size(model: torch.nn.Module, cfg: TrainingConfig):
         >>> model.transform.min_size
         (448, 512)
     """
-    transform = model.transform
+    transform = resizing_transform(model)
     saved = transform.min_size
     transform.min_size = (int(cfg.data.test_size),)
     try:

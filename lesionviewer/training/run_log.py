@@ -19,7 +19,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def _clean(value: Any) -> Any:
@@ -54,9 +54,9 @@ class MetricLog:
     def __init__(self, path: str | Path | None, tensorboard: bool = True, enabled: bool = True) -> None:
         self.enabled = enabled and path is not None
         self.path = Path(path) if path is not None else None
-        self._handle = None
+        self._handle: IO[str] | None = None
         self._tb = None
-        if not self.enabled:
+        if not self.enabled or self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self.path.open("a", encoding="utf-8")
@@ -83,6 +83,8 @@ class MetricLog:
         """
         if not self.enabled:
             return
+        if self._handle is None:
+            raise ValueError(f"MetricLog {self.path} is closed")
         record = {"kind": kind, "step": int(step), "time": round(time.time(), 3), **_clean(metrics)}
         self._handle.write(json.dumps(record, sort_keys=False) + "\n")
         self._handle.flush()

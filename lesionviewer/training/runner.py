@@ -88,9 +88,10 @@ def train(cfg: TrainingConfig, run_dir: str | Path, resume: bool = False) -> dic
         model = build_model(cfg)
         evaluator = make_evaluator(cfg, datasets, run_dir, lambda m: next(m.parameters()).device)
         extra = {"training_data": describe_training_data(cfg, datasets)}
-        if getattr(model, "init_report", None) is not None:
+        init_report = getattr(model, "init_report", None)
+        if init_report is not None:
             extra["initialization"] = {"from": cfg.model.init_from, "parts": cfg.model.init_parts,
-                                       "report": model.init_report.summary()}
+                                       "report": init_report.summary()}
         trainer = Trainer(cfg, run_dir, model, datasets["train"], ctx=ctx, resume=resume, evaluate=evaluator,
                           extra_summary=extra)
         return trainer.run()

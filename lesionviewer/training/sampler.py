@@ -68,8 +68,10 @@ class ResumableSampler(Sampler):
         indices: list[int] = []
         repeat = 0
         while len(indices) < self.samples_per_epoch:
-            shard = DistributedSampler(range(self.length), num_replicas=self.world_size, rank=self.rank,
-                                       shuffle=self.shuffle, seed=self.seed)
+            # DistributedSampler only takes len() of its dataset, so the index range stands in for it.
+            shard: DistributedSampler[int] = DistributedSampler(
+                range(self.length),  # type: ignore[arg-type]  # typed as Dataset; a Sized range is all it reads
+                num_replicas=self.world_size, rank=self.rank, shuffle=self.shuffle, seed=self.seed)
             # Later passes of one epoch need their own order: fold the pass number into the epoch.
             shard.set_epoch(epoch * 1009 + repeat)
             indices.extend(int(i) for i in shard)

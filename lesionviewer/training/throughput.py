@@ -26,7 +26,7 @@ import time
 import torch
 
 from lesionviewer.training.config import TrainingConfig, load_config
-from lesionviewer.training.model_setup import build_model
+from lesionviewer.training.model_setup import build_model, resizing_transform
 from lesionviewer.training.optimization import build_optimizer
 
 
@@ -50,7 +50,7 @@ def measure_throughput(cfg: TrainingConfig, steps: int = 20, warmup: int = 3, am
     torch.manual_seed(0)
     model = build_model(cfg).to(dev).train()
     size = max(cfg.data.train_sizes)
-    model.transform.min_size = (size,)
+    resizing_transform(model).min_size = (size,)
     optimizer = build_optimizer(model, 1e-3, cfg.optim.momentum, cfg.optim.weight_decay)
     use_amp = amp and dev.type == "cuda"
     dtype = torch.float16 if cfg.train.amp_dtype == "float16" else torch.bfloat16

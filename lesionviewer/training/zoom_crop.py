@@ -66,11 +66,11 @@ class ZoomCrop:
         size_h = size_w = int(self.crop_size)
         if size_h <= 0:
             size_h, size_w = out_h, out_w
-        target = None
+        lesion_box: np.ndarray | None = None
         if len(boxes) and self.crop_size and rng.random() < self.crop_on_lesion:
-            target = boxes[int(rng.integers(len(boxes)))] * factor
-        oy = self._origin(rng, out_h, size_h, None if target is None else target[[1, 3]])
-        ox = self._origin(rng, out_w, size_w, None if target is None else target[[0, 2]])
+            lesion_box = boxes[int(rng.integers(len(boxes)))] * factor
+        oy = self._origin(rng, out_h, size_h, None if lesion_box is None else lesion_box[[1, 3]])
+        ox = self._origin(rng, out_w, size_w, None if lesion_box is None else lesion_box[[0, 2]])
         crop = _resample(stack, factor, oy, ox, size_h, size_w)
         moved = boxes * factor - np.array([ox, oy, ox, oy], np.float32)
         clipped = np.stack([np.clip(moved[:, 0], 0, size_w), np.clip(moved[:, 1], 0, size_h),
