@@ -250,3 +250,112 @@ def test_image_order_does_not_matter_and_sensitivity_never_falls(seed):
     b = froc([detections[i] for i in order], [gts[i] for i in order], fps=rates)
     np.testing.assert_array_equal(a.sensitivities, b.sensitivities)
     assert np.all(np.diff(a.sensitivities) >= 0) and np.all(np.diff(a.curve_sensitivity) >= 0)
+
+
+# --- found by mutation testing (docs/testing.md) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(exclude_mode="skip"), r"^exclude_mode must be \"ignore\" or \"drop\"; got 'skip'$"),
+    (dict(fp_budget="loose"), r"^fp_budget must be \"strict\" or \"inclusive\"; got 'loose'$"),
+    (dict(beyond_last="extrapolate"), r"^beyond_last must be \"hold\", \"clamp\" or \"nan\"; got 'extrapolate'$"),
+    (dict(iou=1.5), r"^the IoU threshold must be in \(0, 1\]; got 1.5$"),
+    (dict(fps=()), r"^FP rates must be positive numbers; got \[\]$"),
+    (dict(fps=(0, 1)), r"^FP rates must be positive numbers; got \[0, 1\]$"),
+    (dict(fps=(1, float("nan"))), r"^FP rates must be positive numbers; got \[1, nan\]$"),
+])
+def test_each_bad_option_is_named_with_the_value_given(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        froc([dets()], [boxes()], **kwargs)
+
+
+def test_mismatched_inputs_name_which_argument():
+    with pytest.raises(ValueError, match=r"^detections\[0\] must be a \(N, 5\) array"):
+        froc([np.zeros((1, 4))], [boxes()])
+    with pytest.raises(ValueError, match=r"^ground_truth\[0\] must be a \(N, 4\) array"):
+        froc([dets()], [np.zeros((1, 5))])
+    with pytest.raises(ValueError, match=r"^exclude has 2 images but ground_truth has 1"):
+        froc([dets()], [boxes()], exclude=[[], []])
+    with pytest.raises(ValueError, match=r"^detections cover 1 images but ground_truth covers 2$"):
+        froc([dets()], [boxes(), boxes()])
+    with pytest.raises(ValueError, match=r"^FROC needs at least one image$"):
+        froc([], [])
+
+
+def test_an_iou_threshold_of_one_needs_an_identical_box():
+    # IoU of A with A shifted by 1 px: 9*10 / (100 + 100 - 90) = 90/110 = 0.818 (< 1: a FP at iou=1)
+    r = froc([dets(A + [0.9], [1, 0, 11, 10, 0.8])], [boxes(A)], fps=(1,), iou=1)
+    assert r.curve_fps_per_image.tolist() == [0, 0, 1] and r.sensitivities.tolist() == [1.0]
+
+
+def test_the_settings_record_every_option_as_given():
+    r = froc([dets(A + [0.9])], [boxes(A, B)], fps=(1,), iou=0.3, exclude=[[False, True]], exclude_mode="drop",
+             plus_one=True, fp_budget="inclusive", beyond_last="clamp", mean_range=(1, 2))
+    assert r.settings == {"iou": 0.3, "plus_one": True, "fp_budget": "inclusive", "beyond_last": "clamp",
+                          "exclude_mode": "drop", "num_excluded": 1, "mean_range": [1.0, 2.0]}
+    assert r.to_dict()["mean_range"] == [1.0, 2.0]
+
+
+def test_a_custom_mean_range_averages_only_its_rates():
+    # FP (.9) then TP (.8) on one image: sensitivity 0 below 1 FP/image (strict), 1 from 1.5 on
+    r = froc([dets([60, 60, 70, 70, 0.9], A + [0.8])], [boxes(A)], fps=(0.5, 1, 2, 8), mean_range=(2, 8))
+    assert r.sensitivities.tolist() == [0.0, 0.0, 1.0, 1.0] and r.mean_sensitivity == 1.0
+    none_in_range = froc([dets(A + [0.9])], [boxes(A)], fps=(8,), mean_range=(0.5, 4))
+    assert np.isnan(none_in_range.mean_sensitivity)
+
+
+def test_operating_point_refuses_rates_that_are_not_positive():
+    r = froc([dets(A + [0.9])], [boxes(A)], fps=(1,))
+    for rate in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match=r"^FP rates must be positive; got "):
+            r.operating_point(rate)
+
+
+def test_a_result_built_without_settings_reads_its_curve_strict_and_holds_past_the_end():
+    from lesionviewer.evaluation.froc import FROCResult
+
+    # curve: origin, then 1 FP/image at 50 %, then 2 FPs/image at 100 %
+    r = FROCResult(fps=np.array([1.0]), sensitivities=np.zeros(1), mean_sensitivity=float("nan"),
+                   curve_fps_per_image=np.array([0.0, 1.0, 2.0]), curve_sensitivity=np.array([0.0, 0.5, 1.0]),
+                   curve_thresholds=np.array([np.inf, 0.9, 0.8]), num_images=1, num_lesions=2, num_detections=2,
+                   lesion_hit_point=[np.array([1, 2])], lesion_counted=[np.array([True, True])])
+    assert r.sensitivity_at(1.0) == 0.0  # strict: fewer than 1 FP/image
+    assert r.sensitivity_at(1.5) == 0.5
+    assert r.sensitivity_at(5.0) == 1.0  # hold: past the last rate, everything accepted
+    assert r.to_dict()["mean_range"] == [0.5, 4.0]
+
+
+def _one_hit_one_fp(**options):
+    # one image, lesions A and B; A found at score .9, a FP at .8. Curve points (FPs/image, sensitivity):
+    # origin (0, 0), after .9 (0, 1/2), after .8 (1, 1/2)
+    return froc([dets(A + [0.9], [60, 60, 70, 70, 0.8])], [boxes(A, B)], fps=(0.5, 1, 8), **options)
+
+
+def test_to_dict_holds_every_number_and_none_where_undefined():
+    data = json.loads(json.dumps(_one_hit_one_fp(beyond_last="nan").to_dict()))
+    assert data == {
+        # strict budget: at 0.5 and at 1 FP/image only the .9 detection is accepted; 8 is never reached
+        "sensitivity": {"0.5": 0.5, "1": 0.5, "8": None},
+        "mean_sensitivity": 0.5,  # the rates from 0.5 to 4: 0.5 and 1
+        "mean_range": [0.5, 4.0],
+        "num_images": 1, "num_lesions": 2, "num_detections": 2,
+        "settings": {"iou": 0.5, "plus_one": False, "fp_budget": "strict", "beyond_last": "nan",
+                     "exclude_mode": "ignore", "num_excluded": 0, "mean_range": [0.5, 4.0]},
+        "curve": {"fps_per_image": [0.0, 0.0, 1.0], "sensitivity": [0.0, 0.5, 0.5],
+                  "score_threshold": [None, 0.9, 0.8]},
+    }
+    no_lesions = froc([dets([0, 0, 1, 1, 0.5])], [boxes()], fps=(1,)).to_dict()
+    assert no_lesions["mean_sensitivity"] is None and no_lesions["sensitivity"] == {"1": None}
+
+
+def test_threshold_and_detected_boxes_at_a_rate_and_where_it_is_not_reached():
+    r = _one_hit_one_fp(beyond_last="nan")
+    assert r.score_threshold_at(0.5) == r.score_threshold_at(1) == 0.9
+    assert [d.tolist() for d in r.detected_at(1)] == [[True, False]]
+    assert np.isnan(r.sensitivity_at(8)) and np.isnan(r.score_threshold_at(8))
+    assert [d.tolist() for d in r.detected_at(8)] == [[False, False]] and r.detected_at(8)[0].dtype == bool
+    held = _one_hit_one_fp()  # hold: past 1 FP/image everything is accepted
+    assert held.score_threshold_at(8) == 0.8 and held.sensitivity_at(8) == 0.5
+    assert [d.tolist() for d in held.detected_at(8)] == [[True, False]]
+    clamped = _one_hit_one_fp(beyond_last="clamp")  # read at the largest rate reached, 1 FP/image: strict
+    assert clamped.sensitivity_at(8) == 0.5 and clamped.score_threshold_at(8) == 0.9
