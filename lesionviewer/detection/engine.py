@@ -9,7 +9,9 @@ Speed: the volume goes to the device once (int16) and every network input is mad
 (:mod:`lesionviewer.detection.device_input`). Window mode runs the 3D trunk on each slice's own
 context stack; volume mode (:mod:`lesionviewer.detection.volume_mode`) runs it once per chunk of the
 z-resampled series and gives each slice its window of the shared features (``mode``; measured in
-docs/benchmarks.md). The backbone runs under autocast where ``amp`` is on (by default on CUDA: bf16
+docs/benchmarks.md). On the CPU the trunk runs flat (:mod:`lesionviewer.detection.flat_trunk`: 2D
+convolutions in channels-last memory, the same numbers in window mode; in volume mode each layer is
+computed only over the lattice points later layers need); ``amp`` then runs it in bf16. The backbone runs under autocast where ``amp`` is on (by default on CUDA: bf16
 where supported, else fp16) with channels-last weights. The RPN and box heads stay in float32 so box
 coordinates keep sub-pixel precision (bf16 would round a 512-pixel coordinate to 2-4 pixels).
 
