@@ -51,9 +51,12 @@ class SupportsDetect(Protocol):
     returning objects with ``slice_index``, ``box_px`` (x1, y1, x2, y2) and ``score``.
 
     Example:
-        >>> from lesionviewer.detection.engine import Detector
-        >>> callable(Detector.detect) and callable(SupportsDetect.detect)
-        True
+        >>> from lesionviewer.detection.finding import Finding
+        >>> class Fixed:
+        ...     def detect(self, volume, slices=None, **kwargs):
+        ...         return [Finding(1, (0, 0, 4, 4), 0.9, "m")]
+        >>> [d[:, 4].tolist() for d in as_detections(Fixed().detect(None), 2)]
+        [[], [0.9]]
     """
 
     def detect(self, volume, slices=None, **kwargs) -> list:
