@@ -38,7 +38,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 import torch
@@ -47,8 +47,8 @@ from torchvision.models.detection.image_list import ImageList
 from lesionviewer.detection.cpu_features import native_bf16
 from lesionviewer.detection.device import describe_device, pick_device
 from lesionviewer.detection.device_input import DeviceVolume, network_slices
-from lesionviewer.detection.flat_trunk import FlatTrunk, flat_trunk_problem, flat_windows_to_2d
 from lesionviewer.detection.finding import Finding
+from lesionviewer.detection.flat_trunk import FlatTrunk, flat_trunk_problem, flat_windows_to_2d
 from lesionviewer.detection.model_card import ModelCard
 from lesionviewer.detection.model_file import ModelFileError, apply_card_to_transform, load_model
 from lesionviewer.detection.networks.backbone import ContextBackboneWithFPN
@@ -144,7 +144,9 @@ class Detector:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.score_floor = float(score_floor)
         apply_card_to_transform(model, self.card)
-        self.model = model.to(self.device).eval()
+        # A torchvision FasterRCNN reached part by part (backbone.body/to_2d/fpn, rpn, roi_heads, transform);
+        # nn.Module's __getattr__ would type every part ``Tensor | Module``, so the handle is Any.
+        self.model: Any = cast(Any, model.to(self.device).eval())
         if on_cuda if channels_last is None else channels_last:
             to_channels_last(self.model)
         problem = volume_mode_problem(self.model)
@@ -160,7 +162,7 @@ class Detector:
         if self.volume_chunk < 1 or self.volume_halo < 0:
             raise ValueError("volume_chunk must be at least 1 and volume_halo at least 0")
         self._trunk: torch.nn.Module | None = None
-        backbone = getattr(self.model, "backbone", None)
+        backbone: Any = getattr(self.model, "backbone", None)
         flat_possible = (isinstance(backbone, ContextBackboneWithFPN)
                          and flat_trunk_problem(backbone.body) is None)
         #: whether the trunk runs as channels-last 2D convolutions (``flat``)
@@ -349,6 +351,8 @@ class Detector:
                     shape = (len(part), depth) + tuple(slices.shape[-2:])
                     yield [c for c, _ in part], self._heads(features, shape, image_size, original)
                 continue
+            if trunk is None:  # not flat: _shared_trunk() always gives one
+                raise RuntimeError("volume mode without a shared trunk")
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 stages = trunk(slices[None, None])
                 for start in range(0, len(members), size):
@@ -367,7 +371,7 @@ class Detector:
                         outputs = self._heads(features, shape, image_size, original)
                     yield [c for c, _ in part], outputs
 
-    def _heads(self, features, images_shape, image_size: tuple[int, int], original: tuple[int, int]):
+    def _heads(self, features, images_shape, image_size: tuple[int, ...], original: tuple[int, ...]):
         """RPN, box head and ``postprocess`` in float32 for a batch of images of one size."""
         model = self.model
         features = OrderedDict((name, f.float()) for name, f in features.items())

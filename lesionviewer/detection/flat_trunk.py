@@ -32,6 +32,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -93,6 +95,10 @@ class FlatTrunk(nn.Module):
         True
     """
 
+    #: The wrapped 3D trunk, kept outside the submodule registry (its parameters are the model's); its
+    #: layout (stem conv1/norm1, layer1-4 of known blocks) is what flat_trunk_problem checked.
+    trunk: Any
+
     def __init__(self, trunk: nn.Module, window: int | None, valid: bool, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         problem = flat_trunk_problem(trunk)
@@ -131,7 +137,8 @@ class FlatTrunk(nn.Module):
     def forward(self, x: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         trunk = self.trunk
         x = x.to(self.dtype).contiguous()
-        x = self._norm(self._conv(x, trunk.conv1), trunk.norm1, relu=True)
+        stem_conv, stem_norm = cast(nn.Conv3d, trunk.conv1), cast(nn.Module, trunk.norm1)
+        x = self._norm(self._conv(x, stem_conv), stem_norm, relu=True)
         x = self._stem_pool(x)
         lost = 1 if self.valid else 0
         outputs = []
@@ -208,8 +215,7 @@ class FlatTrunk(nn.Module):
         return torch.maximum(torch.maximum(x[:, :-2], x[:, 1:-1]), x[:, 2:])
 
     def _p3d(self, x: torch.Tensor, block: P3DBottleneck) -> torch.Tensor:
-        identity = x if block.downsample is None else self._norm(
-            self._conv(x, block.downsample[0]), block.downsample[1], relu=False)
+        identity = x if block.downsample is None else self._shortcut(x, block.downsample)
         out = self._norm(self._conv(x, block.conv1), block.norm1, relu=True)
         if block.variant == "A":
             out = self._across(self._spatial(out, block), block)
@@ -223,6 +229,10 @@ class FlatTrunk(nn.Module):
         out = self._norm(self._conv(out, block.conv3), block.norm3, relu=False)
         return out.add_(_crop_like(identity, out)).relu_()
 
+    def _shortcut(self, x: torch.Tensor, downsample: nn.Module) -> torch.Tensor:
+        conv, norm = cast(nn.Sequential, downsample)
+        return self._norm(self._conv(x, cast(nn.Conv3d, conv)), norm, relu=False)
+
     def _spatial(self, x: torch.Tensor, block: P3DBottleneck) -> torch.Tensor:
         return self._norm(self._conv(x, block.conv_s), block.norm_s, relu=True)
 
@@ -230,8 +240,7 @@ class FlatTrunk(nn.Module):
         return self._norm(self._conv(x, block.conv_t), block.norm_t, relu=True)
 
     def _bottleneck3d(self, x: torch.Tensor, block: Bottleneck3D) -> torch.Tensor:
-        identity = x if block.downsample is None else self._norm(
-            self._conv(x, block.downsample[0]), block.downsample[1], relu=False)
+        identity = x if block.downsample is None else self._shortcut(x, block.downsample)
         out = self._norm(self._conv(x, block.conv1), block.norm1, relu=True)
         out = self._norm(self._conv(out, block.conv2), block.norm2, relu=True)
         out = self._norm(self._conv(out, block.conv3), block.norm3, relu=False)

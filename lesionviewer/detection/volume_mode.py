@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 from torch import nn
@@ -156,7 +157,7 @@ def shared_trunk(trunk: nn.Module, window: int) -> nn.Module:
         >>> type(shared.norm1).__name__, shared.conv1.weight is trunk.conv1.weight
         ('SlidingDepthGroupNorm', True)
     """
-    memo = {id(p): p for p in trunk.parameters()}
+    memo: dict[int, torch.Tensor] = {id(p): p for p in trunk.parameters()}
     memo.update({id(b): b for b in trunk.buffers()})
     copied = copy.deepcopy(trunk, memo)
     for name, module in list(copied.named_modules()):
@@ -197,5 +198,5 @@ def windows_to_2d(convert: nn.Module, features: torch.Tensor, window: int) -> to
 
 
 def _z_stride(module: nn.Module) -> int:
-    stride = module.stride
+    stride = cast("int | tuple[int, ...]", module.stride)
     return stride if isinstance(stride, int) else stride[0]
