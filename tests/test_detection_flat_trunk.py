@@ -96,6 +96,6 @@ def test_windows_of_a_flat_stage_equal_the_module_on_each_window(convert):
 
 def test_trunks_it_cannot_run_are_named():
     assert flat_trunk_problem(torch.nn.Conv3d(1, 1, 1)) == "the trunk is Conv3d, not a 3D ResNet trunk"
-    assert flat_trunk_problem(_trunk(depth_pooling=True)) == "the trunk pools depth"
+    assert flat_trunk_problem(_trunk(depth_pooling=True)) == "the trunk pools depth (isotropic pooling)"
     with pytest.raises(ValueError, match="pools depth"):
         FlatTrunk(_trunk(depth_pooling=True), window=3, valid=True)

@@ -328,7 +328,6 @@ class Detector:
         # the flat trunk crops each layer to where it is needed when the halo covers its reach;
         # a shorter halo (a test's choice) zero-pads the chunk's ends as the 3D form does
         flat = self._flat_trunk(window=depth, valid=halo >= z_halo(backbone.body)) if self.flat else None
-        trunk = None if flat else self._shared_trunk()
         grids = context_grids(positions, source.num_slices, order, card.slice_interval_mm)
         chunks: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for number, grid in enumerate(grids):
@@ -351,10 +350,8 @@ class Detector:
                     shape = (len(part), depth) + tuple(slices.shape[-2:])
                     yield [c for c, _ in part], self._heads(features, shape, image_size, original)
                 continue
-            if trunk is None:  # not flat: _shared_trunk() always gives one
-                raise RuntimeError("volume mode without a shared trunk")
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                stages = trunk(slices[None, None])
+                stages = self._shared_trunk()(slices[None, None])
                 for start in range(0, len(members), size):
                     part = members[start:start + size]
                     # only the windows this batch needs: those starting from its lowest to its highest row

@@ -42,6 +42,7 @@ from lesionviewer.detection.networks.mp3d_resnet import ResNet3DTrunk
 from lesionviewer.detection.networks.pseudo3d import P3DBottleneck
 from lesionviewer.detection.networks.resnet3d import Bottleneck3D
 from lesionviewer.detection.trunk_rewrites import is_stem_pool
+from lesionviewer.detection.volume_mode import depth_trunk_problem
 
 
 def flat_trunk_problem(trunk: nn.Module) -> str | None:
@@ -52,18 +53,13 @@ def flat_trunk_problem(trunk: nn.Module) -> str | None:
         >>> flat_trunk_problem(mp3d_trunk(width=8, blocks=(1, 1, 1, 1))) is None
         True
         >>> flat_trunk_problem(mp3d_trunk(width=8, blocks=(1, 1, 1, 1), depth_pooling=True))
-        'the trunk pools depth'
+        'the trunk pools depth (isotropic pooling)'
     """
-    if not isinstance(trunk, ResNet3DTrunk):
-        return f"the trunk is {type(trunk).__name__}, not a 3D ResNet trunk"
-    if trunk.depth_pool is not None:
-        return "the trunk pools depth"
-    if not is_stem_pool(trunk.maxpool):
+    problem = depth_trunk_problem(trunk)
+    if problem is not None:
+        return problem
+    if not is_stem_pool(cast(ResNet3DTrunk, trunk).maxpool):
         return "the stem pool is not MaxPool3d(3, stride (1, 2, 2), padding 1)"
-    for stage in range(4):
-        for block in getattr(trunk, f"layer{stage + 1}"):
-            if not isinstance(block, (P3DBottleneck, Bottleneck3D)):
-                return f"{type(block).__name__} blocks are not supported"
     for module in trunk.modules():
         if isinstance(module, nn.Conv3d):
             k, r = module.kernel_size[0], module.padding[0] if isinstance(module.padding, tuple) else -1

@@ -48,18 +48,18 @@ from lesionviewer.detection.networks.resnet3d import Bottleneck3D
 from lesionviewer.detection.trunk_rewrites import rewrite_trunk
 
 
-def volume_mode_problem(model: nn.Module) -> str | None:
-    """Why volume mode cannot run ``model`` (a detector from the factory), or None when it can.
+def depth_trunk_problem(trunk: nn.Module) -> str | None:
+    """Why ``trunk`` does not treat every depth position alike (so its work cannot be shared or
+    flattened across positions), or None when it does: a :class:`ResNet3DTrunk` of P3D or 3x3x3
+    blocks that never strides or pools depth.
 
     Example:
-        >>> from lesionviewer.detection.factory import build_detector
-        >>> volume_mode_problem(build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), depth_pooling=True))
-        'the trunk pools depth (isotropic pooling)'
+        >>> from lesionviewer.detection.networks.mp3d_resnet import mp3d_trunk
+        >>> depth_trunk_problem(mp3d_trunk(width=8, blocks=(1, 1, 1, 1))) is None
+        True
+        >>> depth_trunk_problem(nn.Conv3d(1, 1, 1))
+        'the trunk is Conv3d, not a 3D ResNet trunk'
     """
-    backbone = getattr(model, "backbone", None)
-    if not isinstance(backbone, ContextBackboneWithFPN):
-        return "the backbone is not a context trunk with FPN"
-    trunk = backbone.body
     if not isinstance(trunk, ResNet3DTrunk):
         return f"the trunk is {type(trunk).__name__}, not a 3D ResNet trunk"
     if trunk.depth_pool is not None:
@@ -71,6 +71,23 @@ def volume_mode_problem(model: nn.Module) -> str | None:
     for module in trunk.modules():
         if isinstance(module, (nn.Conv3d, nn.MaxPool3d)) and _z_stride(module) != 1:
             return "a layer strides depth"
+    return None
+
+
+def volume_mode_problem(model: nn.Module) -> str | None:
+    """Why volume mode cannot run ``model`` (a detector from the factory), or None when it can.
+
+    Example:
+        >>> from lesionviewer.detection.factory import build_detector
+        >>> volume_mode_problem(build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), depth_pooling=True))
+        'the trunk pools depth (isotropic pooling)'
+    """
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, ContextBackboneWithFPN):
+        return "the backbone is not a context trunk with FPN"
+    problem = depth_trunk_problem(backbone.body)
+    if problem is not None:
+        return problem
     for convert in backbone.to_2d:
         if not isinstance(convert, (GroupTransform, CenterSlice, DepthConv)):
             return f"the 3D-to-2D module {type(convert).__name__} is not supported"

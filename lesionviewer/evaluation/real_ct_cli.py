@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lesionviewer.evaluation.froc import DEFAULT_FPS
+from lesionviewer.evaluation.real_ct import LIDC_BOX_PADDING_PX
 from lesionviewer.review.session import DEFAULT_THRESHOLD
 
 
@@ -46,7 +47,7 @@ def add_evaluate_real_parser(sub) -> None:
     p.add_argument("--deeplesion-keyslices", type=Path, metavar="DIR",
                    help="folder with Images_png/<series>/<slice>.png and DL_info*.csv (key slice alone as context)")
     p.add_argument("--lidc", type=Path, metavar="DIR", help="LIDC folder: the DICOM slices and the reader XML")
-    p.add_argument("--lidc-box-padding", type=float, default=5.0, metavar="PX",
+    p.add_argument("--lidc-box-padding", type=float, default=LIDC_BOX_PADDING_PX, metavar="PX",
                    help="grow the readers' LIDC boxes by this many pixels per side before the IoU rule "
                         "(default 5: how DeepLesion pads its boxes; 0: the readers' own boxes)")
     p.add_argument("--lesion-free", type=Path, nargs="+", action="extend", default=[], metavar="PATH",
@@ -64,7 +65,7 @@ def add_evaluate_real_parser(sub) -> None:
 def evaluate_real(detector, *, deeplesion_keyslices: str | Path | None = None, lidc: str | Path | None = None,
                   lesion_free: Sequence[str | Path] = (), organs: tuple[str | Path, str | Path] | None = None,
                   threshold: float = DEFAULT_THRESHOLD, fps: Sequence[float] = DEFAULT_FPS,
-                  lidc_box_padding_px: float = 5.0) -> dict:
+                  lidc_box_padding_px: float = LIDC_BOX_PADDING_PX) -> dict:
     """Run every real-CT evaluation that was given a data set; a JSON-ready dict with one key per part.
 
     Example:
@@ -152,7 +153,8 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
     Example:
         >>> import contextlib, io
         >>> args = argparse.Namespace(model=Path("m.safetensors"), deeplesion_keyslices=None, lidc=None,
-        ...                           lesion_free=[], organs=None, threshold=0.5, out=None, device="cpu")
+        ...                           lesion_free=[], organs=None, threshold=0.5, out=None, device="cpu",
+        ...                           lidc_box_padding=5.0)
         >>> with contextlib.redirect_stderr(io.StringIO()):
         ...     run_evaluate_real(args)
         2
@@ -182,7 +184,7 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
         result = evaluate_real(detector, deeplesion_keyslices=args.deeplesion_keyslices, lidc=args.lidc,
                                lesion_free=args.lesion_free, organs=tuple(args.organs) if args.organs else None,
                                threshold=args.threshold,
-                               lidc_box_padding_px=getattr(args, "lidc_box_padding", 5.0))
+                               lidc_box_padding_px=args.lidc_box_padding)
     except LoadError as exc:
         return fail(str(exc), EXIT_DATA)
     result = {"model": str(args.model), "model_name": detector.model_name, "device": str(detector.device), **result}

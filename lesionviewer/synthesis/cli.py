@@ -132,8 +132,9 @@ def host_specs_in_folder(folder: str | Path) -> list[dict]:
     return sorted(specs, key=lambda spec: spec["path"])
 
 
-def lidc_real_lesions(xml_path: str | Path, volume, padding_px: float = 5.0) -> list:
-    """LIDC nodules marked by >= 2 readers and >= 3 mm: ``(key slice, box, 5)``, boxes padded as DeepLesion's.
+def lidc_real_lesions(xml_path: str | Path, volume, padding_px: float | None = None) -> list:
+    """LIDC nodules marked by >= 2 readers and >= 3 mm: ``(key slice, box, 5)``, boxes padded as DeepLesion's
+    (``padding_px``, default ``DEEPLESION_BOX_PADDING_PX``) and clipped to the image.
 
     Example:
         >>> import numpy as np, pathlib, tempfile
@@ -144,15 +145,18 @@ def lidc_real_lesions(xml_path: str | Path, volume, padding_px: float = 5.0) -> 
         []
     """
     from lesionviewer.evaluation.lidc_lesions import lidc_lesions, select_lesions, volume_sop_uids
+    from lesionviewer.evaluation.real_ct import padded_box
     from lesionviewer.io.lidc_xml import read_lidc_xml
+    from lesionviewer.synthesis.insert import DEEPLESION_BOX_PADDING_PX
 
+    padding_px = DEEPLESION_BOX_PADDING_PX if padding_px is None else padding_px
     lesions = select_lesions(lidc_lesions(read_lidc_xml(xml_path), volume, sop_uids=volume_sop_uids(volume)))
+    height, width = volume.hu.shape[1:]
     out = []
     for lesion in lesions:
         key = lesion.key_slice_index
         box = next(s.box_px for s in lesion.slices if s.slice_index == key)
-        x1, y1, x2, y2 = box
-        out.append((key, (x1 - padding_px, y1 - padding_px, x2 + padding_px, y2 + padding_px), 5))
+        out.append((key, padded_box(box, padding_px, width, height), 5))
     return out
 
 
