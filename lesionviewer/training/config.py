@@ -92,6 +92,10 @@ class DataConfig:
     intensity_gain: float = 0.0
     intensity_noise_hu: float = 0.0
     intensity_blur: float = 0.0
+    #: Coarse-scan jitter (``lesionviewer.training.resolution_jitter``): probability that a training stack
+    #: is averaged down to a pixel size drawn from ``coarse_pixel_mm`` before the zoom.
+    coarse_probability: float = 0.0
+    coarse_pixel_mm: list = field(default_factory=lambda: [1.5, 3.5])
 
 
 @dataclass
@@ -309,6 +313,9 @@ class TrainingConfig:
             ("data.intensity_gain", 0 <= self.data.intensity_gain < 1, "in [0, 1)"),
             ("data.intensity_noise_hu", 0 <= self.data.intensity_noise_hu <= 500, "in [0, 500] HU"),
             ("data.intensity_blur", 0 <= self.data.intensity_blur <= 1, "in [0, 1]"),
+            ("data.coarse_probability", 0 <= self.data.coarse_probability <= 1, "in [0, 1]"),
+            ("data.coarse_pixel_mm", len(self.data.coarse_pixel_mm) == 2
+             and 0 < self.data.coarse_pixel_mm[0] <= self.data.coarse_pixel_mm[1] <= 20, "[low, high] mm, 0 < low <= high <= 20"),
             ("model.init_parts", self.model.init_parts in ("backbone", "detector"), '"backbone" or "detector"'),
             *self.optim.checks(),
             *self.train.checks(),

@@ -36,6 +36,7 @@ from lesionviewer.imaging.windowing import MP3D_HU_MAX, MP3D_HU_MIN, clip_and_sc
 from lesionviewer.training.augmentation import StackAugmentation, sample_rng
 from lesionviewer.training.intensity_jitter import IntensityJitter
 from lesionviewer.training.key_slices import KeySlice
+from lesionviewer.training.resolution_jitter import ResolutionJitter
 from lesionviewer.training.zoom_crop import ZoomCrop
 
 
@@ -106,6 +107,8 @@ class SeriesFolder:
 
 #: Extra key of the intensity jitter's per-sample generator (apart from the flips' and crops').
 INTENSITY_STREAM = 7
+#: Extra key of the resolution jitter's per-sample generator.
+RESOLUTION_STREAM = 8
 
 
 class LesionDataset(torch.utils.data.Dataset):
@@ -133,7 +136,8 @@ class LesionDataset(torch.utils.data.Dataset):
     def __init__(self, root: str | Path, key_slices: list[KeySlice], num_slices: int, slice_interval_mm: float,
                  augment: StackAugmentation | None = None, seed: int = 0,
                  hu_clip: tuple[float, float] = (MP3D_HU_MIN, MP3D_HU_MAX),
-                 zoom_crop: ZoomCrop | None = None, intensity: IntensityJitter | None = None) -> None:
+                 zoom_crop: ZoomCrop | None = None, intensity: IntensityJitter | None = None,
+                 resolution: ResolutionJitter | None = None) -> None:
         self.root = Path(root)
         self.images_dir = self.root / "Images_png"
         if not self.images_dir.is_dir():
@@ -147,6 +151,7 @@ class LesionDataset(torch.utils.data.Dataset):
         self.hu_clip = (float(hu_clip[0]), float(hu_clip[1]))
         self.zoom_crop = zoom_crop if zoom_crop is not None and zoom_crop.active else None
         self.intensity = intensity if intensity is not None and intensity.active else None
+        self.resolution = resolution if resolution is not None and resolution.active else None
         self._series: dict[str, SeriesFolder] = {}
 
     def __len__(self) -> int:
@@ -205,8 +210,12 @@ class LesionDataset(torch.utils.data.Dataset):
         if self.augment is not None:
             rng = sample_rng(self.seed, epoch, index)
             stack, boxes = self.augment(stack, boxes, rng)
+            pixel_mm = float(ks.pixel_spacing_mm[0])
+            if self.resolution is not None:
+                stack, boxes, pixel_mm = self.resolution(
+                    stack, boxes, pixel_mm, np.random.default_rng([self.seed, int(epoch), int(index), RESOLUTION_STREAM]))
             if self.zoom_crop is not None:
-                stack, boxes = self.zoom_crop(stack, boxes, float(ks.pixel_spacing_mm[0]), rng)
+                stack, boxes = self.zoom_crop(stack, boxes, pixel_mm, rng)
         target = {
             "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
             "labels": torch.ones(len(boxes), dtype=torch.int64),

@@ -20,6 +20,7 @@ from lesionviewer.training.dataset import LesionDataset
 from lesionviewer.training.fractions import select_fraction
 from lesionviewer.training.intensity_jitter import IntensityJitter
 from lesionviewer.training.key_slices import SPLITS, read_key_slices
+from lesionviewer.training.resolution_jitter import ResolutionJitter
 from lesionviewer.training.zoom_crop import ZoomCrop
 
 
@@ -51,7 +52,7 @@ def build_split_datasets(cfg: TrainingConfig, splits: tuple[str, ...] = SPLITS) 
     datasets = {}
     for split in splits:
         items = [k for k in key_slices if k.split == split]
-        augment, zoom_crop, intensity = None, None, None
+        augment, zoom_crop, intensity, resolution = None, None, None, None
         if split == "train":
             items = select_fraction(items, cfg.data.train_fraction, cfg.data.fraction_seed)
             augment = StackAugmentation(cfg.data.hflip, cfg.data.vflip, cfg.data.reverse_slices,
@@ -59,9 +60,11 @@ def build_split_datasets(cfg: TrainingConfig, splits: tuple[str, ...] = SPLITS) 
             zoom_crop = ZoomCrop(tuple(cfg.data.pixel_mm_range), cfg.data.crop_size, cfg.data.crop_on_lesion)
             intensity = IntensityJitter(cfg.data.intensity_offset_hu, cfg.data.intensity_gain,
                                         cfg.data.intensity_noise_hu, cfg.data.intensity_blur)
+            resolution = ResolutionJitter(cfg.data.coarse_probability,
+                                          (float(cfg.data.coarse_pixel_mm[0]), float(cfg.data.coarse_pixel_mm[1])))
         datasets[split] = LesionDataset(cfg.data.root, items, cfg.data.num_slices, cfg.data.slice_interval_mm,
                                         augment=augment, seed=cfg.train.seed, hu_clip=tuple(cfg.data.hu_clip),
-                                        zoom_crop=zoom_crop, intensity=intensity)
+                                        zoom_crop=zoom_crop, intensity=intensity, resolution=resolution)
     return datasets
 
 
