@@ -114,6 +114,9 @@ class ModelConfig:
     init_from: str = ""
     #: What to copy from ``init_from``: "backbone" (the paper: trunk + GTM) or "detector" (all that fits).
     init_parts: str = "backbone"
+    #: Share of the box head's background samples taken from the proposals ranked highest
+    #: (``lesionviewer.training.hard_negatives``); 0 = torchvision's random draw.
+    hard_negative_fraction: float = 0.0
 
 
 @dataclass
@@ -317,6 +320,7 @@ class TrainingConfig:
             ("data.coarse_pixel_mm", len(self.data.coarse_pixel_mm) == 2
              and 0 < self.data.coarse_pixel_mm[0] <= self.data.coarse_pixel_mm[1] <= 20, "[low, high] mm, 0 < low <= high <= 20"),
             ("model.init_parts", self.model.init_parts in ("backbone", "detector"), '"backbone" or "detector"'),
+            ("model.hard_negative_fraction", 0 <= self.model.hard_negative_fraction <= 1, "in [0, 1]"),
             *self.optim.checks(),
             *self.train.checks(),
             ("eval.iou", 0 < self.eval.iou <= 1, "in (0, 1]"),

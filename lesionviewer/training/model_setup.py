@@ -58,6 +58,10 @@ def build_model(cfg: TrainingConfig, num_classes: int = 2) -> torch.nn.Module:
 
         model = build_detector(cfg.model.arch, cfg.data.num_slices, num_classes=num_classes, **options)
     set_train_input_sizes(model, cfg)
+    if cfg.model.hard_negative_fraction > 0:
+        from lesionviewer.training.hard_negatives import use_hard_negatives
+
+        use_hard_negatives(model, cfg.model.hard_negative_fraction)
     if cfg.model.init_from:
         model.init_report = initialize_from(model, cfg.model.init_from, cfg.model.init_parts)
     return model
