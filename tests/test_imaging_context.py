@@ -10,6 +10,7 @@ from lesionviewer.imaging import (
     PngSliceSource,
     context_sample_points,
     context_stack,
+    slice_positions,
 )
 from lesionviewer.io.errors import CorruptFileError
 
@@ -181,3 +182,111 @@ def test_any_monotonic_geometry_reads_off_clamped_target_positions(steps, start,
     targets = positions[center] + direction * (np.arange(num_slices) - num_slices // 2) * interval
     expected = np.clip(targets, positions.min(), positions.max())
     np.testing.assert_allclose(stack, expected, atol=1e-3)  # float32 positions up to ~560 mm
+
+
+# Found by mutation testing (issue 18)
+
+def test_two_slice_series_interpolates_in_either_direction():
+    # Increasing, 0 and 2.5 mm; centre slice 1, +-1.25 mm: targets 1.25, 2.5, 3.75 mm, the last past the end.
+    increasing = position_volume([0.0, 2.5])
+    np.testing.assert_allclose(stack_positions(increasing, [0.0, 2.5], 1, 3, 1.25), [1.25, 2.5, 2.5], atol=1e-6)
+    lower, upper, weight = context_sample_points([0.0, 2.5], 2, 1, 3, 1.25)
+    assert (lower.tolist(), upper.tolist(), weight.tolist()) == ([0, 1, 1], [1, 1, 1], [0.5, 0.0, 0.0])
+    # Decreasing, 10 and 7 mm; centre slice 0, +-1.5 mm along the index: 11.5 (before slice 0: edge), 10, 8.5 mm.
+    decreasing = position_volume([10.0, 7.0])
+    np.testing.assert_allclose(stack_positions(decreasing, [10.0, 7.0], 0, 3, 1.5), [10.0, 10.0, 8.5], atol=1e-6)
+    lower, upper, weight = context_sample_points([10.0, 7.0], 2, 0, 3, 1.5)
+    assert (lower.tolist(), upper.tolist(), weight.tolist()) == ([0, 0, 0], [0, 0, 1], [0.0, 0.0, 0.5])
+
+
+def test_one_slice_series_sample_points_are_integer_indices_into_the_volume():
+    volume = np.array([[[7.0, 8.0]]])  # one slice, 1 x 2
+    lower, upper, weight = context_sample_points(2.0, 1, 0, 3, 1.0)
+    assert lower.tolist() == upper.tolist() == [0, 0, 0] and weight.tolist() == [0.0, 0.0, 0.0]
+    assert lower.dtype == upper.dtype == np.int64  # as documented: usable to index the volume
+    assert volume[lower].tolist() == volume[upper].tolist() == [[[7.0, 8.0]]] * 3
+
+
+def test_unsigned_8_bit_slices_blend_without_wrapping_around():
+    # Slice 0 holds 200, slice 1 holds 100 (a windowed 8-bit image); 1 mm apart. Halfway (0.5 mm): 150,
+    # a quarter of the way (0.25 mm): 175. Subtracting in uint8 would give 100 - 200 = 156 (mod 256).
+    volume = np.stack([np.full((2, 2), 200, np.uint8), np.full((2, 2), 100, np.uint8)])
+    stack = context_stack(volume, 1.0, 0, 3, 0.5)  # targets -0.5 (edge), 0, 0.5 mm
+    assert stack.dtype == np.float32
+    np.testing.assert_array_equal(stack[:, 0, 0], [200.0, 200.0, 150.0])
+    stacker = ContextStacker(volume, 1.0, num_slices=3, interval_mm=0.25)  # targets 0.25, 0.5, 0.75 mm
+    batch = stacker.stacks([1, 0])  # centre 1: 0.75, 1.0, 1.25 (edge) mm; centre 0: -0.25 (edge), 0, 0.25 mm
+    assert batch.dtype == np.float32 and batch.shape == (2, 3, 2, 2)
+    np.testing.assert_array_equal(batch[:, :, 0, 0], [[125.0, 100.0, 100.0], [200.0, 200.0, 175.0]])
+
+
+def test_stacker_blends_in_float32_like_context_stack():
+    # 0.1 is not exact in binary: the float32 blend of 0 and 1 at weight 0.1 is float32(0.1) = 0.100000001490116...
+    volume = np.stack([np.zeros((1, 1)), np.ones((1, 1))])  # float64 source slices
+    batch = ContextStacker(volume, 1.0, num_slices=1, interval_mm=1.0).stacks([0, 1])
+    assert batch.dtype == np.float32 and batch[:, 0, 0, 0].tolist() == [0.0, 1.0]
+    stacker = ContextStacker(volume, [0.0, 10.0], num_slices=3, interval_mm=1.0)  # centre 0: -1, 0, 1 mm
+    row = stacker.stack(0)
+    assert row.dtype == np.float32
+    assert row[:, 0, 0].tolist() == [0.0, 0.0, float(np.float32(0.1))]
+
+
+def test_a_stack_that_lands_on_a_slice_copies_it_unchanged_even_infinities():
+    # A float volume may hold +-inf (e.g. a saturated reconstruction); blending inf with itself gives NaN,
+    # so on-slice samples must be copies, not a + 0 * (b - a).
+    volume = np.zeros((3, 1, 2), np.float32)
+    volume[1, 0] = [np.inf, -np.inf]
+    stack = context_stack(volume, 2.0, 1, 3, 2.0)  # targets 0, 2, 4 mm: exactly slices 0, 1, 2
+    assert stack[:, 0].tolist() == [[0.0, 0.0], [np.inf, -np.inf], [0.0, 0.0]]
+    assert ContextStacker(volume, 2.0, 3, 2.0).stack(1)[:, 0].tolist() == [[0.0, 0.0], [np.inf, -np.inf], [0.0, 0.0]]
+
+
+def test_stacks_without_a_centre_is_a_clear_error():
+    stacker = ContextStacker(np.zeros((3, 1, 1)), 1.0, 3, 1.0)
+    with pytest.raises(ValueError) as raised:
+        stacker.stacks([])
+    assert str(raised.value) == "stacks() needs at least one centre slice"
+
+
+def mixed_shape_source():
+    """Slices 0 and 1 are 2 x 2, slice 2 is 3 x 3 (a broken series)."""
+    return CallableSliceSource(3, lambda i: np.zeros((3, 3) if i == 2 else (2, 2), np.float32))
+
+
+@pytest.mark.parametrize("interval", [1.0, 0.5], ids=["on-slice", "blended"])
+def test_a_slice_of_another_shape_is_named_in_the_error(interval):
+    # Centre 1, 3 slices. interval 1.0: targets are slices 0, 1, 2 and slice 2 is the one read as such.
+    # interval 0.5: slices 0|1 at weight 0.5, 1, 1|2 at weight 0.5: slice 2 is the one blended in.
+    with pytest.raises(ValueError) as raised:
+        context_stack(mixed_shape_source(), 1.0, 1, 3, interval)
+    assert str(raised.value) == "source slice 2 has shape (3, 3), slice 0 has (2, 2)"
+
+
+def test_slice_positions_errors_say_what_is_wrong():
+    with pytest.raises(ValueError) as raised:
+        slice_positions(1.0, 0)
+    assert str(raised.value) == "a volume needs at least one slice; got 0"
+    with pytest.raises(ValueError) as raised:
+        slice_positions([0.0, float("nan"), 2.0], 3)
+    assert str(raised.value) == "slice positions must be finite numbers"
+    with pytest.raises(ValueError) as raised:
+        slice_positions([0.0, 2.0, 1.0], 3)
+    assert str(raised.value) == ("slice positions must be strictly increasing or strictly decreasing "
+                                 "(duplicate or unsorted positions)")
+
+
+@pytest.mark.parametrize("positions", [
+    [3.0, 3.0],                # two slices at the same place
+    [2.0, 2.0, 1.0, 0.0],      # decreasing, with a duplicate
+    [5.0, 5.0, 5.0],           # all at one place
+    [0.0, 0.5, 0.25, 0.75],    # a zigzag of sub-millimetre steps
+])
+def test_duplicate_or_zigzag_positions_are_refused(positions):
+    with pytest.raises(ValueError, match="strictly increasing or strictly decreasing"):
+        slice_positions(positions, len(positions))
+
+
+def test_positions_as_a_column_are_read_as_one_per_slice():
+    column = np.array([[0.0], [2.0], [4.0]])  # e.g. the z column of ImagePositionPatient rows
+    assert slice_positions(column, 3).tolist() == [0.0, 2.0, 4.0]
+    np.testing.assert_allclose(stack_positions(position_volume([0.0, 2.0, 4.0]), column, 1, 3, 1.0), [1.0, 2.0, 3.0])
