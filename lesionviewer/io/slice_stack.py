@@ -182,7 +182,8 @@ def arrange_slices(headers: list[SliceHeader]) -> SliceStack:
     if missing:
         n = len(missing)
         where = "; ".join(note.format(total=total) for note in gap_notes[:3])
-        more = f" and {len(gap_notes) - 3} more gaps" if len(gap_notes) > 3 else ""
+        extra = len(gap_notes) - 3
+        more = f" and {extra} more gap{'s' if extra > 1 else ''}" if extra > 0 else ""
         warnings.append(
             f"{n} slice{'s are' if n > 1 else ' is'} missing ({where}{more}); "
             f"{'they are' if n > 1 else 'it is'} shown as {'blank (air) slices' if n > 1 else 'a blank (air) slice'} "
@@ -249,6 +250,21 @@ def spacing_summary(steps) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def _step_source(header: SliceHeader) -> str:
+    """Which header field the step of a series without positions comes from (the order used above it).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> _step_source(SimpleNamespace(spacing_between_slices=3.0, slice_thickness=5.0))
+        'SpacingBetweenSlices'
+        >>> _step_source(SimpleNamespace(spacing_between_slices=None, slice_thickness=None))
+        'an assumed 1 mm'
+    """
+    if header.spacing_between_slices:
+        return "SpacingBetweenSlices"
+    return "SliceThickness" if header.slice_thickness else "an assumed 1 mm"
+
+
 def _arrange_without_positions(
     headers: list[SliceHeader], pixel_spacing: tuple[float, float], warnings: list[str]
 ) -> SliceStack:
@@ -258,7 +274,7 @@ def _arrange_without_positions(
     if len(order) > 1:
         warnings.append(
             "the files give no slice positions; slices are ordered by InstanceNumber and spaced by "
-            f"{'SliceThickness' if first.slice_thickness else 'an assumed 1 mm'} ({_mm(step)} mm), which may be wrong"
+            f"{_step_source(first)} ({_mm(step)} mm), which may be wrong"
         )
     direction = np.eye(3)
     if first.orientation is not None:
