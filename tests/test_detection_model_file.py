@@ -539,3 +539,11 @@ def test_only_missing_or_only_unexpected_tensors_are_each_refused(tmp_path):
     write_raw(tmp_path / "extra.safetensors", {**full, "extra.weight": torch.zeros(3)}, ModelCard(**tiny_card()).to_dict())
     assert load_error(tmp_path / "extra.safetensors") == (
         "the weights do not fit the architecture in the card: 1 unexpected tensors (e.g. extra.weight)")
+
+
+def test_a_model_its_card_does_not_describe_is_refused_with_the_writing_message(tmp_path):
+    path = tmp_path / "wrong.safetensors"
+    with pytest.raises(ModelFileError) as err:
+        save_model(path, tiny_model(num_slices=5), tiny_card(num_slices=3))
+    assert err.value.path == str(path)
+    assert err.value.reason.startswith("the model does not match its card: ")
