@@ -8,6 +8,11 @@ The test suite never writes into the real home folder (issue 14, item 13). Two l
   and session-scoped fixtures, collection-time code and subprocesses inherit a temporary home too
   (a function-scoped fixture alone starts too late for those);
 * each test and doctest then gets a fresh ``LESIONVIEWER_HOME`` of its own (``isolated_user_folders``).
+
+Temporary files made with ``tempfile`` (``mkdtemp`` in the doctests' examples, for one) land in the
+test's own pytest folder (``temporary_files_in_test_folder``), which pytest prunes to the last three
+sessions; before, every doctest left a folder in /tmp, and a mutation run (the suite once per
+mutant) left tens of thousands and filled the disk.
 """
 from __future__ import annotations
 
@@ -35,3 +40,12 @@ def isolated_user_folders(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("lesionviewer_home")
     monkeypatch.setenv("LESIONVIEWER_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def temporary_files_in_test_folder(tmp_path_factory, monkeypatch):
+    """Point ``tempfile`` (and subprocesses, through TMPDIR) at a folder pytest removes in time."""
+    folder = tmp_path_factory.mktemp("tempfile")
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder
