@@ -55,10 +55,10 @@ MODULES: dict[str, list[str]] = {
     "lesionviewer/io/slice_stack.py": ["tests/test_io_dicom.py", "tests/test_io_uneven_series.py",
                                        "tests/test_io_slice_stack.py"],
     "lesionviewer/io/dicom_series.py": ["tests/test_io_dicom.py", "tests/test_io_uneven_series.py",
-                                        "tests/test_io_formats.py"],
+                                        "tests/test_io_formats.py", "tests/test_io_dicom_series.py"],
     "lesionviewer/detection/model_file.py": ["tests/test_detection_model_file.py", "tests/test_detection_card_sizes.py"],
     "lesionviewer/review/session.py": ["tests/test_review_session.py", "tests/test_review_autosave.py",
-                                       "tests/test_review_properties.py"],
+                                       "tests/test_review_properties.py", "tests/test_review_session_rules.py"],
 }
 
 #: Copied into the scratch folder: what the tests import or read.
