@@ -475,6 +475,14 @@ def test_positions_without_orientation_fall_back_to_instance_number_order():
                             header("b", (0.0, 0.0, 5.0), orientation=None, instance=1)])
     assert paths(stack) == ["b", "a"]
     assert stack.origin == (0.0, 0.0, 5.0)
+    # the warning says what is missing: the orientation, not the positions
+    assert stack.warnings == ["the files give slice positions but no orientation (ImageOrientationPatient) to sort "
+                              "them along; slices are ordered by InstanceNumber and spaced by an assumed 1 mm (1 mm), "
+                              "which may be wrong"]
+    # one slice without a position among them: that is what is said
+    stack = arrange_slices([header("a", (0.0, 0.0, 0.0), orientation=None, instance=2),
+                            header("b", None, orientation=None, instance=1)])
+    assert stack.warnings[0].startswith("the files give no slice positions; ")
 
 
 def test_without_positions_or_pixel_spacing_both_are_warned_about():

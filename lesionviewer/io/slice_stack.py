@@ -272,8 +272,11 @@ def _arrange_without_positions(
     first = order[0]
     step = first.spacing_between_slices or first.slice_thickness or 1.0
     if len(order) > 1:
+        # positions alone cannot be ordered: without ImageOrientationPatient there is no normal to sort along
+        given = ("no slice positions" if any(h.position is None for h in headers)
+                 else "slice positions but no orientation (ImageOrientationPatient) to sort them along")
         warnings.append(
-            "the files give no slice positions; slices are ordered by InstanceNumber and spaced by "
+            f"the files give {given}; slices are ordered by InstanceNumber and spaced by "
             f"{_step_source(first)} ({_mm(step)} mm), which may be wrong"
         )
     direction = np.eye(3)
