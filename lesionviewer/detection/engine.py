@@ -49,6 +49,7 @@ from lesionviewer.detection.device import describe_device, pick_device
 from lesionviewer.detection.device_input import DeviceVolume, network_slices
 from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.flat_trunk import FlatTrunk, flat_trunk_problem, flat_windows_to_2d
+from lesionviewer.detection.flip_fusion import fuse_two_passes, unflip_boxes
 from lesionviewer.detection.model_card import ModelCard
 from lesionviewer.detection.model_file import ModelFileError, apply_card_to_transform, load_model
 from lesionviewer.detection.networks.backbone import ContextBackboneWithFPN
@@ -101,7 +102,9 @@ class Detector:
     (default: :data:`FLAT_BY_DEFAULT`) runs the 3D trunk as 2D convolutions in channels-last memory
     (same numbers in window mode; in volume mode each layer only where its outputs are needed),
     with the FPN and RPN head in channels-last too. ``proposals`` caps the RPN's proposals per
-    image at test time (None: the model's own setting).
+    image at test time (None: the model's own setting). ``flip`` (default: the card's
+    ``test_time_flip``) runs every slice a second time mirrored left-right and keeps the fusion of the
+    two passes (:func:`~lesionviewer.detection.flip_fusion.fuse_two_passes`): twice the work.
 
     Example:
         >>> from lesionviewer.detection.factory import build_detector
@@ -127,6 +130,7 @@ class Detector:
         volume_halo: int | None = None,
         flat: bool | None = None,
         proposals: int | None = None,
+        flip: bool | None = None,
     ) -> None:
         if mode == "auto" and os.environ.get(MODE_VARIABLE):
             mode = os.environ[MODE_VARIABLE].strip().lower()
@@ -171,6 +175,9 @@ class Detector:
         if self.flat:
             to_channels_last(backbone.fpn)
             to_channels_last(self.model.rpn.head)
+        #: whether each slice is also read mirrored left-right and the two passes fused
+        #: (:mod:`~lesionviewer.detection.flip_fusion`); default: the card's ``test_time_flip``
+        self.flip = bool(self.card.test_time_flip if flip is None else flip)
         if proposals is not None:
             if int(proposals) < 1:
                 raise ValueError(f"proposals must be at least 1, not {proposals}")
@@ -266,10 +273,10 @@ class Detector:
         positions = slice_positions_of(volume)
         with torch.inference_mode():
             source = DeviceVolume(volume.hu, self.device)
-            if self.mode == "volume":
-                batches = self._volume_batches(source, positions, order, size)
-            else:
-                batches = self._window_batches(source, positions, order, size)
+            make = self._volume_batches if self.mode == "volume" else self._window_batches
+            batches = make(source, positions, order, size)
+            # the mirrored pass visits the same slices in the same batches, so the two line up
+            mirrored = make(DeviceVolume(source.hu.flip(-1), self.device), positions, order, size) if self.flip else None
             found: list[Finding] = []
             done = 0
             while True:
@@ -279,6 +286,8 @@ class Detector:
                     batch, outputs = next(batches)
                 except StopIteration:
                     break
+                if mirrored is not None:
+                    outputs = self._fused(outputs, next(mirrored)[1], int(source.hu.shape[-1]))
                 for index, output in zip(batch, outputs):
                     keep = output["scores"] >= self.score_floor
                     boxes, scores = output["boxes"][keep].tolist(), output["scores"][keep].tolist()
@@ -382,6 +391,13 @@ class Detector:
         return [{k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in d.items()}
                 for d in detections]
 
+    def _fused(self, outputs: list[dict], mirrored: list[dict], width: int) -> list[dict]:
+        """Each image's detections fused with those of its mirror image (boxes mapped back first)."""
+        heads = self.model.roi_heads
+        nms_iou, limit = getattr(heads, "nms_thresh", None), getattr(heads, "detections_per_img", None)
+        return [fuse_two_passes(o, {**m, "boxes": unflip_boxes(m["boxes"], width)}, nms_iou=nms_iou, limit=limit)
+                for o, m in zip(outputs, mirrored)]
+
     def _flat_trunk(self, window: int | None, valid: bool) -> FlatTrunk:
         dtype = self.amp_dtype if self.amp else torch.float32
         key = (window, valid, dtype)
@@ -418,7 +434,6 @@ class Detector:
             >>> len(out), out[0]["boxes"].dtype
             (2, torch.float32)
         """
-        model = self.model
         low, high = self.card.hu_clip
         stacks = torch.as_tensor(stacks_hu)
         if stacks.dim() != 4 or stacks.shape[1] != self.card.num_slices:
@@ -427,17 +442,25 @@ class Detector:
             )
         with torch.inference_mode():
             stacks = stacks.to(self.device, non_blocking=True)
-            images = list(clip_and_scale_mp3d(stacks, low, high))
-            original_sizes = [tuple(image.shape[-2:]) for image in images]
-            # GeneralizedRCNN.forward in eval mode, unrolled so that only the backbone runs under
-            # autocast and the heads decode boxes in float32.
-            batch, _ = model.transform(images)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                features = model.backbone(batch.tensors)
-            features = {name: f.float() for name, f in features.items()}
-            proposals, _ = model.rpn(batch, features)
-            detections, _ = model.roi_heads(features, proposals, batch.image_sizes)
-            detections = model.transform.postprocess(detections, batch.image_sizes, original_sizes)
+            found = self._predict_scaled(list(clip_and_scale_mp3d(stacks, low, high)))
+            if self.flip:
+                mirrored = self._predict_scaled(list(clip_and_scale_mp3d(stacks.flip(-1), low, high)))
+                found = self._fused(found, mirrored, int(stacks.shape[-1]))
+        return found
+
+    def _predict_scaled(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """GeneralizedRCNN's eval forward for images already scaled to 0..255, as float32 CPU dicts."""
+        model = self.model
+        original_sizes = [tuple(image.shape[-2:]) for image in images]
+        # GeneralizedRCNN.forward in eval mode, unrolled so that only the backbone runs under
+        # autocast and the heads decode boxes in float32.
+        batch, _ = model.transform(images)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            features = model.backbone(batch.tensors)
+        features = {name: f.float() for name, f in features.items()}
+        proposals, _ = model.rpn(batch, features)
+        detections, _ = model.roi_heads(features, proposals, batch.image_sizes)
+        detections = model.transform.postprocess(detections, batch.image_sizes, original_sizes)
         return [{k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in d.items()}
                 for d in detections]
 

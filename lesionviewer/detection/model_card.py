@@ -78,7 +78,9 @@ class ModelCard:
     slices, the edge slice repeated past the ends); HU clipped to ``hu_clip`` and scaled linearly to
     0..255; then the network's own transform subtracts ``pixel_mean``, divides by ``pixel_std``,
     resizes the shorter side to ``input_min_size`` (the longer one at most ``input_max_size``,
-    aspect kept) and pads to a multiple of ``size_divisible``.
+    aspect kept) and pads to a multiple of ``size_divisible``. With ``test_time_flip`` the engine
+    also reads each slice mirrored left-right and keeps the fusion of the two passes
+    (:mod:`lesionviewer.detection.flip_fusion`); the card's metrics were measured that way.
 
     Example:
         >>> c = ModelCard(name="m", architecture="mp3d63", num_slices=9, slice_interval_mm=2.5,
@@ -100,6 +102,7 @@ class ModelCard:
     input_min_size: int = 512
     input_max_size: int = 1333
     size_divisible: int = 32
+    test_time_flip: bool = False
     training_data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     library_version: str = field(default_factory=_library_version)
@@ -137,6 +140,8 @@ class ModelCard:
             )
         if self.size_divisible < 1:
             problems.append(f"size_divisible must be at least 1 (got {self.size_divisible})")
+        if not isinstance(self.test_time_flip, bool):
+            problems.append(f"test_time_flip must be true or false (got {self.test_time_flip!r})")
         if not isinstance(self.training_data, dict) or not isinstance(self.metrics, dict):
             problems.append("training_data and metrics must be JSON objects")
         problems.extend(declared_size_problems(self))

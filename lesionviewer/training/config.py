@@ -227,6 +227,9 @@ class EvalConfig:
     batch_size: int = 4
     #: Use at most this many key slices per evaluation (0 = all); for quick looks only.
     max_images: int = 0
+    #: Read each key slice also mirrored left-right and fuse the two passes (as the viewer does for a model
+    #: whose card says ``test_time_flip``); ``export`` writes this into the card.
+    test_time_flip: bool = False
 
 
 @dataclass

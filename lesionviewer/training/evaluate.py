@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lesionviewer.detection.flip_fusion import fuse_two_passes, unflip_boxes
 from lesionviewer.training.config import TrainingConfig
 from lesionviewer.training.dataset import collate_detection
 from lesionviewer.training.model_setup import eval_input_size
@@ -28,8 +29,12 @@ from lesionviewer.training.model_setup import eval_input_size
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset, device: torch.device | str = "cpu", batch_size: int = 4,
-            cfg: TrainingConfig | None = None, max_images: int = 0, progress: bool = False) -> list[np.ndarray]:
+            cfg: TrainingConfig | None = None, max_images: int = 0, progress: bool = False,
+            flip: bool | None = None) -> list[np.ndarray]:
     """``[x1, y1, x2, y2, score]`` float32 arrays, one per item of ``dataset`` (in order).
+
+    ``flip`` (default: ``cfg.eval.test_time_flip``, else off) also runs each image mirrored left-right
+    and fuses the two passes as the viewer's engine does (:mod:`lesionviewer.detection.flip_fusion`).
 
     Example:
         >>> import types
@@ -44,6 +49,9 @@ def predict(model: torch.nn.Module, dataset, device: torch.device | str = "cpu",
     """
     was_training = model.training
     model.eval()
+    flip = bool(cfg.eval.test_time_flip if flip is None and cfg is not None else flip)
+    heads = getattr(model, "roi_heads", None)
+    nms_iou, limit = getattr(heads, "nms_thresh", None), getattr(heads, "detections_per_img", None)
     indices = range(len(dataset)) if not max_images else range(min(len(dataset), max_images))
     out: list[np.ndarray] = []
     context = eval_input_size(model, cfg) if cfg is not None else _null()
@@ -57,6 +65,11 @@ def predict(model: torch.nn.Module, dataset, device: torch.device | str = "cpu",
             for batch in batches:
                 images, _ = collate_detection([dataset[i] for i in batch])
                 results = model([im.to(device) for im in images])
+                if flip:
+                    mirrored = model([im.to(device).flip(-1) for im in images])
+                    results = [fuse_two_passes(r, {**m, "boxes": unflip_boxes(m["boxes"].float().cpu(), im.shape[-1])},
+                                               nms_iou=nms_iou, limit=limit)
+                               for r, m, im in zip(_on_cpu(results), _on_cpu(mirrored), images)]
                 for r in results:
                     boxes = r["boxes"].float().cpu().numpy().reshape(-1, 4)
                     scores = r["scores"].float().cpu().numpy().reshape(-1, 1)
@@ -64,6 +77,10 @@ def predict(model: torch.nn.Module, dataset, device: torch.device | str = "cpu",
     finally:
         model.train(was_training)
     return out
+
+
+def _on_cpu(results: list[dict]) -> list[dict]:
+    return [{k: v.detach().cpu() for k, v in r.items()} for r in results]
 
 
 class _null:

@@ -97,6 +97,7 @@ def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, wh
         "input_min_size": cfg.data.test_size,
         "input_max_size": max(cfg.data.max_size, cfg.data.test_size),
         "size_divisible": cfg.data.size_divisible,
+        "test_time_flip": bool(cfg.eval.test_time_flip),
         "training_data": training_data,
         "metrics": metrics,
     }
