@@ -94,6 +94,23 @@ def test_train_evaluate_export_end_to_end(tmp_path, toy_root):
     assert card.description == "synthetic demo"
     assert card.training_data["generator"] == "lesionviewer-phantom x -n 4"
     assert card.training_data["train_key_slices"] == 4
+    assert card.test_time_flip is False  # the run's eval.test_time_flip, off by default
+
+    flipped = tmp_path / "flipped.safetensors"
+    assert cli.main(["export", "--run-dir", str(run), "--out", str(flipped), "--test-time-flip"]) == 0
+    assert load_model(flipped)[1].test_time_flip is True
+    flip_eval = tmp_path / "flip_eval"
+    assert cli.main(["evaluate", "--checkpoint", str(run), "--split", "val", "--out", str(flip_eval),
+                     "--set", "eval.test_time_flip=true"]) == 0
+    flip_scores = json.loads((flip_eval / "val_best.json").read_text())
+    assert flip_scores["num_images"] == 2 and flip_scores["test_time_flip"] is True
+    assert cli.main(["evaluate", "--checkpoint", str(run), "--split", "val", "--out", str(flip_eval),
+                     "--set", "eval.test_time_flip=true", "--record-in-card", str(flipped)]) == 0
+    recorded = load_model(flipped)[1].metrics["val"]
+    assert recorded["test_time_flip"] is True
+    assert recorded["mean_sensitivity"] == flip_scores["mean_sensitivity"]
+    assert recorded["checkpoint"].endswith("best.pt")
+    assert load_model(flipped)[1].metrics["test"] == card.metrics["test"]  # the other split is left as it was
     assert cli.main(["export", "--run-dir", str(run), "--out", str(tmp_path / "bad.safetensors"), "--data", "novalue"]) == 2
     assert not (tmp_path / "bad.safetensors").exists()
 

@@ -44,6 +44,9 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a field of the checkpoint's config, e.g. --set data.root=/data/DeepLesion")
     ev.add_argument("--device", default="auto")
+    ev.add_argument("--record-in-card", type=Path, metavar="MODEL",
+                    help="write the scores into MODEL's card as metrics.<split> (the engine's settings, e.g. "
+                         "test_time_flip, should match the ones evaluated)")
 
     ex = sub.add_parser("export", help="write the viewer's model file (safetensors + model card)")
     ex.add_argument("--run-dir", type=Path, required=True)
@@ -53,6 +56,10 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--description", help="the card's description (default: the config's)")
     ex.add_argument("--data", dest="data_notes", action="append", default=[], metavar="KEY=VALUE",
                     help="add a note to the card's training_data, e.g. --data generator=\"lesionviewer-phantom ...\"")
+    ex.add_argument("--test-time-flip", action="store_true", default=None,
+                    help="the card tells the engine to read each slice mirrored too and fuse the two passes "
+                         "(default: the run's eval.test_time_flip); measure it first with "
+                         "evaluate --set eval.test_time_flip=true")
 
     pre = sub.add_parser("pretrain", help="supervised 3D pre-training on a COCO-format detection dataset "
                                           "(RGB -> 3 slices, multi-class)")
@@ -94,6 +101,11 @@ def _evaluate(args) -> int:
     from lesionviewer.training.runner import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.split, args.out, args.overrides, args.device)
+    if args.record_in_card is not None:
+        from lesionviewer.training.export import record_split_in_card
+
+        record_split_in_card(args.record_in_card, args.split, metrics)
+        print(f"recorded metrics.{args.split} in {args.record_in_card}")
     print(json.dumps({k: v for k, v in metrics.items() if not k.startswith("curve")}, indent=2))
     return EXIT_OK
 
@@ -109,7 +121,7 @@ def _export(args) -> int:
             return 2
         notes[key.strip()] = value
     card = export_run(args.run_dir, args.out, name=args.name, which=args.checkpoint,
-                      description=args.description, data_notes=notes)
+                      description=args.description, data_notes=notes, test_time_flip=args.test_time_flip)
     print(f"wrote {args.out} ({card.architecture}, {card.num_slices} slices at {card.slice_interval_mm} mm)")
     return EXIT_OK
 

@@ -187,6 +187,7 @@ def evaluate_split(model: torch.nn.Module, dataset, cfg: TrainingConfig, device:
         if all(len(k.long_diameters_mm) == k.num_lesions for k in items):
             diameters = [np.asarray(k.long_diameters_mm, dtype=np.float64) for k in items]
     metrics = score_detections(detections, truth, cfg.eval.fps, cfg.eval.iou, types, diameters)
+    metrics["test_time_flip"] = bool(cfg.eval.test_time_flip)
     return metrics, detections, truth
 
 

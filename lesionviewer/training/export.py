@@ -32,20 +32,51 @@ from lesionviewer.training.checkpoint import CheckpointError, load_checkpoint
 from lesionviewer.training.config import config_from_json
 from lesionviewer.training.loop import checkpoint_paths
 
+#: What a split's scores keep in a model card (the curves and per-image detections stay in the run's eval/).
+CARD_SCORE_FIELDS = ("sensitivity", "mean_sensitivity", "map50", "num_images", "num_lesions")
+
+
+def record_split_in_card(model_path: str | Path, split: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite ``model_path`` with ``metrics.<split>`` set to these scores (``lesionviewer-train evaluate``'s).
+
+    The record says whether the scores were measured with test-time flipping and from which checkpoint.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from lesionviewer.detection.factory import build_detector
+        >>> from lesionviewer.detection.model_file import read_card, save_model
+        >>> net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.safetensors"
+        >>> _ = save_model(path, net, {"name": "m", "slice_interval_mm": 2.5, "metrics": {"val": {"map50": 0.1}}})
+        >>> record_split_in_card(path, "val", {"map50": 0.5, "test_time_flip": True, "curve_fps": [1.0]})
+        {'map50': 0.5, 'test_time_flip': True}
+        >>> read_card(path).metrics["val"]
+        {'map50': 0.5, 'test_time_flip': True}
+    """
+    from lesionviewer.detection.model_file import load_model, save_model
+
+    model, card = load_model(model_path, device="cpu")
+    record = {k: metrics[k] for k in CARD_SCORE_FIELDS if k in metrics}
+    record["test_time_flip"] = bool(metrics.get("test_time_flip", False))
+    if "checkpoint" in metrics:
+        record["checkpoint"] = str(metrics["checkpoint"])
+    fields = card.to_dict()
+    fields["metrics"] = {**card.metrics, split: record}
+    save_model(model_path, model, fields)
+    return record
+
 
 def _measured_metrics(run_dir: Path, best_state: dict[str, Any]) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     val = json.loads(best_state.get("metrics", "{}") or "{}")
     if val:
-        metrics["val"] = {k: val[k] for k in ("sensitivity", "mean_sensitivity", "map50", "num_images",
-                                              "num_lesions") if k in val}
+        metrics["val"] = {k: val[k] for k in CARD_SCORE_FIELDS if k in val}
         metrics["val"]["epoch"] = int(best_state.get("epoch", -1))
     summary_path = checkpoint_paths(run_dir)["summary"]
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if "test" in summary:
-            metrics["test"] = {k: summary["test"][k] for k in ("sensitivity", "mean_sensitivity", "map50",
-                                                               "num_images", "num_lesions") if k in summary["test"]}
+            metrics["test"] = {k: summary["test"][k] for k in CARD_SCORE_FIELDS if k in summary["test"]}
         metrics["training"] = {k: summary[k] for k in ("epochs_done", "steps_done", "total_batch", "lr",
                                                        "world_size", "nonfinite_losses") if k in summary}
         if "training_data" in summary:
@@ -54,7 +85,8 @@ def _measured_metrics(run_dir: Path, best_state: dict[str, Any]) -> dict[str, An
 
 
 def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, which: str = "best",
-               description: str | None = None, data_notes: dict[str, str] | None = None):
+               description: str | None = None, data_notes: dict[str, str] | None = None,
+               test_time_flip: bool | None = None):
     """Write ``out`` from the run's ``best`` (or ``last``) checkpoint; returns the stored card.
 
     A checkpoint whose weights hold NaN or infinity is refused
@@ -62,7 +94,8 @@ def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, wh
     nothing is written.
 
     ``description`` replaces the config's description in the card; ``data_notes`` are added to the
-    card's ``training_data`` (e.g. the command that generated synthetic data).
+    card's ``training_data`` (e.g. the command that generated synthetic data). ``test_time_flip``
+    (default: the run's ``eval.test_time_flip``) goes into the card for the engine.
 
     Example:
         >>> export_run("/nonexistent/run", "m.safetensors")  # doctest: +ELLIPSIS
@@ -97,7 +130,7 @@ def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, wh
         "input_min_size": cfg.data.test_size,
         "input_max_size": max(cfg.data.max_size, cfg.data.test_size),
         "size_divisible": cfg.data.size_divisible,
-        "test_time_flip": bool(cfg.eval.test_time_flip),
+        "test_time_flip": bool(cfg.eval.test_time_flip if test_time_flip is None else test_time_flip),
         "training_data": training_data,
         "metrics": metrics,
     }
