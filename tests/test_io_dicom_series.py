@@ -81,6 +81,7 @@ def test_a_link_to_a_folder_is_neither_entered_nor_reported(tmp_path):
     (1, "1 entry in the folder is not a regular file and was not read: p0"),
     (2, "2 entries in the folder are not a regular file and were not read: p0; p1"),
     (3, "3 entries in the folder are not a regular file and were not read: p0; p1; p2"),
+    (4, "4 entries in the folder are not a regular file and were not read: p0; p1; p2; and 1 more"),
     (5, "5 entries in the folder are not a regular file and were not read: p0; p1; p2; and 2 more"),
 ])
 def test_the_skipped_note_names_three_and_counts_the_rest(count, expected):
@@ -138,6 +139,17 @@ def test_files_that_are_not_dicom_and_files_that_fail_are_kept_apart(tmp_path, h
         f"{tmp_path / 'broken2'}: truncated header"]
 
 
+@pytest.mark.parametrize("failed, tail", [(3, "bad0: r; bad1: r; bad2: r"), (4, "bad0: r; bad1: r; bad2: r; and 1 more")])
+def test_three_failed_files_are_all_named_and_a_fourth_is_counted(tmp_path, header_table, failed, tail):
+    (tmp_path / "a.dcm").write_bytes(b"x")
+    header_table["a.dcm"] = [slice_(tmp_path / "a.dcm", 0.0)]
+    for k in range(failed):
+        (tmp_path / f"bad{k}").write_bytes(b"x")
+        header_table[f"bad{k}"] = CorruptFileError(f"bad{k}", "r")
+    assert scan_dicom_folder(tmp_path).series[0].problems == [
+        f"{failed} files in the folder could not be read and were left out: {tail}"]
+
+
 def test_one_failed_file_is_singular_and_a_fifth_is_counted_not_named(tmp_path, header_table):
     (tmp_path / "a.dcm").write_bytes(b"x")
     header_table["a.dcm"] = [slice_(tmp_path / "a.dcm", 0.0)]
@@ -175,8 +187,9 @@ def test_the_scan_reports_progress_per_file_and_stops_when_cancelled(tmp_path, h
     seen = []
     scan_dicom_folder(tmp_path, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    with pytest.raises(LoadCancelled):
+    with pytest.raises(LoadCancelled) as cancelled:
         scan_dicom_folder(tmp_path, cancel=lambda: True)
+    assert cancelled.value.path == str(tmp_path)  # the message names the folder being scanned
 
 
 def test_a_shared_tracker_is_told_the_load_that_follows(tmp_path, header_table):
@@ -259,6 +272,12 @@ def test_orientation_rounding_noise_up_to_the_tolerance_is_one_orientation():
     assert series[1].note == "part 2 of 2 of one series: orientation (1, 0, 0, 0, 1, 0.00125)"
 
 
+def test_a_difference_of_exactly_the_tolerance_is_still_one_orientation():
+    # 0.001 - 0.0 is exactly the tolerance (the same double): "closer than or equal" keeps them together
+    hs = [slice_("d/a", 0), slice_("d/b", 1, orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.001))]
+    assert [s.num_slices for s in group_into_series(hs)] == [2]
+
+
 def test_a_slice_without_orientation_is_its_own_part_and_says_unknown():
     hs = [slice_("d/a", 0), slice_("d/b", 1), SliceHeader("d/x", EXPLICIT_LITTLE, 4, 4, series_uid="1.2.3",
                                                              image_type=("ORIGINAL", "PRIMARY", "AXIAL"))]
@@ -282,6 +301,9 @@ def test_series_are_listed_by_patient_date_folder_number_and_description():
           one("1", patient_id="A", study_date="20200101", series_number=2, series_description="a"),
           one("0", patient_id="A", study_date="20200101")]  # no number: counted as 0
     assert [s.series_uid for s in group_into_series(hs)] == ["0", "1", "2", "3", "4", "5", "6"]
+    # a series without a number comes before number 1, whatever the descriptions say
+    hs = [one("n1", series_number=1, series_description="a"), one("none", series_description="z")]
+    assert [s.series_uid for s in group_into_series(hs)] == ["none", "n1"]
 
 
 # --- describe_series ---
