@@ -142,7 +142,7 @@ def format_table(result: dict) -> str:
                                                  "labels", "seconds")]
         counts = ", ".join(f"{k} {organs[k]}" for k in named)
         lines.append(f"organs {organs['ct']}: {organs['total']} findings >= {organs['threshold']:g} on "
-                     f"{organs['num_slices']} slices ({organs['findings_per_slice']:.2f} per slice); box centre on: "
+                     f"{organs['num_slices']} slices ({organs['findings_per_slice']:.2f} per slice); box mostly on: "
                      f"{counts} [{organs['seconds']} s]")
     return "\n".join(lines)
 

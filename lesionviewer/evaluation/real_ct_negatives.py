@@ -3,11 +3,14 @@
 * :func:`findings_per_slice`: how many findings a user sees at the viewer's default threshold
   (:data:`~lesionviewer.review.session.DEFAULT_THRESHOLD`, 0.5) on a series with no known lesion,
   e.g. ``../shared/data/ct_torso_totalseg_3mm/ct.nii.gz``. Every finding there is a false positive.
-* :func:`findings_on_labels`: which label of an organ label volume (TotalSegmentator classes) lies
-  under each finding's box centre. The centre is looked up by patient position (mm), so the labels
-  may be stored in another axis order or flip than the CT (``ct_abdomen_totalseg_organs`` is stored
-  with its rows flipped relative to the DICOM CT; through patient positions the aorta label averages
-  151 HU, the humeri 580-760 HU, the liver 93 HU on the CT, as they should).
+* :func:`findings_on_labels`: which label of an organ label volume (TotalSegmentator classes) each
+  finding's box holds most of (:func:`box_label`): of the labelled pixels inside the box, the commonest
+  label, provided labelled pixels cover at least :data:`MIN_LABELLED_SHARE` of the box. Pixels are looked
+  up by patient position (mm), so the labels may be stored in another axis order or flip than the CT
+  (``ct_abdomen_totalseg_organs`` is stored with its rows flipped relative to the DICOM CT; through
+  patient positions the aorta label averages 151 HU, the humeri 580-760 HU, the liver 93 HU on the CT,
+  as they should). Until session 7 only the label under the box centre counted: a box drawn around a
+  whole arm has muscle at its centre, so 11 boxes around the left humerus counted as "no label".
 
 Example:
     >>> from types import SimpleNamespace
@@ -81,6 +84,60 @@ def findings_per_slice(detector, volume: Volume | str | Path, threshold: float =
     return {"source": source, **result} if source else result
 
 
+#: A box counts on a label only when labelled pixels cover at least this share of it (else "no label").
+MIN_LABELLED_SHARE = 0.05
+
+
+def box_label(finding, volume: Volume, labels: Volume) -> int:
+    """The commonest label among the labelled pixels inside ``finding``'s box; 0 when labelled pixels
+    cover less than :data:`MIN_LABELLED_SHARE` of the box (or it lies outside ``labels``).
+
+    Every pixel whose centre is inside the box is looked up by patient position; ties go to the
+    smaller label id.
+
+    Example:
+        >>> import numpy as np
+        >>> from lesionviewer.io import Volume
+        >>> from lesionviewer.detection.finding import Finding
+        >>> ct = Volume(np.zeros((1, 8, 8), np.int16), (1, 1, 1))
+        >>> arm = np.zeros((1, 8, 8), np.int16); arm[0, 2:6, 2:6] = 69  # a bone inside, marrow at the centre
+        >>> arm[0, 4, 4] = 0
+        >>> box_label(Finding(0, (0, 0, 8, 8), 0.9, "m"), ct, Volume(arm, (1, 1, 1)))
+        69
+    """
+    x1, y1, x2, y2 = (float(v) for v in finding.box_px)
+    # pixel i covers [i, i + 1) in box coordinates: its centre i + 0.5 inside the box
+    columns = np.arange(max(int(np.ceil(x1 - 0.5)), 0), min(int(np.floor(x2 - 0.5)), volume.shape[2] - 1) + 1)
+    rows = np.arange(max(int(np.ceil(y1 - 0.5)), 0), min(int(np.floor(y2 - 0.5)), volume.shape[1] - 1) + 1)
+    if columns.size == 0 or rows.size == 0:
+        return label_under(finding, volume, labels)
+    ys, xs = (a.ravel().astype(float) for a in np.meshgrid(rows, columns, indexing="ij"))
+    direction = np.asarray(volume.direction, float)
+    points = (volume.slice_origin(finding.slice_index)[:, None] + direction[:, :1] * (xs * volume.spacing[2])
+              + direction[:, 1:2] * (ys * volume.spacing[1]))
+    values = _labels_at(labels, points)
+    labelled = values[values != 0]
+    if labelled.size < MIN_LABELLED_SHARE * values.size or labelled.size == 0:
+        return 0
+    ids, counts = np.unique(labelled, return_counts=True)
+    return int(ids[np.argmax(counts)])
+
+
+def _labels_at(labels: Volume, points: np.ndarray) -> np.ndarray:
+    """Label values at patient positions ``points`` (3 x N, mm); 0 outside the label volume."""
+    if labels.slice_origins is None or len(labels.slice_origins) == 1:
+        origin = np.asarray(labels.origin if labels.slice_origins is None else labels.slice_origins[0], float)
+        steps = np.linalg.solve(np.asarray(labels.direction, float), points - origin[:, None])
+        index = np.stack([steps[2] / labels.spacing[0], steps[1] / labels.spacing[1], steps[0] / labels.spacing[2]])
+    else:
+        index = np.stack([labels.patient_to_index(p) for p in points.T], axis=1)
+    index = np.rint(index).astype(int)
+    inside = np.all((index >= 0) & (index < np.asarray(labels.shape)[:, None]), axis=0)
+    values = np.zeros(points.shape[1], dtype=np.int64)
+    values[inside] = labels.hu[index[0, inside], index[1, inside], index[2, inside]]
+    return values
+
+
 def label_under(finding, volume: Volume, labels: Volume) -> int:
     """The label id at the centre of ``finding``'s box (a finding on ``volume``), 0 outside ``labels``.
 
@@ -105,7 +162,7 @@ def label_under(finding, volume: Volume, labels: Volume) -> int:
 def findings_on_labels(findings: Sequence, volume: Volume, labels: Volume,
                        groups: Mapping[str, Sequence[int]] = ORGAN_GROUPS,
                        threshold: float = DEFAULT_THRESHOLD) -> dict:
-    """Count the findings at ``threshold`` whose box centre lies on each group of label ids.
+    """Count the findings at ``threshold`` whose box holds most of each group of label ids (:func:`box_label`).
 
     Returns ``{group: count, ..., "other label": n, "no label": n, "total": n, "threshold": t}``.
 
@@ -127,7 +184,7 @@ def findings_on_labels(findings: Sequence, volume: Volume, labels: Volume,
         if f.score < threshold:
             continue
         total += 1
-        label = label_under(f, volume, labels)
+        label = box_label(f, volume, labels)
         table[lookup.get(label, "other label" if label else "no label")] += 1
     return {**table, "total": total, "threshold": float(threshold)}
 
