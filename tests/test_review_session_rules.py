@@ -497,3 +497,68 @@ def test_a_risk_score_is_kept_copied_and_cleared_without_making_the_review_dirty
     s.set_risk(None)
     assert s.risk is None and saved(s)["risk"] is None and not s.dirty_since_export
     assert events.kinds() == [ChangeKind.RISK, ChangeKind.RISK]
+
+
+# --- found by mutation testing (issue 18): each fails on the mutant named ---
+
+def test_a_review_saved_under_the_bare_series_uid_is_adopted_when_the_series_opens(tmp_path):
+    # an earlier version saved reviews as <SeriesInstanceUID>.json; opening the volume moves it to its key
+    vol = volume(n=10)
+    old = {"format_version": 1, "series_key": "1.2.840.99.1", "num_slices": 10, "threshold": 0.35}
+    (tmp_path / "1.2.840.99.1.json").write_text(json.dumps(old), encoding="utf-8")
+    s = ReviewSession.open(vol, folder=tmp_path)
+    assert s.threshold == 0.35 and s.key != "1.2.840.99.1" and s.warnings == []
+    assert (tmp_path / f"1.2.840.99.1.json.moved-to-{s.key}").is_file()
+    # opening by key alone never adopts anything (there is no volume to check the file against)
+    (tmp_path / "5.5.5.json").write_text(json.dumps({**old, "series_key": "5.5.5"}), encoding="utf-8")
+    assert ReviewSession.open("5.5.5", folder=tmp_path).threshold == 0.35  # its own file, read as it is
+    assert sorted(p.name for p in tmp_path.iterdir() if "moved" in p.name) == [f"1.2.840.99.1.json.moved-to-{s.key}"]
+
+
+def test_a_save_clears_what_was_held_back_so_flush_writes_nothing_more(tmp_path, monkeypatch):
+    s = ReviewSession.open("6.1", folder=tmp_path)
+    writes = []
+    real = session_module.atomic_write_text
+    monkeypatch.setattr(session_module, "atomic_write_text", lambda p, t: (writes.append(p), real(p, t)))
+    s.set_threshold(0.3)
+    s.flush()
+    assert len(writes) == 1
+
+
+def test_a_new_run_without_a_version_records_an_empty_version():
+    s = ReviewSession("6.2")
+    s.begin_run("net", "7")
+    s.begin_run("other")
+    assert (s.model_name, s.model_version) == ("other", "")
+
+
+def test_unprocessed_slices_without_a_count_says_exactly_why():
+    with pytest.raises(ValueError, match=r"^the number of slices is unknown \(open the session with a Volume\)$"):
+        ReviewSession("6.3").unprocessed_slices()
+
+
+def test_every_kind_of_the_radiologists_work_makes_the_review_dirty_on_its_own():
+    s = ReviewSession("6.4")
+    (fid,) = s.add_findings([finding(1)])
+    mid = s.add_measurement(ruler(2))
+    changes = [lambda: s.set_note(mid, "target"), lambda: s.set_note(fid, "cyst"), lambda: s.remove_measurement(mid),
+               lambda: s.set_status(fid, "accepted"), lambda: s.add_measurement(ruler(3))]
+    for change in changes:
+        s.mark_exported("x.csv")
+        change()
+        assert s.dirty_since_export
+
+
+def test_the_export_time_is_utc_whatever_the_local_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # UTC+9 all year, no summer time
+    time.tzset()
+    try:
+        s = ReviewSession("6.5")
+        before = time.time()
+        s.mark_exported("x.csv")
+        stamp = s.last_export["time"]
+        utc = [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before + d)) for d in (0, 1, 2)]
+        assert stamp in utc  # a local (Tokyo) stamp would be 9 hours off
+    finally:
+        monkeypatch.undo()
+        time.tzset()
