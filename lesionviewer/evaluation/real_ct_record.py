@@ -58,23 +58,14 @@ def record_real_ct_in_card(model_path: str | Path, result: dict) -> dict:
     """Rewrite ``model_path`` with ``metrics["real_ct"]`` set to :func:`summarize_real_ct` of ``result``.
 
     Example:
-        >>> import tempfile, pathlib
-        >>> from lesionviewer.detection.factory import build_detector
-        >>> from lesionviewer.detection.model_file import read_card, save_model
-        >>> net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.safetensors"
-        >>> _ = save_model(path, net, {"name": "m", "slice_interval_mm": 2.5, "metrics": {"test": {"map50": 0.5}}})
-        >>> _ = record_real_ct_in_card(path, {"fps": [4.0], "threshold": 0.5})
-        >>> sorted(read_card(path).metrics)
-        ['real_ct', 'test']
+        >>> from unittest import mock
+        >>> with mock.patch("lesionviewer.detection.card_metrics.set_card_metric") as written:
+        ...     summary = record_real_ct_in_card("m.safetensors", {"fps": [4.0], "threshold": 0.5})
+        >>> written.call_args.args[:2], written.call_args.args[2] == summary
+        (('m.safetensors', 'real_ct'), True)
     """
-    from lesionviewer.detection.model_file import load_model, save_model
+    from lesionviewer.detection.card_metrics import set_card_metric
 
-    model, card = load_model(model_path, device="cpu")
     summary = summarize_real_ct(result)
-    metrics = dict(card.metrics)
-    metrics["real_ct"] = summary
-    fields = card.to_dict()
-    fields["metrics"] = metrics
-    save_model(model_path, model, fields)
+    set_card_metric(model_path, "real_ct", summary)
     return summary

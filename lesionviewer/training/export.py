@@ -42,27 +42,20 @@ def record_split_in_card(model_path: str | Path, split: str, metrics: dict[str, 
     The record says whether the scores were measured with test-time flipping and from which checkpoint.
 
     Example:
-        >>> import tempfile, pathlib
-        >>> from lesionviewer.detection.factory import build_detector
-        >>> from lesionviewer.detection.model_file import read_card, save_model
-        >>> net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.safetensors"
-        >>> _ = save_model(path, net, {"name": "m", "slice_interval_mm": 2.5, "metrics": {"val": {"map50": 0.1}}})
-        >>> record_split_in_card(path, "val", {"map50": 0.5, "test_time_flip": True, "curve_fps": [1.0]})
+        >>> from unittest import mock
+        >>> with mock.patch("lesionviewer.detection.card_metrics.set_card_metric") as written:
+        ...     record_split_in_card("m.safetensors", "val", {"map50": 0.5, "test_time_flip": True, "curve_fps": [1.0]})
         {'map50': 0.5, 'test_time_flip': True}
-        >>> read_card(path).metrics["val"]
-        {'map50': 0.5, 'test_time_flip': True}
+        >>> written.call_args.args
+        ('m.safetensors', 'val', {'map50': 0.5, 'test_time_flip': True})
     """
-    from lesionviewer.detection.model_file import load_model, save_model
+    from lesionviewer.detection.card_metrics import set_card_metric
 
-    model, card = load_model(model_path, device="cpu")
     record = {k: metrics[k] for k in CARD_SCORE_FIELDS if k in metrics}
     record["test_time_flip"] = bool(metrics.get("test_time_flip", False))
     if "checkpoint" in metrics:
         record["checkpoint"] = str(metrics["checkpoint"])
-    fields = card.to_dict()
-    fields["metrics"] = {**card.metrics, split: record}
-    save_model(model_path, model, fields)
+    set_card_metric(model_path, split, record)
     return record
 
 
