@@ -26,7 +26,38 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-SESSION_HOME = tempfile.mkdtemp(prefix="lesionviewer-tests-home-")
+HOME_PREFIX = "lesionviewer-tests-home-"
+
+
+def remove_stale_session_homes(folder: str) -> list[str]:
+    """Delete the session homes in ``folder`` whose test process is gone; return their names.
+
+    ``atexit`` removes a session's home, but a process that ends by ``os._exit`` (mutmut's forked
+    workers do) or is killed leaves it behind; its name carries the process id, so the next session
+    can tell.
+    """
+    removed = []
+    for name in os.listdir(folder):
+        pid = name[len(HOME_PREFIX):].split("-", 1)[0]
+        if not (name.startswith(HOME_PREFIX) and pid.isdigit()) or _alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+remove_stale_session_homes(tempfile.gettempdir())
+SESSION_HOME = tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{os.getpid()}-")
 for _variable, _folder in (("LESIONVIEWER_HOME", "lesionviewer"), ("XDG_CACHE_HOME", "cache"),
                            ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"), ("MPLCONFIGDIR", "matplotlib")):
     os.environ[_variable] = os.path.join(SESSION_HOME, _folder)
