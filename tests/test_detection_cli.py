@@ -248,3 +248,44 @@ def test_a_non_finite_millimetre_value_is_an_empty_cell():
     finding = Finding(1, (0, 0, 4, 2), 0.7, "m", center_mm=(float("nan"), 1.0, 5.0), width_mm=float("inf"))
     row = finding_row(finding, SeriesJob("s", lambda: volume), volume, "1")
     assert row["center_x_mm"] == "" and row["width_mm"] == "" and row["center_y_mm"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def flipping_model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32,
+                         representation_size=64, rpn_post_nms_top_n_test=50)
+    path = tmp_path_factory.mktemp("model") / "tiny_flip.safetensors"
+    save_model(path, net, {"name": "tiny-flip", "slice_interval_mm": 2.0, "input_min_size": 64,
+                           "input_max_size": 128, "test_time_flip": True})
+    return path
+
+
+@pytest.mark.parametrize("option, expected", [([], True), (["--flip", "off"], False), (["--flip", "on"], True)])
+def test_flip_follows_the_card_unless_told(flipping_model_file, studies, tmp_path, capsys, monkeypatch, option,
+                                           expected):
+    from lesionviewer.detection.engine import Detector
+
+    made = []
+    real = Detector.from_file.__func__
+
+    def record(cls, path, **kwargs):
+        made.append(real(cls, path, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(Detector, "from_file", classmethod(record))
+    out = tmp_path / "f.csv"
+    assert main([str(studies / "all" / "patient2.nii.gz"), "--model", str(flipping_model_file), "--out", str(out),
+                 "--quiet", *option]) == 0
+    assert [d.flip for d in made] == [expected]
+    said = capsys.readouterr().out
+    assert ("every slice also read mirrored" in said) is expected
+
+
+def test_flip_on_for_a_model_whose_card_says_nothing(model_file, studies, tmp_path, capsys):
+    assert main([str(studies / "all" / "patient2.nii.gz"), "--model", str(model_file), "--out",
+                 str(tmp_path / "f.csv"), "--quiet", "--flip", "on"]) == 0
+    assert "every slice also read mirrored" in capsys.readouterr().out
+    assert main([str(studies / "all" / "patient2.nii.gz"), "--model", str(model_file), "--out",
+                 str(tmp_path / "g.csv"), "--quiet"]) == 0
+    assert "mirrored" not in capsys.readouterr().out
