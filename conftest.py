@@ -23,6 +23,8 @@ import tempfile
 
 import pytest
 
+from lesionviewer.util.processes import pid_alive
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -39,21 +41,11 @@ def remove_stale_session_homes(folder: str) -> list[str]:
     removed = []
     for name in os.listdir(folder):
         pid = name[len(HOME_PREFIX):].split("-", 1)[0]
-        if not (name.startswith(HOME_PREFIX) and pid.isdigit()) or _alive(int(pid)):
+        if not (name.startswith(HOME_PREFIX) and pid.isdigit()) or pid_alive(int(pid)):
             continue
         shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
         removed.append(name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 remove_stale_session_homes(tempfile.gettempdir())

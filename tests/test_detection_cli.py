@@ -19,15 +19,20 @@ from lesionviewer.io import Volume, load_volume, write_dicom_series
 INJECTION = "=HYPERLINK(\"http://example.invalid\",\"click\")"
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
+def tiny_model_file(folder, name, **card):
+    """A tiny random mp3d_small model file (seeded) with the card fields given."""
     torch.manual_seed(0)
     net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32,
                          representation_size=64, rpn_post_nms_top_n_test=50)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, net, {"name": "tiny-cli", "version": "0.3", "slice_interval_mm": 2.0,
-                           "input_min_size": 64, "input_max_size": 128})
+    path = folder / f"{name}.safetensors"
+    save_model(path, net, {"name": name, "slice_interval_mm": 2.0, "input_min_size": 64, "input_max_size": 128,
+                           **card})
     return path
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    return tiny_model_file(tmp_path_factory.mktemp("model"), "tiny-cli", version="0.3")
 
 
 @pytest.fixture(scope="module")
@@ -252,13 +257,7 @@ def test_a_non_finite_millimetre_value_is_an_empty_cell():
 
 @pytest.fixture(scope="module")
 def flipping_model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32,
-                         representation_size=64, rpn_post_nms_top_n_test=50)
-    path = tmp_path_factory.mktemp("model") / "tiny_flip.safetensors"
-    save_model(path, net, {"name": "tiny-flip", "slice_interval_mm": 2.0, "input_min_size": 64,
-                           "input_max_size": 128, "test_time_flip": True})
-    return path
+    return tiny_model_file(tmp_path_factory.mktemp("model"), "tiny-flip", test_time_flip=True)
 
 
 @pytest.mark.parametrize("option, expected", [([], True), (["--flip", "off"], False), (["--flip", "on"], True)])

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Iterator
 
 from lesionviewer.util.atomic import atomic_write_text
+from lesionviewer.util.processes import pid_alive
 
 MARKER = "complete.json"
 DEFAULT_MAX_BYTES = 5 * 1024**3
@@ -65,16 +66,6 @@ def _private_folder(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
     return path
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -148,7 +139,7 @@ class PacsCache:
     def _remove_stale_staging(self) -> None:
         for folder in self._partial.iterdir():
             pid = folder.name.split("-", 1)[0]
-            if not pid.isdigit() or not _pid_alive(int(pid)):
+            if not pid.isdigit() or not pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
 
     def series_folder(self, series_uid: str) -> Path:
