@@ -208,3 +208,19 @@ def test_proposals_caps_the_rpn_at_test_time():
     assert len(detector.detect(blob_volume(4), slices=[1])) <= 7
     with pytest.raises(ValueError, match="proposals"):
         tiny_detector(proposals=0)
+
+
+def test_flipping_gives_the_same_fused_findings_in_window_and_volume_mode():
+    # without normalisation a one-window chunk is exactly window mode (above); the mirrored pass must follow
+    # the same route in both, and on a real network its boxes must be fused, not just appended
+    volume = blob_volume(5)
+    window = tiny_detector(num_slices=3, norm="none", mode="window", flip=True).detect(volume)
+    shared = tiny_detector(num_slices=3, norm="none", mode="volume", volume_chunk=1, volume_halo=0,
+                           flip=True).detect(volume)
+    assert_same_findings(window, shared)
+    plain = tiny_detector(num_slices=3, norm="none", mode="window").detect(volume)
+    assert by_slice(window) != by_slice(plain)
+    predicted = tiny_detector(num_slices=3, norm="none", flip=True).predict_stacks(
+        ContextStacker(volume.hu, 2.5, 3, 2.5).stacks([2]))[0]
+    np.testing.assert_allclose(sorted(f.score for f in window if f.slice_index == 2),
+                               sorted(predicted["scores"].tolist()), atol=1e-4)
