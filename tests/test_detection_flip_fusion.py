@@ -47,6 +47,11 @@ def test_a_pair_is_the_score_weighted_mean_box_with_the_mean_score():
     assert fused["boxes"].dtype == fused["scores"].dtype == torch.float32
 
 
+def test_a_pair_scored_zero_by_both_passes_is_their_plain_mean():
+    fused = fuse_two_passes(detections([[0, 0, 10, 10]], [0.0]), detections([[2, 0, 12, 10]], [0.0]))
+    assert fused["boxes"].tolist() == [[1.0, 0.0, 11.0, 10.0]] and fused["scores"].tolist() == [0.0]
+
+
 def test_a_box_only_one_pass_found_keeps_half_its_score():
     fused = fuse_two_passes(detections([[0, 0, 10, 10]], [0.9]), detections([[50, 50, 60, 60]], [0.5]))
     assert fused["boxes"].tolist() == [[0, 0, 10, 10], [50, 50, 60, 60]]

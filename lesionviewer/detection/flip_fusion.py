@@ -67,8 +67,10 @@ def fuse_two_passes(first: dict[str, torch.Tensor], second: dict[str, torch.Tens
     index_a = torch.as_tensor(paired_a, dtype=torch.long)
     index_b = torch.as_tensor(paired_b, dtype=torch.long)
     weight_a, weight_b = scores_a[index_a, None], scores_b[index_b, None]
-    total = (weight_a + weight_b).clamp_min(torch.finfo(torch.float64).tiny)
-    pair_boxes = (boxes_a[index_a] * weight_a + boxes_b[index_b] * weight_b) / total
+    total = weight_a + weight_b
+    weighted = (boxes_a[index_a] * weight_a + boxes_b[index_b] * weight_b) / total.clamp_min(torch.finfo(torch.float64).tiny)
+    # two boxes both scored 0 have no weights to go by: their plain mean
+    pair_boxes = torch.where(total > 0, weighted, (boxes_a[index_a] + boxes_b[index_b]) / 2)
     pair_scores = (scores_a[index_a] + scores_b[index_b]) / 2
     alone_a = torch.as_tensor(np.setdiff1d(np.arange(len(boxes_a)), paired_a), dtype=torch.long)
     alone_b = torch.as_tensor(np.setdiff1d(np.arange(len(boxes_b)), paired_b), dtype=torch.long)
