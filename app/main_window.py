@@ -82,6 +82,7 @@ class MainWindow(MenuActions, DetectionActions, RiskActions, ExportActions, QMai
         self.bridge = ReviewBridge(self)
         self.runner = DetectionRunner(detector_factory, self)
         self.runner.device = self.settings.device
+        self.runner.skip_mirrored_pass = self.settings.skip_mirrored_pass
         if self.settings.model_path and Path(self.settings.model_path).is_file():
             self.runner.model_path = self.settings.model_path
         self.risk_runner = RiskRunner(risk_model_factory, self)

@@ -177,6 +177,15 @@ class DetectionActions:
         self._save_settings()
         self._update_model_label()
 
+    def _toggle_fast_detection(self, on: bool) -> None:
+        """Skip (or take again) the mirrored second reading a model's card asks for; from the next run on."""
+        self.settings.skip_mirrored_pass = bool(on)
+        self._save_settings()
+        self.runner.skip_mirrored_pass = bool(on)
+        self.statusBar().showMessage(
+            "Detection reads each slice once (faster, more false alarms)" if on
+            else "Detection reads each slice twice where the model asks for it (fewer false alarms)", 5000)
+
     def _toggle_auto_detect(self, on: bool) -> None:
         self.settings.auto_detect = bool(on)
         self._save_settings()

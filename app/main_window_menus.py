@@ -86,10 +86,14 @@ class MenuActions:
         self.auto_detect_action = self._action("Detect when a study opens", self._toggle_auto_detect,
                                                checkable=True)
         self.auto_detect_action.setChecked(self.settings.auto_detect)
+        self.fast_detect_action = self._action("Faster: read each slice once (skip the mirrored reading)",
+                                               self._toggle_fast_detection, checkable=True)
+        self.fast_detect_action.setChecked(self.settings.skip_mirrored_pass)
         detect_menu.addAction(self.detect_action)
         detect_menu.addAction(self.cancel_action)
         detect_menu.addAction(self.load_model_action)
         detect_menu.addAction(self.auto_detect_action)
+        detect_menu.addAction(self.fast_detect_action)
         device_menu = detect_menu.addMenu("Device")
         group = QActionGroup(self)
         for device in DEVICES:

@@ -46,6 +46,8 @@ class ViewerSettings:
     risk_model_path: str = ""
     #: compute the study's risk score (after detection) when a study without one opens
     auto_risk: bool = True
+    #: faster detection: skip the mirrored second reading of each slice that a model's card may ask for
+    skip_mirrored_pass: bool = False
 
     def __post_init__(self) -> None:
         #: name -> (the value set for this run only, the value the file keeps meanwhile)
@@ -98,6 +100,7 @@ class ViewerSettings:
         self.model_path = str(self.model_path or "")
         self.risk_model_path = str(self.risk_model_path or "")
         self.auto_risk = bool(self.auto_risk)
+        self.skip_mirrored_pass = bool(self.skip_mirrored_pass)
 
     @staticmethod
     def path() -> Path:

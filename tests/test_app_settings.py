@@ -89,3 +89,37 @@ def test_a_menu_turns_detection_back_on_for_good(make_window, qtbot):
     wait_for_jobs(qtbot)
     assert window.settings.auto_detect and session.findings()  # the open study is detected now
     assert ViewerSettings.load().auto_detect  # and the user's choice is saved
+
+
+def test_faster_detection_skips_the_mirrored_reading_and_is_remembered(make_window, qtbot):
+    from lesionviewer_app.settings import ViewerSettings
+
+    detector = SlowFakeDetector()
+    detector.card.test_time_flip = True  # the card asks for a mirrored second reading
+    detector.flip = True
+    window = make_window(detector=detector)
+    assert not window.fast_detect_action.isChecked()
+    assert window.runner.load_detector().flip is True
+    window.fast_detect_action.trigger()  # Detection > Faster: read each slice once
+    assert window.runner.load_detector().flip is False
+    assert ViewerSettings.load().skip_mirrored_pass is True
+    window.fast_detect_action.trigger()  # back to the card's choice
+    assert window.runner.load_detector().flip is True
+    assert ViewerSettings.load().skip_mirrored_pass is False
+
+
+def test_a_model_whose_card_reads_once_is_never_made_to_read_twice(make_window):
+    detector = SlowFakeDetector()  # its card says nothing of test_time_flip
+    detector.flip = False
+    window = make_window(detector=detector)
+    assert window.runner.load_detector().flip is False
+
+
+def test_the_faster_setting_comes_back_in_a_new_window(make_window):
+    from lesionviewer_app.settings import ViewerSettings
+
+    settings = ViewerSettings.load()
+    settings.skip_mirrored_pass = True
+    settings.save()
+    window = make_window(settings=ViewerSettings.load(), open_study=False)
+    assert window.fast_detect_action.isChecked() and window.runner.skip_mirrored_pass is True
