@@ -49,7 +49,7 @@ from lesionviewer.detection.device import describe_device, pick_device
 from lesionviewer.detection.device_input import DeviceVolume, network_slices
 from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.flat_trunk import FlatTrunk, flat_trunk_problem, flat_windows_to_2d
-from lesionviewer.detection.flip_fusion import fuse_two_passes, unflip_boxes
+from lesionviewer.detection.flip_fusion import fuse_with_mirror
 from lesionviewer.detection.model_card import ModelCard
 from lesionviewer.detection.model_file import ModelFileError, apply_card_to_transform, load_model
 from lesionviewer.detection.networks.backbone import ContextBackboneWithFPN
@@ -393,10 +393,7 @@ class Detector:
 
     def _fused(self, outputs: list[dict], mirrored: list[dict], width: int) -> list[dict]:
         """Each image's detections fused with those of its mirror image (boxes mapped back first)."""
-        heads = self.model.roi_heads
-        nms_iou, limit = getattr(heads, "nms_thresh", None), getattr(heads, "detections_per_img", None)
-        return [fuse_two_passes(o, {**m, "boxes": unflip_boxes(m["boxes"], width)}, nms_iou=nms_iou, limit=limit)
-                for o, m in zip(outputs, mirrored)]
+        return fuse_with_mirror(outputs, mirrored, width, getattr(self.model, "roi_heads", None))
 
     def _flat_trunk(self, window: int | None, valid: bool) -> FlatTrunk:
         dtype = self.amp_dtype if self.amp else torch.float32

@@ -83,3 +83,21 @@ def fuse_two_passes(first: dict[str, torch.Tensor], second: dict[str, torch.Tens
         order = order[:limit]
     labels = torch.ones(len(order), dtype=torch.int64)
     return {"boxes": boxes[order].float(), "scores": scores[order].float(), "labels": labels}
+
+
+def fuse_with_mirror(outputs: list[dict], mirrored: list[dict], width: int, roi_heads=None) -> list[dict]:
+    """Each image's detections fused with those found on its mirror image (mapped back first), suppressed
+    and limited as the network's box head (``roi_heads``: torchvision's ``nms_thresh`` and
+    ``detections_per_img``; None or a head without them: neither).
+
+    Example:
+        >>> a = [{"boxes": torch.tensor([[0., 0., 4., 4.]]), "scores": torch.tensor([.8])}]
+        >>> m = [{"boxes": torch.tensor([[6., 0., 10., 4.]]), "scores": torch.tensor([.6])}]  # the same box, mirrored
+        >>> out = fuse_with_mirror(a, m, 10)
+        >>> out[0]["boxes"].tolist(), [round(s, 2) for s in out[0]["scores"].tolist()]
+        ([[0.0, 0.0, 4.0, 4.0]], [0.7])
+    """
+    nms_iou, limit = getattr(roi_heads, "nms_thresh", None), getattr(roi_heads, "detections_per_img", None)
+    return [fuse_two_passes(o, {**m, "boxes": unflip_boxes(m["boxes"].float().cpu(), width)}, nms_iou=nms_iou,
+                            limit=limit)
+            for o, m in zip(outputs, mirrored)]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lesionviewer.detection.flip_fusion import fuse_two_passes, unflip_boxes
+from lesionviewer.detection.flip_fusion import fuse_with_mirror
 from lesionviewer.training.config import TrainingConfig
 from lesionviewer.training.dataset import collate_detection
 from lesionviewer.training.model_setup import eval_input_size
@@ -51,7 +51,6 @@ def predict(model: torch.nn.Module, dataset, device: torch.device | str = "cpu",
     model.eval()
     flip = bool(cfg.eval.test_time_flip if flip is None and cfg is not None else flip)
     heads = getattr(model, "roi_heads", None)
-    nms_iou, limit = getattr(heads, "nms_thresh", None), getattr(heads, "detections_per_img", None)
     indices = range(len(dataset)) if not max_images else range(min(len(dataset), max_images))
     out: list[np.ndarray] = []
     context = eval_input_size(model, cfg) if cfg is not None else _null()
@@ -67,8 +66,7 @@ def predict(model: torch.nn.Module, dataset, device: torch.device | str = "cpu",
                 results = model([im.to(device) for im in images])
                 if flip:
                     mirrored = model([im.to(device).flip(-1) for im in images])
-                    results = [fuse_two_passes(r, {**m, "boxes": unflip_boxes(m["boxes"].float().cpu(), im.shape[-1])},
-                                               nms_iou=nms_iou, limit=limit)
+                    results = [fuse_with_mirror([r], [m], im.shape[-1], heads)[0]
                                for r, m, im in zip(_on_cpu(results), _on_cpu(mirrored), images)]
                 for r in results:
                     boxes = r["boxes"].float().cpu().numpy().reshape(-1, 4)
