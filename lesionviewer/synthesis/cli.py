@@ -2,7 +2,7 @@
 
 Example:
     >>> parse_host_spec("path=/ct/abdomen,labels=/ct/organs.nii.gz,weight=3")
-    {'path': '/ct/abdomen', 'labels': '/ct/organs.nii.gz', 'weight': 3.0, 'lidc': None}
+    {'path': '/ct/abdomen', 'labels': '/ct/organs.nii.gz', 'weight': 3.0, 'lidc': None, 'lesions': None, 'lesion_type': None}
 """
 from __future__ import annotations
 
@@ -14,13 +14,23 @@ from typing import Any
 
 
 def parse_host_spec(text: str) -> dict:
-    """``PATH`` or ``path=PATH[,labels=FILE][,weight=W][,lidc=XML]`` as a dict.
+    """``PATH`` or ``path=PATH[,labels=FILE][,weight=W][,lidc=XML][,lesions=MASK,lesion_type=T]`` as a dict.
+
+    ``lesions`` is a mask of real lesions on the host (any non-zero voxel; each connected part one
+    lesion), ``lesion_type`` their DeepLesion type (1 bone ... 8 pelvis), which a mask needs.
 
     Example:
         >>> parse_host_spec("/data/ct1")["weight"]
         1.0
+        >>> parse_host_spec("path=/ct/chest,lesions=/ct/tumour.nrrd,lesion_type=5")["lesion_type"]
+        5
+        >>> parse_host_spec("path=/ct/chest,lesions=/ct/tumour.nrrd")
+        Traceback (most recent call last):
+        ...
+        ValueError: --host 'path=/ct/chest,lesions=/ct/tumour.nrrd': lesions= needs lesion_type=1..8 (DeepLesion's types)
     """
-    spec: dict[str, Any] = {"path": None, "labels": None, "weight": 1.0, "lidc": None}
+    spec: dict[str, Any] = {"path": None, "labels": None, "weight": 1.0, "lidc": None, "lesions": None,
+                            "lesion_type": None}
     if "=" not in text:
         spec["path"] = text
         return spec
@@ -28,12 +38,18 @@ def parse_host_spec(text: str) -> dict:
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or key not in spec:
-            raise ValueError(f"--host {text!r}: expected PATH or path=PATH,labels=FILE,weight=W,lidc=XML")
-        spec[key] = float(value) if key == "weight" else value
+            raise ValueError(f"--host {text!r}: expected PATH or path=PATH,labels=FILE,weight=W,lidc=XML,"
+                             "lesions=MASK,lesion_type=T")
+        try:
+            spec[key] = float(value) if key == "weight" else int(value) if key == "lesion_type" else value
+        except ValueError:
+            raise ValueError(f"--host {text!r}: {key}={value!r} is not a number") from None
     if not spec["path"]:
         raise ValueError(f"--host {text!r}: no path= given")
     if not spec["weight"] > 0:
         raise ValueError(f"--host {text!r}: weight must be positive")
+    if spec["lesions"] and not (spec["lesion_type"] is not None and 1 <= spec["lesion_type"] <= 8):
+        raise ValueError(f"--host {text!r}: lesions= needs lesion_type=1..8 (DeepLesion's types)")
     return spec
 
 
@@ -50,7 +66,7 @@ def add_synthesize_parser(sub) -> None:
                                           "(DeepLesion layout), optionally merged with other sets")
     p.add_argument("--host", action="append", default=[], metavar="SPEC",
                    help="a real CT (DICOM folder, NIfTI...): PATH or path=PATH,labels=ORGAN_LABELS,weight=W,"
-                        "lidc=LIDC_XML (repeatable)")
+                        "lidc=LIDC_XML,lesions=REAL_LESION_MASK,lesion_type=1..8 (repeatable)")
     p.add_argument("--host-folder", action="append", default=[], type=Path, metavar="DIR",
                    help="every CT series below DIR is a host (DICOM series, NIfTI/NRRD files); a file X.nii.gz "
                         "takes X_labels.nii.gz beside it as its organ labels (repeatable)")
@@ -66,13 +82,15 @@ def add_synthesize_parser(sub) -> None:
 
 
 def load_hosts(specs: list) -> list:
-    """Load each ``--host`` spec (text or a parsed dict): the volume, organ labels resampled to it, LIDC nodules as real lesions.
+    """Load each ``--host`` spec (text or a parsed dict): the volume, organ labels resampled to it, real lesions
+    (LIDC nodules, a lesion mask).
 
     Example:
         >>> load_hosts([])
         []
     """
     from lesionviewer.io import load_volume
+    from lesionviewer.synthesis.real_lesions import boxes_by_slice, lesions_from_mask_file
     from lesionviewer.synthesis.tissue import labels_on_volume_grid
     from lesionviewer.synthesis.training_data import Host
 
@@ -82,9 +100,12 @@ def load_hosts(specs: list) -> list:
         volume = load_volume(spec["path"])
         labels = labels_on_volume_grid(spec["labels"], volume) if spec["labels"] else None
         real = []
-        if spec["lidc"]:
-            real = lidc_real_lesions(spec["lidc"], volume)
-        hosts.append(Host(Path(spec["path"]).name, volume, labels, spec["weight"], real))
+        if spec.get("lidc"):
+            real += lidc_real_lesions(spec["lidc"], volume)
+        if spec.get("lesions"):
+            real += lesions_from_mask_file(spec["lesions"], volume, int(spec["lesion_type"]))
+        hosts.append(Host(Path(spec["path"]).name, volume, labels, spec["weight"],
+                          [lesion.key_sample for lesion in real], boxes_by_slice(real)))
     return hosts
 
 
@@ -120,7 +141,8 @@ def host_specs_in_folder(folder: str | Path) -> list[dict]:
             if info.modality and info.modality.upper() != "CT":
                 continue
             folder_path = info.folder or str(Path(info.files[0]).parent)
-            specs.append({"path": folder_path, "labels": None, "weight": 1.0, "lidc": None})
+            specs.append({"path": folder_path, "labels": None, "weight": 1.0, "lidc": None, "lesions": None,
+                          "lesion_type": None})
             continue
         path = Path(info.files[0])
         stem = _strip_image_suffix(path.name)
@@ -128,13 +150,15 @@ def host_specs_in_folder(folder: str | Path) -> list[dict]:
             continue
         labels = next((p for p in path.parent.iterdir()
                        if p != path and _strip_image_suffix(p.name) == stem + LABELS_SUFFIX), None)
-        specs.append({"path": str(path), "labels": str(labels) if labels else None, "weight": 1.0, "lidc": None})
+        specs.append({"path": str(path), "labels": str(labels) if labels else None, "weight": 1.0, "lidc": None,
+                      "lesions": None, "lesion_type": None})
     return sorted(specs, key=lambda spec: spec["path"])
 
 
 def lidc_real_lesions(xml_path: str | Path, volume, padding_px: float | None = None) -> list:
-    """LIDC nodules marked by >= 2 readers and >= 3 mm: ``(key slice, box, 5)``, boxes padded as DeepLesion's
-    (``padding_px``, default ``DEEPLESION_BOX_PADDING_PX``) and clipped to the image.
+    """LIDC nodules marked by >= 2 readers and >= 3 mm as :class:`~lesionviewer.synthesis.real_lesions.RealLesion`
+    (type 5, lung): the readers' mean box on every slice they outline, padded as DeepLesion's (``padding_px``,
+    default ``DEEPLESION_BOX_PADDING_PX``) and clipped to the image.
 
     Example:
         >>> import numpy as np, pathlib, tempfile
@@ -148,16 +172,14 @@ def lidc_real_lesions(xml_path: str | Path, volume, padding_px: float | None = N
     from lesionviewer.evaluation.real_ct import padded_box
     from lesionviewer.io.lidc_xml import read_lidc_xml
     from lesionviewer.synthesis.insert import DEEPLESION_BOX_PADDING_PX
+    from lesionviewer.synthesis.real_lesions import RealLesion
 
     padding_px = DEEPLESION_BOX_PADDING_PX if padding_px is None else padding_px
     lesions = select_lesions(lidc_lesions(read_lidc_xml(xml_path), volume, sop_uids=volume_sop_uids(volume)))
     height, width = volume.hu.shape[1:]
-    out = []
-    for lesion in lesions:
-        key = lesion.key_slice_index
-        box = next(s.box_px for s in lesion.slices if s.slice_index == key)
-        out.append((key, padded_box(box, padding_px, width, height), 5))
-    return out
+    return [RealLesion(5, lesion.key_slice_index,
+                       {s.slice_index: padded_box(s.box_px, padding_px, width, height) for s in lesion.slices})
+            for lesion in lesions]
 
 
 def run_synthesize(args) -> int:

@@ -64,7 +64,8 @@ class TissueMaps:
     """Per-slice placement masks for the eight lesion types in one host volume.
 
     ``labels`` (optional) is an organ label volume on the host's grid (see
-    :func:`labels_on_volume_grid`). Masks are cached per slice.
+    :func:`labels_on_volume_grid`). ``keep_away`` (optional, bool, the volume's shape) is where no lesion
+    may be centred: next to real lesions the host already holds. Masks are cached per slice.
 
     Example:
         >>> import numpy as np
@@ -74,14 +75,17 @@ class TissueMaps:
         [2, 7, 8]
     """
 
-    def __init__(self, volume, labels: np.ndarray | None = None) -> None:
+    def __init__(self, volume, labels: np.ndarray | None = None, keep_away: np.ndarray | None = None) -> None:
         self.volume = volume
         self.hu = volume.hu
         dz, dy, dx = volume.spacing
         self.spacing: tuple[float, float, float] = (float(dz), float(dy), float(dx))
         if labels is not None and labels.shape != volume.shape:
             raise ValueError(f"labels of shape {labels.shape} do not match the volume's {volume.shape}")
+        if keep_away is not None and keep_away.shape != volume.shape:
+            raise ValueError(f"keep-away mask of shape {keep_away.shape} does not match the volume's {volume.shape}")
         self.labels = labels
+        self.keep_away = keep_away
         self._lung: np.ndarray | None = None
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._bodies: dict[int, np.ndarray] = {}
@@ -151,7 +155,10 @@ class TissueMaps:
         """
         key = (int(z), int(type_code))
         if key not in self._cache:
-            self._cache[key] = self._placement(int(z), int(type_code))
+            place = self._placement(int(z), int(type_code))
+            if self.keep_away is not None:
+                place = place & ~self.keep_away[int(z)]
+            self._cache[key] = place
         return self._cache[key]
 
     def _placement(self, z: int, t: int) -> np.ndarray:

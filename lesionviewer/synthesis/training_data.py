@@ -37,6 +37,7 @@ from PIL import Image
 from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
 from lesionviewer.phantom.deeplesion_writer import PNG_OFFSET, fmt_numbers, lesion_window, write_dl_info
 from lesionviewer.synthesis.insert import insert_lesions
+from lesionviewer.synthesis.real_lesions import keep_away_mask
 from lesionviewer.synthesis.tissue import TissueMaps
 
 if TYPE_CHECKING:
@@ -50,8 +51,11 @@ FIRST_SYNTHETIC_PATIENT = 500000
 class Host:
     """A real CT volume lesions go into, its optional organ labels, and real lesions it already holds.
 
-    ``real_lesions`` are ``(slice_index, (x1, y1, x2, y2), type_code)`` annotations of real lesions:
-    they become samples of their own, and no synthetic lesion is put on top of them.
+    ``real_lesions`` are ``(key slice, (x1, y1, x2, y2), type_code)`` annotations of real lesions: each
+    becomes a sample of its own. ``real_boxes`` are the real lesions' boxes on every slice they cross
+    (``{z: [(box, type), ...]}``, :func:`~lesionviewer.synthesis.real_lesions.boxes_by_slice`): a synthetic
+    sample on such a slice marks them too, and no synthetic lesion is centred within
+    :data:`~lesionviewer.synthesis.real_lesions.KEEP_AWAY_MM` of them.
 
     Example:
         >>> import numpy as np
@@ -65,6 +69,7 @@ class Host:
     labels: np.ndarray | None = None
     weight: float = 1.0
     real_lesions: list[tuple[int, tuple[float, float, float, float], int]] = field(default_factory=list)
+    real_boxes: dict[int, list[tuple[tuple[float, float, float, float], int]]] = field(default_factory=dict)
 
     @property
     def slice_step_mm(self) -> float:
@@ -136,7 +141,8 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
         raise ValueError("no host volumes: give at least one real CT (lesionviewer-train synthesize --host PATH)")
     out = Path(out)
     (out / "Images_png").mkdir(parents=True, exist_ok=True)
-    maps = [TissueMaps(h.volume, h.labels) for h in hosts]
+    maps = [TissueMaps(h.volume, h.labels, keep_away=keep_away_mask(h.real_boxes, h.volume.shape, h.volume.spacing)
+                       if h.real_boxes else None) for h in hosts]
     weights = np.array([h.weight for h in hosts] or [1.0], float)
     weights = weights / weights.sum()
     rows: list[dict[str, str]] = []
@@ -163,6 +169,8 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
         series = f"{patient:06d}_01_01"
         _write_pngs(out / "Images_png" / series, result.hu, lo)
         rows.extend(_lesion_rows(series, patient, key, marked, host, split))
+        rows.extend(_box_row(series, patient, key, box, type_code, host, split)
+                    for box, type_code in host.real_boxes.get(key, []))
         for les in marked:
             per_type[les.type_code] = per_type.get(les.type_code, 0) + 1
         patient += 1
