@@ -15,11 +15,11 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def test_the_card_says_what_data_the_weights_saw_and_that_it_is_a_demonstration():
     card = read_card(default_detector_file())
     data = card.training_data
-    assert data["real_lesions"] == "1"
+    assert data["real_lesions"] == "3"
     assert "synthetic lesions in real CT" in data["synthetic"]
     assert "never the DeepLesion key slices or ct_torso_totalseg_3mm" in data["real_hosts"]
     assert demonstration_reason(card) == ("Demonstration model: not for diagnosis "
-                                          "(trained on 1 real annotated lesion)")
+                                          "(trained on 3 real annotated lesions)")
     real = card.metrics["real_ct"]
     assert real["deeplesion"]["num_lesions"] == 24 and set(real["deeplesion"]["sensitivity"]) == {
         "0.5", "1", "2", "4", "8", "16"}
