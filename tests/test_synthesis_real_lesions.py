@@ -57,7 +57,7 @@ def test_keep_away_grows_the_boxes_in_plane_only_and_blocks_placement():
 def test_real_lesions_get_their_own_sample_and_are_marked_on_synthetic_samples_crossing_them(tmp_path):
     volume, mask = chest_with_a_tumour()
     lesions = lesions_from_mask(mask, volume.spacing, 5)
-    host = Host("chest", volume, None, 1.0, [lesion.key_sample for lesion in lesions], boxes_by_slice(lesions))
+    host = Host("chest", volume, None, 1.0, lesions)
     summary = write_synthetic_training_data([host], tmp_path, samples=12, seed=3, val_fraction=0.0)
     rows = list(csv.DictReader(open(tmp_path / "DL_info.csv", newline="")))
     assert summary["real_lesion_samples"] == 1
@@ -96,7 +96,7 @@ def test_a_host_spec_with_a_lesion_mask_loads_it_by_physical_position(tmp_path):
     label.SetOrigin((0, 119 * 0.8, 0))
     sitk.WriteImage(label, str(tmp_path / "tumour.nrrd"))
     [host] = load_hosts([f"path={tmp_path / 'chest.nii.gz'},lesions={tmp_path / 'tumour.nrrd'},lesion_type=5"])
-    assert host.real_lesions == [(4, (55.0, 35.0, 85.0, 65.0), 5)]
+    assert [lesion.key_sample for lesion in host.real_lesions] == [(4, (55.0, 35.0, 85.0, 65.0), 5)]
     assert sorted(host.real_boxes) == [2, 3, 4, 5]
     with pytest.raises(ValueError, match="lesion_type=1..8"):
         parse_host_spec(f"path={tmp_path / 'chest.nii.gz'},lesions={tmp_path / 'tumour.nrrd'},lesion_type=0")

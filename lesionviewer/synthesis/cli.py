@@ -90,7 +90,7 @@ def load_hosts(specs: list) -> list:
         []
     """
     from lesionviewer.io import load_volume
-    from lesionviewer.synthesis.real_lesions import boxes_by_slice, lesions_from_mask_file
+    from lesionviewer.synthesis.real_lesions import lesions_from_mask_file
     from lesionviewer.synthesis.tissue import labels_on_volume_grid
     from lesionviewer.synthesis.training_data import Host
 
@@ -104,8 +104,7 @@ def load_hosts(specs: list) -> list:
             real += lidc_real_lesions(spec["lidc"], volume)
         if spec.get("lesions"):
             real += lesions_from_mask_file(spec["lesions"], volume, int(spec["lesion_type"]))
-        hosts.append(Host(Path(spec["path"]).name, volume, labels, spec["weight"],
-                          [lesion.key_sample for lesion in real], boxes_by_slice(real)))
+        hosts.append(Host(Path(spec["path"]).name, volume, labels, spec["weight"], real))
     return hosts
 
 

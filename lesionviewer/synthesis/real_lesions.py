@@ -23,9 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-#: Real boxes are grown as DeepLesion grows its RECIST boxes (and as the synthetic labels are).
-BOX_PADDING_PX = 5.0
-#: A cross-section shorter than this on a slice is not marked there (as for the synthetic lesions).
+from lesionviewer.evaluation.real_ct import padded_box
+from lesionviewer.synthesis.insert import DEEPLESION_BOX_PADDING_PX
+
+#: A cross-section shorter than this on a slice is not marked there (the synthetic lesions' rule too).
 MIN_ANNOTATED_MM = 3.0
 #: No synthetic lesion is centred closer than this to a real lesion's box.
 KEEP_AWAY_MM = 10.0
@@ -49,7 +50,7 @@ class RealLesion:
 
     @property
     def key_sample(self) -> tuple[int, Box, int]:
-        """``(key slice, box, type)``: the form :class:`~lesionviewer.synthesis.training_data.Host` keeps.
+        """``(key slice, box, type)``: the sample of its own it becomes.
 
         Example:
             >>> RealLesion(4, 0, {0: (1.0, 2.0, 3.0, 4.0)}).key_sample
@@ -59,7 +60,7 @@ class RealLesion:
 
 
 def lesions_from_mask(mask: np.ndarray, spacing: Sequence[float], type_code: int,
-                      padding_px: float = BOX_PADDING_PX, min_mm: float = MIN_ANNOTATED_MM) -> list[RealLesion]:
+                      padding_px: float = DEEPLESION_BOX_PADDING_PX, min_mm: float = MIN_ANNOTATED_MM) -> list[RealLesion]:
     """Each 3-D connected component of a lesion ``mask`` (z, y, x; non-zero = lesion) as a :class:`RealLesion`.
 
     A slice is marked when the component's cross-section there is at least ``min_mm`` long (its box's
@@ -94,9 +95,7 @@ def lesions_from_mask(mask: np.ndarray, spacing: Sequence[float], type_code: int
             long_mm = max((xs.max() - xs.min() + 1) * dx, (ys.max() - ys.min() + 1) * dy)
             if long_mm < min_mm:
                 continue
-            boxes[z] = (max(0.0, float(xs.min()) - padding_px), max(0.0, float(ys.min()) - padding_px),
-                        min(float(width - 1), float(xs.max()) + padding_px),
-                        min(float(height - 1), float(ys.max()) + padding_px))
+            boxes[z] = padded_box((xs.min(), ys.min(), xs.max(), ys.max()), padding_px, width, height)
             areas[z] = len(ys)
         if boxes:
             key = max(areas, key=lambda z: (areas[z], -z))

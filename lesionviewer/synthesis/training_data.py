@@ -37,7 +37,7 @@ from PIL import Image
 from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
 from lesionviewer.phantom.deeplesion_writer import PNG_OFFSET, fmt_numbers, lesion_window, write_dl_info
 from lesionviewer.synthesis.insert import insert_lesions
-from lesionviewer.synthesis.real_lesions import keep_away_mask
+from lesionviewer.synthesis.real_lesions import MIN_ANNOTATED_MM, RealLesion, boxes_by_slice, keep_away_mask
 from lesionviewer.synthesis.tissue import TissueMaps
 
 if TYPE_CHECKING:
@@ -51,10 +51,9 @@ FIRST_SYNTHETIC_PATIENT = 500000
 class Host:
     """A real CT volume lesions go into, its optional organ labels, and real lesions it already holds.
 
-    ``real_lesions`` are ``(key slice, (x1, y1, x2, y2), type_code)`` annotations of real lesions: each
-    becomes a sample of its own. ``real_boxes`` are the real lesions' boxes on every slice they cross
-    (``{z: [(box, type), ...]}``, :func:`~lesionviewer.synthesis.real_lesions.boxes_by_slice`): a synthetic
-    sample on such a slice marks them too, and no synthetic lesion is centred within
+    ``real_lesions`` (:class:`~lesionviewer.synthesis.real_lesions.RealLesion`) each become a sample of
+    their own (key slice); a synthetic sample on a slice one of them crosses marks it too
+    (:attr:`real_boxes`), and no synthetic lesion is centred within
     :data:`~lesionviewer.synthesis.real_lesions.KEEP_AWAY_MM` of them.
 
     Example:
@@ -68,8 +67,20 @@ class Host:
     volume: Volume
     labels: np.ndarray | None = None
     weight: float = 1.0
-    real_lesions: list[tuple[int, tuple[float, float, float, float], int]] = field(default_factory=list)
-    real_boxes: dict[int, list[tuple[tuple[float, float, float, float], int]]] = field(default_factory=dict)
+    real_lesions: list[RealLesion] = field(default_factory=list)
+
+    @property
+    def real_boxes(self) -> dict[int, list[tuple[tuple[float, float, float, float], int]]]:
+        """The real lesions' boxes on every slice they cross: ``{z: [(box, type), ...]}``.
+
+        Example:
+            >>> import numpy as np
+            >>> from lesionviewer.io import Volume
+            >>> Host("h", Volume(np.zeros((2, 4, 4), np.int16), (1, 1, 1)),
+            ...      real_lesions=[RealLesion(5, 1, {1: (0.0, 0.0, 2.0, 2.0)})]).real_boxes
+            {1: [((0.0, 0.0, 2.0, 2.0), 5)]}
+        """
+        return boxes_by_slice(self.real_lesions)
 
     @property
     def slice_step_mm(self) -> float:
@@ -122,7 +133,7 @@ def _clip_box(box, width: int, height: int):
 def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: int, seed: int = 0,
                                   context_mm: float = 6.0, lesions_per_slice: tuple[int, ...] = (1, 2, 3),
                                   lesion_count_weights: tuple[float, ...] = (0.5, 0.3, 0.2),
-                                  val_fraction: float = 0.08, min_annotated_mm: float = 3.0,
+                                  val_fraction: float = 0.08, min_annotated_mm: float = MIN_ANNOTATED_MM,
                                   merge: Sequence[str | Path] = (), progress=None,
                                   first_patient: int = FIRST_SYNTHETIC_PATIENT) -> dict:
     """Write ``samples`` synthetic key slices from ``hosts`` (and merge ``merge`` sets) under ``out``.
@@ -141,8 +152,9 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
         raise ValueError("no host volumes: give at least one real CT (lesionviewer-train synthesize --host PATH)")
     out = Path(out)
     (out / "Images_png").mkdir(parents=True, exist_ok=True)
-    maps = [TissueMaps(h.volume, h.labels, keep_away=keep_away_mask(h.real_boxes, h.volume.shape, h.volume.spacing)
-                       if h.real_boxes else None) for h in hosts]
+    real_boxes = [h.real_boxes for h in hosts]
+    maps = [TissueMaps(h.volume, h.labels, keep_away=keep_away_mask(boxes, h.volume.shape, h.volume.spacing)
+                       if boxes else None) for h, boxes in zip(hosts, real_boxes)]
     weights = np.array([h.weight for h in hosts] or [1.0], float)
     weights = weights / weights.sum()
     rows: list[dict[str, str]] = []
@@ -170,7 +182,7 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
         _write_pngs(out / "Images_png" / series, result.hu, lo)
         rows.extend(_lesion_rows(series, patient, key, marked, host, split))
         rows.extend(_box_row(series, patient, key, box, type_code, host, split)
-                    for box, type_code in host.real_boxes.get(key, []))
+                    for box, type_code in real_boxes[h].get(key, []))
         for les in marked:
             per_type[les.type_code] = per_type.get(les.type_code, 0) + 1
         patient += 1
@@ -179,7 +191,7 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
             progress(done, samples)
     real = 0
     for host in hosts:
-        for z, box, type_code in host.real_lesions:
+        for z, box, type_code in (lesion.key_sample for lesion in host.real_lesions):
             nz = host.volume.shape[0]
             half = int(np.ceil(context_mm / host.slice_step_mm)) + 1
             lo, hi = max(0, z - half), min(nz, z + half + 1)
