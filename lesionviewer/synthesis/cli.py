@@ -13,6 +13,16 @@ from pathlib import Path
 from typing import Any
 
 
+def default_host_spec(path: str | None, labels: str | None = None) -> dict[str, Any]:
+    """A host spec with every option at its default: weight 1, no LIDC XML, no lesion mask.
+
+    Example:
+        >>> default_host_spec("/ct/a")["weight"], default_host_spec("/ct/a")["lesions"]
+        (1.0, None)
+    """
+    return {"path": path, "labels": labels, "weight": 1.0, "lidc": None, "lesions": None, "lesion_type": None}
+
+
 def parse_host_spec(text: str) -> dict:
     """``PATH`` or ``path=PATH[,labels=FILE][,weight=W][,lidc=XML][,lesions=MASK,lesion_type=T]`` as a dict.
 
@@ -29,11 +39,9 @@ def parse_host_spec(text: str) -> dict:
         ...
         ValueError: --host 'path=/ct/chest,lesions=/ct/tumour.nrrd': lesions= needs lesion_type=1..8 (DeepLesion's types)
     """
-    spec: dict[str, Any] = {"path": None, "labels": None, "weight": 1.0, "lidc": None, "lesions": None,
-                            "lesion_type": None}
     if "=" not in text:
-        spec["path"] = text
-        return spec
+        return default_host_spec(text)
+    spec = default_host_spec(None)
     for part in text.split(","):
         key, sep, value = part.partition("=")
         key = key.strip()
@@ -140,8 +148,7 @@ def host_specs_in_folder(folder: str | Path) -> list[dict]:
             if info.modality and info.modality.upper() != "CT":
                 continue
             folder_path = info.folder or str(Path(info.files[0]).parent)
-            specs.append({"path": folder_path, "labels": None, "weight": 1.0, "lidc": None, "lesions": None,
-                          "lesion_type": None})
+            specs.append(default_host_spec(folder_path))
             continue
         path = Path(info.files[0])
         stem = _strip_image_suffix(path.name)
@@ -149,8 +156,7 @@ def host_specs_in_folder(folder: str | Path) -> list[dict]:
             continue
         labels = next((p for p in path.parent.iterdir()
                        if p != path and _strip_image_suffix(p.name) == stem + LABELS_SUFFIX), None)
-        specs.append({"path": str(path), "labels": str(labels) if labels else None, "weight": 1.0, "lidc": None,
-                      "lesions": None, "lesion_type": None})
+        specs.append(default_host_spec(str(path), str(labels) if labels else None))
     return sorted(specs, key=lambda spec: spec["path"])
 
 
