@@ -547,3 +547,22 @@ def test_a_model_its_card_does_not_describe_is_refused_with_the_writing_message(
         save_model(path, tiny_model(num_slices=5), tiny_card(num_slices=3))
     assert err.value.path == str(path)
     assert err.value.reason.startswith("the model does not match its card: ")
+
+
+def test_a_network_that_cannot_be_built_on_meta_still_loads(saved, monkeypatch):
+    from lesionviewer.detection import factory
+
+    path, original = saved
+    build = factory.build_detector
+
+    def refuses_meta(*args, **kwargs):
+        if torch.empty(0).is_meta:  # inside `with torch.device("meta")`
+            raise NotImplementedError("a layer that computes with its weights while it is built")
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(factory, "build_detector", refuses_meta)
+    loaded, card = load_model(path)
+    assert not any(t.is_meta for t in loaded.parameters())
+    for name, tensor in original.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    assert card.name == "tiny"

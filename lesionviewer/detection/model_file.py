@@ -175,7 +175,7 @@ def load_model(path: str | os.PathLike, device="cpu"):
     card = read_card(path)  # also validates the file layout before anything is allocated
     # Built on the meta device, the network is only shapes: no time is spent on a random
     # initialisation that the weights would overwrite; the loaded tensors become its parameters.
-    model = _build_network(path, card, torch.device("meta"))
+    model = _build_network_of_shapes(path, card)
     expected = model.state_dict()
     stored_shapes = {name: tuple(info["shape"]) for name, info in read_header(path)[0].items()}
     _check_weights_fit(path, stored_shapes, {k: tuple(v.shape) for k, v in expected.items()})
@@ -264,16 +264,21 @@ def _build_network(path: Path, card: ModelCard, device):
         ) from None
 
 
-def _expected_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
+def _build_network_of_shapes(path: Path, card: ModelCard):
+    """The card's network on the meta device (shapes only, no memory), or on the CPU where a layer cannot be built on meta."""
     import torch
 
-    # On the meta device a network is only shapes: checking a 45M-parameter model costs no memory.
     try:
-        network = _build_network(path, card, torch.device("meta"))
+        return _build_network(path, card, torch.device("meta"))
     except ModelFileError:
         raise
     except Exception:  # a layer whose construction cannot run on meta: build it for real
-        network = _build_network(path, card, torch.device("cpu"))
+        return _build_network(path, card, torch.device("cpu"))
+
+
+def _expected_shapes(path: Path, card: ModelCard) -> dict[str, tuple[int, ...]]:
+    # On the meta device a network is only shapes: checking a 45M-parameter model costs no memory.
+    network = _build_network_of_shapes(path, card)
     return {k: tuple(v.shape) for k, v in network.state_dict().items()}
 
 
