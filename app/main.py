@@ -30,11 +30,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--risk-model", help="a risk model file (.safetensors) to use instead of the default")
     parser.add_argument("--no-risk", action="store_true",
                         help="do not compute the risk score when a study opens (this run only)")
+    parser.add_argument("--slice", type=_slice_number, metavar="N",
+                        help="open the study at axial slice N (1 = the first, as the image overlay counts); "
+                             "detection starts there")
     parser.add_argument("--screenshot", metavar="PNG",
-                        help="once the study is open and detection has finished, show the top finding, "
-                             "save a picture of the window to PNG and quit")
+                        help="once the study is open and detection has finished, show the top finding "
+                             "(or slice N with --slice), save a picture of the window to PNG and quit")
     parser.add_argument("--version", action="version", version=f"%(prog)s {lesionviewer.__version__}")
     return parser
+
+
+def _slice_number(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"a slice number counts from 1, not {text!r}")
+    return number
+
+
+def open_at_slice(window, number: int) -> None:
+    """When the next study is shown, move to axial slice ``number`` (1-based, clamped to the series).
+
+    The move happens as the volume arrives, before detection starts, so the detector's
+    nearest-first order begins at that slice. Later studies open at their middle as usual.
+
+    Example:
+        >>> open_at_slice(window, 185)  # doctest: +SKIP
+        >>> window.open_path("LIDC-IDRI-0002")  # doctest: +SKIP
+    """
+    state = window.state
+
+    def jump() -> None:
+        if state.volume is None:
+            return
+        state.volume_changed.disconnect(jump)
+        state.set_slice(number - 1)
+
+    state.volume_changed.connect(jump)
 
 
 def settings_for_this_run(settings, args: argparse.Namespace) -> None:
@@ -68,8 +102,11 @@ def sample_study_path() -> Path | None:
         return None
 
 
-def screenshot_when_idle(window, path: str | Path, delay_ms: int = 800, timeout_s: float = 600.0) -> None:
+def screenshot_when_idle(window, path: str | Path, delay_ms: int = 800, timeout_s: float = 600.0,
+                         show_top_finding: bool = True) -> None:
     """When loading, detection and the risk score are over, jump to the top-scoring finding, save a PNG, quit.
+
+    With ``show_top_finding=False`` the picture shows the slice on screen (``--slice``) instead.
 
     For the documentation and as a smoke test of a whole start-up (``--screenshot``).
     """
@@ -91,7 +128,7 @@ def screenshot_when_idle(window, path: str | Path, delay_ms: int = 800, timeout_
             return
         timer.stop()
         session = window.bridge.session
-        if session is not None and session.visible_findings():
+        if show_top_finding and session is not None and session.visible_findings():
             best = max(session.visible_findings(), key=lambda f: f.score)
             window.panel.choose(best.id)
 
@@ -134,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     path = Path(args.path) if args.path else sample_study_path()
     if path is not None:
+        if args.slice:
+            open_at_slice(window, args.slice)
         window.open_path(path)
     if args.screenshot:
-        screenshot_when_idle(window, args.screenshot)
+        screenshot_when_idle(window, args.screenshot, show_top_finding=not args.slice)
     return app.exec()
 
 

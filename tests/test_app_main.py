@@ -173,3 +173,32 @@ def test_a_sample_that_cannot_be_made_is_reported_and_the_viewer_opens_empty(mon
     monkeypatch.setattr(lesionviewer.sample, "sample_study_path", broken)
     assert app_main.sample_study_path() is None
     assert "disk full" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "middle"])
+def test_a_slice_number_counts_from_one(text, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        app_main.build_parser().parse_args(["study", "--slice", text])
+    assert exit_info.value.code == 2
+    assert "a slice number counts from 1" in capsys.readouterr().err
+    assert app_main.build_parser().parse_args(["study", "--slice", "7"]).slice == 7
+
+
+def test_the_study_opens_at_the_asked_slice_and_detection_starts_there(make_window, qtbot, tmp_path):
+    window = make_window(open_study=False)
+    app_main.open_at_slice(window, 3)
+    window.open_path(tmp_path / "study.nii")
+    qtbot.waitUntil(lambda: window.state.volume is not None, timeout=5000)
+    assert window.state.slice_index == 2
+    wait_for_jobs(qtbot)
+    assert window.detector.visited()[0] == 2
+    window.open_path(tmp_path / "again.nii")  # only the first study: later ones open at their middle
+    qtbot.waitUntil(lambda: window.state.slice_index == 6, timeout=5000)
+
+
+def test_a_slice_beyond_the_series_opens_its_last_slice(make_window, qtbot, tmp_path):
+    window = make_window(open_study=False)
+    app_main.open_at_slice(window, 500)
+    window.open_path(tmp_path / "study.nii")
+    qtbot.waitUntil(lambda: window.state.volume is not None, timeout=5000)
+    assert window.state.slice_index == 11
