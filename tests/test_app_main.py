@@ -184,11 +184,16 @@ def test_a_slice_number_counts_from_one(text, capsys):
     assert app_main.build_parser().parse_args(["study", "--slice", "7"]).slice == 7
 
 
-def test_the_study_opens_at_the_asked_slice_and_detection_starts_there(make_window, qtbot, tmp_path):
+def open_at(make_window, qtbot, tmp_path, number):
     window = make_window(open_study=False)
-    app_main.open_at_slice(window, 3)
+    app_main.open_at_slice(window, number)
     window.open_path(tmp_path / "study.nii")
     qtbot.waitUntil(lambda: window.state.volume is not None, timeout=5000)
+    return window
+
+
+def test_the_study_opens_at_the_asked_slice_and_detection_starts_there(make_window, qtbot, tmp_path):
+    window = open_at(make_window, qtbot, tmp_path, 3)
     assert window.state.slice_index == 2
     wait_for_jobs(qtbot)
     assert window.detector.visited()[0] == 2
@@ -197,8 +202,4 @@ def test_the_study_opens_at_the_asked_slice_and_detection_starts_there(make_wind
 
 
 def test_a_slice_beyond_the_series_opens_its_last_slice(make_window, qtbot, tmp_path):
-    window = make_window(open_study=False)
-    app_main.open_at_slice(window, 500)
-    window.open_path(tmp_path / "study.nii")
-    qtbot.waitUntil(lambda: window.state.volume is not None, timeout=5000)
-    assert window.state.slice_index == 11
+    assert open_at(make_window, qtbot, tmp_path, 500).state.slice_index == 11
