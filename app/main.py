@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--slice", type=_slice_number, metavar="N",
                         help="open the study at axial slice N (1 = the first, as the image overlay counts); "
                              "detection starts there")
+    parser.add_argument("--window", type=_window_preset, metavar="PRESET",
+                        help="open the study with this window preset (lung, 'soft tissue', liver, bone, brain, "
+                             "mediastinum) instead of the file's own window")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="once the study is open and detection has finished, show the top finding "
                              "(or slice N with --slice), save a picture of the window to PNG and quit")
@@ -50,25 +53,46 @@ def _slice_number(text: str) -> int:
     return number
 
 
-def open_at_slice(window, number: int) -> None:
-    """When the next study is shown, move to axial slice ``number`` (1-based, clamped to the series).
+def _window_preset(text: str):
+    from lesionviewer.imaging.presets import preset_by_name
+
+    try:
+        return preset_by_name(text)
+    except KeyError as error:
+        raise argparse.ArgumentTypeError(error.args[0]) from None
+
+
+def open_next_study_at(window, slice_number: int | None = None, preset=None) -> None:
+    """When the next study is shown, move to axial slice ``slice_number`` (1-based, clamped) and/or
+    apply the window ``preset`` (a :class:`~lesionviewer.imaging.presets.WindowPreset`).
 
     The move happens as the volume arrives, before detection starts, so the detector's
-    nearest-first order begins at that slice. Later studies open at their middle as usual.
+    nearest-first order begins at that slice. Later studies open at their middle, in their own window.
 
     Example:
-        >>> open_at_slice(window, 185)  # doctest: +SKIP
-        >>> window.open_path("LIDC-IDRI-0002")  # doctest: +SKIP
+        >>> from types import SimpleNamespace
+        >>> import numpy as np
+        >>> from lesionviewer.imaging.presets import preset_by_name
+        >>> from lesionviewer.io import Volume
+        >>> from lesionviewer_app.view_state import ViewState
+        >>> window = SimpleNamespace(state=ViewState())
+        >>> open_next_study_at(window, 3, preset_by_name("lung"))
+        >>> window.state.set_volume(Volume(np.zeros((5, 4, 4), np.int16), (2.5, 1.0, 1.0)))
+        >>> window.state.slice_index, window.state.width, window.state.level
+        (2, 1500.0, -600.0)
     """
     state = window.state
 
-    def jump() -> None:
+    def apply() -> None:
         if state.volume is None:
             return
-        state.volume_changed.disconnect(jump)
-        state.set_slice(number - 1)
+        state.volume_changed.disconnect(apply)
+        if slice_number is not None:
+            state.set_slice(slice_number - 1)
+        if preset is not None:
+            state.set_window(preset.width, preset.level)
 
-    state.volume_changed.connect(jump)
+    state.volume_changed.connect(apply)
 
 
 def settings_for_this_run(settings, args: argparse.Namespace) -> None:
@@ -171,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     path = Path(args.path) if args.path else sample_study_path()
     if path is not None:
-        if args.slice:
-            open_at_slice(window, args.slice)
+        if args.slice or args.window:
+            open_next_study_at(window, args.slice, args.window)
         window.open_path(path)
     if args.screenshot:
         screenshot_when_idle(window, args.screenshot, show_top_finding=not args.slice)

@@ -184,9 +184,9 @@ def test_a_slice_number_counts_from_one(text, capsys):
     assert app_main.build_parser().parse_args(["study", "--slice", "7"]).slice == 7
 
 
-def open_at(make_window, qtbot, tmp_path, number):
+def open_at(make_window, qtbot, tmp_path, number, preset=None):
     window = make_window(open_study=False)
-    app_main.open_at_slice(window, number)
+    app_main.open_next_study_at(window, number, preset)
     window.open_path(tmp_path / "study.nii")
     qtbot.waitUntil(lambda: window.state.volume is not None, timeout=5000)
     return window
@@ -203,3 +203,22 @@ def test_the_study_opens_at_the_asked_slice_and_detection_starts_there(make_wind
 
 def test_a_slice_beyond_the_series_opens_its_last_slice(make_window, qtbot, tmp_path):
     assert open_at(make_window, qtbot, tmp_path, 500).state.slice_index == 11
+
+
+def test_the_study_opens_in_the_asked_window_and_the_next_in_its_own(make_window, qtbot, tmp_path):
+    lung = app_main.build_parser().parse_args(["study", "--window", "LUNG"]).window
+    window = open_at(make_window, qtbot, tmp_path, None, lung)
+    assert (window.state.width, window.state.level) == (1500.0, -600.0)
+    assert window.state.slice_index == 6  # no slice asked: the middle
+    own = (window.state.default_window[0], window.state.default_window[1])
+    assert own != (1500.0, -600.0)
+    window.open_path(tmp_path / "again.nii")
+    qtbot.waitUntil(lambda: (window.state.width, window.state.level) == own, timeout=5000)
+
+
+def test_an_unknown_window_preset_is_refused_with_the_known_names(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        app_main.build_parser().parse_args(["study", "--window", "abdomen"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "no window preset named 'abdomen'" in err and "Lung, Soft tissue, Liver" in err
