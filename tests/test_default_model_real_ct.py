@@ -16,6 +16,8 @@ def test_the_card_says_what_data_the_weights_saw_and_that_it_is_a_demonstration(
     card = read_card(default_detector_file())
     data = card.training_data
     assert data["real_lesions"] == "3"
+    assert data["config"] == "real_small_phantoms"  # run 11 (docs/training.md)
+    assert "second set of demo phantoms" in data["synthetic"]
     assert "synthetic lesions in real CT" in data["synthetic"]
     assert "never the DeepLesion key slices or ct_torso_totalseg_3mm" in data["real_hosts"]
     assert demonstration_reason(card) == ("Demonstration model: not for diagnosis "
