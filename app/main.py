@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="open the study at axial slice N (1 = the first, as the image overlay counts); "
                              "detection starts there")
     parser.add_argument("--window", type=_window_preset, metavar="PRESET",
-                        help="open the study with this window preset (lung, 'soft tissue', liver, bone, brain, "
-                             "mediastinum) instead of the file's own window")
+                        help="open the study in this window preset (by name, e.g. lung; an unknown name "
+                             "lists the known ones) instead of the file's own window")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="once the study is open and detection has finished, show the top finding "
                              "(or slice N with --slice), save a picture of the window to PNG and quit")

@@ -173,8 +173,8 @@ def load_model(path: str | os.PathLike, device="cpu"):
 
     path = Path(path)
     card = read_card(path)  # also validates the file layout before anything is allocated
-    # Built on the meta device, the network is only shapes: no time is spent on a random
-    # initialisation that the weights would overwrite; the loaded tensors become its parameters.
+    # Built on the meta device (where its layers allow), the network is only shapes: no time is spent
+    # on a random initialisation that the weights would overwrite; the loaded tensors become its parameters.
     model = _build_network_of_shapes(path, card)
     expected = model.state_dict()
     stored_shapes = {name: tuple(info["shape"]) for name, info in read_header(path)[0].items()}
