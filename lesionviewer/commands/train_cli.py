@@ -5,6 +5,7 @@ Subcommands (``lesionviewer-train <command> --help`` for each)::
     train     --config FILE [--set section.key=value ...] [--run-dir DIR] | --resume DIR
     evaluate  --checkpoint FILE|RUN_DIR --split val|test [--out DIR]
     export    --run-dir DIR --out model.safetensors [--name NAME]
+    average   --checkpoint A --checkpoint B [--weight W ...] --out-run-dir DIR  (a weight average; model soup)
     pretrain  --coco-json FILE --images DIR [--config FILE] [--run-dir DIR] [--set ...]
     synthesize --host CT [--host ...] --out DIR [--samples N] [--merge DIR]  (real CT + synthetic lesions;
               lesionviewer.synthesis)

@@ -1,4 +1,4 @@
-"""The detector's ``lesionviewer-train`` subcommands: train, evaluate, export and pretrain.
+"""The detector's ``lesionviewer-train`` subcommands: train, evaluate, export, average and pretrain.
 
 ``lesionviewer.commands.train_cli`` puts them beside the risk model's and the other data tools'
 subcommands; this module only adds their arguments and runs them.
@@ -21,7 +21,7 @@ from lesionviewer.common.exit_codes import EXIT_OK, EXIT_USAGE, fail
 
 
 def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``evaluate``, ``export`` and ``pretrain`` to a ``lesionviewer-train`` parser's subparsers.
+    """Add ``train``, ``evaluate``, ``export``, ``average`` and ``pretrain`` to a ``lesionviewer-train`` parser's subparsers.
 
     Example:
         >>> parser = argparse.ArgumentParser(); sub = parser.add_subparsers(dest="command")
@@ -60,6 +60,14 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
                     help="the card tells the engine to read each slice mirrored too and fuse the two passes "
                          "(default: the run's eval.test_time_flip); measure it first with "
                          "evaluate --set eval.test_time_flip=true")
+
+    avg = sub.add_parser("average", help="average the weights of runs of one network into a new run folder "
+                                         "(model soup; then evaluate and export it like a run)")
+    avg.add_argument("--checkpoint", dest="checkpoints", type=Path, action="append", required=True,
+                     help="a .pt checkpoint or a run folder (its best); give two or more")
+    avg.add_argument("--weight", dest="weights", type=float, action="append",
+                     help="each checkpoint's relative weight, in the same order (default: equal)")
+    avg.add_argument("--out-run-dir", type=Path, required=True, help="a new run folder for the average")
 
     pre = sub.add_parser("pretrain", help="supervised 3D pre-training on a COCO-format detection dataset "
                                           "(RGB -> 3 slices, multi-class)")
@@ -126,6 +134,19 @@ def _export(args) -> int:
     return EXIT_OK
 
 
+def _average(args) -> int:
+    from lesionviewer.training.weight_average import average_checkpoints
+
+    if len(args.checkpoints) < 2:
+        return fail("average needs two or more --checkpoint", EXIT_USAGE)
+    if args.weights is not None and len(args.weights) != len(args.checkpoints):
+        return fail(f"average: {len(args.weights)} --weight for {len(args.checkpoints)} --checkpoint; "
+                    f"give one per checkpoint or none", EXIT_USAGE)
+    written = average_checkpoints(args.checkpoints, args.out_run_dir, args.weights)
+    print(f"wrote {written} (the mean of {len(args.checkpoints)} checkpoints)")
+    return EXIT_OK
+
+
 def _pretrain(args) -> int:
     from lesionviewer.paths import resources_dir
     from lesionviewer.training.config import apply_overrides, load_config
@@ -145,4 +166,5 @@ def _pretrain(args) -> int:
 
 
 #: The subcommand handlers, by name: ``handler(args) -> exit code``.
-HANDLERS = {"train": _train, "evaluate": _evaluate, "export": _export, "pretrain": _pretrain}
+HANDLERS = {"train": _train, "evaluate": _evaluate, "export": _export, "average": _average,
+            "pretrain": _pretrain}

@@ -96,6 +96,11 @@ class DataConfig:
     #: is averaged down to a pixel size drawn from ``coarse_pixel_mm`` before the zoom.
     coarse_probability: float = 0.0
     coarse_pixel_mm: list = field(default_factory=lambda: [1.5, 3.5])
+    #: Pose and body-shape jitter (``lesionviewer.training.affine_jitter``): probability that a training stack
+    #: is rotated within +- ``affine_rotation_deg`` and scaled per axis by a factor in ``affine_scale``.
+    affine_probability: float = 0.0
+    affine_rotation_deg: float = 10.0
+    affine_scale: list = field(default_factory=lambda: [0.9, 1.1])
 
 
 @dataclass
@@ -322,6 +327,10 @@ class TrainingConfig:
             ("data.coarse_probability", 0 <= self.data.coarse_probability <= 1, "in [0, 1]"),
             ("data.coarse_pixel_mm", len(self.data.coarse_pixel_mm) == 2
              and 0 < self.data.coarse_pixel_mm[0] <= self.data.coarse_pixel_mm[1] <= 20, "[low, high] mm, 0 < low <= high <= 20"),
+            ("data.affine_probability", 0 <= self.data.affine_probability <= 1, "in [0, 1]"),
+            ("data.affine_rotation_deg", 0 <= self.data.affine_rotation_deg <= 180, "in [0, 180] degrees"),
+            ("data.affine_scale", len(self.data.affine_scale) == 2
+             and 0.25 <= self.data.affine_scale[0] <= self.data.affine_scale[1] <= 4, "[low, high], 0.25 <= low <= high <= 4"),
             ("model.init_parts", self.model.init_parts in ("backbone", "detector"), '"backbone" or "detector"'),
             ("model.hard_negative_fraction", 0 <= self.model.hard_negative_fraction <= 1, "in [0, 1]"),
             *self.optim.checks(),

@@ -33,6 +33,7 @@ import torch
 from lesionviewer.imaging.context import context_stack
 from lesionviewer.imaging.slice_source import PngSliceSource
 from lesionviewer.imaging.windowing import MP3D_HU_MAX, MP3D_HU_MIN, clip_and_scale_mp3d
+from lesionviewer.training.affine_jitter import AffineJitter
 from lesionviewer.training.augmentation import StackAugmentation, sample_rng
 from lesionviewer.training.intensity_jitter import IntensityJitter
 from lesionviewer.training.key_slices import KeySlice
@@ -109,6 +110,8 @@ class SeriesFolder:
 INTENSITY_STREAM = 7
 #: Extra key of the resolution jitter's per-sample generator.
 RESOLUTION_STREAM = 8
+#: Extra key of the pose and body-shape jitter's per-sample generator.
+AFFINE_STREAM = 9
 
 
 class LesionDataset(torch.utils.data.Dataset):
@@ -137,7 +140,7 @@ class LesionDataset(torch.utils.data.Dataset):
                  augment: StackAugmentation | None = None, seed: int = 0,
                  hu_clip: tuple[float, float] = (MP3D_HU_MIN, MP3D_HU_MAX),
                  zoom_crop: ZoomCrop | None = None, intensity: IntensityJitter | None = None,
-                 resolution: ResolutionJitter | None = None) -> None:
+                 resolution: ResolutionJitter | None = None, affine: AffineJitter | None = None) -> None:
         self.root = Path(root)
         self.images_dir = self.root / "Images_png"
         if not self.images_dir.is_dir():
@@ -152,6 +155,7 @@ class LesionDataset(torch.utils.data.Dataset):
         self.zoom_crop = zoom_crop if zoom_crop is not None and zoom_crop.active else None
         self.intensity = intensity if intensity is not None and intensity.active else None
         self.resolution = resolution if resolution is not None and resolution.active else None
+        self.affine = affine if affine is not None and affine.active else None
         self._series: dict[str, SeriesFolder] = {}
 
     def __len__(self) -> int:
@@ -214,6 +218,9 @@ class LesionDataset(torch.utils.data.Dataset):
             if self.resolution is not None:
                 stack, boxes, pixel_mm = self.resolution(
                     stack, boxes, pixel_mm, np.random.default_rng([self.seed, int(epoch), int(index), RESOLUTION_STREAM]))
+            if self.affine is not None:
+                stack, boxes = self.affine(
+                    stack, boxes, np.random.default_rng([self.seed, int(epoch), int(index), AFFINE_STREAM]))
             if self.zoom_crop is not None:
                 stack, boxes = self.zoom_crop(stack, boxes, pixel_mm, rng)
         target = {

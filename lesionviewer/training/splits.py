@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lesionviewer.training.affine_jitter import AffineJitter
 from lesionviewer.training.augmentation import StackAugmentation
 from lesionviewer.training.config import TrainingConfig
 from lesionviewer.training.dataset import LesionDataset
@@ -52,7 +53,7 @@ def build_split_datasets(cfg: TrainingConfig, splits: tuple[str, ...] = SPLITS) 
     datasets = {}
     for split in splits:
         items = [k for k in key_slices if k.split == split]
-        augment, zoom_crop, intensity, resolution = None, None, None, None
+        augment, zoom_crop, intensity, resolution, affine = None, None, None, None, None
         if split == "train":
             items = select_fraction(items, cfg.data.train_fraction, cfg.data.fraction_seed)
             augment = StackAugmentation(cfg.data.hflip, cfg.data.vflip, cfg.data.reverse_slices,
@@ -62,9 +63,12 @@ def build_split_datasets(cfg: TrainingConfig, splits: tuple[str, ...] = SPLITS) 
                                         cfg.data.intensity_noise_hu, cfg.data.intensity_blur)
             resolution = ResolutionJitter(cfg.data.coarse_probability,
                                           (float(cfg.data.coarse_pixel_mm[0]), float(cfg.data.coarse_pixel_mm[1])))
+            affine = AffineJitter(cfg.data.affine_probability, cfg.data.affine_rotation_deg,
+                                  (float(cfg.data.affine_scale[0]), float(cfg.data.affine_scale[1])))
         datasets[split] = LesionDataset(cfg.data.root, items, cfg.data.num_slices, cfg.data.slice_interval_mm,
                                         augment=augment, seed=cfg.train.seed, hu_clip=tuple(cfg.data.hu_clip),
-                                        zoom_crop=zoom_crop, intensity=intensity, resolution=resolution)
+                                        zoom_crop=zoom_crop, intensity=intensity, resolution=resolution,
+                                        affine=affine)
     return datasets
 
 
