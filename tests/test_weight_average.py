@@ -2,40 +2,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from lesionviewer.commands.train_cli import main
 from lesionviewer.detection.model_file import load_model
-from lesionviewer.training.checkpoint import load_checkpoint, save_checkpoint
-from lesionviewer.training.config import TrainingConfig, config_to_json
+from lesionviewer.training.checkpoint import load_checkpoint
 from lesionviewer.training.export import export_run
 from lesionviewer.training.loop import RunError
-from lesionviewer.training.model_setup import build_model
 from lesionviewer.training.weight_average import average_checkpoints
 
-TINY = {"name": "tiny", "data": {"num_slices": 3, "test_size": 64, "max_size": 64, "train_sizes": [64]},
-        "model": {"arch": "mp3d_small", "options": {"width": 4, "blocks": [1, 1, 1, 1], "fpn_channels": 8,
-                                                     "representation_size": 16}}}
 
-
-def _tiny_run(folder: Path, seed: int, width: int = 4) -> Path:
-    """A run folder whose best checkpoint holds a tiny network initialised from ``seed``."""
-    spec = json.loads(json.dumps(TINY))
-    spec["model"]["options"]["width"] = width
-    cfg = TrainingConfig.from_dict(spec)
-    torch.manual_seed(seed)
-    model = build_model(cfg)
-    save_checkpoint(folder / "checkpoints" / "best.pt",
-                    {"config_json": config_to_json(cfg), "epoch": 3, "step": 30, "model": model.state_dict(),
-                     "metrics": json.dumps({"mean_sensitivity": 0.5})})
-    return folder
-
-
-def test_the_average_is_the_weighted_mean_of_every_float_tensor(tmp_path):
-    a, b = _tiny_run(tmp_path / "a", 1), _tiny_run(tmp_path / "b", 2)
+def test_the_average_is_the_weighted_mean_of_every_float_tensor(tmp_path, make_tiny_run):
+    a, b = make_tiny_run(tmp_path / "a", 1), make_tiny_run(tmp_path / "b", 2)
     out = average_checkpoints([a, b / "checkpoints" / "best.pt"], tmp_path / "soup", weights=[3, 1])
     mean = load_checkpoint(out)["model"]
     wa, wb = load_checkpoint(a / "checkpoints" / "best.pt")["model"], load_checkpoint(b / "checkpoints" / "best.pt")["model"]
@@ -47,8 +27,8 @@ def test_the_average_is_the_weighted_mean_of_every_float_tensor(tmp_path):
     assert [s["share"] for s in sources] == [0.75, 0.25]
 
 
-def test_the_average_exports_and_loads_as_a_model_file(tmp_path):
-    a, b = _tiny_run(tmp_path / "a", 1), _tiny_run(tmp_path / "b", 2)
+def test_the_average_exports_and_loads_as_a_model_file(tmp_path, make_tiny_run):
+    a, b = make_tiny_run(tmp_path / "a", 1), make_tiny_run(tmp_path / "b", 2)
     average_checkpoints([a, b], tmp_path / "soup")
     card = export_run(tmp_path / "soup", tmp_path / "soup.safetensors")
     assert card.name == "tiny"
@@ -60,15 +40,15 @@ def test_the_average_exports_and_loads_as_a_model_file(tmp_path):
     torch.testing.assert_close(weights[key], reference[key])
 
 
-def test_different_networks_are_refused_naming_the_file(tmp_path):
-    a, wide = _tiny_run(tmp_path / "a", 1), _tiny_run(tmp_path / "wide", 2, width=8)
+def test_different_networks_are_refused_naming_the_file(tmp_path, make_tiny_run):
+    a, wide = make_tiny_run(tmp_path / "a", 1), make_tiny_run(tmp_path / "wide", 2, width=8)
     with pytest.raises(ValueError, match=r"wide/checkpoints/best\.pt: tensor .* has shape"):
         average_checkpoints([a, wide], tmp_path / "soup")
     assert not (tmp_path / "soup").exists()
 
 
-def test_an_existing_average_is_never_overwritten(tmp_path):
-    a, b = _tiny_run(tmp_path / "a", 1), _tiny_run(tmp_path / "b", 2)
+def test_an_existing_average_is_never_overwritten(tmp_path, make_tiny_run):
+    a, b = make_tiny_run(tmp_path / "a", 1), make_tiny_run(tmp_path / "b", 2)
     first = average_checkpoints([a, b], tmp_path / "soup")
     before = first.read_bytes()
     with pytest.raises(RunError, match="already holds a checkpoint"):
@@ -76,8 +56,8 @@ def test_an_existing_average_is_never_overwritten(tmp_path):
     assert first.read_bytes() == before
 
 
-def test_the_command_line_writes_the_average_and_rejects_bad_input(tmp_path, capsys):
-    a, b = _tiny_run(tmp_path / "a", 1), _tiny_run(tmp_path / "b", 2)
+def test_the_command_line_writes_the_average_and_rejects_bad_input(tmp_path, capsys, make_tiny_run):
+    a, b = make_tiny_run(tmp_path / "a", 1), make_tiny_run(tmp_path / "b", 2)
     assert main(["average", "--checkpoint", str(a), "--checkpoint", str(b),
                  "--out-run-dir", str(tmp_path / "soup")]) == 0
     assert (tmp_path / "soup" / "checkpoints" / "best.pt").is_file()

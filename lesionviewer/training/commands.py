@@ -60,6 +60,10 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
                     help="the card tells the engine to read each slice mirrored too and fuse the two passes "
                          "(default: the run's eval.test_time_flip); measure it first with "
                          "evaluate --set eval.test_time_flip=true")
+    ex.add_argument("--input-size", type=int, metavar="PX",
+                    help="the card tells the engine to resize each slice's shorter side to PX (default: the run's "
+                         "data.test_size); measure it first with evaluate --set data.test_size=PX "
+                         "--set data.max_size=PX")
 
     avg = sub.add_parser("average", help="average the weights of runs of one network into a new run folder "
                                          "(model soup; then evaluate and export it like a run)")
@@ -129,7 +133,8 @@ def _export(args) -> int:
             return 2
         notes[key.strip()] = value
     card = export_run(args.run_dir, args.out, name=args.name, which=args.checkpoint,
-                      description=args.description, data_notes=notes, test_time_flip=args.test_time_flip)
+                      description=args.description, data_notes=notes, test_time_flip=args.test_time_flip,
+                      input_size=args.input_size)
     print(f"wrote {args.out} ({card.architecture}, {card.num_slices} slices at {card.slice_interval_mm} mm)")
     return EXIT_OK
 

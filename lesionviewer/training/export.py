@@ -20,6 +20,8 @@ Example:
     >>> card = export_run(run, run / "tiny.safetensors")
     >>> card.name, card.input_min_size, card.metrics["val"], card.training_data["epoch"]
     ('tiny', 64, {'mean_sensitivity': 0.5, 'epoch': 2}, 2)
+    >>> export_run(run, run / "tiny96.safetensors", input_size=96).input_min_size
+    96
 """
 from __future__ import annotations
 
@@ -79,7 +81,7 @@ def _measured_metrics(run_dir: Path, best_state: dict[str, Any]) -> dict[str, An
 
 def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, which: str = "best",
                description: str | None = None, data_notes: dict[str, str] | None = None,
-               test_time_flip: bool | None = None):
+               test_time_flip: bool | None = None, input_size: int | None = None):
     """Write ``out`` from the run's ``best`` (or ``last``) checkpoint; returns the stored card.
 
     A checkpoint whose weights hold NaN or infinity is refused
@@ -88,7 +90,9 @@ def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, wh
 
     ``description`` replaces the config's description in the card; ``data_notes`` are added to the
     card's ``training_data`` (e.g. the command that generated synthetic data). ``test_time_flip``
-    (default: the run's ``eval.test_time_flip``) goes into the card for the engine.
+    (default: the run's ``eval.test_time_flip``) goes into the card for the engine. ``input_size``
+    (default: the run's ``data.test_size``) is the size the engine resizes each slice's shorter side to;
+    measure it first with ``evaluate --set data.test_size=N --set data.max_size=N``.
 
     Example:
         >>> export_run("/nonexistent/run", "m.safetensors")  # doctest: +ELLIPSIS
@@ -115,13 +119,16 @@ def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, wh
     training_data.update({"config": cfg.name, "checkpoint": which, "epoch": int(state.get("epoch", -1)),
                           "step": int(state.get("step", -1))})
     training_data.update(data_notes or {})
+    min_size = int(cfg.data.test_size if input_size is None else input_size)
+    if min_size < 1:
+        raise ValueError(f"input size must be a positive number of pixels (got {min_size})")
     card = {
         "name": name or cfg.name,
         "description": description if description is not None else cfg.description,
         "slice_interval_mm": cfg.data.slice_interval_mm,
         "hu_clip": list(cfg.data.hu_clip),
-        "input_min_size": cfg.data.test_size,
-        "input_max_size": max(cfg.data.max_size, cfg.data.test_size),
+        "input_min_size": min_size,
+        "input_max_size": max(cfg.data.max_size, min_size),
         "size_divisible": cfg.data.size_divisible,
         "test_time_flip": bool(cfg.eval.test_time_flip if test_time_flip is None else test_time_flip),
         "training_data": training_data,
