@@ -5,7 +5,7 @@ from lesionviewer.commands.train_cli import main
 from lesionviewer.detection.model_file import read_card
 
 
-def test_export_writes_the_chosen_input_size_into_the_card(tmp_path, make_tiny_run, capsys):
+def test_export_writes_the_chosen_input_size_into_the_card(tmp_path, make_tiny_run):
     run = make_tiny_run(tmp_path / "run", 1)
     assert main(["export", "--run-dir", str(run), "--out", str(tmp_path / "plain.safetensors")]) == 0
     assert main(["export", "--run-dir", str(run), "--out", str(tmp_path / "large.safetensors"),
