@@ -159,7 +159,9 @@ def screenshot_when_idle(window, path: str | Path, delay_ms: int = 800, timeout_
         def grab() -> None:
             window.grab().save(str(path))
             window.close()
-            QApplication.instance().quit()
+            app = QApplication.instance()
+            if app is not None:
+                app.quit()
 
         QTimer.singleShot(delay_ms, grab)
 
