@@ -6,6 +6,8 @@ Subcommands (``lesionviewer-train <command> --help`` for each)::
     evaluate  --checkpoint FILE|RUN_DIR --split val|test [--out DIR]
     export    --run-dir DIR --out model.safetensors [--name NAME]
     average   --checkpoint A --checkpoint B [--weight W ...] --out-run-dir DIR  (a weight average; model soup)
+    soup      --checkpoint A --checkpoint B [...] --out-run-dir DIR [--set ...]  (a greedy soup chosen on
+              the validation split; lesionviewer.training.greedy_soup)
     pretrain  --coco-json FILE --images DIR [--config FILE] [--run-dir DIR] [--set ...]
     synthesize --host CT [--host ...] --out DIR [--samples N] [--merge DIR]  (real CT + synthetic lesions;
               lesionviewer.synthesis)

@@ -1,4 +1,4 @@
-"""The detector's ``lesionviewer-train`` subcommands: train, evaluate, export, average and pretrain.
+"""The detector's ``lesionviewer-train`` subcommands: train, evaluate, export, average, soup and pretrain.
 
 ``lesionviewer.commands.train_cli`` puts them beside the risk model's and the other data tools'
 subcommands; this module only adds their arguments and runs them.
@@ -21,7 +21,7 @@ from lesionviewer.common.exit_codes import EXIT_OK, EXIT_USAGE, fail
 
 
 def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``evaluate``, ``export``, ``average`` and ``pretrain`` to a ``lesionviewer-train`` parser's subparsers.
+    """Add ``train``, ``evaluate``, ``export``, ``average``, ``soup`` and ``pretrain`` to a ``lesionviewer-train`` parser's subparsers.
 
     Example:
         >>> parser = argparse.ArgumentParser(); sub = parser.add_subparsers(dest="command")
@@ -72,6 +72,16 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
     avg.add_argument("--weight", dest="weights", type=float, action="append",
                      help="each checkpoint's relative weight, in the same order (default: equal)")
     avg.add_argument("--out-run-dir", type=Path, required=True, help="a new run folder for the average")
+
+    soup = sub.add_parser("soup", help="greedy model soup: rank runs by validation, add each to the weight average "
+                                       "only if validation holds, write the chosen average as a run folder")
+    soup.add_argument("--checkpoint", dest="checkpoints", type=Path, action="append", required=True,
+                      help="a candidate .pt checkpoint or run folder (its best); give two or more")
+    soup.add_argument("--out-run-dir", type=Path, required=True,
+                      help="a new run folder for the soup (its steps/ keep every scored average; soup.json the record)")
+    soup.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a config field for scoring, e.g. --set eval.test_time_flip=true")
+    soup.add_argument("--device", default="auto")
 
     pre = sub.add_parser("pretrain", help="supervised 3D pre-training on a COCO-format detection dataset "
                                           "(RGB -> 3 slices, multi-class)")
@@ -152,6 +162,21 @@ def _average(args) -> int:
     return EXIT_OK
 
 
+def _soup(args) -> int:
+    from lesionviewer.training.greedy_soup import greedy_soup
+
+    if len(args.checkpoints) < 2:
+        return fail("soup needs two or more --checkpoint", EXIT_USAGE)
+    soup = greedy_soup(args.checkpoints, args.out_run_dir, args.overrides, args.device)
+    for name in soup.order:
+        print(f"{soup.ingredient_scores[name]:.4f}  {name}")
+    for step in soup.steps:
+        print(f"{step.score:.4f}  + {step.candidate}: {'kept' if step.kept else 'not kept'}")
+    print(f"wrote {args.out_run_dir} (the mean of {len(soup.kept)} of {len(soup.order)} checkpoints; "
+          f"validation {soup.score:.4f})")
+    return EXIT_OK
+
+
 def _pretrain(args) -> int:
     from lesionviewer.paths import resources_dir
     from lesionviewer.training.config import apply_overrides, load_config
@@ -172,4 +197,4 @@ def _pretrain(args) -> int:
 
 #: The subcommand handlers, by name: ``handler(args) -> exit code``.
 HANDLERS = {"train": _train, "evaluate": _evaluate, "export": _export, "average": _average,
-            "pretrain": _pretrain}
+            "soup": _soup, "pretrain": _pretrain}
