@@ -11,6 +11,7 @@ from lesionviewer.commands.train_cli import main
 from lesionviewer.training import runner
 from lesionviewer.training.checkpoint import load_checkpoint
 from lesionviewer.training.greedy_soup import choose_greedy_soup, greedy_soup
+from lesionviewer.training.loop import RunError
 from lesionviewer.training.toy_data import write_toy_deeplesion
 
 
@@ -98,6 +99,13 @@ def test_the_search_writes_the_chosen_average_and_its_record_and_resumes(tmp_pat
     monkeypatch.setattr(runner, "evaluate_checkpoint", lambda *a, **k: pytest.fail("scored again"))
     again = greedy_soup(runs, out, overrides)
     assert again == soup and (out / "checkpoints" / "best.pt").is_file()
+
+    # the same folder with the candidates in another order is another search: refused, nothing overwritten
+    (out / "checkpoints" / "best.pt").unlink()
+    before = (out / "steps" / "ingredient_0" / "score.json").read_bytes()
+    with pytest.raises(RunError, match="another search"):
+        greedy_soup(runs[::-1], out, overrides)
+    assert (out / "steps" / "ingredient_0" / "score.json").read_bytes() == before
 
 
 def test_the_command_line_needs_two_candidates_and_a_new_folder(tmp_path, capsys, make_tiny_run):

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lesionviewer.training.checkpoint import load_checkpoint
 from lesionviewer.training.loop import RunError, checkpoint_paths
 from lesionviewer.util.atomic import atomic_open
 
@@ -127,7 +128,7 @@ def greedy_soup(checkpoints: Sequence[str | Path], out_run_dir: str | Path, over
     is a run folder ``<out_run_dir>/steps/soup_<i>_<j>...`` (indices into ``checkpoints``), each lone
     candidate's score is kept in ``steps/ingredient_<i>``; a folder that already holds a score for
     the same members is not scored again. Raises :class:`~lesionviewer.training.loop.RunError` when
-    ``out_run_dir`` already holds a checkpoint.
+    ``out_run_dir`` already holds a checkpoint, or a step folder of a search over other candidates.
 
     Example:
         >>> greedy_soup(["/nonexistent/a"], "/tmp/never")
@@ -154,14 +155,20 @@ def greedy_soup(checkpoints: Sequence[str | Path], out_run_dir: str | Path, over
         recorded = folder / SCORE_FILE
         if recorded.is_file():
             saved = json.loads(recorded.read_text(encoding="utf-8"))
-            if saved.get("members") == list(members):
-                return float(saved["mean_sensitivity"])
+            if saved.get("members") != list(members):
+                raise RunError(f"{folder}: holds a step of another search ({saved.get('members')}); "
+                               f"give the same candidates in the same order, or a new output folder")
+            return float(saved["mean_sensitivity"])
         if single:
             target: str | Path = members[0]
         else:
             target = folder
-            if not checkpoint_paths(folder)["best"].is_file():
+            written = checkpoint_paths(folder)["best"]
+            if not written.is_file():
                 average_checkpoints(list(members), folder)
+            elif [s["checkpoint"] for s in json.loads(load_checkpoint(written)["averaged_from"])] != list(members):
+                raise RunError(f"{written}: is not the average of {list(members)}; "
+                               f"give the same candidates in the same order, or a new output folder")
         metrics = evaluate_checkpoint(target, "val", folder / "eval", list(overrides), device)
         value = float(metrics["mean_sensitivity"]) if metrics["mean_sensitivity"] is not None else math.nan
         with atomic_open(recorded, "w") as handle:
