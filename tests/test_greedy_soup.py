@@ -106,6 +106,10 @@ def test_the_search_writes_the_chosen_average_and_its_record_and_resumes(tmp_pat
     with pytest.raises(RunError, match="another search"):
         greedy_soup(runs[::-1], out, overrides)
     assert (out / "steps" / "ingredient_0" / "score.json").read_bytes() == before
+    # ... and so is the same search scored with other settings
+    with pytest.raises(RunError, match="another search"):
+        greedy_soup(runs, out, [*overrides, "eval.test_time_flip=true"])
+    assert (out / "steps" / "ingredient_0" / "score.json").read_bytes() == before
 
 
 def test_the_command_line_needs_two_candidates_and_a_new_folder(tmp_path, capsys, make_tiny_run):

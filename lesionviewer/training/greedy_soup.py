@@ -127,7 +127,7 @@ def greedy_soup(checkpoints: Sequence[str | Path], out_run_dir: str | Path, over
     ``eval.test_time_flip=true``), as ``lesionviewer-train evaluate --set`` does. Each scored average
     is a run folder ``<out_run_dir>/steps/soup_<i>_<j>...`` (indices into ``checkpoints``), each lone
     candidate's score is kept in ``steps/ingredient_<i>``; a folder that already holds a score for
-    the same members is not scored again. Raises :class:`~lesionviewer.training.loop.RunError` when
+    the same members and overrides is not scored again. Raises :class:`~lesionviewer.training.loop.RunError` when
     ``out_run_dir`` already holds a checkpoint, or a step folder of a search over other candidates.
 
     Example:
@@ -139,8 +139,6 @@ def greedy_soup(checkpoints: Sequence[str | Path], out_run_dir: str | Path, over
     from lesionviewer.training.runner import evaluate_checkpoint, resolve_checkpoint
     from lesionviewer.training.weight_average import average_checkpoints
 
-    if len(checkpoints) < 2:
-        raise ValueError("a greedy soup needs two or more candidates")
     out = Path(out_run_dir)
     paths = checkpoint_paths(out)
     if paths["best"].exists() or paths["last"].exists():
@@ -153,11 +151,13 @@ def greedy_soup(checkpoints: Sequence[str | Path], out_run_dir: str | Path, over
         single = len(members) == 1
         folder = out / "steps" / (f"ingredient_{numbers[0]}" if single else "soup_" + "_".join(map(str, numbers)))
         recorded = folder / SCORE_FILE
+        step = {"members": list(members), "overrides": list(overrides)}
         if recorded.is_file():
             saved = json.loads(recorded.read_text(encoding="utf-8"))
-            if saved.get("members") != list(members):
-                raise RunError(f"{folder}: holds a step of another search ({saved.get('members')}); "
-                               f"give the same candidates in the same order, or a new output folder")
+            if {key: saved.get(key) for key in step} != step:
+                raise RunError(f"{folder}: holds a step of another search ({saved.get('members')}, "
+                               f"--set {saved.get('overrides')}); give the same candidates in the same order "
+                               f"and the same --set, or a new output folder")
             return float(saved["mean_sensitivity"])
         if single:
             target: str | Path = members[0]
@@ -170,9 +170,9 @@ def greedy_soup(checkpoints: Sequence[str | Path], out_run_dir: str | Path, over
                 raise RunError(f"{written}: is not the average of {list(members)}; "
                                f"give the same candidates in the same order, or a new output folder")
         metrics = evaluate_checkpoint(target, "val", folder / "eval", list(overrides), device)
-        value = float(metrics["mean_sensitivity"]) if metrics["mean_sensitivity"] is not None else math.nan
+        value = float(metrics["mean_sensitivity"])
         with atomic_open(recorded, "w") as handle:
-            handle.write(json.dumps({"members": list(members), "mean_sensitivity": value}, indent=2))
+            handle.write(json.dumps({**step, "mean_sensitivity": value}, indent=2))
         return value
 
     soup = choose_greedy_soup(files, score)
