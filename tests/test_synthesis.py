@@ -223,3 +223,37 @@ def test_synthesize_command_takes_every_ct_in_a_folder_with_labels_beside_it(tmp
     # liver lesions can only come from the NIfTI host, the one with labels beside it
     types = {t for ks in slices for t in ks.lesion_types}
     assert types <= {1, 2, 4, 7, 8}
+
+
+def test_type_first_mix_follows_deeplesion_where_the_host_slices_would_not(tmp_path):
+    host, labels = abdomen_host(6)
+    labels[1:] = 0  # the liver label on the first of twelve slices only
+    shares = {}
+    for mix in ("slice", "deeplesion"):
+        write_synthetic_training_data([Host("abd", host, labels)], tmp_path / mix, samples=60, seed=3,
+                                      val_fraction=0.0, type_mix=mix)
+        rows = list(csv.DictReader(open(tmp_path / mix / "DL_info.csv", newline="")))
+        liver = [r for r in rows if r["Coarse_lesion_type"] == "4"]
+        assert liver and all(r["Key_slice_index"] == "1" for r in liver)  # 1-based in the table
+        shares[mix] = len(liver) / len(rows)
+    # DeepLesion: liver is 700 of the 2,621 lesions of the types this host holds (0.27 of first lesions);
+    # drawn by slice, one slice in twelve offers it
+    assert shares["deeplesion"] > 0.12 and shares["deeplesion"] > 2.5 * shares["slice"]
+
+
+def test_unknown_type_mix_is_refused(tmp_path):
+    host, labels = abdomen_host(1)
+    with pytest.raises(ValueError, match="type_mix 'organ'"):
+        write_synthetic_training_data([Host("abd", host, labels)], tmp_path, samples=1, type_mix="organ")
+
+
+def test_merge_splits_keeps_only_the_asked_splits_rows_and_series(tmp_path):
+    host, labels = abdomen_host(5)
+    write_synthetic_training_data([Host("abd", host, labels)], tmp_path / "a", samples=6, seed=2, val_fraction=0.5)
+    source = list(csv.DictReader(open(tmp_path / "a" / "DL_info.csv", newline="")))
+    assert {r["Train_Val_Test"] for r in source} == {"1", "2"}
+    summary = write_synthetic_training_data([], tmp_path / "held", samples=0, merge=[tmp_path / "a"], merge_splits=[2, 3])
+    rows = list(csv.DictReader(open(tmp_path / "held" / "DL_info.csv", newline="")))
+    assert summary["merged_rows"] == len(rows) == sum(r["Train_Val_Test"] == "2" for r in source)
+    series = {r["File_name"].rsplit("_", 1)[0] for r in rows}
+    assert {p.name for p in (tmp_path / "held" / "Images_png").iterdir()} == series

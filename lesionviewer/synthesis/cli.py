@@ -85,8 +85,34 @@ def add_synthesize_parser(sub) -> None:
     p.add_argument("--val-fraction", type=float, default=0.08)
     p.add_argument("--first-patient", type=int, default=500000,
                    help="number of the first synthetic patient (separate runs to be merged need separate ranges)")
+    p.add_argument("--type-mix", choices=("slice", "deeplesion"), default="slice",
+                   help="slice: a key slice first, then types it can hold (the mix follows the hosts' anatomy); "
+                        "deeplesion: the type first, from DeepLesion's mix of the types some host can hold")
     p.add_argument("--merge", action="append", default=[], type=Path, metavar="DIR",
                    help="also take another DeepLesion-layout set (e.g. phantoms) with its splits (repeatable)")
+    p.add_argument("--merge-splits", type=parse_splits, default=None, metavar="LIST",
+                   help="take only these splits of the --merge sets: train, val, test, comma-separated "
+                        "(default: all)")
+
+
+SPLIT_NUMBERS = {"train": 1, "val": 2, "test": 3}
+
+
+def parse_splits(text: str) -> list[int]:
+    """``"val,test"`` -> ``[2, 3]`` (DeepLesion's ``Train_Val_Test`` numbers).
+
+    Example:
+        >>> parse_splits("val,test")
+        [2, 3]
+        >>> parse_splits("dev")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: 'dev': expected train, val or test, comma-separated
+    """
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names or any(name not in SPLIT_NUMBERS for name in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected train, val or test, comma-separated")
+    return sorted({SPLIT_NUMBERS[name] for name in names})
 
 
 def load_hosts(specs: list) -> list:
@@ -214,7 +240,9 @@ def run_synthesize(args) -> int:
 
     summary = write_synthetic_training_data(hosts, args.out, args.samples, seed=args.seed,
                                             context_mm=args.context_mm, val_fraction=args.val_fraction,
-                                            merge=args.merge, progress=progress, first_patient=args.first_patient)
+                                            merge=args.merge, progress=progress, first_patient=args.first_patient,
+                                            type_mix=getattr(args, "type_mix", "slice"),
+                                            merge_splits=getattr(args, "merge_splits", None))
     summary["hosts"] = [h.name for h in hosts]
     print(json.dumps(summary, indent=2))
     return 0

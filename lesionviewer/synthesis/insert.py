@@ -146,6 +146,9 @@ class SynthesisResult:
         return out
 
 
+#: Placement pixels a slice needs for a lesion type to be drawn there.
+MIN_PLACEMENT_PIXELS = 30
+
 def _choose_centre(rng: np.random.Generator, maps: TissueMaps, z: int, type_code: int, short_mm: float,
                    taken: list[tuple[float, float, float]]) -> tuple[int, int] | None:
     place = maps.placement(z, type_code)
@@ -298,7 +301,7 @@ def insert_lesions(volume, maps: TissueMaps, rng: np.random.Generator, count: in
         if types is not None:
             type_code = int(types[len(lesions)])
         else:
-            here = [t for t in range(1, 9) if maps.placement(z, t).sum() >= 30]
+            here = [t for t in range(1, 9) if maps.placement(z, t).sum() >= MIN_PLACEMENT_PIXELS]
             if not here:
                 continue
             codes, p = type_weights(here)

@@ -36,7 +36,8 @@ from PIL import Image
 
 from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
 from lesionviewer.phantom.deeplesion_writer import PNG_OFFSET, fmt_numbers, lesion_window, write_dl_info
-from lesionviewer.synthesis.insert import insert_lesions
+from lesionviewer.synthesis.insert import MIN_PLACEMENT_PIXELS, insert_lesions
+from lesionviewer.synthesis.statistics import type_weights
 from lesionviewer.synthesis.real_lesions import MIN_ANNOTATED_MM, RealLesion, boxes_by_slice, keep_away_mask
 from lesionviewer.synthesis.tissue import TissueMaps
 
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 
 #: Synthetic samples are patients from here on; merged sets keep theirs below it.
 FIRST_SYNTHETIC_PATIENT = 500000
+
+#: How lesion types are drawn (see :func:`write_synthetic_training_data`).
+TYPE_MIXES = ("slice", "deeplesion")
 
 
 @dataclass
@@ -135,12 +139,23 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
                                   lesion_count_weights: tuple[float, ...] = (0.5, 0.3, 0.2),
                                   val_fraction: float = 0.08, min_annotated_mm: float = MIN_ANNOTATED_MM,
                                   merge: Sequence[str | Path] = (), progress=None,
-                                  first_patient: int = FIRST_SYNTHETIC_PATIENT) -> dict:
+                                  first_patient: int = FIRST_SYNTHETIC_PATIENT, type_mix: str = "slice",
+                                  merge_splits: Sequence[int] | None = None) -> dict:
     """Write ``samples`` synthetic key slices from ``hosts`` (and merge ``merge`` sets) under ``out``.
 
     Returns a summary (samples, lesions, per-type counts, real-lesion samples, merged rows). The
     same ``seed`` writes the same data. Synthetic patients are numbered from ``first_patient``
     (give separate runs separate ranges before merging them).
+
+    ``type_mix`` says how a sample's lesion types are drawn. ``"slice"``: a host and a key slice
+    first, then each lesion's type from DeepLesion's mix of the types that slice can hold, so the
+    mix follows what the hosts' slices show (chest hosts give many lung nodules). ``"deeplesion"``:
+    the first lesion's type first, from DeepLesion's mix of every type some host can hold
+    (:func:`draw_type_first`), then a host that holds it and a key slice with room for it; the
+    other lesions of the sample as in ``"slice"``.
+
+    ``merge_splits`` keeps only the merged rows of those splits (1 train, 2 validation, 3 test), e.g.
+    to reuse another set's validation and test rows with new training rows; ``None`` keeps all.
 
     Example:
         >>> write_synthetic_training_data([], "/nonexistent", samples=1)
@@ -150,6 +165,8 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
     """
     if not hosts and samples > 0:
         raise ValueError("no host volumes: give at least one real CT (lesionviewer-train synthesize --host PATH)")
+    if type_mix not in TYPE_MIXES:
+        raise ValueError(f"type_mix {type_mix!r}: expected one of {', '.join(TYPE_MIXES)}")
     out = Path(out)
     (out / "Images_png").mkdir(parents=True, exist_ok=True)
     real_boxes = [h.real_boxes for h in hosts]
@@ -157,6 +174,7 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
                        if boxes else None) for h, boxes in zip(hosts, real_boxes)]
     weights = np.array([h.weight for h in hosts] or [1.0], float)
     weights = weights / weights.sum()
+    host_types = [set(m.available_types()) for m in maps] if type_mix == "deeplesion" and samples > 0 else []
     rows: list[dict[str, str]] = []
     per_type: dict[int, int] = {}
     patient = int(first_patient)
@@ -165,14 +183,24 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
     while done < samples and attempts < samples * 5:
         rng = np.random.default_rng([int(seed), attempts])
         attempts += 1
-        h = int(rng.choice(len(hosts), p=weights))
+        count = int(rng.choice(lesions_per_slice, p=np.asarray(lesion_count_weights) / sum(lesion_count_weights)))
+        types = None
+        if type_mix == "deeplesion":
+            drawn = draw_type_first(rng, maps, host_types, weights)
+            if drawn is None:
+                continue
+            h, key, first_type = drawn
+            others = [t for t in range(1, 9) if maps[h].placement(key, t).sum() >= MIN_PLACEMENT_PIXELS]
+            codes, p = type_weights(others)
+            types = [first_type] + [int(rng.choice(codes, p=p)) for _ in range(count - 1)]
+        else:
+            h = int(rng.choice(len(hosts), p=weights))
+            key = int(rng.integers(0, hosts[h].volume.shape[0]))
         host, tissue = hosts[h], maps[h]
         nz = host.volume.shape[0]
         half = int(np.ceil(context_mm / host.slice_step_mm)) + 1
-        key = int(rng.integers(0, nz))
         lo, hi = max(0, key - half), min(nz, key + half + 1)
-        count = int(rng.choice(lesions_per_slice, p=np.asarray(lesion_count_weights) / sum(lesion_count_weights)))
-        result = insert_lesions(host.volume, tissue, rng, count=count, key_slice=key, z_range=(lo, hi))
+        result = insert_lesions(host.volume, tissue, rng, count=count, key_slice=key, z_range=(lo, hi), types=types)
         marked = [les for les in result.lesions if key in les.slices
                   and les.slices[key].long_px * min(host.volume.spacing[1:]) >= min_annotated_mm]
         if not marked:
@@ -200,10 +228,46 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
             rows.append(_box_row(series, patient, z, box, type_code, host, 1))
             patient += 1
             real += 1
-    merged = sum(_merge(Path(m), out, rows) for m in merge)
+    merged = sum(_merge(Path(m), out, rows, merge_splits) for m in merge)
     write_dl_info(rows, out / "DL_info.csv")
     return {"samples": done, "lesions": int(sum(per_type.values())), "per_type": dict(sorted(per_type.items())),
             "real_lesion_samples": real, "merged_rows": merged, "rows": len(rows)}
+
+
+def draw_type_first(rng: np.random.Generator, maps: Sequence[TissueMaps], host_types: Sequence[set[int]],
+                    host_weights: np.ndarray, slice_tries: int = 30) -> tuple[int, int, int] | None:
+    """Draw ``(host index, key slice, type)`` type first: DeepLesion's mix of the types some host holds.
+
+    The type comes from :func:`~lesionviewer.synthesis.statistics.type_weights` over the union of
+    ``host_types`` (each host's :meth:`TissueMaps.available_types`); the host from those holding it,
+    by ``host_weights``; the key slice at random among the host's slices with room for it (at least
+    :data:`MIN_PLACEMENT_PIXELS` placement pixels), up to ``slice_tries`` tries. ``None`` when no
+    slice was found (the caller draws again).
+
+    Example:
+        >>> import numpy as np
+        >>> from lesionviewer.io import Volume
+        >>> hu = np.full((2, 60, 60), -1000, np.int16); hu[:, 5:55, 5:55] = 40
+        >>> maps = [TissueMaps(Volume(hu, (2.0, 1.0, 1.0)))]
+        >>> draws = [draw_type_first(np.random.default_rng(s), maps, [{2, 7}], np.ones(1)) for s in range(200)]
+        >>> share = sum(d[2] == 2 for d in draws) / 200  # DeepLesion's 1173 abdomen : 339 soft tissue = 0.78
+        >>> sorted({d[2] for d in draws}), 0.7 < share < 0.85
+        ([2, 7], True)
+    """
+    union = sorted(set().union(*host_types)) if host_types else []
+    if not union:
+        raise ValueError("no lesion type can be placed in any host")
+    codes, p = type_weights(union)
+    type_code = int(rng.choice(codes, p=p))
+    holders = [i for i, types in enumerate(host_types) if type_code in types]
+    w = np.asarray([host_weights[i] for i in holders], float)
+    h = holders[int(rng.choice(len(holders), p=w / w.sum()))]
+    nz = maps[h].hu.shape[0]
+    for _ in range(slice_tries):
+        z = int(rng.integers(0, nz))
+        if maps[h].placement(z, type_code).sum() >= MIN_PLACEMENT_PIXELS:
+            return h, z, type_code
+    return None
 
 
 def _spacing(host: Host) -> tuple[float, float, float]:
@@ -233,13 +297,17 @@ def _box_row(series: str, patient: int, z: int, box, type_code: int, host: Host,
                 (cx / nx, cy / ny, z / max(nz, 1)), type_code, nz, _spacing(host), (ny, nx), split)
 
 
-def _merge(source: Path, out: Path, rows: list[dict[str, str]]) -> int:
-    """Hard-link (or copy) another DeepLesion-layout set's series into ``out`` and append its rows."""
+def _merge(source: Path, out: Path, rows: list[dict[str, str]], splits: Sequence[int] | None = None) -> int:
+    """Hard-link (or copy) another DeepLesion-layout set's series into ``out`` and append its rows
+    (only those of ``splits`` when given)."""
     table = source / "DL_info.csv"
     if not table.is_file():
         raise FileNotFoundError(f"{table}: not found; --merge takes a folder with Images_png/ and DL_info.csv")
     with open(table, newline="", encoding="utf-8") as f:
         merged = list(csv.DictReader(f))
+    if splits is not None:
+        keep = {str(int(s)) for s in splits}
+        merged = [row for row in merged if row["Train_Val_Test"].strip() in keep]
     for row in merged:
         series = row["File_name"].rsplit("_", 1)[0]
         target = out / "Images_png" / series
