@@ -257,3 +257,19 @@ def test_merge_splits_keeps_only_the_asked_splits_rows_and_series(tmp_path):
     assert summary["merged_rows"] == len(rows) == sum(r["Train_Val_Test"] == "2" for r in source)
     series = {r["File_name"].rsplit("_", 1)[0] for r in rows}
     assert {p.name for p in (tmp_path / "held" / "Images_png").iterdir()} == series
+
+
+def test_synthesize_command_passes_type_mix_and_merge_splits_through(tmp_path, capsys):
+    from lesionviewer.training.cli import main
+
+    host, labels = abdomen_host(7)
+    write_synthetic_training_data([Host("abd", host, labels)], tmp_path / "a", samples=4, seed=4, val_fraction=0.5)
+    assert main(["synthesize", "--out", str(tmp_path / "held"), "--samples", "0", "--merge", str(tmp_path / "a"),
+                 "--merge-splits", "val"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "held" / "DL_info.csv", newline="")))
+    assert rows and {r["Train_Val_Test"] for r in rows} == {"2"}
+    for bad in (["--type-mix", "organ"], ["--merge-splits", "dev"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["synthesize", "--out", str(tmp_path / "x"), "--samples", "0", *bad])
+        assert exit_info.value.code == 2
+    assert "invalid choice: 'organ'" in capsys.readouterr().err
