@@ -105,6 +105,30 @@ def test_cli_exit_codes(tiny_model, capsys, extra, code, message):
     assert message in capsys.readouterr().err
 
 
+def test_cli_ensemble_of_a_model_with_itself_counts_what_the_model_alone_counts(tiny_model, ct_and_labels, tmp_path):
+    # two identical members pair every box with itself: same boxes, same (mean) scores
+    ct, labels = ct_and_labels
+    counts = []
+    for models in ([tiny_model], [tiny_model, tiny_model]):
+        out = tmp_path / f"r{len(models)}.json"
+        args = [a for m in models for a in ("--model", str(m))]
+        assert main(["evaluate-real", *args, "--lesion-free", str(ct), "--threshold", "0.0", "--out", str(out)]) == EXIT_OK
+        result = json.loads(out.read_text())
+        counts.append(result["lesion_free"][0]["num_findings"])
+    assert result["model"] == [str(tiny_model)] * 2 and result["model_name"] == "tiny + tiny"
+    assert counts[0] == counts[1] > 0
+
+
+@pytest.mark.parametrize("times, extra, message", [
+    (3, [], "--model given 3 times"),
+    (2, ["--record-in-card"], "--record-in-card needs one --model"),
+])
+def test_cli_refuses_more_than_two_models_and_recording_an_ensemble(tiny_model, capsys, times, extra, message):
+    args = [a for _ in range(times) for a in ("--model", str(tiny_model))]
+    assert main(["evaluate-real", *args, "--lesion-free", "x.nii.gz", *extra]) == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
 def test_cli_missing_model_is_a_data_error(tmp_path, capsys):
     assert main(["evaluate-real", "--model", str(tmp_path / "none.safetensors"), "--lesion-free", "x"]) == EXIT_DATA
     assert "none.safetensors: no such file" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """``lesionviewer-train evaluate-real``: a detector file measured on real CT, as a table and a JSON file.
 
-    lesionviewer-train evaluate-real --model M.safetensors [--deeplesion-keyslices DIR] [--lidc DIR]
+    lesionviewer-train evaluate-real --model M.safetensors [--model M2.safetensors] [--deeplesion-keyslices DIR] [--lidc DIR]
         [--lesion-free PATH ...] [--organs CT_PATH LABELS_PATH] [--threshold 0.5] [--out result.json]
         [--record-in-card]
 
@@ -15,8 +15,8 @@ Example:
     >>> parser = argparse.ArgumentParser(); sub = parser.add_subparsers(dest="command")
     >>> add_evaluate_real_parser(sub)
     >>> args = parser.parse_args(["evaluate-real", "--model", "m.safetensors", "--lesion-free", "a.nii.gz", "b.nii.gz"])
-    >>> args.model.name, [p.name for p in args.lesion_free], args.threshold
-    ('m.safetensors', ['a.nii.gz', 'b.nii.gz'], 0.5)
+    >>> [m.name for m in args.model], [p.name for p in args.lesion_free], args.threshold
+    (['m.safetensors'], ['a.nii.gz', 'b.nii.gz'], 0.5)
 """
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def add_evaluate_real_parser(sub) -> None:
     """
     p = sub.add_parser("evaluate-real", help="measure a detector file on real CT (DeepLesion key slices, LIDC, "
                                              "lesion-free series, organ labels)")
-    p.add_argument("--model", type=Path, required=True, help="the detector file (.safetensors)")
+    p.add_argument("--model", type=Path, required=True, action="append",
+                   help="the detector file (.safetensors); given twice, the two files' findings fused per slice "
+                        "(an output ensemble, lesionviewer.detection.ensemble)")
     p.add_argument("--deeplesion-keyslices", type=Path, metavar="DIR",
                    help="folder with Images_png/<series>/<slice>.png and DL_info*.csv (key slice alone as context)")
     p.add_argument("--lidc", type=Path, metavar="DIR", help="LIDC folder: the DICOM slices and the reader XML")
@@ -172,10 +174,17 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
         return fail("nothing to evaluate: give --deeplesion-keyslices, --lidc, --lesion-free and/or --organs", EXIT_USAGE)
     if not 0.0 <= args.threshold <= 1.0:
         return fail(f"--threshold must be between 0 and 1, not {args.threshold}", EXIT_USAGE)
+    models = args.model if isinstance(args.model, list) else [args.model]
+    if len(models) > 2:
+        return fail(f"--model given {len(models)} times: one file, or two for an ensemble", EXIT_USAGE)
+    if len(models) == 2 and getattr(args, "record_in_card", False):
+        return fail("--record-in-card needs one --model: an ensemble has no card of its own", EXIT_USAGE)
     from lesionviewer.detection import Detector, DeviceUnavailableError
+    from lesionviewer.detection.ensemble import EnsembleDetector
 
     try:
-        detector = Detector.from_file(args.model, device=args.device)
+        members = [Detector.from_file(model, device=args.device) for model in models]
+        detector = members[0] if len(members) == 1 else EnsembleDetector(members)
     except DeviceUnavailableError as exc:
         return fail(str(exc), EXIT_USAGE)
     except ModelFileError as exc:
@@ -187,7 +196,8 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
                                lidc_box_padding_px=args.lidc_box_padding)
     except LoadError as exc:
         return fail(str(exc), EXIT_DATA)
-    result = {"model": str(args.model), "model_name": detector.model_name, "device": str(detector.device), **result}
+    model = str(models[0]) if len(models) == 1 else [str(m) for m in models]
+    result = {"model": model, "model_name": detector.model_name, "device": str(detector.device), **result}
     print(format_table(result))
     if args.out is not None:
         atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
@@ -198,6 +208,6 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
         for key, folder in (("deeplesion", args.deeplesion_keyslices), ("lidc", args.lidc)):
             if key in result and folder is not None:
                 result[key]["folder"] = str(folder)
-        record_real_ct_in_card(args.model, result)
-        print(f"recorded in the card of {args.model} (metrics.real_ct)")
+        record_real_ct_in_card(models[0], result)
+        print(f"recorded in the card of {models[0]} (metrics.real_ct)")
     return EXIT_OK
