@@ -249,7 +249,7 @@ def test_unknown_type_mix_is_refused(tmp_path):
 
 def test_merge_splits_keeps_only_the_asked_splits_rows_and_series(tmp_path):
     host, labels = abdomen_host(5)
-    write_synthetic_training_data([Host("abd", host, labels)], tmp_path / "a", samples=6, seed=2, val_fraction=0.5)
+    write_synthetic_training_data([Host("abd", host, labels)], tmp_path / "a", samples=6, seed=3, val_fraction=0.5)
     source = list(csv.DictReader(open(tmp_path / "a" / "DL_info.csv", newline="")))
     assert {r["Train_Val_Test"] for r in source} == {"1", "2"}
     summary = write_synthetic_training_data([], tmp_path / "held", samples=0, merge=[tmp_path / "a"], merge_splits=[2, 3])
@@ -263,7 +263,7 @@ def test_synthesize_command_passes_type_mix_and_merge_splits_through(tmp_path, c
     from lesionviewer.training.cli import main
 
     host, labels = abdomen_host(7)
-    write_synthetic_training_data([Host("abd", host, labels)], tmp_path / "a", samples=4, seed=4, val_fraction=0.5)
+    write_synthetic_training_data([Host("abd", host, labels)], tmp_path / "a", samples=6, seed=3, val_fraction=0.5)
     assert main(["synthesize", "--out", str(tmp_path / "held"), "--samples", "0", "--merge", str(tmp_path / "a"),
                  "--merge-splits", "val"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "held" / "DL_info.csv", newline="")))
@@ -273,3 +273,16 @@ def test_synthesize_command_passes_type_mix_and_merge_splits_through(tmp_path, c
             main(["synthesize", "--out", str(tmp_path / "x"), "--samples", "0", *bad])
         assert exit_info.value.code == 2
     assert "invalid choice: 'organ'" in capsys.readouterr().err
+
+
+def test_the_default_type_mix_writes_what_a_seed_wrote_before_type_mix_existed(tmp_path):
+    # key slices and types of seed 9, written by the code before --type-mix (commit d460f60); the draws' order
+    # is part of what a seed means, so data sets of earlier runs can be written again
+    host, labels = abdomen_host(3)
+    write_synthetic_training_data([Host("abd", host, labels)], tmp_path, samples=5, seed=9)
+    rows = list(csv.DictReader(open(tmp_path / "DL_info.csv", newline="")))
+    assert [(r["File_name"][:-4], r["Coarse_lesion_type"]) for r in rows] == [
+        ("500000_01_01_012", "8"), ("500000_01_01_012", "2"), ("500001_01_01_005", "4"), ("500001_01_01_005", "2"),
+        ("500001_01_01_005", "4"), ("500002_01_01_009", "7"), ("500002_01_01_009", "2"), ("500002_01_01_009", "4"),
+        ("500003_01_01_003", "4"), ("500003_01_01_003", "4"), ("500004_01_01_008", "4"), ("500004_01_01_008", "2"),
+        ("500004_01_01_008", "8")]

@@ -183,9 +183,11 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
     while done < samples and attempts < samples * 5:
         rng = np.random.default_rng([int(seed), attempts])
         attempts += 1
-        count = int(rng.choice(lesions_per_slice, p=np.asarray(lesion_count_weights) / sum(lesion_count_weights)))
+        count_p = np.asarray(lesion_count_weights) / sum(lesion_count_weights)
         types = None
+        # the draws' order is part of what a seed means: "slice" keeps the order older data sets were written in
         if type_mix == "deeplesion":
+            count = int(rng.choice(lesions_per_slice, p=count_p))
             drawn = draw_type_first(rng, maps, host_types, weights)
             if drawn is None:
                 continue
@@ -196,6 +198,7 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
         else:
             h = int(rng.choice(len(hosts), p=weights))
             key = int(rng.integers(0, hosts[h].volume.shape[0]))
+            count = int(rng.choice(lesions_per_slice, p=count_p))
         host, tissue = hosts[h], maps[h]
         nz = host.volume.shape[0]
         half = int(np.ceil(context_mm / host.slice_step_mm)) + 1
