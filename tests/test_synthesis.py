@@ -234,11 +234,14 @@ def test_type_first_mix_follows_deeplesion_where_the_host_slices_would_not(tmp_p
                                       val_fraction=0.0, type_mix=mix)
         rows = list(csv.DictReader(open(tmp_path / mix / "DL_info.csv", newline="")))
         liver = [r for r in rows if r["Coarse_lesion_type"] == "4"]
-        assert liver and all(r["Key_slice_index"] == "1" for r in liver)  # 1-based in the table
-        shares[mix] = len(liver) / len(rows)
-    # DeepLesion: liver is 700 of the 2,621 lesions of the types this host holds (0.27 of first lesions);
-    # drawn by slice, one slice in twelve offers it
-    assert shares["deeplesion"] > 0.12 and shares["deeplesion"] > 2.5 * shares["slice"]
+        assert all(r["Key_slice_index"] == "1" for r in liver)  # 1-based in the table
+        first: dict[str, str] = {}
+        for r in rows:  # a sample's first row is its first lesion, the one drawn type first
+            first.setdefault(r["File_name"], r["Coarse_lesion_type"])
+        shares[mix] = sum(t == "4" for t in first.values()) / len(first)
+    # DeepLesion: liver is 700 of the 2,621 lesions of the types this host holds, 0.27 of first lesions type first;
+    # drawn by slice, only one key slice in twelve offers it
+    assert shares["deeplesion"] >= 0.2 and shares["deeplesion"] >= 2 * shares["slice"]
 
 
 def test_unknown_type_mix_is_refused(tmp_path):
