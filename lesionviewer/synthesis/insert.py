@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 DEEPLESION_BOX_PADDING_PX = 5.0
 
+#: Placement pixels a slice needs for a lesion type to be drawn there.
+MIN_PLACEMENT_PIXELS = 30
+
 
 @dataclass
 class SyntheticLesion:
@@ -145,9 +148,6 @@ class SynthesisResult:
             region[lesion.mask & (region == 0)] = i + 1
         return out
 
-
-#: Placement pixels a slice needs for a lesion type to be drawn there.
-MIN_PLACEMENT_PIXELS = 30
 
 def _choose_centre(rng: np.random.Generator, maps: TissueMaps, z: int, type_code: int, short_mm: float,
                    taken: list[tuple[float, float, float]]) -> tuple[int, int] | None:
