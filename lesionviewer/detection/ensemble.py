@@ -107,8 +107,7 @@ class EnsembleDetector:
             for box, score in zip(fused["boxes"].tolist(), fused["scores"].tolist()):
                 if score >= self.score_floor:
                     out.append(Finding.from_pixel_box(volume, index, box, score, self.model_name))
-        out.sort(key=lambda f: (f.slice_index, -f.score))
-        return out
+        return out  # slices in order, each by falling score (fuse_two_passes sorts)
 
 
 def _as_output(findings: list[Finding]) -> dict[str, torch.Tensor]:

@@ -95,9 +95,6 @@ def add_synthesize_parser(sub) -> None:
                         "(default: all)")
 
 
-SPLIT_NUMBERS = {"train": 1, "val": 2, "test": 3}
-
-
 def parse_splits(text: str) -> list[int]:
     """``"val,test"`` -> ``[2, 3]`` (DeepLesion's ``Train_Val_Test`` numbers).
 
@@ -109,10 +106,13 @@ def parse_splits(text: str) -> list[int]:
         ...
         argparse.ArgumentTypeError: 'dev': expected train, val or test, comma-separated
     """
+    from lesionviewer.training.key_slices import SPLIT_CODES
+
+    numbers = {name: code for code, name in SPLIT_CODES.items()}
     names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names or any(name not in SPLIT_NUMBERS for name in names):
+    if not names or any(name not in numbers for name in names):
         raise argparse.ArgumentTypeError(f"{text!r}: expected train, val or test, comma-separated")
-    return sorted({SPLIT_NUMBERS[name] for name in names})
+    return sorted({numbers[name] for name in names})
 
 
 def load_hosts(specs: list) -> list:

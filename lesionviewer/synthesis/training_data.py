@@ -257,7 +257,7 @@ def draw_type_first(rng: np.random.Generator, maps: Sequence[TissueMaps], host_t
         >>> sorted({d[2] for d in draws}), 0.7 < share < 0.85
         ([2, 7], True)
     """
-    union = sorted(set().union(*host_types)) if host_types else []
+    union: set[int] = set().union(*host_types)
     if not union:
         raise ValueError("no lesion type can be placed in any host")
     codes, p = type_weights(union)
