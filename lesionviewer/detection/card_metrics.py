@@ -22,9 +22,17 @@ from typing import Any
 
 
 def set_card_metric(model_path: str | Path, key: str, value: Any) -> None:
-    """Set ``metrics[key] = value`` in the card of the model file at ``model_path`` (see the module's example)."""
-    from lesionviewer.detection.model_file import load_model, save_model
+    """Set ``metrics[key] = value`` in the card of the model file at ``model_path`` (see the module's example).
 
+    An ensemble file's own card is the one changed (its members' cards record what each measured alone).
+    """
+    from lesionviewer.detection.model_file import load_model, read_card, save_model
+
+    if read_card(model_path).ensemble_members:
+        from lesionviewer.detection.ensemble_file import set_ensemble_metric
+
+        set_ensemble_metric(model_path, key, value)
+        return
     model, card = load_model(model_path, device="cpu")
     fields = card.to_dict()
     fields["metrics"] = {**card.metrics, key: value}

@@ -51,7 +51,7 @@ from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.flat_trunk import FlatTrunk, flat_trunk_problem, flat_windows_to_2d
 from lesionviewer.detection.flip_fusion import fuse_with_mirror
 from lesionviewer.detection.model_card import ModelCard
-from lesionviewer.detection.model_file import ModelFileError, apply_card_to_transform, load_model
+from lesionviewer.detection.model_file import ModelFileError, apply_card_to_transform, load_model, read_card
 from lesionviewer.detection.networks.backbone import ContextBackboneWithFPN
 from lesionviewer.detection.volume_mode import shared_trunk, volume_mode_problem, windows_to_2d, z_halo
 from lesionviewer.detection.weights_check import NonFiniteWeightsError, check_finite_weights
@@ -184,12 +184,15 @@ class Detector:
             self.model.rpn._post_nms_top_n["testing"] = int(proposals)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, device: str | torch.device = "auto", **options: Any) -> "Detector":
+    def from_file(cls, path: str | os.PathLike, device: str | torch.device = "auto", **options: Any) -> Any:
         """Load a model file (see :func:`~lesionviewer.detection.model_file.load_model`) onto ``device``.
 
         ``device="auto"`` takes CUDA, else Apple MPS, else the CPU. Raises ``ModelFileError`` for a
         bad file (weights holding NaN or infinity included) and ``DeviceUnavailableError`` for an
-        explicitly requested GPU that is not there.
+        explicitly requested GPU that is not there. A file holding an ensemble
+        (:mod:`~lesionviewer.detection.ensemble_file`) gives an
+        :class:`~lesionviewer.detection.ensemble.EnsembleDetector` of two Detectors built with the
+        same ``options``; it detects like a Detector.
 
         Example:
             >>> Detector.from_file("no/such/model.safetensors")  # doctest: +ELLIPSIS
@@ -197,11 +200,19 @@ class Detector:
             ...
             lesionviewer.detection.model_file.ModelFileError: no/such/model.safetensors: no such file
         """
+        card = read_card(path)
+        if card.ensemble_members:
+            from lesionviewer.detection.ensemble import EnsembleDetector
+            from lesionviewer.detection.ensemble_file import load_ensemble
+
+            members = load_ensemble(path, device="cpu")
+            for model, _ in members:
+                _check_finite(path, model)
+            chosen = pick_device(device)
+            return EnsembleDetector([cls(model, member_card, device=chosen, **options) for model, member_card in members],
+                                    score_floor=options.get("score_floor", SCORE_FLOOR), card=card)
         model, card = load_model(path, device="cpu")
-        try:
-            check_finite_weights(model.state_dict(), os.fspath(path))
-        except NonFiniteWeightsError as err:
-            raise ModelFileError(path, err.reason) from None
+        _check_finite(path, model)
         return cls(model, card, device=pick_device(device), **options)
 
     @property
@@ -280,7 +291,7 @@ class Detector:
             found: list[Finding] = []
             done = 0
             while True:
-                if _is_cancelled(cancel):
+                if is_cancelled(cancel):
                     break
                 try:
                     batch, outputs = next(batches)
@@ -288,20 +299,9 @@ class Detector:
                     break
                 if mirrored is not None:
                     outputs = self._fused(outputs, next(mirrored)[1], int(source.hu.shape[-1]))
-                for index, output in zip(batch, outputs):
-                    keep = output["scores"] >= self.score_floor
-                    boxes, scores = output["boxes"][keep].tolist(), output["scores"][keep].tolist()
-                    on_slice = sorted(
-                        (Finding.from_pixel_box(volume, index, box, score, card.name)
-                         for box, score in zip(boxes, scores)),
-                        key=lambda f: -f.score,
-                    )
-                    found.extend(on_slice)
-                    if on_findings is not None:
-                        on_findings(index, on_slice)
-                done += len(batch)
-                if progress is not None:
-                    progress(done, len(order))
+                per_slice = [(index, slice_findings(volume, index, output, self.score_floor, card.name))
+                             for index, output in zip(batch, outputs)]
+                done = report_batch(found, per_slice, done, len(order), progress, on_findings)
         found.sort(key=lambda f: (f.slice_index, -f.score))
         return found
 
@@ -462,6 +462,54 @@ class Detector:
                 for d in detections]
 
 
+def slice_findings(volume, index: int, output: dict[str, torch.Tensor], score_floor: float,
+                   model_name: str) -> list[Finding]:
+    """The findings on slice ``index`` from one detection dict (pixel ``boxes``, ``scores``): those
+    scoring at least ``score_floor``, by falling score.
+
+    Example:
+        >>> from lesionviewer.io import Volume
+        >>> vol = Volume(np.zeros((1, 8, 8), np.int16), (1.0, 1.0, 1.0))
+        >>> out = {"boxes": torch.tensor([[0., 0., 2., 2.], [1., 1., 3., 3.]]), "scores": torch.tensor([0.3, 0.9])}
+        >>> [f.score for f in slice_findings(vol, 0, out, 0.5, "m")]
+        [0.8999999761581421]
+    """
+    keep = output["scores"] >= score_floor
+    boxes, scores = output["boxes"][keep].tolist(), output["scores"][keep].tolist()
+    return sorted((Finding.from_pixel_box(volume, index, box, score, model_name) for box, score in zip(boxes, scores)),
+                  key=lambda f: -f.score)
+
+
+def report_batch(found: list[Finding], per_slice: list[tuple[int, list[Finding]]], done: int, total: int,
+                 progress: Callable[[int, int], Any] | None,
+                 on_findings: Callable[[int, list[Finding]], Any] | None) -> int:
+    """Add a finished batch's ``(slice, findings)`` to ``found``, tell ``on_findings`` per slice and
+    ``progress(done, total)`` once; returns the new count of slices done.
+
+    Example:
+        >>> seen = []
+        >>> report_batch([], [(4, []), (3, [])], 2, 9, lambda d, t: seen.append((d, t)), lambda i, f: seen.append(i))
+        4
+        >>> seen
+        [4, 3, (4, 9)]
+    """
+    for index, on_slice in per_slice:
+        found.extend(on_slice)
+        if on_findings is not None:
+            on_findings(index, on_slice)
+    done += len(per_slice)
+    if progress is not None:
+        progress(done, total)
+    return done
+
+
+def _check_finite(path: str | os.PathLike, model: torch.nn.Module) -> None:
+    try:
+        check_finite_weights(model.state_dict(), os.fspath(path))
+    except NonFiniteWeightsError as err:
+        raise ModelFileError(path, err.reason) from None
+
+
 def slice_positions_of(volume) -> Sequence[float] | float:
     """The slice positions (mm) the context stack uses: the loader's per-slice positions when it
     recorded usable ones (``meta["slice_positions_mm"]``, uneven gaps kept), else the slice spacing.
@@ -530,7 +578,14 @@ def _visiting_order(slices: Iterable[int] | None, num_slices: int) -> list[int]:
     return order
 
 
-def _is_cancelled(cancel: Cancel) -> bool:
+def is_cancelled(cancel: Cancel) -> bool:
+    """Whether ``cancel`` (None, a ``threading.Event`` or a callable returning True) asks to stop.
+
+    Example:
+        >>> stop = threading.Event(); stop.set()
+        >>> is_cancelled(None), is_cancelled(stop), is_cancelled(lambda: False)
+        (False, True, False)
+    """
     if cancel is None:
         return False
     if isinstance(cancel, threading.Event):

@@ -6,8 +6,9 @@ two members' findings are fused as test-time flipping fuses its two passes
 by at least ``PAIR_IOU`` become one finding with the mean score, and a finding of one member alone
 keeps half of its score. A false positive that only one member makes therefore loses half its score,
 where the average of the two members' *weights* (``lesionviewer-train average``) has no such check.
-It costs the sum of the members' times. Used by ``lesionviewer-train evaluate-real --model A --model B``
-to measure whether an ensemble of two training seeds is worth its time; no model file holds one.
+It costs the sum of the members' times. A model file can hold an ensemble
+(:mod:`lesionviewer.detection.ensemble_file`; ``Detector.from_file`` opens it as an
+:class:`EnsembleDetector`); ``lesionviewer-train evaluate-real --model A --model B`` runs two files as one.
 
 Example:
     >>> import numpy as np
@@ -23,14 +24,18 @@ Example:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 
-from lesionviewer.detection.engine import SCORE_FLOOR
+from lesionviewer.detection.engine import SCORE_FLOOR, is_cancelled, report_batch, slice_findings
 from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.flip_fusion import fuse_two_passes
+
+#: Slices each member reads before the two members' findings on them are fused and reported: the
+#: viewer sees findings (and progress) every block instead of only after both members read everything.
+ENSEMBLE_BLOCK = 8
 
 
 class EnsembleDetector:
@@ -38,7 +43,8 @@ class EnsembleDetector:
 
     ``members`` are :class:`~lesionviewer.detection.engine.Detector` objects (or anything with
     ``detect(volume, slices=...)`` and ``model_name``); findings scoring under ``score_floor`` after
-    the fusion are dropped, as a single detector drops them.
+    the fusion are dropped, as a single detector drops them. ``card`` is the ensemble file's card
+    (None for two files run together).
 
     Example:
         >>> EnsembleDetector([object()])
@@ -47,21 +53,24 @@ class EnsembleDetector:
         ValueError: an ensemble takes exactly two detectors, not 1
     """
 
-    def __init__(self, members: Sequence[Any], score_floor: float = SCORE_FLOOR) -> None:
+    def __init__(self, members: Sequence[Any], score_floor: float = SCORE_FLOOR, card: Any = None) -> None:
         if len(members) != 2:
             raise ValueError(f"an ensemble takes exactly two detectors, not {len(members)}")
         self.members = list(members)
         self.score_floor = float(score_floor)
+        self.card = card
 
     @property
     def model_name(self) -> str:
-        """The members' names joined by ``" + "``.
+        """The ensemble card's name, or the members' names joined by ``" + "``.
 
         Example:
             >>> from types import SimpleNamespace
             >>> EnsembleDetector([SimpleNamespace(model_name="a"), SimpleNamespace(model_name="b")]).model_name
             'a + b'
         """
+        if self.card is not None:
+            return self.card.name
         return " + ".join(m.model_name for m in self.members)
 
     @property
@@ -75,17 +84,54 @@ class EnsembleDetector:
         """
         return self.members[0].device
 
-    def detect(self, volume, slices=None, **options: Any) -> list[Finding]:
-        """Each member's findings on ``slices`` of ``volume``, fused per slice; sorted as ``Detector.detect``.
-
-        ``options`` (progress, cancel, ...) go to each member. Suppression and the per-slice limit
-        follow the first member's box head (torchvision's ``nms_thresh`` and ``detections_per_img``).
+    @property
+    def device_description(self) -> str:
+        """The status bar's sentence: the first member's, saying that two detectors run.
 
         Example:
             >>> from types import SimpleNamespace
-            >>> a = SimpleNamespace(model_name="a", detect=lambda volume, slices=None:
+            >>> one = SimpleNamespace(device_description="Processor (CPU)")
+            >>> EnsembleDetector([one, one]).device_description
+            'Processor (CPU), two detectors (an ensemble)'
+        """
+        return f"{self.members[0].device_description}, two detectors (an ensemble)"
+
+    @property
+    def flip(self) -> bool:
+        """Whether any member also reads each slice mirrored.
+
+        Example:
+            >>> from types import SimpleNamespace
+            >>> EnsembleDetector([SimpleNamespace(flip=False), SimpleNamespace(flip=True)]).flip
+            True
+        """
+        return any(bool(getattr(m, "flip", False)) for m in self.members)
+
+    @flip.setter
+    def flip(self, value: bool) -> None:
+        # Off turns every member's mirrored pass off; on gives it back to the members whose card asks for it.
+        for member in self.members:
+            card = getattr(member, "card", None)
+            member.flip = bool(value) and bool(getattr(card, "test_time_flip", True))
+
+    def detect(self, volume, slices: Iterable[int] | None = None,
+               progress: Callable[[int, int], Any] | None = None, cancel: Any = None,
+               batch_size: int | None = None,
+               on_findings: Callable[[int, list[Finding]], Any] | None = None) -> list[Finding]:
+        """Both members' findings on ``slices`` of ``volume``, fused per slice; ordered as ``Detector.detect``.
+
+        The slices are read in blocks of :data:`ENSEMBLE_BLOCK` in visiting order: each member reads a
+        block, the block's findings are fused, then ``on_findings(slice, findings)`` is called per
+        slice of the block and ``progress(done, total)`` once (counting slices); ``cancel`` (as for
+        ``Detector.detect``) goes to the members, and once it is set the findings of the blocks both
+        members finished are returned. Suppression and the per-slice limit follow the
+        first member's box head (torchvision's ``nms_thresh`` and ``detections_per_img``).
+
+        Example:
+            >>> from types import SimpleNamespace
+            >>> a = SimpleNamespace(model_name="a", detect=lambda volume, slices=None, **kw:
             ...                     [Finding(0, (0, 0, 10, 10), 0.8, "a")])
-            >>> b = SimpleNamespace(model_name="b", detect=lambda volume, slices=None:
+            >>> b = SimpleNamespace(model_name="b", detect=lambda volume, slices=None, **kw:
             ...                     [Finding(0, (0, 0, 10, 10), 0.6, "b"), Finding(0, (40, 40, 50, 50), 0.9, "b")])
             >>> import numpy as np
             >>> from lesionviewer.io import Volume
@@ -93,21 +139,50 @@ class EnsembleDetector:
             >>> [(f.slice_index, round(f.score, 2), f.model_name) for f in EnsembleDetector([a, b]).detect(vol)]
             [(0, 0.7, 'a + b'), (0, 0.45, 'a + b')]
         """
-        found = [m.detect(volume, slices=slices, **options) for m in self.members]
-        by_slice: dict[int, list[list[Finding]]] = defaultdict(lambda: [[], []])
-        for i, findings in enumerate(found):
-            for f in findings:
-                by_slice[f.slice_index][i].append(f)
+        order = list(dict.fromkeys(range(volume.num_slices) if slices is None else (int(i) for i in slices)))
         heads = getattr(getattr(self.members[0], "model", None), "roi_heads", None)
-        nms_iou, limit = getattr(heads, "nms_thresh", None), getattr(heads, "detections_per_img", None)
+        options: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
+        if cancel is not None:
+            options["cancel"] = cancel
         out: list[Finding] = []
-        for index in sorted(by_slice):
-            first, second = (_as_output(findings) for findings in by_slice[index])
-            fused = fuse_two_passes(first, second, nms_iou=nms_iou, limit=limit)
-            for box, score in zip(fused["boxes"].tolist(), fused["scores"].tolist()):
-                if score >= self.score_floor:
-                    out.append(Finding.from_pixel_box(volume, index, box, score, self.model_name))
-        return out  # slices in order, each by falling score (fuse_two_passes sorts)
+        done = 0
+        for start in range(0, len(order), ENSEMBLE_BLOCK):
+            block = order[start:start + ENSEMBLE_BLOCK]
+            found: list[list[Finding]] = []
+            for member in self.members:
+                found.append(member.detect(volume, slices=block, **options))
+                if is_cancelled(cancel):  # a block only one member finished (or neither) is not reported
+                    out.sort(key=lambda f: (f.slice_index, -f.score))
+                    return out
+            by_slice: dict[int, list[list[Finding]]] = defaultdict(lambda: [[], []])
+            for i, findings in enumerate(found):
+                for f in findings:
+                    by_slice[f.slice_index][i].append(f)
+            per_slice = []
+            for index in block:
+                first, second = by_slice[index]
+                fused = fuse_member_outputs(_as_output(first), _as_output(second), heads)
+                per_slice.append((index, slice_findings(volume, index, fused, self.score_floor, self.model_name)))
+            done = report_batch(out, per_slice, done, len(order), progress, on_findings)
+        out.sort(key=lambda f: (f.slice_index, -f.score))
+        return out
+
+
+def fuse_member_outputs(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
+                        heads: Any = None) -> dict[str, torch.Tensor]:
+    """Two members' detections on one image (``boxes``, ``scores``) fused as the ensemble fuses them.
+
+    ``heads`` (the first member's torchvision ``roi_heads``, or None) gives the suppression overlap and
+    the per-image limit; the score floor is the caller's.
+
+    Example:
+        >>> a = {"boxes": torch.tensor([[0., 0., 4., 4.]]), "scores": torch.tensor([.8])}
+        >>> b = {"boxes": torch.tensor([[0., 0., 4., 4.], [9., 9., 12., 12.]]), "scores": torch.tensor([.6, .5])}
+        >>> [round(s, 2) for s in fuse_member_outputs(a, b)["scores"].tolist()]
+        [0.7, 0.25]
+    """
+    nms_iou, limit = getattr(heads, "nms_thresh", None), getattr(heads, "detections_per_img", None)
+    return fuse_two_passes(first, second, nms_iou=nms_iou, limit=limit)
 
 
 def _as_output(findings: list[Finding]) -> dict[str, torch.Tensor]:

@@ -12,7 +12,9 @@ reading by the functions in ``_MIGRATIONS``, so every file ever written keeps lo
 
 * layout 1 - the first draft: short names (``model_name``, ``arch``, ``slices``, ``interval_mm``,
   ``window``, ``trained_on``) and no normalisation or resize fields (MP3D's were implied).
-* layout 2 - the current one: the fields of :class:`ModelCard`.
+* layout 2 - the fields of :class:`ModelCard` without ``ensemble_members``.
+* layout 3 - the current one: ``ensemble_members`` added (empty for a file holding one detector; the
+  two members' own cards for an output ensemble, :mod:`lesionviewer.detection.ensemble_file`).
 
 Example:
     >>> card = ModelCard(name="demo", architecture="mp3d_small", num_slices=3, slice_interval_mm=2.5)
@@ -29,7 +31,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
 #: The layout this version writes; every layout up to it is read.
-CURRENT_LAYOUT = 2
+CURRENT_LAYOUT = 3
+
+#: How many detectors an ensemble file holds (the fusion, ``fuse_two_passes``, takes two).
+ENSEMBLE_SIZE = 2
 
 # Declared sizes are checked before anything is built or allocated from them: a card is data from
 # a file, and a number such as input_min_size 40000 or blocks [2000]*4 would cost gigabytes.
@@ -86,7 +91,7 @@ class ModelCard:
         >>> c = ModelCard(name="m", architecture="mp3d63", num_slices=9, slice_interval_mm=2.5,
         ...               metrics={"sensitivity@4fp": 0.92})
         >>> c.layout_version, c.metrics["sensitivity@4fp"]
-        (2, 0.92)
+        (3, 0.92)
     """
 
     name: str
@@ -105,6 +110,7 @@ class ModelCard:
     test_time_flip: bool = False
     training_data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    ensemble_members: list[dict[str, Any]] = field(default_factory=list)
     library_version: str = field(default_factory=_library_version)
     created: str = field(default_factory=_now_utc)
     layout_version: int = CURRENT_LAYOUT
@@ -144,6 +150,7 @@ class ModelCard:
             problems.append(f"test_time_flip must be true or false (got {self.test_time_flip!r})")
         if not isinstance(self.training_data, dict) or not isinstance(self.metrics, dict):
             problems.append("training_data and metrics must be JSON objects")
+        problems.extend(_ensemble_problems(self.ensemble_members))
         problems.extend(declared_size_problems(self))
         if problems:
             raise ModelCardError("the model card is invalid: " + "; ".join(problems))
@@ -170,7 +177,7 @@ class ModelCard:
             ...        "slices": 9, "interval_mm": 2.5, "window": [-1024, 1050],
             ...        "library_version": "0.0.1", "created": "2026-01-01T00:00:00Z"}
             >>> ModelCard.from_dict(old).name, ModelCard.from_dict(old).layout_version
-            ('old', 2)
+            ('old', 3)
         """
         if not isinstance(data, dict):
             raise ModelCardError(f"the model card must be a JSON object, not {type(data).__name__}")
@@ -183,6 +190,38 @@ class ModelCard:
         if unknown:
             raise ModelCardError(f"the model card has unknown fields: {', '.join(unknown)}")
         return cls(**data)
+
+
+    @property
+    def member_cards(self) -> list["ModelCard"]:
+        """The cards of an ensemble's members, in order (empty for a file holding one detector).
+
+        Example:
+            >>> one = ModelCard("a", "mp3d_small", 5, 2.5).to_dict()
+            >>> [c.name for c in ModelCard("a+b", "mp3d_small", 5, 2.5, ensemble_members=[one, one]).member_cards]
+            ['a', 'a']
+        """
+        return [ModelCard.from_dict(member) for member in self.ensemble_members]
+
+
+def _ensemble_problems(members: Any) -> list[str]:
+    """What is wrong with a card's ``ensemble_members`` (empty when it is a valid list: none, or two cards)."""
+    if not isinstance(members, list):
+        return ["ensemble_members must be a JSON list"]
+    if not members:
+        return []
+    if len(members) != ENSEMBLE_SIZE:
+        return [f"an ensemble holds exactly {ENSEMBLE_SIZE} detectors, not {len(members)}"]
+    problems = []
+    for i, member in enumerate(members):
+        try:
+            card = ModelCard.from_dict(member)
+        except ModelCardError as err:
+            problems.append(f"ensemble member {i}: {err}")
+            continue
+        if card.ensemble_members:
+            problems.append(f"ensemble member {i} is itself an ensemble")
+    return problems
 
 
 #: Fields a stored (current-layout) card must hold; the others have harmless defaults.
@@ -226,8 +265,13 @@ def _migrate_1_to_2(old: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
+def _migrate_2_to_3(old: dict[str, Any]) -> dict[str, Any]:
+    # Every layout-2 file holds one detector.
+    return {**old, "ensemble_members": [], "layout_version": 3}
+
+
 #: ``layout -> function`` upgrading a card of that layout by one step.
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +287,7 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
         ...     migrate({"layout_version": 99})
         ... except ModelCardError as err:
         ...     print(err)
-        the model card has layout 99, newer than this LesionViewer reads (up to 2); update LesionViewer
+        the model card has layout 99, newer than this LesionViewer reads (up to 3); update LesionViewer
     """
     layout = data.get("layout_version")
     if isinstance(layout, bool) or not isinstance(layout, int):

@@ -136,6 +136,9 @@ def save_model(path: str | os.PathLike, model, card: ModelCard | dict[str, Any])
             raise ModelFileError(path, f"cannot write the model: bad model card ({err})") from None
         except ModelCardError as err:
             raise ModelFileError(path, f"cannot write the model: {err}") from None
+    if card.ensemble_members:
+        raise ModelFileError(path, "cannot write the model: its card describes an ensemble; "
+                                   "write one with lesionviewer.detection.ensemble_file.save_ensemble")
     # clone(): state dicts may share storage between entries, which safetensors refuses to write.
     tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in model.state_dict().items()}
     expected = _expected_shapes(path, card)
@@ -167,24 +170,66 @@ def load_model(path: str | os.PathLike, device="cpu"):
         >>> card.num_slices, card.slice_interval_mm, model.transform.min_size
         (3, 2.5, (256,))
     """
-    import safetensors
-    import torch
-    from safetensors.torch import load as safetensors_from_bytes  # raw tensors only, never a pickle
-
     path = Path(path)
     card = read_card(path)  # also validates the file layout before anything is allocated
+    if card.ensemble_members:
+        raise ModelFileError(
+            path,
+            f"this file holds an ensemble of {len(card.ensemble_members)} detectors, not one network; "
+            "open it with Detector.from_file (or lesionviewer.detection.ensemble_file.load_ensemble)",
+        )
+    stored_shapes = {name: tuple(info["shape"]) for name, info in read_header(path)[0].items()}
+    model = network_from_tensors(path, card, stored_shapes, lambda: read_tensors(path))
+    return model.to(device).eval(), card
+
+
+def read_tensors(path: str | os.PathLike) -> dict[str, Any]:
+    """Every tensor of a safetensors file, read whole by safetensors (raw tensors only, never a pickle).
+
+    Read whole, not memory-mapped: a model must not keep the file open (on Windows that would stop
+    the trainer from replacing it) or change if the file is rewritten.
+
+    Example:
+        >>> read_tensors("no/such.safetensors")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lesionviewer.detection.model_file.ModelFileError: no/such.safetensors: cannot read the weights...
+    """
+    import safetensors
+    from safetensors.torch import load as safetensors_from_bytes
+
+    try:
+        return safetensors_from_bytes(Path(path).read_bytes())
+    except (safetensors.SafetensorError, OSError, ValueError) as err:
+        raise ModelFileError(path, f"cannot read the weights ({err})") from None
+
+
+def network_from_tensors(path: str | os.PathLike, card: ModelCard, stored_shapes: dict[str, tuple],
+                         tensors: Any) -> Any:
+    """The network ``card`` describes with ``tensors`` loaded strictly, its transform set from the card.
+
+    ``stored_shapes`` (name -> shape) is checked against the architecture before ``tensors`` (a dict,
+    or a function returning one, called only once the shapes fit) is read; errors name ``path``.
+
+    Example:
+        >>> from lesionviewer.detection.factory import build_detector
+        >>> net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
+        >>> card = ModelCard("n", "mp3d_small", 3, 2.5, net.build_config["options"], input_min_size=64)
+        >>> weights = net.state_dict()
+        >>> rebuilt = network_from_tensors("n.safetensors", card, {k: tuple(v.shape) for k, v in weights.items()}, weights)
+        >>> rebuilt.transform.min_size
+        (64,)
+    """
+    import torch
+
+    path = Path(path)
     # Built on the meta device (where its layers allow), the network is only shapes: no time is spent
     # on a random initialisation that the weights would overwrite; the loaded tensors become its parameters.
     model = _build_network_of_shapes(path, card)
     expected = model.state_dict()
-    stored_shapes = {name: tuple(info["shape"]) for name, info in read_header(path)[0].items()}
     _check_weights_fit(path, stored_shapes, {k: tuple(v.shape) for k, v in expected.items()})
-    try:
-        # Read whole, not memory-mapped: the model must not keep the file open (on Windows that
-        # would stop the trainer from replacing it) or change if the file is rewritten.
-        tensors = safetensors_from_bytes(path.read_bytes())
-    except (safetensors.SafetensorError, OSError, ValueError) as err:
-        raise ModelFileError(path, f"cannot read the weights ({err})") from None
+    if callable(tensors):
+        tensors = tensors()
     # A file saved in half precision still gives the network the dtypes it was built with.
     tensors = {k: v.to(expected[k].dtype) for k, v in tensors.items()}
     try:
@@ -196,7 +241,7 @@ def load_model(path: str | os.PathLike, device="cpu"):
     except RuntimeError as err:
         raise ModelFileError(path, f"the weights do not fit the architecture: {err}") from None
     apply_card_to_transform(model, card)
-    return model.to(device).eval(), card
+    return model
 
 
 def apply_card_to_transform(model, card: ModelCard) -> None:

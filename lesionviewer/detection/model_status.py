@@ -24,11 +24,18 @@ MIN_REAL_LESIONS = 1000
 def real_lesion_count(card: Any) -> int:
     """The number of real annotated lesions a card says the model was trained on (0 when it does not say).
 
+    An ensemble's card that does not say counts as its member that saw the fewest.
+
     Example:
         >>> real_lesion_count({"training_data": {"real_lesions": "2"}}), real_lesion_count({})
         (2, 0)
+        >>> real_lesion_count({"ensemble_members": [{"training_data": {"real_lesions": 3}}, {"training_data": {}}]})
+        0
     """
     data = card.get("training_data") if isinstance(card, dict) else getattr(card, "training_data", None)
+    members = card.get("ensemble_members") if isinstance(card, dict) else getattr(card, "ensemble_members", None)
+    if isinstance(members, list) and members and not (isinstance(data, dict) and "real_lesions" in data):
+        return min(real_lesion_count(member) for member in members)
     if not isinstance(data, dict):
         return 0
     try:

@@ -21,7 +21,7 @@ from lesionviewer.common.exit_codes import EXIT_OK, EXIT_USAGE, fail
 
 
 def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``evaluate``, ``export``, ``average``, ``soup`` and ``pretrain`` to a ``lesionviewer-train`` parser's subparsers.
+    """Add ``train``, ``evaluate``, ``export``, ``ensemble``, ``average``, ``soup`` and ``pretrain`` to a ``lesionviewer-train`` parser's subparsers.
 
     Example:
         >>> parser = argparse.ArgumentParser(); sub = parser.add_subparsers(dest="command")
@@ -37,10 +37,15 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", type=Path, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR exactly where its last checkpoint left it")
 
-    ev = sub.add_parser("evaluate", help="FROC + mAP of a checkpoint on a split (JSON + FROC PNG)")
-    ev.add_argument("--checkpoint", type=Path, required=True, help="a .pt checkpoint or a run folder (its best)")
+    ev = sub.add_parser("evaluate", help="FROC + mAP of a checkpoint or a model file on a split (JSON + FROC PNG)")
+    what = ev.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", type=Path, help="a .pt checkpoint or a run folder (its best)")
+    what.add_argument("--model", type=Path, help="a model file (.safetensors; one detector or an ensemble), read "
+                                                 "as the viewer reads it (its card's input size and flipping); "
+                                                 "needs --config for the data")
+    ev.add_argument("--config", type=Path, help="with --model: the TOML config whose data and scoring to use")
     ev.add_argument("--split", choices=("val", "test"), default="test")
-    ev.add_argument("--out", type=Path, help="output folder (default: the run's eval/)")
+    ev.add_argument("--out", type=Path, help="output folder (default: the run's eval/; with --model required)")
     ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a field of the checkpoint's config, e.g. --set data.root=/data/DeepLesion")
     ev.add_argument("--device", default="auto")
@@ -64,6 +69,16 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
                     help="the card tells the engine to resize each slice's shorter side to PX (default: the run's "
                          "data.test_size); measure it first with evaluate --set data.test_size=PX "
                          "--set data.max_size=PX")
+
+    ens = sub.add_parser("ensemble", help="write two model files as one ensemble model file (both run, their "
+                                          "findings fused per slice)")
+    ens.add_argument("--model", dest="models", type=Path, action="append", required=True,
+                     help="a model file (.safetensors) holding one detector; give exactly two")
+    ens.add_argument("--out", type=Path, required=True, help="the ensemble .safetensors file to write")
+    ens.add_argument("--name", required=True, help="the ensemble's model name in its card")
+    ens.add_argument("--description", default="", help="the card's description")
+    ens.add_argument("--data", dest="data_notes", action="append", default=[], metavar="KEY=VALUE",
+                     help="a note for the card's training_data (the members' own cards are kept whole)")
 
     avg = sub.add_parser("average", help="average the weights of runs of one network into a new run folder "
                                          "(model soup; then evaluate and export it like a run)")
@@ -122,7 +137,15 @@ def _print_summary(summary: dict) -> None:
 def _evaluate(args) -> int:
     from lesionviewer.training.runner import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.split, args.out, args.overrides, args.device)
+    if args.model is not None:
+        metrics = _evaluate_model_file(args)
+        if isinstance(metrics, int):
+            return metrics
+    else:
+        if args.config is not None:
+            return fail("--config goes with --model (a checkpoint carries its own config; use --set to change it)",
+                        EXIT_USAGE)
+        metrics = evaluate_checkpoint(args.checkpoint, args.split, args.out, args.overrides, args.device)
     if args.record_in_card is not None:
         from lesionviewer.training.export import record_split_in_card
 
@@ -132,20 +155,58 @@ def _evaluate(args) -> int:
     return EXIT_OK
 
 
+def _evaluate_model_file(args) -> dict | int:
+    from lesionviewer.detection.model_file import ModelFileError
+    from lesionviewer.training.config import load_config
+    from lesionviewer.training.evaluate_model_file import ModelConfigMismatch, evaluate_model_file
+
+    if args.config is None or args.out is None:
+        return fail("evaluate --model needs --config FILE (the data and scoring) and --out FOLDER", EXIT_USAGE)
+    cfg = load_config(args.config, args.overrides)
+    try:
+        return evaluate_model_file(args.model, cfg, args.split, args.out, args.device, progress=True)
+    except (ModelFileError, ModelConfigMismatch) as err:
+        return fail(str(err), EXIT_USAGE)
+
+
 def _export(args) -> int:
     from lesionviewer.training.export import export_run
 
-    notes = {}
-    for item in args.data_notes:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            print(f"lesionviewer-train export: --data {item!r}: expected KEY=VALUE", file=sys.stderr)
-            return 2
-        notes[key.strip()] = value
+    notes = _data_notes(args.data_notes, "export")
+    if notes is None:
+        return EXIT_USAGE
     card = export_run(args.run_dir, args.out, name=args.name, which=args.checkpoint,
                       description=args.description, data_notes=notes, test_time_flip=args.test_time_flip,
                       input_size=args.input_size)
     print(f"wrote {args.out} ({card.architecture}, {card.num_slices} slices at {card.slice_interval_mm} mm)")
+    return EXIT_OK
+
+
+def _data_notes(items: list[str], command: str) -> dict[str, str] | None:
+    notes = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            print(f"lesionviewer-train {command}: --data {item!r}: expected KEY=VALUE", file=sys.stderr)
+            return None
+        notes[key.strip()] = value
+    return notes
+
+
+def _ensemble(args) -> int:
+    from lesionviewer.detection.ensemble_file import save_ensemble
+    from lesionviewer.detection.model_file import ModelFileError
+
+    if len(args.models) != 2:
+        return fail(f"ensemble takes exactly two --model, not {len(args.models)}", EXIT_USAGE)
+    notes = _data_notes(args.data_notes, "ensemble")
+    if notes is None:
+        return EXIT_USAGE
+    try:
+        card = save_ensemble(args.out, args.models, args.name, args.description, notes)
+    except ModelFileError as err:
+        return fail(str(err), EXIT_USAGE)
+    print(f"wrote {args.out} (an ensemble of {' and '.join(c.name for c in card.member_cards)})")
     return EXIT_OK
 
 
@@ -196,5 +257,5 @@ def _pretrain(args) -> int:
 
 
 #: The subcommand handlers, by name: ``handler(args) -> exit code``.
-HANDLERS = {"train": _train, "evaluate": _evaluate, "export": _export, "average": _average,
+HANDLERS = {"train": _train, "evaluate": _evaluate, "export": _export, "ensemble": _ensemble, "average": _average,
             "soup": _soup, "pretrain": _pretrain}

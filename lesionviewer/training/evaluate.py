@@ -177,16 +177,30 @@ def evaluate_split(model: torch.nn.Module, dataset, cfg: TrainingConfig, device:
         (2, 0.5, 2, [[20.0, 20.0, 30.0, 30.0]])
     """
     detections = predict(model, dataset, device, cfg.eval.batch_size, cfg, cfg.eval.max_images, progress)
-    truth = ground_truth_boxes(dataset, cfg.eval.max_images)
+    metrics, truth = score_split(detections, dataset, cfg)
+    metrics["test_time_flip"] = bool(cfg.eval.test_time_flip)
+    return metrics, detections, truth
+
+
+def score_split(detections: list[np.ndarray], dataset, cfg: TrainingConfig) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """Score per-image ``detections`` against the first ``len(detections)`` items of ``dataset``; ``(metrics, truth)``.
+
+    With a key-slice dataset the metrics break down by lesion type and size too.
+
+    Example:
+        >>> items = [(None, {"boxes": torch.tensor([[0.0, 0.0, 8.0, 8.0]])})]
+        >>> metrics, truth = score_split([np.array([[0, 0, 8, 8, 0.9]], np.float32)], items, TrainingConfig())
+        >>> metrics["sensitivity"]["0.5"], truth[0].tolist()
+        (1.0, [[0.0, 0.0, 8.0, 8.0]])
+    """
+    truth = ground_truth_boxes(dataset, len(detections))
     types = diameters = None
     if hasattr(dataset, "key_slices"):
         items = dataset.key_slices[: len(truth)]
         types = [list(k.lesion_types) for k in items]
         if all(len(k.long_diameters_mm) == k.num_lesions for k in items):
             diameters = [np.asarray(k.long_diameters_mm, dtype=np.float64) for k in items]
-    metrics = score_detections(detections, truth, cfg.eval.fps, cfg.eval.iou, types, diameters)
-    metrics["test_time_flip"] = bool(cfg.eval.test_time_flip)
-    return metrics, detections, truth
+    return score_detections(detections, truth, cfg.eval.fps, cfg.eval.iou, types, diameters), truth
 
 
 def write_evaluation(folder: str | Path, name: str, metrics: dict[str, Any], detections: list[np.ndarray],
