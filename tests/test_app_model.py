@@ -44,6 +44,30 @@ def test_load_model_shows_its_card_and_the_real_engine_runs_in_the_window(make_w
     assert [kind for kind, *_ in window.messages.shown if kind == "box"] == []  # no error box
 
 
+def test_an_ensemble_file_runs_both_members_in_the_window(make_window, qtbot, tiny_model_file, tmp_path):
+    from lesionviewer.detection.ensemble import EnsembleDetector
+    from lesionviewer.detection.ensemble_file import save_ensemble
+    from lesionviewer_app.detection_runner import library_detector_factory
+
+    pair = tmp_path / "pair.safetensors"
+    save_ensemble(pair, [tiny_model_file, tiny_model_file], "tiny pair", "two random members")
+    window = make_window(open_study=False)
+    window.runner.factory = library_detector_factory
+    assert window.use_model(str(pair))
+    text = window.messages.shown[-1][2]
+    assert "tiny pair" in text and "ensemble of 2 detectors, each slice read by both: tiny-random, tiny-random" in text
+    assert "input_min_size: 64" in text and "random weights for a GUI test" not in text  # members named, not dumped
+    window.set_device("cpu")
+    window.open_path("study.nii")
+    qtbot.waitUntil(lambda: window.state.volume is not None, timeout=10000)
+    wait_for_jobs(qtbot, timeout_ms=60000)
+    session = window.bridge.session
+    assert sorted(session.processed_slices) == list(range(12))
+    assert session.model_name == "tiny pair"
+    assert isinstance(window.runner.load_detector(), EnsembleDetector)
+    assert [kind for kind, *_ in window.messages.shown if kind == "box"] == []
+
+
 def test_a_file_that_is_not_a_model_is_refused_with_a_message(make_window, tmp_path):
     window = make_window(open_study=False)
     bad = tmp_path / "holiday.safetensors"
