@@ -1,0 +1,71 @@
+"""Benchmark: what an ensemble model file costs per slice against one of its members alone, in one run.
+
+An ensemble file (``lesionviewer.detection.ensemble_file``) holds two detectors; every slice is read by
+both and their findings fused. This times ``detect`` on a synthetic 512 x 512 body-like volume with the
+ensemble and with its first member alone (the peer: the same network, same card, same slices), taking
+turns round by round so that a neighbour's load slows both alike, and prints each one's median and best
+seconds per slice and the ratio ensemble / member. Both read each slice mirrored too where the cards
+say so (the shipped setting).
+
+Run (CPU, about two minutes):  python benchmarks/bench_ensemble.py --threads 2 [--model FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from lesionviewer.detection.default_model import default_detector_file
+from lesionviewer.detection.engine import Detector
+from lesionviewer.detection.ensemble import EnsembleDetector
+
+try:  # the same synthetic volume as the other detection benchmarks
+    from bench_detect import synthetic_volume
+except ImportError:  # run from the project root as benchmarks/bench_ensemble.py
+    from benchmarks.bench_detect import synthetic_volume
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="an ensemble model file (default: the shipped one)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--slices", type=int, default=8, help="slices per timed call (one ensemble block: 8)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = args.model or default_detector_file()
+    if path is None:
+        raise SystemExit("no shipped detector file in resources/models")
+    ensemble = Detector.from_file(path, device="cpu")
+    if not isinstance(ensemble, EnsembleDetector):
+        raise SystemExit(f"{path} holds one detector, not an ensemble")
+    detectors = {"ensemble": ensemble, "member": ensemble.members[0]}
+    volume = synthetic_volume(16, 512)
+    centre = list(range(4, 4 + args.slices))
+    for detector in detectors.values():  # warm-up: first-call allocations are not what a reader waits for
+        detector.detect(volume, slices=centre[:1])
+    times: dict[str, list[float]] = {name: [] for name in detectors}
+    for _ in range(args.rounds):
+        for name, detector in detectors.items():
+            start = time.perf_counter()
+            detector.detect(volume, slices=centre)
+            times[name].append((time.perf_counter() - start) / len(centre))
+    print(f"{Path(path).name} on {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {args.rounds} rounds of {len(centre)} slices, 512 x 512, "
+          f"mirrored pass {'on' if ensemble.flip else 'off'}")
+    print("| | median s / slice | best s / slice |")
+    print("| --- | --- | --- |")
+    for name, label in (("member", f"first member alone ({ensemble.members[0].model_name})"),
+                        ("ensemble", f"the ensemble ({ensemble.model_name})")):
+        print(f"| {label} | {statistics.median(times[name]):.3f} | {min(times[name]):.3f} |")
+    ratio = statistics.median(times["ensemble"]) / statistics.median(times["member"])
+    print(f"ensemble / member (medians): {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
