@@ -178,7 +178,8 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
     if len(models) > 2:
         return fail(f"--model given {len(models)} times: one file, or two for an ensemble", EXIT_USAGE)
     if len(models) == 2 and getattr(args, "record_in_card", False):
-        return fail("--record-in-card needs one --model: an ensemble has no card of its own", EXIT_USAGE)
+        return fail("--record-in-card needs one --model: two files run together have no card of their own "
+                    "(write them as one file with lesionviewer-train ensemble)", EXIT_USAGE)
     from lesionviewer.detection import Detector, DeviceUnavailableError
     from lesionviewer.detection.ensemble import EnsembleDetector
 
