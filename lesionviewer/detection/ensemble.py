@@ -86,15 +86,15 @@ class EnsembleDetector:
 
     @property
     def device_description(self) -> str:
-        """The status bar's sentence: the first member's, saying that two detectors run.
+        """The status bar's sentences: the first member's, then one saying that two detectors run.
 
         Example:
             >>> from types import SimpleNamespace
-            >>> one = SimpleNamespace(device_description="Processor (CPU)")
+            >>> one = SimpleNamespace(device_description="Processor (CPU, 2 threads). No GPU found (slower)")
             >>> EnsembleDetector([one, one]).device_description
-            'Processor (CPU), two detectors (an ensemble)'
+            'Processor (CPU, 2 threads). No GPU found (slower). Two detectors read every slice (an ensemble).'
         """
-        return f"{self.members[0].device_description}, two detectors (an ensemble)"
+        return f"{self.members[0].device_description.rstrip().rstrip('.')}. Two detectors read every slice (an ensemble)."
 
     @property
     def flip(self) -> bool:
