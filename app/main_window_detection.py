@@ -72,7 +72,7 @@ class DetectionActions:
         from lesionviewer.detection.device import NO_GPU_MESSAGE  # torch is loaded by now
 
         no_gpu = NO_GPU_MESSAGE in device
-        short = device.replace(NO_GPU_MESSAGE, "").strip().rstrip(".")
+        short = " ".join(device.replace(NO_GPU_MESSAGE, "").split()).rstrip(".")  # the sentences left, single-spaced
         self.flow.progress.device = "on the CPU" if no_gpu else f"on {short}"
         self.model_label.setText(f"Model: {name} | {short}")
         self.model_label.setToolTip(device)

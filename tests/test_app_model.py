@@ -65,6 +65,9 @@ def test_an_ensemble_file_runs_both_members_in_the_window(make_window, qtbot, ti
     assert sorted(session.processed_slices) == list(range(12))
     assert session.model_name == "tiny pair"
     assert isinstance(window.runner.load_detector(), EnsembleDetector)
+    label = window.model_label.text()
+    assert label.startswith("Model: tiny pair | ") and label.endswith("Two detectors read every slice (an ensemble)")
+    assert "  " not in label and ". ." not in label
     assert [kind for kind, *_ in window.messages.shown if kind == "box"] == []
 
 
