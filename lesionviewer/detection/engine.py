@@ -35,10 +35,9 @@ Example:
 from __future__ import annotations
 
 import os
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Union, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -53,14 +52,18 @@ from lesionviewer.detection.flip_fusion import fuse_with_mirror
 from lesionviewer.detection.model_card import ModelCard
 from lesionviewer.detection.model_file import ModelFileError, apply_card_to_transform, load_model, read_card
 from lesionviewer.detection.networks.backbone import ContextBackboneWithFPN
+from lesionviewer.detection.slice_findings import (  # noqa: F401 - SCORE_FLOOR re-exported
+    SCORE_FLOOR,
+    Cancel,
+    is_cancelled,
+    report_batch,
+    slice_findings,
+)
 from lesionviewer.detection.volume_mode import shared_trunk, volume_mode_problem, windows_to_2d, z_halo
 from lesionviewer.detection.weights_check import NonFiniteWeightsError, check_finite_weights
 from lesionviewer.imaging.context import context_sample_points
 from lesionviewer.imaging.context_grid import context_grids
 from lesionviewer.imaging.windowing import clip_and_scale_mp3d
-
-#: Findings scoring below this are dropped; the GUI's threshold slider filters the rest.
-SCORE_FLOOR = 0.05
 
 #: Slices per forward pass when the caller does not say: GPUs gain from large batches, a CPU does
 #: not, and a small batch keeps cancel and progress responsive.
@@ -91,7 +94,6 @@ FLAT_BY_DEFAULT = {"cpu": True}
 #: :func:`~lesionviewer.detection.cpu_features.native_bf16`); decided by measurement, docs/benchmarks.md.
 CPU_BF16_BY_DEFAULT = False
 
-Cancel = Union[Callable[[], bool], threading.Event, None]
 
 
 class Detector:
@@ -462,47 +464,6 @@ class Detector:
                 for d in detections]
 
 
-def slice_findings(volume, index: int, output: dict[str, torch.Tensor], score_floor: float,
-                   model_name: str) -> list[Finding]:
-    """The findings on slice ``index`` from one detection dict (pixel ``boxes``, ``scores``): those
-    scoring at least ``score_floor``, by falling score.
-
-    Example:
-        >>> from lesionviewer.io import Volume
-        >>> vol = Volume(np.zeros((1, 8, 8), np.int16), (1.0, 1.0, 1.0))
-        >>> out = {"boxes": torch.tensor([[0., 0., 2., 2.], [1., 1., 3., 3.]]), "scores": torch.tensor([0.3, 0.9])}
-        >>> [f.score for f in slice_findings(vol, 0, out, 0.5, "m")]
-        [0.8999999761581421]
-    """
-    keep = output["scores"] >= score_floor
-    boxes, scores = output["boxes"][keep].tolist(), output["scores"][keep].tolist()
-    return sorted((Finding.from_pixel_box(volume, index, box, score, model_name) for box, score in zip(boxes, scores)),
-                  key=lambda f: -f.score)
-
-
-def report_batch(found: list[Finding], per_slice: list[tuple[int, list[Finding]]], done: int, total: int,
-                 progress: Callable[[int, int], Any] | None,
-                 on_findings: Callable[[int, list[Finding]], Any] | None) -> int:
-    """Add a finished batch's ``(slice, findings)`` to ``found``, tell ``on_findings`` per slice and
-    ``progress(done, total)`` once; returns the new count of slices done.
-
-    Example:
-        >>> seen = []
-        >>> report_batch([], [(4, []), (3, [])], 2, 9, lambda d, t: seen.append((d, t)), lambda i, f: seen.append(i))
-        4
-        >>> seen
-        [4, 3, (4, 9)]
-    """
-    for index, on_slice in per_slice:
-        found.extend(on_slice)
-        if on_findings is not None:
-            on_findings(index, on_slice)
-    done += len(per_slice)
-    if progress is not None:
-        progress(done, total)
-    return done
-
-
 def _check_finite(path: str | os.PathLike, model: torch.nn.Module) -> None:
     try:
         check_finite_weights(model.state_dict(), os.fspath(path))
@@ -576,18 +537,3 @@ def _visiting_order(slices: Iterable[int] | None, num_slices: int) -> list[int]:
             seen.add(index)
             order.append(index)
     return order
-
-
-def is_cancelled(cancel: Cancel) -> bool:
-    """Whether ``cancel`` (None, a ``threading.Event`` or a callable returning True) asks to stop.
-
-    Example:
-        >>> stop = threading.Event(); stop.set()
-        >>> is_cancelled(None), is_cancelled(stop), is_cancelled(lambda: False)
-        (False, True, False)
-    """
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())

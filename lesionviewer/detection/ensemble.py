@@ -29,9 +29,9 @@ from typing import Any
 
 import torch
 
-from lesionviewer.detection.engine import SCORE_FLOOR, is_cancelled, report_batch, slice_findings
 from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.flip_fusion import fuse_two_passes
+from lesionviewer.detection.slice_findings import SCORE_FLOOR, is_cancelled, report_batch, slice_findings
 
 #: Slices each member reads before the two members' findings on them are fused and reported: the
 #: viewer sees findings (and progress) every block instead of only after both members read everything.
