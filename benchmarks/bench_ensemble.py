@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -23,10 +22,12 @@ from lesionviewer.detection.default_model import default_detector_file
 from lesionviewer.detection.engine import Detector
 from lesionviewer.detection.ensemble import EnsembleDetector
 
-try:  # the same synthetic volume as the other detection benchmarks
+try:  # the same synthetic volume and timing as the other detection benchmarks
     from bench_detect import synthetic_volume
+    from bench_flip import seconds_per_slice_in_turns
 except ImportError:  # run from the project root as benchmarks/bench_ensemble.py
     from benchmarks.bench_detect import synthetic_volume
+    from benchmarks.bench_flip import seconds_per_slice_in_turns
 
 
 def main() -> None:
@@ -47,14 +48,7 @@ def main() -> None:
     detectors = {"ensemble": ensemble, "member": ensemble.members[0]}
     volume = synthetic_volume(16, 512)
     centre = list(range(4, 4 + args.slices))
-    for detector in detectors.values():  # warm-up: first-call allocations are not what a reader waits for
-        detector.detect(volume, slices=centre[:1])
-    times: dict[str, list[float]] = {name: [] for name in detectors}
-    for _ in range(args.rounds):
-        for name, detector in detectors.items():
-            start = time.perf_counter()
-            detector.detect(volume, slices=centre)
-            times[name].append((time.perf_counter() - start) / len(centre))
+    times = seconds_per_slice_in_turns(detectors, volume, centre, args.rounds)
     print(f"{Path(path).name} on {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.rounds} rounds of {len(centre)} slices, 512 x 512, "
           f"mirrored pass {'on' if ensemble.flip else 'off'}")

@@ -26,6 +26,20 @@ except ImportError:  # run from the project root as benchmarks/bench_flip.py
     from benchmarks.bench_detect import synthetic_volume
 
 
+def seconds_per_slice_in_turns(detectors: dict, volume, slices: list[int], rounds: int) -> dict:
+    """``{key: [seconds per slice, one per round]}``: after one warm-up call each, the detectors take turns
+    each round on the same slices, so a neighbour's load slows them alike."""
+    for detector in detectors.values():  # warm-up: first-call allocations are not what a reader waits for
+        detector.detect(volume, slices=slices[:1])
+    times: dict = {key: [] for key in detectors}
+    for _ in range(rounds):
+        for key, detector in detectors.items():
+            start = time.perf_counter()
+            detector.detect(volume, slices=slices)
+            times[key].append((time.perf_counter() - start) / len(slices))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -40,14 +54,7 @@ def main() -> None:
     detectors = {flip: Detector.from_file(path, device="cpu", flip=flip) for flip in (False, True)}
     volume = synthetic_volume(12, 512)
     centre = list(range(4, 4 + args.slices))
-    for detector in detectors.values():  # warm-up: first-call allocations are not what a reader waits for
-        detector.detect(volume, slices=centre[:1])
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(args.rounds):
-        for flip, detector in detectors.items():
-            start = time.perf_counter()
-            detector.detect(volume, slices=centre)
-            times[flip].append((time.perf_counter() - start) / len(centre))
+    times = seconds_per_slice_in_turns(detectors, volume, centre, args.rounds)
     print(f"{path.name} on {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.rounds} rounds of {len(centre)} slices, 512 x 512")
     print("| | median s / slice | best s / slice |")

@@ -31,6 +31,7 @@ import torch
 
 from lesionviewer.detection.finding import Finding
 from lesionviewer.detection.flip_fusion import fuse_two_passes
+from lesionviewer.detection.model_card import ENSEMBLE_SIZE
 from lesionviewer.detection.slice_findings import SCORE_FLOOR, is_cancelled, report_batch, slice_findings
 
 #: Slices each member reads before the two members' findings on them are fused and reported: the
@@ -54,7 +55,7 @@ class EnsembleDetector:
     """
 
     def __init__(self, members: Sequence[Any], score_floor: float = SCORE_FLOOR, card: Any = None) -> None:
-        if len(members) != 2:
+        if len(members) != ENSEMBLE_SIZE:
             raise ValueError(f"an ensemble takes exactly two detectors, not {len(members)}")
         self.members = list(members)
         self.score_floor = float(score_floor)
