@@ -165,7 +165,7 @@ class DetectionActions:
             text = "\n".join(f"{k}: {v}" for k, v in fields.items() if k not in ("architecture_options",))
             if members:  # an ensemble: its members by name, not their whole cards
                 names = ", ".join(str(member.get("name", "?")) for member in members)
-                text += f"\nensemble of {len(members)} detectors, each slice read by both: {names}"
+                text += f"\nensemble of {len(members)} detectors, each slice read by every one: {names}"
             messages.show_info(self, f"Model card: {Path(path).name}", text)
         self.runner.set_model(path)
         self.settings.model_path = str(path)

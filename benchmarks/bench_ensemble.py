@@ -1,7 +1,7 @@
 """Benchmark: what an ensemble model file costs per slice against one of its members alone, in one run.
 
-An ensemble file (``lesionviewer.detection.ensemble_file``) holds two detectors; every slice is read by
-both and their findings fused. This times ``detect`` on a synthetic 512 x 512 body-like volume with the
+An ensemble file (``lesionviewer.detection.ensemble_file``) holds two or three detectors; every slice is read by
+every one and their findings fused. This times ``detect`` on a synthetic 512 x 512 body-like volume with the
 ensemble and with its first member alone (the peer: the same network, same card, same slices), taking
 turns round by round so that a neighbour's load slows both alike, and prints each one's median and best
 seconds per slice and the ratio ensemble / member. Both read each slice mirrored too where the cards

@@ -55,7 +55,7 @@ def test_an_ensemble_file_runs_both_members_in_the_window(make_window, qtbot, ti
     window.runner.factory = library_detector_factory
     assert window.use_model(str(pair))
     text = window.messages.shown[-1][2]
-    assert "tiny pair" in text and "ensemble of 2 detectors, each slice read by both: tiny-random, tiny-random" in text
+    assert "tiny pair" in text and "ensemble of 2 detectors, each slice read by every one: tiny-random, tiny-random" in text
     assert "input_min_size: 64" in text and "random weights for a GUI test" not in text  # members named, not dumped
     window.set_device("cpu")
     window.open_path("study.nii")

@@ -16,7 +16,7 @@ from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from lesionviewer.detection import Detector
-from lesionviewer.detection.flip_fusion import PAIR_IOU, fuse_two_passes, unflip_boxes
+from lesionviewer.detection.flip_fusion import PAIR_IOU, fuse_passes, fuse_two_passes, unflip_boxes
 from lesionviewer.detection.model_card import ModelCard, ModelCardError
 from lesionviewer.io import Volume
 from lesionviewer.training.config import TrainingConfig
@@ -29,6 +29,27 @@ def detections(boxes, scores):
 
 
 # --- the fusion ---
+
+def test_three_passes_group_by_the_fused_box_and_score_by_the_sum_over_three():
+    first = detections([[0, 0, 10, 10]], [0.6])
+    second = detections([[2, 0, 12, 10]], [0.2])
+    # against the group's fused box (0.5, 0, 10.5, 10) this box overlaps 19/21 = 0.905; one box per pass
+    # joins a group, so its twin starts a group of its own
+    third = detections([[1, 0, 11, 10], [1, 0, 11, 10]], [0.4, 0.3])
+    fused = fuse_passes([first, second, third])
+    # x0 of the group: (0 x 0.6 + 2 x 0.2 + 1 x 0.4) / 1.2
+    expected = [[0.8 / 1.2, 0.0, 10 + 0.8 / 1.2, 10.0], [1.0, 0.0, 11.0, 10.0]]
+    assert np.allclose(fused["boxes"].numpy(), expected, atol=1e-5)
+    assert fused["scores"].tolist() == pytest.approx([(0.6 + 0.2 + 0.4) / 3, 0.3 / 3])
+
+
+def test_three_passes_scored_zero_average_their_boxes_plainly_and_no_pass_is_an_error():
+    zero = [detections([[0, 0, 10, 10]], [0.0]), detections([[1, 0, 11, 10]], [0.0]),
+            detections([[2, 0, 12, 10]], [0.0])]
+    assert fuse_passes(zero)["boxes"].tolist() == [[1.0, 0.0, 11.0, 10.0]]
+    with pytest.raises(ValueError, match="at least one pass"):
+        fuse_passes([])
+
 
 def test_unflipping_maps_x_to_width_minus_x_and_twice_is_the_identity():
     boxes = torch.tensor([[0.0, 5.0, 10.0, 8.0], [30.5, 1.0, 64.0, 2.0]])

@@ -1,4 +1,4 @@
-"""The output ensemble: two detectors' findings fused per slice (lesionviewer.detection.ensemble)."""
+"""The output ensemble: two or three detectors' findings fused per slice (lesionviewer.detection.ensemble)."""
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,3 +28,19 @@ def test_boxes_that_overlap_too_little_stay_two_findings_at_half_score():
     a = member(Finding(0, (0, 0, 10, 10), 0.8, "a"))
     b = member(Finding(0, (6, 0, 16, 10), 0.8, "b"))  # IoU 4/16 = 0.25 < 0.55
     assert sorted(round(f.score, 2) for f in EnsembleDetector([a, b]).detect(vol)) == [0.4, 0.4]
+
+
+def test_three_members_score_a_box_by_how_many_found_it():
+    vol = Volume(np.zeros((1, 64, 64), np.int16), (1.0, 1.0, 1.0))
+    a = member(Finding(0, (0, 0, 10, 10), 0.9, "a"), Finding(0, (40, 40, 50, 50), 0.9, "a"))
+    b = member(Finding(0, (0, 0, 10, 10), 0.6, "b"), Finding(0, (40, 40, 50, 50), 0.6, "b"))
+    c = member(Finding(0, (0, 0, 10, 10), 0.3, "c"), Finding(0, (20, 0, 30, 10), 0.9, "c"))
+    found = EnsembleDetector([a, b, c]).detect(vol)
+    # found by all three: (0.9 + 0.6 + 0.3) / 3; by two: (0.9 + 0.6) / 3; by one: 0.9 / 3
+    assert [(f.box_px, round(f.score, 3)) for f in found] == [
+        ((0.0, 0.0, 10.0, 10.0), 0.6), ((40.0, 40.0, 50.0, 50.0), 0.5), ((20.0, 0.0, 30.0, 10.0), 0.3)]
+
+
+def test_four_members_are_refused():
+    with pytest.raises(ValueError, match="holds 2 to 3 detectors, not 4"):
+        EnsembleDetector([member()] * 4)

@@ -1,4 +1,4 @@
-"""Ensemble model files: two detectors in one safetensors file, opened by the engine as one detector."""
+"""Ensemble model files: two or three detectors in one safetensors file, opened by the engine as one detector."""
 import json
 import threading
 
@@ -76,6 +76,25 @@ def test_the_engine_opens_it_as_the_ensemble_of_the_two_files(members, tmp_path)
     assert {f.model_name for f in got} == {"a+b"}
 
 
+def test_a_three_member_file_runs_as_the_three_files_run_together(members, tmp_path):
+    third = tmp_path / "c.safetensors"
+    save_model(third, tiny(3), {"name": "c", **CARD})
+    out = tmp_path / "abc.safetensors"
+    save_ensemble(out, [*members, third], "a+b+c")
+    from_file = Detector.from_file(out, device="cpu")
+    assert [c.name for c in read_card(out).member_cards] == ["a", "b", "c"]
+    assert "Three detectors read every slice" in from_file.device_description
+    alone = [Detector.from_file(p, device="cpu") for p in (*members, third)]
+    volume = phantom_volume()
+    got = from_file.detect(volume, slices=[2])
+    expected = EnsembleDetector(alone).detect(volume, slices=[2])
+    assert len(got) > 0
+    assert [(f.slice_index, f.box_px, f.score) for f in got] == [(f.slice_index, f.box_px, f.score) for f in expected]
+    # a fused finding scores the sum of the matching members' scores over three: never above the best member's
+    best_alone = max(f.score for d in alone for f in d.detect(volume, slices=[2]))
+    assert max(f.score for f in got) <= best_alone + 1e-6
+
+
 def test_a_single_network_loader_refuses_an_ensemble_and_the_writer_refuses_bad_members(members, tmp_path):
     out = tmp_path / "ab.safetensors"
     save_ensemble(out, members, "a+b")
@@ -83,11 +102,13 @@ def test_a_single_network_loader_refuses_an_ensemble_and_the_writer_refuses_bad_
         load_model(out)
     with pytest.raises(ModelFileError, match=r"ab\.safetensors: this file holds an ensemble"):
         save_ensemble(tmp_path / "nested.safetensors", [out, members[0]], "nested")
-    with pytest.raises(ModelFileError, match="exactly 2 model files, not 3"):
-        save_ensemble(tmp_path / "three.safetensors", [*members, members[0]], "three")
+    with pytest.raises(ModelFileError, match="holds 2 to 3 detectors, not 4"):
+        save_ensemble(tmp_path / "four.safetensors", [*members, *members], "four")
+    with pytest.raises(ModelFileError, match="holds 2 to 3 detectors, not 1"):
+        save_ensemble(tmp_path / "one.safetensors", members[:1], "one")
     with pytest.raises(ModelFileError, match="holds one detector, not an ensemble"):
         load_ensemble(members[0])
-    assert not (tmp_path / "three.safetensors").exists()
+    assert not (tmp_path / "four.safetensors").exists() and not (tmp_path / "one.safetensors").exists()
 
 
 def test_a_stray_or_misshapen_tensor_is_refused_naming_the_member(members, tmp_path):
@@ -108,11 +129,14 @@ def test_a_stray_or_misshapen_tensor_is_refused_naming_the_member(members, tmp_p
         Detector.from_file(bad, device="cpu")
 
 
-def test_the_card_holds_exactly_two_plain_member_cards():
+def test_the_card_holds_two_or_three_plain_member_cards():
     one = ModelCard("a", "mp3d_small", 3, 2.5).to_dict()
     assert len(ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one, one]).member_cards) == 2
-    with pytest.raises(ModelCardError, match="exactly 2 detectors, not 3"):
-        ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one, one, one])
+    assert len(ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one, one, one]).member_cards) == 3
+    with pytest.raises(ModelCardError, match="holds 2 to 3 detectors, not 4"):
+        ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one, one, one, one])
+    with pytest.raises(ModelCardError, match="holds 2 to 3 detectors, not 1"):
+        ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one])
     nested = ModelCard("n", "mp3d_small", 3, 2.5, ensemble_members=[one, one]).to_dict()
     with pytest.raises(ModelCardError, match="ensemble member 0 is itself an ensemble"):
         ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[nested, one])

@@ -1,14 +1,15 @@
-"""Two detectors run on the same slices, their findings fused: an output ensemble.
+"""Two or three detectors run on the same slices, their findings fused: an output ensemble.
 
 Each member runs as it would alone (its own card: input size, test-time flipping); on every slice the
-two members' findings are fused as test-time flipping fuses its two passes
-(:func:`~lesionviewer.detection.flip_fusion.fuse_two_passes`, weighted box fusion): boxes overlapping
-by at least ``PAIR_IOU`` become one finding with the mean score, and a finding of one member alone
-keeps half of its score. A false positive that only one member makes therefore loses half its score,
-where the average of the two members' *weights* (``lesionviewer-train average``) has no such check.
+members' findings are fused as test-time flipping fuses its two passes
+(:func:`~lesionviewer.detection.flip_fusion.fuse_passes`, weighted box fusion): boxes overlapping
+by at least ``PAIR_IOU`` become one finding scored by the sum of their scores over the member count
+(two members agreeing: the mean score), and a finding of one member alone keeps a half (of two) or a
+third (of three) of its score. A false positive that only one member makes therefore loses most of its
+score, where the average of the members' *weights* (``lesionviewer-train average``) has no such check.
 It costs the sum of the members' times. A model file can hold an ensemble
 (:mod:`lesionviewer.detection.ensemble_file`; ``Detector.from_file`` opens it as an
-:class:`EnsembleDetector`); ``lesionviewer-train evaluate-real --model A --model B`` runs two files as one.
+:class:`EnsembleDetector`); ``lesionviewer-train evaluate-real --model A --model B`` runs two (or three) files as one.
 
 Example:
     >>> import numpy as np
@@ -30,33 +31,34 @@ from typing import Any
 import torch
 
 from lesionviewer.detection.finding import Finding
-from lesionviewer.detection.flip_fusion import fuse_two_passes
-from lesionviewer.detection.model_card import ENSEMBLE_SIZE
+from lesionviewer.detection.flip_fusion import fuse_passes
+from lesionviewer.detection.model_card import ensemble_size_problem
 from lesionviewer.detection.slice_findings import SCORE_FLOOR, is_cancelled, report_batch, slice_findings
 
-#: Slices each member reads before the two members' findings on them are fused and reported: the
-#: viewer sees findings (and progress) every block instead of only after both members read everything.
+#: Slices each member reads before the members' findings on them are fused and reported: the viewer
+#: sees findings (and progress) every block instead of only after every member read everything.
 ENSEMBLE_BLOCK = 8
 
 
 class EnsembleDetector:
-    """Two detectors whose findings are fused per slice (see the module docstring).
+    """Two or three detectors whose findings are fused per slice (see the module docstring).
 
     ``members`` are :class:`~lesionviewer.detection.engine.Detector` objects (or anything with
     ``detect(volume, slices=...)`` and ``model_name``); findings scoring under ``score_floor`` after
     the fusion are dropped, as a single detector drops them. ``card`` is the ensemble file's card
-    (None for two files run together).
+    (None for files run together).
 
     Example:
         >>> EnsembleDetector([object()])
         Traceback (most recent call last):
         ...
-        ValueError: an ensemble takes exactly two detectors, not 1
+        ValueError: an ensemble holds 2 to 3 detectors, not 1
     """
 
     def __init__(self, members: Sequence[Any], score_floor: float = SCORE_FLOOR, card: Any = None) -> None:
-        if len(members) != ENSEMBLE_SIZE:
-            raise ValueError(f"an ensemble takes exactly two detectors, not {len(members)}")
+        size_problem = ensemble_size_problem(len(members))
+        if size_problem:
+            raise ValueError(size_problem)
         self.members = list(members)
         self.score_floor = float(score_floor)
         self.card = card
@@ -87,7 +89,7 @@ class EnsembleDetector:
 
     @property
     def device_description(self) -> str:
-        """The status bar's sentences: the first member's, then one saying that two detectors run.
+        """The status bar's sentences: the first member's, then one saying how many detectors run.
 
         Example:
             >>> from types import SimpleNamespace
@@ -95,7 +97,8 @@ class EnsembleDetector:
             >>> EnsembleDetector([one, one]).device_description
             'Processor (CPU, 2 threads). No GPU found (slower). Two detectors read every slice (an ensemble).'
         """
-        return f"{self.members[0].device_description.rstrip().rstrip('.')}. Two detectors read every slice (an ensemble)."
+        count = {2: "Two", 3: "Three"}.get(len(self.members), str(len(self.members)))
+        return f"{self.members[0].device_description.rstrip().rstrip('.')}. {count} detectors read every slice (an ensemble)."
 
     @property
     def flip(self) -> bool:
@@ -119,12 +122,12 @@ class EnsembleDetector:
                progress: Callable[[int, int], Any] | None = None, cancel: Any = None,
                batch_size: int | None = None,
                on_findings: Callable[[int, list[Finding]], Any] | None = None) -> list[Finding]:
-        """Both members' findings on ``slices`` of ``volume``, fused per slice; ordered as ``Detector.detect``.
+        """Every member's findings on ``slices`` of ``volume``, fused per slice; ordered as ``Detector.detect``.
 
         The slices are read in blocks of :data:`ENSEMBLE_BLOCK` in visiting order: each member reads a
         block, the block's findings are fused, then ``on_findings(slice, findings)`` is called per
         slice of the block and ``progress(done, total)`` once (counting slices); ``cancel`` (as for
-        ``Detector.detect``) goes to the members, and once it is set the findings of the blocks both
+        ``Detector.detect``) goes to the members, and once it is set the findings of the blocks every
         members finished are returned. Suppression and the per-slice limit follow the
         first member's box head (torchvision's ``nms_thresh`` and ``detections_per_img``).
 
@@ -155,23 +158,21 @@ class EnsembleDetector:
                 if is_cancelled(cancel):  # a block only one member finished (or neither) is not reported
                     out.sort(key=lambda f: (f.slice_index, -f.score))
                     return out
-            by_slice: dict[int, list[list[Finding]]] = defaultdict(lambda: [[], []])
+            by_slice: dict[int, list[list[Finding]]] = defaultdict(lambda: [[] for _ in self.members])
             for i, findings in enumerate(found):
                 for f in findings:
                     by_slice[f.slice_index][i].append(f)
             per_slice = []
             for index in block:
-                first, second = by_slice[index]
-                fused = fuse_member_outputs(_as_output(first), _as_output(second), heads)
+                fused = fuse_member_outputs([_as_output(member) for member in by_slice[index]], heads)
                 per_slice.append((index, slice_findings(volume, index, fused, self.score_floor, self.model_name)))
             done = report_batch(out, per_slice, done, len(order), progress, on_findings)
         out.sort(key=lambda f: (f.slice_index, -f.score))
         return out
 
 
-def fuse_member_outputs(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
-                        heads: Any = None) -> dict[str, torch.Tensor]:
-    """Two members' detections on one image (``boxes``, ``scores``) fused as the ensemble fuses them.
+def fuse_member_outputs(outputs: Sequence[dict[str, torch.Tensor]], heads: Any = None) -> dict[str, torch.Tensor]:
+    """The members' detections on one image (``boxes``, ``scores``; one dict per member) fused as the ensemble fuses them.
 
     ``heads`` (the first member's torchvision ``roi_heads``, or None) gives the suppression overlap and
     the per-image limit; the score floor is the caller's.
@@ -179,11 +180,13 @@ def fuse_member_outputs(first: dict[str, torch.Tensor], second: dict[str, torch.
     Example:
         >>> a = {"boxes": torch.tensor([[0., 0., 4., 4.]]), "scores": torch.tensor([.8])}
         >>> b = {"boxes": torch.tensor([[0., 0., 4., 4.], [9., 9., 12., 12.]]), "scores": torch.tensor([.6, .5])}
-        >>> [round(s, 2) for s in fuse_member_outputs(a, b)["scores"].tolist()]
+        >>> [round(s, 2) for s in fuse_member_outputs([a, b])["scores"].tolist()]
         [0.7, 0.25]
+        >>> [round(s, 2) for s in fuse_member_outputs([a, b, a])["scores"].tolist()]
+        [0.73, 0.17]
     """
     nms_iou, limit = getattr(heads, "nms_thresh", None), getattr(heads, "detections_per_img", None)
-    return fuse_two_passes(first, second, nms_iou=nms_iou, limit=limit)
+    return fuse_passes(outputs, nms_iou=nms_iou, limit=limit)
 
 
 def _as_output(findings: list[Finding]) -> dict[str, torch.Tensor]:

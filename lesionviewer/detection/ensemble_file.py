@@ -1,7 +1,7 @@
-"""Model files that hold an output ensemble: two detectors' weights and cards in one safetensors file.
+"""Model files that hold an output ensemble: two or three detectors' weights and cards in one safetensors file.
 
 An ensemble is shipped, copied and opened as one thing, like a single detector: one ``.safetensors``
-whose tensors are each member's state dict under ``members.0.`` and ``members.1.``, and one card
+whose tensors are each member's state dict under ``members.0.``, ``members.1.`` (and ``members.2.``), and one card
 (:class:`~lesionviewer.detection.model_card.ModelCard`) that describes the ensemble (its name, what it
 was trained on, what it measured) and carries the members' own cards, unchanged, in
 ``ensemble_members``. ``Detector.from_file`` opens such a file as an
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lesionviewer.common.json_numbers import nan_to_null, plain_number
-from lesionviewer.detection.model_card import ENSEMBLE_SIZE, ModelCard, ModelCardError
+from lesionviewer.detection.model_card import ModelCard, ModelCardError, ensemble_size_problem
 from lesionviewer.detection.model_file import (
     CARD_METADATA_KEY,
     ModelFileError,
@@ -55,7 +55,7 @@ def member_prefix(index: int) -> str:
 def save_ensemble(path: str | os.PathLike, members: Sequence[str | os.PathLike], name: str,
                   description: str = "", training_data: Mapping[str, Any] | None = None,
                   metrics: Mapping[str, Any] | None = None) -> ModelCard:
-    """Write the ensemble of the two model files ``members`` to ``path`` (atomically); returns its card.
+    """Write the ensemble of the model files ``members`` (two or three) to ``path`` (atomically); returns its card.
 
     Each member is loaded as the viewer would load it (so a bad member file is refused here, naming
     it); its weights are stored unchanged and its card goes into ``ensemble_members``. The ensemble's
@@ -66,11 +66,12 @@ def save_ensemble(path: str | os.PathLike, members: Sequence[str | os.PathLike],
         >>> save_ensemble("e.safetensors", ["a.safetensors"], "e")
         Traceback (most recent call last):
         ...
-        lesionviewer.detection.model_file.ModelFileError: e.safetensors: an ensemble holds exactly 2 model files, not 1
+        lesionviewer.detection.model_file.ModelFileError: e.safetensors: an ensemble holds 2 to 3 detectors, not 1
     """
     path = Path(path)
-    if len(members) != ENSEMBLE_SIZE:
-        raise ModelFileError(path, f"an ensemble holds exactly {ENSEMBLE_SIZE} model files, not {len(members)}")
+    size_problem = ensemble_size_problem(len(members))
+    if size_problem:
+        raise ModelFileError(path, size_problem)
     loaded = [load_model(member, device="cpu") for member in members]  # refuses an ensemble as a member, naming it
     member_cards = [card.to_dict() for _, card in loaded]
     first = member_cards[0]

@@ -18,7 +18,8 @@ Example:
 """
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+
 import torch
 from scipy.optimize import linear_sum_assignment
 from torchvision.ops import box_iou, nms
@@ -47,6 +48,7 @@ def fuse_two_passes(first: dict[str, torch.Tensor], second: dict[str, torch.Tens
     Paired boxes: the score-weighted mean box, the mean score. Unpaired: the box, half its score.
     ``nms_iou`` then suppresses fused boxes that overlap a better one by more than that (torchvision's
     ``nms``); ``limit`` keeps the best that many. The result is sorted by falling score.
+    :func:`fuse_passes` with two passes.
 
     Example:
         >>> empty = {"boxes": torch.zeros((0, 4)), "scores": torch.zeros(0)}
@@ -54,35 +56,78 @@ def fuse_two_passes(first: dict[str, torch.Tensor], second: dict[str, torch.Tens
         >>> fuse_two_passes(one, empty)["scores"].tolist()
         [0.30000001192092896]
     """
-    # in float64, so that two equal coordinates average to themselves; float32 out, as the detector's
-    boxes_a, scores_a = first["boxes"].double(), first["scores"].double()
-    boxes_b, scores_b = second["boxes"].double(), second["scores"].double()
-    paired_a: list[int] = []
-    paired_b: list[int] = []
-    if len(boxes_a) and len(boxes_b):
-        overlap = box_iou(boxes_a, boxes_b).numpy()
-        rows, cols = linear_sum_assignment(-overlap)
-        keep = overlap[rows, cols] >= iou
-        paired_a, paired_b = rows[keep].tolist(), cols[keep].tolist()
-    index_a = torch.as_tensor(paired_a, dtype=torch.long)
-    index_b = torch.as_tensor(paired_b, dtype=torch.long)
-    weight_a, weight_b = scores_a[index_a, None], scores_b[index_b, None]
-    total = weight_a + weight_b
-    weighted = (boxes_a[index_a] * weight_a + boxes_b[index_b] * weight_b) / total.clamp_min(torch.finfo(torch.float64).tiny)
-    # two boxes both scored 0 have no weights to go by: their plain mean
-    pair_boxes = torch.where(total > 0, weighted, (boxes_a[index_a] + boxes_b[index_b]) / 2)
-    pair_scores = (scores_a[index_a] + scores_b[index_b]) / 2
-    alone_a = torch.as_tensor(np.setdiff1d(np.arange(len(boxes_a)), paired_a), dtype=torch.long)
-    alone_b = torch.as_tensor(np.setdiff1d(np.arange(len(boxes_b)), paired_b), dtype=torch.long)
-    boxes = torch.cat([pair_boxes, boxes_a[alone_a], boxes_b[alone_b]]).reshape(-1, 4)
-    scores = torch.cat([pair_scores, scores_a[alone_a] / 2, scores_b[alone_b] / 2])
-    order = torch.argsort(scores, descending=True, stable=True)
+    return fuse_passes([first, second], iou=iou, nms_iou=nms_iou, limit=limit)
+
+
+def fuse_passes(passes: Sequence[dict[str, torch.Tensor]], iou: float = PAIR_IOU, nms_iou: float | None = None,
+                limit: int | None = None) -> dict[str, torch.Tensor]:
+    """One detection dict (``boxes``, ``scores``, ``labels``) from N passes' dicts over the same image.
+
+    The first pass's boxes start one group each; every further pass's boxes join the groups they
+    overlap by at least ``iou`` (at most one box of a pass per group, the pairing with the largest
+    total overlap against each group's current box; scipy's assignment solver), and the boxes left
+    over start new groups. A group becomes one box, the score-weighted mean of its boxes (their plain
+    mean when all score 0), scored by the sum of its scores over N: a box that k of the N passes found
+    scores their mean times k/N. With two passes this is :func:`fuse_two_passes`. Then ``nms_iou``
+    and ``limit`` as there; sorted by falling score (ties: bigger groups first, then in order made).
+
+    Example:
+        >>> box = lambda *rows: {"boxes": torch.tensor([r[:4] for r in rows], dtype=torch.float32),
+        ...                      "scores": torch.tensor([r[4] for r in rows], dtype=torch.float32)}
+        >>> fused = fuse_passes([box((0, 0, 10, 10, .9)), box((0, 0, 10, 10, .6), (30, 30, 40, 40, .9)),
+        ...                      box((0, 0, 10, 10, .3))])
+        >>> fused["boxes"].tolist(), [round(s, 3) for s in fused["scores"].tolist()]
+        ([[0.0, 0.0, 10.0, 10.0], [30.0, 30.0, 40.0, 40.0]], [0.6, 0.3])
+    """
+    if not passes:
+        raise ValueError("fuse_passes needs at least one pass")
+    # in float64, so that equal coordinates average to themselves; float32 out, as the detector's
+    groups: list[list[tuple[torch.Tensor, torch.Tensor]]] = []  # per group: (box, score) per pass that joined
+    for detections in passes:
+        boxes, scores = detections["boxes"].double().reshape(-1, 4), detections["scores"].double().reshape(-1)
+        joined: set[int] = set()
+        if groups and len(boxes):
+            overlap = box_iou(torch.stack([_group_box(g) for g in groups]), boxes).numpy()
+            rows, cols = linear_sum_assignment(-overlap)
+            for row, col in zip(rows.tolist(), cols.tolist()):
+                if overlap[row, col] >= iou:
+                    groups[row].append((boxes[col], scores[col]))
+                    joined.add(col)
+        groups.extend([(boxes[i], scores[i])] for i in range(len(boxes)) if i not in joined)
+    # ties in score keep bigger groups first, each size in the order its groups were made
+    groups = sorted(groups, key=len, reverse=True)
+    fused_boxes = torch.stack([_group_box(g) for g in groups]) if groups else torch.zeros((0, 4), dtype=torch.float64)
+    fused_scores = (torch.stack([_group_score_sum(g) for g in groups]) / len(passes) if groups
+                    else torch.zeros(0, dtype=torch.float64))
+    order = torch.argsort(fused_scores, descending=True, stable=True)
     if nms_iou is not None and len(order):
-        order = order[nms(boxes[order], scores[order], nms_iou)]
+        order = order[nms(fused_boxes[order], fused_scores[order], nms_iou)]
     if limit is not None:
         order = order[:limit]
     labels = torch.ones(len(order), dtype=torch.int64)
-    return {"boxes": boxes[order].float(), "scores": scores[order].float(), "labels": labels}
+    return {"boxes": fused_boxes[order].float(), "scores": fused_scores[order].float(), "labels": labels}
+
+
+def _group_score_sum(group: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    total = group[0][1]
+    for _, score in group[1:]:
+        total = total + score
+    return total
+
+
+def _group_box(group: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """A group's box: its boxes' score-weighted mean (their plain mean when every score is 0)."""
+    if len(group) == 1:
+        return group[0][0]
+    weighted = group[0][0] * group[0][1]
+    plain = group[0][0]
+    for box, score in group[1:]:
+        weighted = weighted + box * score
+        plain = plain + box
+    total = _group_score_sum(group)
+    if total > 0:
+        return weighted / total.clamp_min(torch.finfo(torch.float64).tiny)
+    return plain / len(group)
 
 
 def fuse_with_mirror(outputs: list[dict], mirrored: list[dict], width: int, roi_heads=None) -> list[dict]:

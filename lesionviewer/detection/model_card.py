@@ -33,8 +33,21 @@ from typing import Any, Callable
 #: The layout this version writes; every layout up to it is read.
 CURRENT_LAYOUT = 3
 
-#: How many detectors an ensemble file holds (the fusion, ``fuse_two_passes``, takes two).
-ENSEMBLE_SIZE = 2
+#: How many detectors an ensemble file may hold (the fusion, ``fuse_passes``, takes any number; each
+#: member reads every slice, so the time per slice grows with the count).
+ENSEMBLE_SIZES = range(2, 4)
+
+
+def ensemble_size_problem(count: int) -> str | None:
+    """Why ``count`` detectors cannot form an ensemble (None when they can).
+
+    Example:
+        >>> ensemble_size_problem(3) is None, ensemble_size_problem(1)
+        (True, 'an ensemble holds 2 to 3 detectors, not 1')
+    """
+    if count in ENSEMBLE_SIZES:
+        return None
+    return f"an ensemble holds {ENSEMBLE_SIZES[0]} to {ENSEMBLE_SIZES[-1]} detectors, not {count}"
 
 # Declared sizes are checked before anything is built or allocated from them: a card is data from
 # a file, and a number such as input_min_size 40000 or blocks [2000]*4 would cost gigabytes.
@@ -210,8 +223,9 @@ def _ensemble_problems(members: Any) -> list[str]:
         return ["ensemble_members must be a JSON list"]
     if not members:
         return []
-    if len(members) != ENSEMBLE_SIZE:
-        return [f"an ensemble holds exactly {ENSEMBLE_SIZE} detectors, not {len(members)}"]
+    size_problem = ensemble_size_problem(len(members))
+    if size_problem:
+        return [size_problem]
     problems = []
     for i, member in enumerate(members):
         try:

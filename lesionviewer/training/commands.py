@@ -70,10 +70,10 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
                          "data.test_size); measure it first with evaluate --set data.test_size=PX "
                          "--set data.max_size=PX")
 
-    ens = sub.add_parser("ensemble", help="write two model files as one ensemble model file (both run, their "
+    ens = sub.add_parser("ensemble", help="write two or three model files as one ensemble model file (all run, their "
                                           "findings fused per slice)")
     ens.add_argument("--model", dest="models", type=Path, action="append", required=True,
-                     help="a model file (.safetensors) holding one detector; give exactly two")
+                     help="a model file (.safetensors) holding one detector; give it two or three times")
     ens.add_argument("--out", type=Path, required=True, help="the ensemble .safetensors file to write")
     ens.add_argument("--name", required=True, help="the ensemble's model name in its card")
     ens.add_argument("--description", default="", help="the card's description")
@@ -195,10 +195,11 @@ def _data_notes(items: list[str], command: str) -> dict[str, str] | None:
 
 def _ensemble(args) -> int:
     from lesionviewer.detection.ensemble_file import save_ensemble
+    from lesionviewer.detection.model_card import ENSEMBLE_SIZES
     from lesionviewer.detection.model_file import ModelFileError
 
-    if len(args.models) != 2:
-        return fail(f"ensemble takes exactly two --model, not {len(args.models)}", EXIT_USAGE)
+    if len(args.models) not in ENSEMBLE_SIZES:
+        return fail(f"ensemble takes two or three --model, not {len(args.models)}", EXIT_USAGE)
     notes = _data_notes(args.data_notes, "ensemble")
     if notes is None:
         return EXIT_USAGE

@@ -2,7 +2,7 @@
 
 ``lesionviewer-train evaluate --model M.safetensors --config C.toml --split val`` measures what is
 shipped rather than what was trained: the network is the file's, read at the card's input size and
-with the card's test-time flipping; a file holding an ensemble runs both members and fuses their
+with the card's test-time flipping; a file holding an ensemble runs every member and fuses their
 detections per image as the viewer does (:func:`~lesionviewer.detection.ensemble.fuse_member_outputs`).
 The config gives only the data (``data.root``, the split, the context) and the scoring (``eval.fps``,
 ``eval.iou``); a card whose slices, interval or HU clip differ from the config's is refused, since the
@@ -28,6 +28,7 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def evaluate_model_file(model_path: str | Path, cfg: TrainingConfig, split: str,
         detections = outputs[0]
     else:
         heads = getattr(members[0][0], "roi_heads", None)
-        detections = [_fused(a, b, heads) for a, b in zip(*outputs)]
+        detections = [_fused(per_member, heads) for per_member in zip(*outputs)]
     metrics, truth = score_split(detections, dataset, cfg)
     metrics["test_time_flip"] = any(member_card.test_time_flip for _, member_card in members)
     metrics["members"] = [member_card.name for _, member_card in members]
@@ -109,13 +110,13 @@ def evaluate_model_file(model_path: str | Path, cfg: TrainingConfig, split: str,
     return metrics
 
 
-def _fused(first: np.ndarray, second: np.ndarray, heads: Any) -> np.ndarray:
+def _fused(per_member: Sequence[np.ndarray], heads: Any) -> np.ndarray:
     from lesionviewer.detection.ensemble import fuse_member_outputs
 
     def as_output(rows: np.ndarray) -> dict[str, torch.Tensor]:
         table = torch.from_numpy(np.asarray(rows, dtype=np.float32).reshape(-1, 5))
         return {"boxes": table[:, :4], "scores": table[:, 4]}
 
-    fused = fuse_member_outputs(as_output(first), as_output(second), heads)
+    fused = fuse_member_outputs([as_output(rows) for rows in per_member], heads)
     return np.concatenate([fused["boxes"].float().numpy().reshape(-1, 4),
                            fused["scores"].float().numpy().reshape(-1, 1)], axis=1).astype(np.float32)
