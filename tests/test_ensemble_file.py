@@ -228,3 +228,33 @@ def test_turning_the_mirrored_pass_off_and_on_follows_each_members_card():
     assert [m.flip for m in ensemble.members] == [True, False] and ensemble.flip
     ensemble.flip = False
     assert [m.flip for m in ensemble.members] == [False, False] and not ensemble.flip
+
+
+def test_the_series_goes_to_the_device_and_is_mirrored_once_for_all_members_and_blocks(members, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from lesionviewer.detection import device_input, ensemble
+
+    monkeypatch.setattr(ensemble, "ENSEMBLE_BLOCK", 2)  # three blocks of a five-slice series
+    out = tmp_path / "ab.safetensors"
+    save_ensemble(out, members, "a+b")
+    ensemble = Detector.from_file(out, device="cpu")
+    for member in ensemble.members:
+        member.flip = True  # as the shipped cards ask
+    rng = np.random.default_rng(1)
+    hu = rng.normal(0, 30, (5, 64, 64)).astype(np.int16)
+    hu[:, 20:30, 20:30] += 200
+    volume = Volume(hu, (2.5, 1.0, 1.0))
+    made = []
+    original_init = device_input.DeviceVolume.__init__
+    monkeypatch.setattr(device_input.DeviceVolume, "__init__",
+                        lambda self, *a, **k: (made.append(1), original_init(self, *a, **k))[1])
+    got = ensemble.detect(volume)
+    assert len(made) == 2  # the series and its mirror image: not 2 per member per block of slices (12)
+    # the same findings as members that each put the series on the device for every block themselves
+    unprepared = [SimpleNamespace(model_name=m.model_name, device=m.device, model=m.model, detect=m.detect)
+                  for m in ensemble.members]
+    made.clear()
+    expected = EnsembleDetector(unprepared, card=ensemble.card).detect(volume)
+    assert len(made) == 12 and len(expected) > 0
+    assert [(f.slice_index, f.box_px, f.score) for f in got] == [(f.slice_index, f.box_px, f.score) for f in expected]

@@ -39,6 +39,23 @@ class DeviceVolume:
         array = hu if isinstance(hu, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(hu))
         self.hu = array.to(device)
         self.device = self.hu.device
+        self._mirror: DeviceVolume | None = None
+
+    def mirror(self) -> "DeviceVolume":
+        """The volume mirrored left-right (``x -> W - 1 - x``) on the same device, made on the first call and kept.
+
+        Test-time flipping reads it; an ensemble's members read one volume (and one mirror) instead of
+        copying the series again for every member and every block of slices.
+
+        Example:
+            >>> import numpy as np
+            >>> dv = DeviceVolume(np.arange(3, dtype=np.int16).reshape(1, 1, 3), "cpu")
+            >>> dv.mirror().hu.tolist(), dv.mirror() is dv.mirror()
+            ([[[2, 1, 0]]], True)
+        """
+        if self._mirror is None:
+            self._mirror = DeviceVolume(self.hu.flip(-1), self.device)
+        return self._mirror
 
     @property
     def num_slices(self) -> int:

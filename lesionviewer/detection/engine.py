@@ -247,6 +247,7 @@ class Detector:
         cancel: Cancel = None,
         batch_size: int | None = None,
         on_findings: Callable[[int, list[Finding]], Any] | None = None,
+        prepared: DeviceVolume | None = None,
     ) -> list[Finding]:
         """Find lesions on the slices of ``volume`` (a :class:`~lesionviewer.io.Volume`).
 
@@ -258,7 +259,9 @@ class Detector:
         series: chunks are taken in the order of their first slice in ``slices``, and their slices
         in visiting order, so the first slice asked for is always reported first. ``cancel`` (a callable returning True, or a
         ``threading.Event``) is checked before each batch; once set, the call returns the findings
-        of the slices finished so far.
+        of the slices finished so far. ``prepared`` is ``volume``'s :meth:`prepare` (made once by a
+        caller that calls ``detect`` on one volume many times, as an ensemble does block by block); one
+        on another device is not used.
 
         Returns every finding scoring at least ``score_floor``, ordered by slice index, then by
         descending score.
@@ -285,11 +288,11 @@ class Detector:
             return []
         positions = slice_positions_of(volume)
         with torch.inference_mode():
-            source = DeviceVolume(volume.hu, self.device)
+            source = prepared if prepared is not None and prepared.device == self.device else self.prepare(volume)
             make = self._volume_batches if self.mode == "volume" else self._window_batches
             batches = make(source, positions, order, size)
             # the mirrored pass visits the same slices in the same batches, so the two line up
-            mirrored = make(DeviceVolume(source.hu.flip(-1), self.device), positions, order, size) if self.flip else None
+            mirrored = make(source.mirror(), positions, order, size) if self.flip else None
             found: list[Finding] = []
             done = 0
             while True:
@@ -306,6 +309,21 @@ class Detector:
                 done = report_batch(found, per_slice, done, len(order), progress, on_findings)
         found.sort(key=lambda f: (f.slice_index, -f.score))
         return found
+
+    def prepare(self, volume) -> DeviceVolume:
+        """``volume``'s voxels on this detector's device (int16), for :meth:`detect`'s ``prepared``.
+
+        Example:
+            >>> import numpy as np
+            >>> from lesionviewer.io import Volume
+            >>> from lesionviewer.detection.factory import build_detector
+            >>> net = build_detector("mp3d_small", 3, width=8, blocks=(1, 1, 1, 1), fpn_channels=32)
+            >>> d = Detector(net, {"name": "n", "architecture": "mp3d_small", "num_slices": 3,
+            ...                    "slice_interval_mm": 5.0, "input_min_size": 64}, device="cpu")
+            >>> d.prepare(Volume(np.zeros((3, 32, 32), np.int16), (1.0, 1.0, 1.0))).hu.shape
+            torch.Size([3, 32, 32])
+        """
+        return DeviceVolume(volume.hu, self.device)
 
     def _window_batches(self, source: DeviceVolume, positions, order: list[int], size: int):
         """Window mode: each batch of centres gets its own context stacks, made on the device."""

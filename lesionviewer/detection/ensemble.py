@@ -150,11 +150,22 @@ class EnsembleDetector:
             options["cancel"] = cancel
         out: list[Finding] = []
         done = 0
+        # the series goes to each device once (and is mirrored once), not once per member and block
+        prepared: dict[str, Any] = {}
+        member_options = []
+        for member in self.members:
+            if not callable(getattr(member, "prepare", None)):
+                member_options.append(options)
+                continue
+            key = str(getattr(member, "device", ""))
+            if key not in prepared:
+                prepared[key] = member.prepare(volume)
+            member_options.append({**options, "prepared": prepared[key]})
         for start in range(0, len(order), ENSEMBLE_BLOCK):
             block = order[start:start + ENSEMBLE_BLOCK]
             found: list[list[Finding]] = []
-            for member in self.members:
-                found.append(member.detect(volume, slices=block, **options))
+            for member, kwargs in zip(self.members, member_options):
+                found.append(member.detect(volume, slices=block, **kwargs))
                 if is_cancelled(cancel):  # a block only one member finished (or neither) is not reported
                     out.sort(key=lambda f: (f.slice_index, -f.score))
                     return out
