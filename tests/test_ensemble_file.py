@@ -258,3 +258,21 @@ def test_the_series_goes_to_the_device_and_is_mirrored_once_for_all_members_and_
     expected = EnsembleDetector(unprepared, card=ensemble.card).detect(volume)
     assert len(made) == 12 and len(expected) > 0
     assert [(f.slice_index, f.box_px, f.score) for f in got] == [(f.slice_index, f.box_px, f.score) for f in expected]
+
+
+def test_an_input_size_is_set_on_every_member_and_a_size_no_card_allows_is_refused(members, tmp_path, capsys):
+    from lesionviewer.training import cli
+
+    out = tmp_path / "ab96.safetensors"
+    assert cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(out),
+                     "--name", "ab96", "--input-size", "96"]) == 0
+    card = read_card(out)
+    assert card.input_min_size == 96 and [c.input_min_size for c in card.member_cards] == [96, 96]
+    assert [c.input_max_size for c in card.member_cards] == [96, 96]  # grown from the members' 64
+    assert [m.transform.min_size for m, _ in load_ensemble(out)] == [(96,), (96,)]
+    stored, own = read_tensors(out), read_tensors(members[0])
+    assert all(torch.equal(stored[member_prefix(0) + k], v) for k, v in own.items())  # weights unchanged
+    huge = tmp_path / "huge.safetensors"
+    assert cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(huge),
+                     "--name", "huge", "--input-size", "40000"]) == 2
+    assert "huge.safetensors: cannot write the ensemble: " in capsys.readouterr().err and not huge.exists()

@@ -54,13 +54,15 @@ def member_prefix(index: int) -> str:
 
 def save_ensemble(path: str | os.PathLike, members: Sequence[str | os.PathLike], name: str,
                   description: str = "", training_data: Mapping[str, Any] | None = None,
-                  metrics: Mapping[str, Any] | None = None) -> ModelCard:
+                  metrics: Mapping[str, Any] | None = None, input_size: int | None = None) -> ModelCard:
     """Write the ensemble of the model files ``members`` (two or three) to ``path`` (atomically); returns its card.
 
     Each member is loaded as the viewer would load it (so a bad member file is refused here, naming
     it); its weights are stored unchanged and its card goes into ``ensemble_members``. The ensemble's
     card takes the first member's input settings (slices, interval, HU clip, sizes; what a reader
     that only shows one card needs) and the given name, description, training data and metrics.
+    ``input_size`` (pixels) sets every member's ``input_min_size`` (the shorter side a slice is resized
+    to; ``input_max_size`` grows to it where smaller), as ``export --input-size`` does for one file.
 
     Example:
         >>> save_ensemble("e.safetensors", ["a.safetensors"], "e")
@@ -73,7 +75,13 @@ def save_ensemble(path: str | os.PathLike, members: Sequence[str | os.PathLike],
     if size_problem:
         raise ModelFileError(path, size_problem)
     loaded = [load_model(member, device="cpu") for member in members]  # refuses an ensemble as a member, naming it
-    member_cards = [card.to_dict() for _, card in loaded]
+    try:
+        member_cards = [(card if input_size is None else
+                         replace(card, input_min_size=int(input_size),
+                                 input_max_size=max(card.input_max_size, int(input_size)))).to_dict()
+                        for _, card in loaded]
+    except ModelCardError as err:
+        raise ModelFileError(path, f"cannot write the ensemble: {err}") from None
     first = member_cards[0]
     fields = {key: first[key] for key in ("architecture", "architecture_options", "num_slices", "slice_interval_mm",
                                           "hu_clip", "pixel_mean", "pixel_std", "input_min_size", "input_max_size",

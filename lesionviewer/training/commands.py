@@ -79,6 +79,9 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
     ens.add_argument("--description", default="", help="the card's description")
     ens.add_argument("--data", dest="data_notes", action="append", default=[], metavar="KEY=VALUE",
                      help="a note for the card's training_data (the members' own cards are kept whole)")
+    ens.add_argument("--input-size", type=int, metavar="PX",
+                     help="every member resizes each slice's shorter side to PX (default: each member's own card; "
+                          "as export --input-size)")
 
     avg = sub.add_parser("average", help="average the weights of runs of one network into a new run folder "
                                          "(model soup; then evaluate and export it like a run)")
@@ -204,7 +207,7 @@ def _ensemble(args) -> int:
     if notes is None:
         return EXIT_USAGE
     try:
-        card = save_ensemble(args.out, args.models, args.name, args.description, notes)
+        card = save_ensemble(args.out, args.models, args.name, args.description, notes, input_size=args.input_size)
     except ModelFileError as err:
         return fail(str(err), EXIT_USAGE)
     print(f"wrote {args.out} (an ensemble of {' and '.join(c.name for c in card.member_cards)})")
