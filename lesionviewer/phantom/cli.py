@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lesionviewer.io.deeplesion_info import SPLITS
 from lesionviewer.phantom.config import PhantomConfig
 from lesionviewer.phantom.dataset import LAYOUTS, generate_dataset
 
-SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
+#: split name -> DL_info's Train_Val_Test code
+SPLIT_CODES = {name: code for code, name in SPLITS.items()}
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's argument parser.

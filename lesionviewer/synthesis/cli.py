@@ -70,6 +70,8 @@ def add_synthesize_parser(sub) -> None:
         >>> p.parse_args(["synthesize", "--host", "ct", "--out", "o"]).samples
         1000
     """
+    from lesionviewer.synthesis.training_data import TYPE_MIXES
+
     p = sub.add_parser("synthesize", help="write training data: real CT volumes with synthetic lesions "
                                           "(DeepLesion layout), optionally merged with other sets")
     p.add_argument("--host", action="append", default=[], metavar="SPEC",
@@ -85,7 +87,7 @@ def add_synthesize_parser(sub) -> None:
     p.add_argument("--val-fraction", type=float, default=0.08)
     p.add_argument("--first-patient", type=int, default=500000,
                    help="number of the first synthetic patient (separate runs to be merged need separate ranges)")
-    p.add_argument("--type-mix", choices=("slice", "deeplesion"), default="slice",
+    p.add_argument("--type-mix", choices=TYPE_MIXES, default="slice",
                    help="slice: a key slice first, then types it can hold (the mix follows the hosts' anatomy); "
                         "deeplesion: the type first, from DeepLesion's mix of the types some host can hold")
     p.add_argument("--merge", action="append", default=[], type=Path, metavar="DIR",
@@ -106,9 +108,9 @@ def parse_splits(text: str) -> list[int]:
         ...
         argparse.ArgumentTypeError: 'dev': expected train, val or test, comma-separated
     """
-    from lesionviewer.training.key_slices import SPLIT_CODES
+    from lesionviewer.io.deeplesion_info import SPLITS
 
-    numbers = {name: code for code, name in SPLIT_CODES.items()}
+    numbers = {name: code for code, name in SPLITS.items()}
     names = [part.strip() for part in text.split(",") if part.strip()]
     if not names or any(name not in numbers for name in names):
         raise argparse.ArgumentTypeError(f"{text!r}: expected train, val or test, comma-separated")

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
+from lesionviewer.io.deeplesion_info import SPLITS as SPLIT_CODES  # DL_info's Train_Val_Test code -> split name
 
-SPLIT_CODES = {1: "train", 2: "val", 3: "test"}
 SPLITS = ("train", "val", "test")
 
 
