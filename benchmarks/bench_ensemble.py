@@ -5,9 +5,11 @@ every one and their findings fused. This times ``detect`` on a synthetic 512 x 5
 ensemble and with its first member alone (the peer: the same network, same card, same slices), taking
 turns round by round so that a neighbour's load slows both alike, and prints each one's median and best
 seconds per slice and the ratio ensemble / member. Both read each slice mirrored too where the cards
-say so (the shipped setting).
+say so (the shipped setting). A third row times the ensemble as it ran before session 15, each member
+copying (and mirroring) the whole series for every block of 8 slices, against today's one copy per device:
+``--series-slices`` sets how long that series is (the copy grows with it; the slices read do not).
 
-Run (CPU, about two minutes):  python benchmarks/bench_ensemble.py --threads 2 [--model FILE]
+Run (CPU, about two minutes):  python benchmarks/bench_ensemble.py --threads 2 [--model FILE] [--series-slices 300]
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import argparse
 import platform
 import statistics
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -36,6 +39,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--slices", type=int, default=8, help="slices per timed call (one ensemble block: 8)")
+    parser.add_argument("--series-slices", type=int, default=16, help="slices in the synthetic series")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -45,20 +49,27 @@ def main() -> None:
     ensemble = Detector.from_file(path, device="cpu")
     if not isinstance(ensemble, EnsembleDetector):
         raise SystemExit(f"{path} holds one detector, not an ensemble")
-    detectors = {"ensemble": ensemble, "member": ensemble.members[0]}
-    volume = synthetic_volume(16, 512)
+    # the peer for the one-copy change: members without ``prepare`` put the series on the device per call
+    copying = EnsembleDetector([SimpleNamespace(model_name=m.model_name, device=m.device, model=m.model,
+                                                detect=m.detect) for m in ensemble.members], card=ensemble.card)
+    detectors = {"ensemble": ensemble, "member": ensemble.members[0], "copying": copying}
+    volume = synthetic_volume(max(args.series_slices, 4 + args.slices), 512)
     centre = list(range(4, 4 + args.slices))
     times = seconds_per_slice_in_turns(detectors, volume, centre, args.rounds)
     print(f"{Path(path).name} on {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {args.rounds} rounds of {len(centre)} slices, 512 x 512, "
+          f"{torch.get_num_threads()} threads, {args.rounds} rounds of {len(centre)} slices of a "
+          f"{volume.num_slices}-slice 512 x 512 series, "
           f"mirrored pass {'on' if ensemble.flip else 'off'}")
     print("| | median s / slice | best s / slice |")
     print("| --- | --- | --- |")
     for name, label in (("member", f"first member alone ({ensemble.members[0].model_name})"),
-                        ("ensemble", f"the ensemble ({ensemble.model_name})")):
+                        ("ensemble", f"the ensemble ({ensemble.model_name})"),
+                        ("copying", "the ensemble copying the series per member and block (before)")):
         print(f"| {label} | {statistics.median(times[name]):.3f} | {min(times[name]):.3f} |")
     ratio = statistics.median(times["ensemble"]) / statistics.median(times["member"])
     print(f"ensemble / member (medians): {ratio:.2f}x")
+    saving = statistics.median(times["ensemble"]) / statistics.median(times["copying"])
+    print(f"ensemble / ensemble copying per block (medians): {saving:.2f}x")
 
 
 if __name__ == "__main__":
