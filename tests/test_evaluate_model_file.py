@@ -62,7 +62,15 @@ def test_an_ensemble_of_a_model_with_itself_scores_as_the_model(trained, tmp_pat
     fused = detections(tmp_path / "two" / "val_pair.json")
     for a, b in zip(alone, fused):  # every box pairs with itself: same box, mean of two equal scores
         np.testing.assert_allclose(a, b, atol=0.011)  # boxes stored to 0.01 px
-    assert json.loads((tmp_path / "two" / "val_pair.json").read_text())["members"] == ["tiny", "tiny"]
+    pair_record = json.loads((tmp_path / "two" / "val_pair.json").read_text())
+    assert pair_record["members"] == ["tiny", "tiny"]
+    # each member's own detections are scored and kept beside the ensemble's: here both are the model alone
+    one = json.loads((tmp_path / "one" / "val_tiny.json").read_text())
+    assert [m["mean_sensitivity"] for m in pair_record["member_scores"]] == [one["mean_sensitivity"]] * 2
+    for index in (0, 1):
+        for a, b in zip(alone, detections(tmp_path / "two" / f"val_pair_member{index}.json")):
+            np.testing.assert_allclose(a, b, atol=0.011)
+    assert "member_scores" not in one and not (tmp_path / "one" / "val_tiny_member0.json").exists()
     assert read_card(pair).metrics["val"]["mean_sensitivity"] == read_card(model).metrics["val"]["mean_sensitivity"]
 
 

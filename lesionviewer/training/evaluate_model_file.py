@@ -7,7 +7,9 @@ detections per image as the viewer does (:func:`~lesionviewer.detection.ensemble
 The config gives only the data (``data.root``, the split, the context) and the scoring (``eval.fps``,
 ``eval.iou``); a card whose slices, interval or HU clip differ from the config's is refused, since the
 network would be fed other images than it was trained on. As the trainer's evaluation, every box the
-network returns is scored (no display floor).
+network returns is scored (no display floor). For an ensemble each member's own detections are scored and
+written too (``<split>_<file stem>_member<i>.json``; no extra network pass), so that other combinations
+of the members can be scored later from the files without running a network again.
 
 Example:
     >>> import tempfile, pathlib
@@ -72,7 +74,8 @@ def evaluate_model_file(model_path: str | Path, cfg: TrainingConfig, split: str,
     """Score the model file on ``split`` of ``cfg``'s data; writes ``<split>_<file stem>.json`` and its FROC plot.
 
     Returns the metrics, with ``members`` (the detectors' names), ``test_time_flip`` (whether any
-    member read mirrored) and ``model`` (the path). Raises :class:`ModelConfigMismatch` when a card
+    member read mirrored), ``model`` (the path) and, for an ensemble, ``member_scores`` (each member's
+    ``mean_sensitivity`` and ``sensitivity`` alone, in order; their files are beside the ensemble's). Raises :class:`ModelConfigMismatch` when a card
     prepares other images than the config and ``ModelFileError`` for a bad file (see the module's example).
     """
     from lesionviewer.detection.ensemble_file import load_ensemble
@@ -104,6 +107,14 @@ def evaluate_model_file(model_path: str | Path, cfg: TrainingConfig, split: str,
     metrics["test_time_flip"] = any(member_card.test_time_flip for _, member_card in members)
     metrics["members"] = [member_card.name for _, member_card in members]
     ids = [k.image_id for k in dataset.key_slices[: len(detections)]]
+    if len(outputs) > 1:
+        metrics["member_scores"] = []
+        for index, ((_, member_card), own) in enumerate(zip(members, outputs)):
+            alone, _ = score_split(own, dataset, cfg)
+            alone.update(test_time_flip=member_card.test_time_flip, members=[member_card.name])
+            write_evaluation(out_dir, f"{split}_{model_path.stem}_member{index}", alone, own, truth, ids)
+            metrics["member_scores"].append({"name": member_card.name, "mean_sensitivity": alone["mean_sensitivity"],
+                                             "sensitivity": alone["sensitivity"]})
     files = write_evaluation(out_dir, f"{split}_{model_path.stem}", metrics, detections, truth, ids)
     metrics["files"] = {k: str(v) for k, v in files.items()}
     metrics["model"] = str(model_path)
