@@ -21,7 +21,7 @@ from lesionviewer.common.exit_codes import EXIT_OK, EXIT_USAGE, fail
 
 
 def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``evaluate``, ``export``, ``ensemble``, ``average``, ``soup`` and ``pretrain`` to a ``lesionviewer-train`` parser's subparsers.
+    """Add ``train``, ``evaluate``, ``export``, ``ensemble``, ``ensemble-scores``, ``average``, ``soup`` and ``pretrain`` to a ``lesionviewer-train`` parser's subparsers.
 
     Example:
         >>> parser = argparse.ArgumentParser(); sub = parser.add_subparsers(dest="command")
@@ -82,6 +82,15 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
     ens.add_argument("--input-size", type=int, metavar="PX",
                      help="every member resizes each slice's shorter side to PX (default: each member's own card; "
                           "as export --input-size)")
+
+    es = sub.add_parser("ensemble-scores", help="score every ensemble of one to three detectors from their stored "
+                                                "evaluate records (no network runs)")
+    es.add_argument("--detections", type=Path, action="append", required=True, metavar="JSON",
+                    help="an evaluate record with per-image detections (e.g. val_<model>.json, a member's "
+                         "val_<ensemble>_member0.json, a run's eval/val_epoch_007.json); repeat for each detector")
+    es.add_argument("--config", type=Path, required=True, help="the TOML config whose data and scoring to use")
+    es.add_argument("--split", choices=("val", "test"), default="val")
+    es.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     avg = sub.add_parser("average", help="average the weights of runs of one network into a new run folder "
                                          "(model soup; then evaluate and export it like a run)")
@@ -214,6 +223,26 @@ def _ensemble(args) -> int:
     return EXIT_OK
 
 
+def _ensemble_scores(args) -> int:
+    from lesionviewer.training.config import load_config
+    from lesionviewer.training.ensemble_scores import StoredDetectionsError, score_combinations
+    from lesionviewer.training.splits import build_split_datasets
+
+    cfg = load_config(args.config, args.overrides)
+    dataset = build_split_datasets(cfg, splits=(args.split,))[args.split]
+    try:
+        results = score_combinations(args.detections, dataset, cfg)
+    except StoredDetectionsError as err:
+        return fail(str(err), EXIT_USAGE)
+    rates = list(results[0]["sensitivity"])
+    print(f"| detections | mean | {' | '.join(rates)} |")
+    print("| --- | --- |" + " --- |" * len(rates))
+    for row in results:
+        values = " | ".join(f"{row['sensitivity'][r]:.4f}" for r in rates)
+        print(f"| {' + '.join(row['records'])} | {row['mean_sensitivity']:.4f} | {values} |")
+    return EXIT_OK
+
+
 def _average(args) -> int:
     from lesionviewer.training.weight_average import average_checkpoints
 
@@ -261,5 +290,6 @@ def _pretrain(args) -> int:
 
 
 #: The subcommand handlers, by name: ``handler(args) -> exit code``.
-HANDLERS = {"train": _train, "evaluate": _evaluate, "export": _export, "ensemble": _ensemble, "average": _average,
+HANDLERS = {"train": _train, "evaluate": _evaluate, "export": _export, "ensemble": _ensemble,
+            "ensemble-scores": _ensemble_scores, "average": _average,
             "soup": _soup, "pretrain": _pretrain}
