@@ -10,6 +10,7 @@ copying (and mirroring) the whole series for every block of 8 slices, against to
 ``--series-slices`` sets how long that series is (the copy grows with it; the slices read do not).
 
 Run (CPU, about two minutes):  python benchmarks/bench_ensemble.py --threads 2 [--model FILE] [--series-slices 300]
+On a GPU:  python benchmarks/bench_ensemble.py --device cuda --slices 32 --series-slices 300
 """
 from __future__ import annotations
 
@@ -40,13 +41,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--slices", type=int, default=8, help="slices per timed call (one ensemble block: 8)")
     parser.add_argument("--series-slices", type=int, default=16, help="slices in the synthetic series")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (where the one-copy change should matter most)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     path = args.model or default_detector_file()
     if path is None:
         raise SystemExit("no shipped detector file in resources/models")
-    ensemble = Detector.from_file(path, device="cpu")
+    ensemble = Detector.from_file(path, device=args.device)
     if not isinstance(ensemble, EnsembleDetector):
         raise SystemExit(f"{path} holds one detector, not an ensemble")
     # the peer for the one-copy change: members without ``prepare`` put the series on the device per call
@@ -56,7 +58,8 @@ def main() -> None:
     volume = synthetic_volume(max(args.series_slices, 4 + args.slices), 512)
     centre = list(range(4, 4 + args.slices))
     times = seconds_per_slice_in_turns(detectors, volume, centre, args.rounds)
-    print(f"{Path(path).name} on {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+    where = ensemble.members[0].device_description if args.device != "cpu" else platform.processor() or platform.machine()
+    print(f"{Path(path).name} on {where}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.rounds} rounds of {len(centre)} slices of a "
           f"{volume.num_slices}-slice 512 x 512 series, "
           f"mirrored pass {'on' if ensemble.flip else 'off'}")
