@@ -81,25 +81,35 @@ def fuse_passes(passes: Sequence[dict[str, torch.Tensor]], iou: float = PAIR_IOU
     """
     if not passes:
         raise ValueError("fuse_passes needs at least one pass")
-    # in float64, so that equal coordinates average to themselves; float32 out, as the detector's
-    groups: list[list[tuple[torch.Tensor, torch.Tensor]]] = []  # per group: (box, score) per pass that joined
+    # per group, running sums: score-weighted boxes, plain boxes, scores, and how many boxes joined; in
+    # float64, so that equal coordinates average to themselves; float32 out, as the detector's
+    weighted = torch.zeros((0, 4), dtype=torch.float64)
+    plain = torch.zeros((0, 4), dtype=torch.float64)
+    score_sum = torch.zeros(0, dtype=torch.float64)
+    count = torch.zeros(0, dtype=torch.long)
     for detections in passes:
         boxes, scores = detections["boxes"].double().reshape(-1, 4), detections["scores"].double().reshape(-1)
-        joined: set[int] = set()
-        if groups and len(boxes):
-            overlap = box_iou(torch.stack([_group_box(g) for g in groups]), boxes).numpy()
+        joined = torch.zeros(len(boxes), dtype=torch.bool)
+        if len(count) and len(boxes):
+            overlap = box_iou(_group_boxes(weighted, plain, score_sum, count), boxes).numpy()
             rows, cols = linear_sum_assignment(-overlap)
-            for row, col in zip(rows.tolist(), cols.tolist()):
-                if overlap[row, col] >= iou:
-                    groups[row].append((boxes[col], scores[col]))
-                    joined.add(col)
-        groups.extend([(boxes[i], scores[i])] for i in range(len(boxes)) if i not in joined)
+            keep = overlap[rows, cols] >= iou
+            rows_t, cols_t = torch.as_tensor(rows[keep], dtype=torch.long), torch.as_tensor(cols[keep], dtype=torch.long)
+            weighted[rows_t] += boxes[cols_t] * scores[cols_t, None]
+            plain[rows_t] += boxes[cols_t]
+            score_sum[rows_t] += scores[cols_t]
+            count[rows_t] += 1
+            joined[cols_t] = True
+        alone = ~joined  # the boxes no group took start groups of their own
+        weighted = torch.cat([weighted, boxes[alone] * scores[alone, None]])
+        plain = torch.cat([plain, boxes[alone]])
+        score_sum = torch.cat([score_sum, scores[alone]])
+        count = torch.cat([count, torch.ones(int(alone.sum()), dtype=torch.long)])
+    fused_boxes = _group_boxes(weighted, plain, score_sum, count)
+    fused_scores = score_sum / len(passes)
     # ties in score keep bigger groups first, each size in the order its groups were made
-    groups = sorted(groups, key=len, reverse=True)
-    fused_boxes = torch.stack([_group_box(g) for g in groups]) if groups else torch.zeros((0, 4), dtype=torch.float64)
-    fused_scores = (torch.stack([_group_score_sum(g) for g in groups]) / len(passes) if groups
-                    else torch.zeros(0, dtype=torch.float64))
-    order = torch.argsort(fused_scores, descending=True, stable=True)
+    by_size = torch.argsort(count, descending=True, stable=True)
+    order = by_size[torch.argsort(fused_scores[by_size], descending=True, stable=True)]
     if nms_iou is not None and len(order):
         order = order[nms(fused_boxes[order], fused_scores[order], nms_iou)]
     if limit is not None:
@@ -108,26 +118,12 @@ def fuse_passes(passes: Sequence[dict[str, torch.Tensor]], iou: float = PAIR_IOU
     return {"boxes": fused_boxes[order].float(), "scores": fused_scores[order].float(), "labels": labels}
 
 
-def _group_score_sum(group: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    total = group[0][1]
-    for _, score in group[1:]:
-        total = total + score
-    return total
-
-
-def _group_box(group: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """A group's box: its boxes' score-weighted mean (their plain mean when every score is 0)."""
-    if len(group) == 1:
-        return group[0][0]
-    weighted = group[0][0] * group[0][1]
-    plain = group[0][0]
-    for box, score in group[1:]:
-        weighted = weighted + box * score
-        plain = plain + box
-    total = _group_score_sum(group)
-    if total > 0:
-        return weighted / total.clamp_min(torch.finfo(torch.float64).tiny)
-    return plain / len(group)
+def _group_boxes(weighted: torch.Tensor, plain: torch.Tensor, score_sum: torch.Tensor,
+                 count: torch.Tensor) -> torch.Tensor:
+    """Each group's box: a lone box as it is; else the score-weighted mean (the plain mean when the scores sum to 0)."""
+    mean_by_score = weighted / score_sum.clamp_min(torch.finfo(torch.float64).tiny)[:, None]
+    merged = torch.where((score_sum > 0)[:, None], mean_by_score, plain / count.clamp_min(1)[:, None])
+    return torch.where((count == 1)[:, None], plain, merged)
 
 
 def fuse_with_mirror(outputs: list[dict], mirrored: list[dict], width: int, roi_heads=None) -> list[dict]:

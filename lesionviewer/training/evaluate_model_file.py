@@ -3,7 +3,7 @@
 ``lesionviewer-train evaluate --model M.safetensors --config C.toml --split val`` measures what is
 shipped rather than what was trained: the network is the file's, read at the card's input size and
 with the card's test-time flipping; a file holding an ensemble runs every member and fuses their
-detections per image as the viewer does (:func:`~lesionviewer.detection.ensemble.fuse_member_outputs`).
+detections per image as the viewer does (:func:`~lesionviewer.training.ensemble_scores.fuse_stored`).
 The config gives only the data (``data.root``, the split, the context) and the scoring (``eval.fps``,
 ``eval.iou``); a card whose slices, interval or HU clip differ from the config's is refused, since the
 network would be fed other images than it was trained on. As the trainer's evaluation, every box the
@@ -30,14 +30,13 @@ Example:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from lesionviewer.training.config import TrainingConfig
+from lesionviewer.training.ensemble_scores import fuse_stored
 from lesionviewer.training.evaluate import predict, score_split, write_evaluation
 
 
@@ -102,7 +101,7 @@ def evaluate_model_file(model_path: str | Path, cfg: TrainingConfig, split: str,
         detections = outputs[0]
     else:
         heads = getattr(members[0][0], "roi_heads", None)
-        detections = [_fused(per_member, heads) for per_member in zip(*outputs)]
+        detections = [fuse_stored(per_member, heads) for per_member in zip(*outputs)]
     metrics, truth = score_split(detections, dataset, cfg)
     metrics["test_time_flip"] = any(member_card.test_time_flip for _, member_card in members)
     metrics["members"] = [member_card.name for _, member_card in members]
@@ -119,15 +118,3 @@ def evaluate_model_file(model_path: str | Path, cfg: TrainingConfig, split: str,
     metrics["files"] = {k: str(v) for k, v in files.items()}
     metrics["model"] = str(model_path)
     return metrics
-
-
-def _fused(per_member: Sequence[np.ndarray], heads: Any) -> np.ndarray:
-    from lesionviewer.detection.ensemble import fuse_member_outputs
-
-    def as_output(rows: np.ndarray) -> dict[str, torch.Tensor]:
-        table = torch.from_numpy(np.asarray(rows, dtype=np.float32).reshape(-1, 5))
-        return {"boxes": table[:, :4], "scores": table[:, 4]}
-
-    fused = fuse_member_outputs([as_output(rows) for rows in per_member], heads)
-    return np.concatenate([fused["boxes"].float().numpy().reshape(-1, 4),
-                           fused["scores"].float().numpy().reshape(-1, 1)], axis=1).astype(np.float32)
