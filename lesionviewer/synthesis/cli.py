@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 
+#: ``labels=estimate`` in a host spec: no label file; the liver is estimated from the image
+#: (:mod:`lesionviewer.synthesis.liver_estimate`), so the host can take liver lesions.
+ESTIMATE_LIVER = "estimate"
+
+
 def default_host_spec(path: str | None, labels: str | None = None) -> dict[str, Any]:
     """A host spec with every option at its default: weight 1, no LIDC XML, no lesion mask.
 
@@ -28,6 +33,7 @@ def parse_host_spec(text: str) -> dict:
 
     ``lesions`` is a mask of real lesions on the host (any non-zero voxel; each connected part one
     lesion), ``lesion_type`` their DeepLesion type (1 bone ... 8 pelvis), which a mask needs.
+    ``labels=estimate`` (:data:`ESTIMATE_LIVER`) takes no file: the host's liver is estimated from its HU.
 
     Example:
         >>> parse_host_spec("/data/ct1")["weight"]
@@ -76,7 +82,8 @@ def add_synthesize_parser(sub) -> None:
                                           "(DeepLesion layout), optionally merged with other sets")
     p.add_argument("--host", action="append", default=[], metavar="SPEC",
                    help="a real CT (DICOM folder, NIfTI...): PATH or path=PATH,labels=ORGAN_LABELS,weight=W,"
-                        "lidc=LIDC_XML,lesions=REAL_LESION_MASK,lesion_type=1..8 (repeatable)")
+                        "lidc=LIDC_XML,lesions=REAL_LESION_MASK,lesion_type=1..8 (repeatable); labels=estimate "
+                        "estimates the liver from the image where no label file exists")
     p.add_argument("--host-folder", action="append", default=[], type=Path, metavar="DIR",
                    help="every CT series below DIR is a host (DICOM series, NIfTI/NRRD files); a file X.nii.gz "
                         "takes X_labels.nii.gz beside it as its organ labels (repeatable)")
@@ -127,6 +134,7 @@ def load_hosts(specs: list) -> list:
     """
     from lesionviewer.io import load_volume
     from lesionviewer.synthesis.real_lesions import lesions_from_mask_file
+    from lesionviewer.synthesis.liver_estimate import estimated_liver_labels
     from lesionviewer.synthesis.tissue import labels_on_volume_grid
     from lesionviewer.synthesis.training_data import Host
 
@@ -134,7 +142,10 @@ def load_hosts(specs: list) -> list:
     for text in specs:
         spec = text if isinstance(text, dict) else parse_host_spec(text)
         volume = load_volume(spec["path"])
-        labels = labels_on_volume_grid(spec["labels"], volume) if spec["labels"] else None
+        if spec["labels"] == ESTIMATE_LIVER:
+            labels = estimated_liver_labels(volume)
+        else:
+            labels = labels_on_volume_grid(spec["labels"], volume) if spec["labels"] else None
         real = []
         if spec.get("lidc"):
             real += lidc_real_lesions(spec["lidc"], volume)
