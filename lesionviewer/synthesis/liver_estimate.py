@@ -22,10 +22,10 @@ kept inside the mask grown by 2 pixels as with real labels.
 Example:
     >>> import numpy as np
     >>> from lesionviewer.io import Volume
-    >>> hu = np.full((6, 96, 96), -1000, np.int16); hu[:, 8:88, 8:88] = 20        # a body of fat-like tissue
-    >>> hu[:, 20:76, 14:50] = 60                                                    # a large organ on the right
+    >>> hu = np.full((6, 160, 160), -1000, np.int16); hu[:, 10:150, 10:150] = -90   # a body of fat
+    >>> hu[:, 30:130, 20:80] = 60                                                    # a large organ on the right
     >>> liver = estimate_liver_mask(Volume(hu, (5.0, 1.0, 1.0)))
-    >>> bool(liver[3, 48, 30]), bool(liver[3, 48, 70])
+    >>> bool(liver[3, 80, 50]), bool(liver[3, 80, 120])
     (True, False)
 """
 from __future__ import annotations
@@ -127,16 +127,16 @@ def liver_level_hu(smooth: np.ndarray, bodies: np.ndarray, depth_ok: np.ndarray,
 
     Example:
         >>> import numpy as np
-        >>> s = np.full((1, 4, 4), 95.0); m = np.ones((1, 4, 4), bool)
-        >>> liver_level_hu(s, m, m, np.array([True]), None)
-        95.0
+        >>> s = np.array([[[59.0, 60.0, 61.0, 62.0, 63.0]]]); m = np.ones(s.shape, bool)
+        >>> liver_level_hu(s, m, m, np.array([True]), None)      # the middle of the fullest 2.5-HU bin, 60-62.5
+        61.25
     """
     region = bodies & depth_ok & abdominal[:, None, None]
     if right is not None:
         region &= right[None, None, :]
     values = smooth[region]
     values = values[(values >= 20.0) & (values <= 200.0)]
-    if values.size < 500 and values.size < region.sum() // 2 or values.size == 0:
+    if values.size == 0 or (values.size < 500 and values.size < region.sum() // 2):   # too little soft tissue
         return None
     counts, edges = np.histogram(values, bins=np.arange(20.0, 202.5, 2.5))
     counts = ndimage.uniform_filter1d(counts.astype(float), 3)
