@@ -33,18 +33,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from lesionviewer.synthesis.tissue import body_mask
+
 #: The label value an estimated liver gets, TotalSegmentator's "liver" (see ``tissue.LIVER_LABELS``).
 ESTIMATED_LIVER_LABEL = 5
-
-
-def _body(slice_hu: np.ndarray) -> np.ndarray:
-    solid = slice_hu > -400
-    labelled, count = ndimage.label(solid)
-    if count == 0:
-        return solid
-    sizes = np.bincount(labelled.ravel())
-    sizes[0] = 0
-    return ndimage.binary_fill_holes(labelled == int(np.argmax(sizes)))
 
 
 def _disk(radius_px: float) -> np.ndarray:
@@ -219,7 +211,7 @@ def estimate_liver_mask(volume, opening_mm: float = 7.0, below: float = 30.0, ab
     if hu.ndim != 3 or hu.shape[0] == 0:
         return empty
     dz, dy, dx = (float(s) for s in volume.spacing)
-    bodies = np.stack([_body(s) for s in hu])
+    bodies = np.stack([body_mask(s) for s in hu])
     lung = coarse_lung_mask(hu, (dz, dy, dx)).mask & bodies
     abdominal = abdominal_slices(lung, bodies, volume)
     if not abdominal.any():

@@ -60,6 +60,23 @@ def labels_on_volume_grid(label_path: str | Path, volume) -> np.ndarray:
     return sitk.GetArrayFromImage(resampled).astype(np.int32)
 
 
+def body_mask(slice_hu: np.ndarray) -> np.ndarray:
+    """The patient's body on one slice: the largest component above -400 HU, holes filled (no table).
+
+    Example:
+        >>> hu = np.full((9, 9), -1000, np.int16); hu[2:7, 2:7] = 30; hu[4, 4] = -1000
+        >>> int(body_mask(hu).sum())
+        25
+    """
+    solid = slice_hu > -400
+    labelled, count = ndimage.label(solid)
+    if count == 0:
+        return solid
+    sizes = np.bincount(labelled.ravel())
+    sizes[0] = 0
+    return ndimage.binary_fill_holes(labelled == int(np.argmax(sizes)))
+
+
 class TissueMaps:
     """Per-slice placement masks for the eight lesion types in one host volume.
 
@@ -123,13 +140,7 @@ class TissueMaps:
         return self._bodies[z]
 
     def _body(self, z: int) -> np.ndarray:
-        solid = self.hu[z] > -400
-        labelled, count = ndimage.label(solid)
-        if count == 0:
-            return solid
-        sizes = np.bincount(labelled.ravel())
-        sizes[0] = 0
-        return ndimage.binary_fill_holes(labelled == int(np.argmax(sizes)))
+        return body_mask(self.hu[z])
 
     def _mm_to_px(self, mm: float) -> float:
         return mm / min(self.spacing[1:])
