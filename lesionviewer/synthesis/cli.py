@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 #: ``labels=estimate`` in a host spec: no label file; the liver is estimated from the image
 #: (:mod:`lesionviewer.synthesis.liver_estimate`), so the host can take liver lesions.
@@ -142,6 +144,7 @@ def load_hosts(specs: list) -> list:
     for text in specs:
         spec = text if isinstance(text, dict) else parse_host_spec(text)
         volume = load_volume(spec["path"])
+        labels: np.ndarray | None
         if spec["labels"] == ESTIMATE_LIVER:
             labels = estimated_liver_labels(volume)
         else:
