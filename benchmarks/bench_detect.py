@@ -135,10 +135,12 @@ def small_model(device: str, amp: bool, mode: str, channels_last: bool = False, 
         torch.manual_seed(0)
         card = {"name": "mp3d_small-9", "architecture": "mp3d_small", "num_slices": 9, "slice_interval_mm": 2.5}
         return Detector(build_detector("mp3d_small", 9), card, **options)
+    detector = Detector.from_file(path, **options)
+    members = getattr(detector, "members", None)  # the shipped file is an ensemble: time one network, its first member
     if not getattr(small_model, "told", False):
-        print(f"small model: {path}")
+        print(f"small model: {path}" + (" (its first member)" if members else ""))
         small_model.told = True
-    return Detector.from_file(path, **options)
+    return members[0] if members else detector
 
 
 def path_detector(model: str, size: int, device: str, amp: bool, mode: str, channels_last: bool = False,
