@@ -224,3 +224,13 @@ def test_channels_last_weights_compute_the_same_features():
         before = net.backbone(x)["0"].clone()
         after = to_channels_last(net).backbone(x)["0"]
     torch.testing.assert_close(before, after, atol=1e-4, rtol=1e-4)
+
+
+def test_default_amp_leaves_the_small_model_in_float32_on_cuda():
+    # measured on an H200: bf16 gave the small model no speed and moved its findings (docs/benchmarks.md)
+    from lesionviewer.detection.engine import default_amp
+
+    assert default_amp("cuda", "mp3d_small") is False
+    assert default_amp("cuda", "mp3d63") is True
+    assert default_amp("mps", "mp3d63") is False
+    assert stub_detector().amp is False  # on the CPU, off unless CPU_BF16_BY_DEFAULT

@@ -11,9 +11,10 @@ context stack; volume mode (:mod:`lesionviewer.detection.volume_mode`) runs it o
 z-resampled series and gives each slice its window of the shared features (``mode``; measured in
 docs/benchmarks.md). On the CPU the trunk runs flat (:mod:`lesionviewer.detection.flat_trunk`: 2D
 convolutions in channels-last memory, the same numbers in window mode; in volume mode each layer is
-computed only over the lattice points later layers need); ``amp`` then runs it in bf16. The backbone runs under autocast where ``amp`` is on (by default on CUDA: bf16
-where supported, else fp16) with channels-last weights. The RPN and box heads stay in float32 so box
-coordinates keep sub-pixel precision (bf16 would round a 512-pixel coordinate to 2-4 pixels).
+computed only over the lattice points later layers need); ``amp`` then runs it in bf16. The backbone
+runs under autocast where ``amp`` is on (by default on CUDA, except for the small model, which gains no
+speed from it there: bf16 where supported, else fp16) with channels-last weights. The RPN and box heads
+stay in float32 so box coordinates keep sub-pixel precision (bf16 would round a 512-pixel coordinate to 2-4 pixels).
 
 Cancelling returns the findings of the slices finished so far (no exception): the caller asked for
 the stop, so a partial list is the expected answer, and the GUI keeps what it has already drawn.
@@ -94,13 +95,19 @@ FLAT_BY_DEFAULT = {"cpu": True}
 #: :func:`~lesionviewer.detection.cpu_features.native_bf16`); decided by measurement, docs/benchmarks.md.
 CPU_BF16_BY_DEFAULT = False
 
+#: Architectures whose backbone ``amp=None`` leaves in float32 on CUDA, where autocast is otherwise the
+#: default: measured no faster there in bf16 (docs/benchmarks.md, H200 2026-12-04: the small model 1.02x
+#: in window mode and 0.91x in volume mode, against MP3D-63's 1.54x), while bf16 moved the shipped
+#: file's findings on the DeepLesion key slices by one lesion at 1, 4 and 16 FPs per image.
+CUDA_FP32_ARCHITECTURES = frozenset({"mp3d_small"})
+
 
 
 class Detector:
     """A detector network with its model card, on a device, ready to find lesions in volumes.
 
-    ``amp`` (autocast of the backbone) and ``channels_last`` default to on for CUDA and off
-    elsewhere. ``batch_size`` defaults to :data:`DEFAULT_BATCH_SIZE` for the device. ``flat``
+    ``amp`` (autocast of the backbone; default :func:`default_amp`) and ``channels_last`` default to
+    on for CUDA and off elsewhere. ``batch_size`` defaults to :data:`DEFAULT_BATCH_SIZE` for the device. ``flat``
     (default: :data:`FLAT_BY_DEFAULT`) runs the 3D trunk as 2D convolutions in channels-last memory
     (same numbers in window mode; in volume mode each layer only where its outputs are needed),
     with the FPN and RPN head in channels-last too. ``proposals`` caps the RPN's proposals per
@@ -142,7 +149,7 @@ class Detector:
         self.device = pick_device(device)
         on_cuda = self.device.type == "cuda"
         if amp is None:
-            amp = on_cuda or (self.device.type == "cpu" and CPU_BF16_BY_DEFAULT and native_bf16())
+            amp = default_amp(self.device.type, self.card.architecture)
         self.amp = bool(amp)
         self.amp_dtype = _amp_dtype(self.device)
         self.batch_size = int(batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 1))
@@ -532,6 +539,21 @@ def to_channels_last(model: torch.nn.Module) -> torch.nn.Module:
             if param.dim() in formats:
                 param.data = param.data.contiguous(memory_format=formats[param.dim()])
     return model
+
+
+def default_amp(device_type: str, architecture: str) -> bool:
+    """Whether a Detector given ``amp=None`` runs its backbone under autocast on this device type.
+
+    On CUDA yes, except for :data:`CUDA_FP32_ARCHITECTURES`; on a CPU only where
+    :data:`CPU_BF16_BY_DEFAULT` is set and the CPU has native bf16; elsewhere no.
+
+    Example:
+        >>> default_amp("cuda", "mp3d63"), default_amp("cuda", "mp3d_small"), default_amp("mps", "mp3d63")
+        (True, False, False)
+    """
+    if device_type == "cuda":
+        return architecture not in CUDA_FP32_ARCHITECTURES
+    return device_type == "cpu" and CPU_BF16_BY_DEFAULT and native_bf16()
 
 
 def _amp_dtype(device: torch.device) -> torch.dtype:
