@@ -289,3 +289,22 @@ def test_the_default_type_mix_writes_what_a_seed_wrote_before_type_mix_existed(t
         ("500001_01_01_005", "4"), ("500002_01_01_009", "7"), ("500002_01_01_009", "2"), ("500002_01_01_009", "4"),
         ("500003_01_01_003", "4"), ("500003_01_01_003", "4"), ("500004_01_01_008", "4"), ("500004_01_01_008", "2"),
         ("500004_01_01_008", "8")]
+
+
+def test_mediastinal_nodes_go_into_the_mediastinal_fat_not_the_heart():
+    # two lungs, between them a heart of 40 HU and, above it, a pad of mediastinal fat at -100 HU
+    hu = np.full((3, 200, 200), -1000, np.int16)
+    yy, xx = np.mgrid[:200, :200]
+    hu[:, (yy - 100) ** 2 / 90 ** 2 + (xx - 100) ** 2 / 95 ** 2 <= 1] = 40
+    for cx in (45, 155):
+        hu[:, ((yy - 100) ** 2 / 60 ** 2 + (xx - cx) ** 2 / 28 ** 2) <= 1] = -850
+    fat = (yy >= 50) & (yy < 80) & (xx >= 80) & (xx < 120)
+    hu[:, fat] = -100
+    maps = TissueMaps(Volume(hu, (2.0, 0.8, 0.8)))
+    place = maps.placement(1, 3)
+    assert place[65, 100]  # the middle of the fat pad
+    assert not place[120, 100]  # the middle of the heart
+    assert not place[~fat].any() or place[~fat].sum() < 0.2 * place[fat].sum()  # the fat pad's rim at most
+    # without the rule the heart took lymph nodes: the share is what keeps them out
+    share = maps._fat_share(hu[1].astype(np.float32), (hu[1] > -200) & (hu[1] < 120))
+    assert share[65, 100] > 0.9 and share[120, 100] < 0.05
