@@ -305,6 +305,25 @@ def test_mediastinal_nodes_go_into_the_mediastinal_fat_not_the_heart():
     assert place[65, 100]  # the middle of the fat pad
     assert not place[120, 100]  # the middle of the heart
     assert not place[~fat].any() or place[~fat].sum() < 0.2 * place[fat].sum()  # the fat pad's rim at most
-    # without the rule the heart took lymph nodes: the share is what keeps them out
+    # without the rule (share 0: how data were drawn before session 18) the heart takes lymph nodes
+    before = TissueMaps(Volume(hu, (2.0, 0.8, 0.8)), mediastinal_fat_share=0.0).placement(1, 3)
+    assert before[120, 100] and before[65, 100]
     share = maps._fat_share(hu[1].astype(np.float32), (hu[1] > -200) & (hu[1] < 120))
     assert share[65, 100] > 0.9 and share[120, 100] < 0.05
+
+
+def test_synthesize_command_passes_the_mediastinal_fat_share_through(monkeypatch, tmp_path):
+    from lesionviewer.training.cli import main
+
+    seen = {}
+
+    def fake_write(hosts, out, samples, **options):
+        seen.update(options)
+        return {"samples": 0}
+
+    monkeypatch.setattr("lesionviewer.synthesis.training_data.write_synthetic_training_data", fake_write)
+    assert main(["synthesize", "--out", str(tmp_path / "o"), "--samples", "0", "--mediastinal-fat-share", "0"]) == 0
+    assert seen["mediastinal_fat_share"] == 0.0
+    assert main(["synthesize", "--out", str(tmp_path / "p"), "--samples", "0"]) == 0
+    assert seen["mediastinal_fat_share"] == 0.5
+    assert main(["synthesize", "--out", str(tmp_path / "q"), "--samples", "0", "--mediastinal-fat-share", "50"]) == 2

@@ -79,6 +79,7 @@ def add_synthesize_parser(sub) -> None:
         >>> p.parse_args(["synthesize", "--host", "ct", "--out", "o"]).samples
         1000
     """
+    from lesionviewer.synthesis.tissue import MEDIASTINAL_FAT_SHARE
     from lesionviewer.synthesis.training_data import TYPE_MIXES
 
     p = sub.add_parser("synthesize", help="write training data: real CT volumes with synthetic lesions "
@@ -100,6 +101,10 @@ def add_synthesize_parser(sub) -> None:
     p.add_argument("--type-mix", choices=TYPE_MIXES, default="slice",
                    help="slice: a key slice first, then types it can hold (the mix follows the hosts' anatomy); "
                         "deeplesion: the type first, from DeepLesion's mix of the types some host can hold")
+    p.add_argument("--mediastinal-fat-share", type=float, default=MEDIASTINAL_FAT_SHARE, metavar="F",
+                   help="least share of fat around a mediastinal lesion's centre (default %(default)s: lymph nodes "
+                        "in the mediastinal fat; 0: anywhere in its fat and soft tissue, as data drawn before "
+                        "session 18, e.g. the selection set of runs 34-37)")
     p.add_argument("--merge", action="append", default=[], type=Path, metavar="DIR",
                    help="also take another DeepLesion-layout set (e.g. phantoms) with its splits (repeatable)")
     p.add_argument("--merge-splits", type=parse_splits, default=None, metavar="LIST",
@@ -246,6 +251,9 @@ def run_synthesize(args) -> int:
     if args.samples < 0:
         print("lesionviewer-train synthesize: --samples must be >= 0", file=sys.stderr)
         return 2
+    if not 0.0 <= getattr(args, "mediastinal_fat_share", 0.0) <= 1.0:
+        print("lesionviewer-train synthesize: --mediastinal-fat-share must be between 0 and 1", file=sys.stderr)
+        return 2
     specs = list(args.host)
     for folder in getattr(args, "host_folder", []):
         specs.extend(host_specs_in_folder(folder))
@@ -259,7 +267,9 @@ def run_synthesize(args) -> int:
                                             context_mm=args.context_mm, val_fraction=args.val_fraction,
                                             merge=args.merge, progress=progress, first_patient=args.first_patient,
                                             type_mix=getattr(args, "type_mix", "slice"),
-                                            merge_splits=getattr(args, "merge_splits", None))
+                                            merge_splits=getattr(args, "merge_splits", None),
+                                            **({"mediastinal_fat_share": args.mediastinal_fat_share}
+                                               if hasattr(args, "mediastinal_fat_share") else {}))
     summary["hosts"] = [h.name for h in hosts]
     print(json.dumps(summary, indent=2))
     return 0

@@ -92,7 +92,9 @@ class TissueMaps:
 
     ``labels`` (optional) is an organ label volume on the host's grid (see
     :func:`labels_on_volume_grid`). ``keep_away`` (optional, bool, the volume's shape) is where no lesion
-    may be centred: next to real lesions the host already holds. Masks are cached per slice.
+    may be centred: next to real lesions the host already holds. ``mediastinal_fat_share`` is the least
+    share of fat around a mediastinal lesion's centre (0: anywhere in the mediastinum's fat and soft
+    tissue, as data drawn before session 18 were). Masks are cached per slice.
 
     Example:
         >>> import numpy as np
@@ -102,8 +104,10 @@ class TissueMaps:
         [2, 7, 8]
     """
 
-    def __init__(self, volume, labels: np.ndarray | None = None, keep_away: np.ndarray | None = None) -> None:
+    def __init__(self, volume, labels: np.ndarray | None = None, keep_away: np.ndarray | None = None,
+                 mediastinal_fat_share: float = MEDIASTINAL_FAT_SHARE) -> None:
         self.volume = volume
+        self.mediastinal_fat_share = float(mediastinal_fat_share)
         self.hu = volume.hu
         dz, dy, dx = volume.spacing
         self.spacing: tuple[float, float, float] = (float(dz), float(dy), float(dx))
@@ -225,8 +229,10 @@ class TissueMaps:
                 xs = np.flatnonzero(lung[y])
                 rows[y, xs[0]:xs[-1] + 1] = True
             inner = self._depth_mm(body) >= 20.0
-            return (rows & fat_or_soft & inner & ~ndimage.binary_dilation(bone, iterations=3)
-                    & (self._fat_share(hu, fat_or_soft) >= MEDIASTINAL_FAT_SHARE))
+            mask = rows & fat_or_soft & inner & ~ndimage.binary_dilation(bone, iterations=3)
+            if self.mediastinal_fat_share > 0:
+                mask &= self._fat_share(hu, fat_or_soft) >= self.mediastinal_fat_share
+            return mask
         if t in (2, 8):
             if lung.sum() > 0.05 * max(body.sum(), 1):
                 return np.zeros_like(body)

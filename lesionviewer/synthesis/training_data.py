@@ -39,7 +39,7 @@ from lesionviewer.phantom.deeplesion_writer import PNG_OFFSET, fmt_numbers, lesi
 from lesionviewer.synthesis.insert import MIN_PLACEMENT_PIXELS, insert_lesions
 from lesionviewer.synthesis.statistics import type_weights
 from lesionviewer.synthesis.real_lesions import MIN_ANNOTATED_MM, RealLesion, boxes_by_slice, keep_away_mask
-from lesionviewer.synthesis.tissue import TissueMaps
+from lesionviewer.synthesis.tissue import MEDIASTINAL_FAT_SHARE, TissueMaps
 
 if TYPE_CHECKING:
     from lesionviewer.io.volume import Volume
@@ -140,7 +140,8 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
                                   val_fraction: float = 0.08, min_annotated_mm: float = MIN_ANNOTATED_MM,
                                   merge: Sequence[str | Path] = (), progress=None,
                                   first_patient: int = FIRST_SYNTHETIC_PATIENT, type_mix: str = "slice",
-                                  merge_splits: Sequence[int] | None = None) -> dict:
+                                  merge_splits: Sequence[int] | None = None,
+                                  mediastinal_fat_share: float = MEDIASTINAL_FAT_SHARE) -> dict:
     """Write ``samples`` synthetic key slices from ``hosts`` (and merge ``merge`` sets) under ``out``.
 
     Returns a summary (samples, lesions, per-type counts, real-lesion samples, merged rows). The
@@ -153,6 +154,9 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
     the first lesion's type first, from DeepLesion's mix of every type some host can hold
     (:func:`draw_type_first`), then a host that holds it and a key slice with room for it; the
     other lesions of the sample as in ``"slice"``.
+
+    ``mediastinal_fat_share`` goes to :class:`~lesionviewer.synthesis.tissue.TissueMaps` (0 draws the
+    mediastinal lesions as before session 18, anywhere in the mediastinum's fat and soft tissue).
 
     ``merge_splits`` keeps only the merged rows of those splits (1 train, 2 validation, 3 test), e.g.
     to reuse another set's validation and test rows with new training rows; ``None`` keeps all.
@@ -171,7 +175,8 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
     (out / "Images_png").mkdir(parents=True, exist_ok=True)
     real_boxes = [h.real_boxes for h in hosts]
     maps = [TissueMaps(h.volume, h.labels, keep_away=keep_away_mask(boxes, h.volume.shape, h.volume.spacing)
-                       if boxes else None) for h, boxes in zip(hosts, real_boxes)]
+                       if boxes else None, mediastinal_fat_share=mediastinal_fat_share)
+            for h, boxes in zip(hosts, real_boxes)]
     weights = np.array([h.weight for h in hosts] or [1.0], float)
     weights = weights / weights.sum()
     host_types = [set(m.available_types()) for m in maps] if type_mix == "deeplesion" and samples > 0 else []
