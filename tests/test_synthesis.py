@@ -304,7 +304,7 @@ def test_mediastinal_nodes_go_into_the_mediastinal_fat_not_the_heart():
     place = maps.placement(1, 3)
     assert place[65, 100]  # the middle of the fat pad
     assert not place[120, 100]  # the middle of the heart
-    assert not place[~fat].any() or place[~fat].sum() < 0.2 * place[fat].sum()  # the fat pad's rim at most
+    assert place[~fat].sum() < 0.2 * place[fat].sum()  # the fat pad's rim at most
     # without the rule (share 0: how data were drawn before session 18) the heart takes lymph nodes
     before = TissueMaps(Volume(hu, (2.0, 0.8, 0.8)), mediastinal_fat_share=0.0).placement(1, 3)
     assert before[120, 100] and before[65, 100]

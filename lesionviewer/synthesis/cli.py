@@ -246,12 +246,14 @@ def run_synthesize(args) -> int:
         >>> code, err.getvalue().strip()
         (2, 'lesionviewer-train synthesize: --samples must be >= 0')
     """
+    from lesionviewer.synthesis.tissue import MEDIASTINAL_FAT_SHARE
     from lesionviewer.synthesis.training_data import write_synthetic_training_data
 
     if args.samples < 0:
         print("lesionviewer-train synthesize: --samples must be >= 0", file=sys.stderr)
         return 2
-    if not 0.0 <= getattr(args, "mediastinal_fat_share", 0.0) <= 1.0:
+    fat_share = getattr(args, "mediastinal_fat_share", MEDIASTINAL_FAT_SHARE)
+    if not 0.0 <= fat_share <= 1.0:
         print("lesionviewer-train synthesize: --mediastinal-fat-share must be between 0 and 1", file=sys.stderr)
         return 2
     specs = list(args.host)
@@ -268,8 +270,7 @@ def run_synthesize(args) -> int:
                                             merge=args.merge, progress=progress, first_patient=args.first_patient,
                                             type_mix=getattr(args, "type_mix", "slice"),
                                             merge_splits=getattr(args, "merge_splits", None),
-                                            **({"mediastinal_fat_share": args.mediastinal_fat_share}
-                                               if hasattr(args, "mediastinal_fat_share") else {}))
+                                            mediastinal_fat_share=fat_share)
     summary["hosts"] = [h.name for h in hosts]
     print(json.dumps(summary, indent=2))
     return 0
