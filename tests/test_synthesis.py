@@ -175,7 +175,8 @@ def test_merge_keeps_the_other_sets_rows_and_splits(tmp_path):
 
 def test_host_spec_parsing():
     assert parse_host_spec("path=/a,labels=/b,weight=2") == {"path": "/a", "labels": "/b", "weight": 2.0,
-                                                             "lidc": None, "lesions": None, "lesion_type": None}
+                                                             "lidc": None, "lesions": None, "lesion_type": None,
+                                                             "segment": None}
     with pytest.raises(ValueError, match="weight must be positive"):
         parse_host_spec("path=/a,weight=0")
     with pytest.raises(ValueError, match="expected PATH"):

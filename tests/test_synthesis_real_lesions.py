@@ -102,3 +102,59 @@ def test_a_host_spec_with_a_lesion_mask_loads_it_by_physical_position(tmp_path):
         parse_host_spec(f"path={tmp_path / 'chest.nii.gz'},lesions={tmp_path / 'tumour.nrrd'},lesion_type=0")
     with pytest.raises(ValueError, match="is not a number"):
         parse_host_spec("path=/a,lesions=/m,lesion_type=lung")
+
+
+def _write_chest_series_and_seg(folder, segment_masks):
+    """The tumour chest as a DICOM series and a DICOM SEG over it (highdicom), one segment per mask."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    from lesionviewer.io.dicom_write import write_dicom_series
+
+    volume, _ = chest_with_a_tumour()
+    files = write_dicom_series(volume, folder / "ct")
+    sources = [pydicom.dcmread(f) for f in files]
+    for ds in sources:  # the attributes a SEG copies from its source images
+        ds.PatientBirthDate, ds.PatientSex, ds.AccessionNumber = "", "", ""
+        ds.StudyID, ds.StudyDate, ds.StudyTime, ds.ReferringPhysicianName = "1", "20260101", "000000", ""
+    descriptions = [hd.seg.SegmentDescription(
+        segment_number=n + 1, segment_label=f"reader {n + 1}",
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Neoplasm, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
+        for n in range(len(segment_masks))]
+    stacked = np.stack(segment_masks, axis=-1).astype(bool)
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=stacked, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=2,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="test", manufacturer_model_name="test",
+        software_versions="1", device_serial_number="1")
+    seg.save_as(folder / "seg.dcm")
+    return folder / "ct", folder / "seg.dcm"
+
+
+def test_a_dicom_seg_gives_the_real_lesions_of_its_chosen_segment(tmp_path):
+    _, mask = chest_with_a_tumour()
+    wider = mask.copy()
+    wider[4, 30:70, 60:100] = 1  # a second reader's larger outline of the same tumour on its key slice
+    ct, seg = _write_chest_series_and_seg(tmp_path, [mask, wider])
+    [first] = load_hosts([f"path={ct},lesions={seg},lesion_type=5,segment=1"])
+    assert [lesion.key_sample for lesion in first.real_lesions] == [(4, (55.0, 35.0, 85.0, 65.0), 5)]
+    assert sorted(first.real_boxes) == [2, 3, 4, 5]
+    [union] = load_hosts([f"path={ct},lesions={seg},lesion_type=5"])  # both segments: the larger box
+    # the union spans columns 60-99 and rows 30-69 on slice 4: pixel centres, padded 5 px as DeepLesion's
+    assert [lesion.key_sample for lesion in union.real_lesions] == [(4, (55.0, 25.0, 104.0, 74.0), 5)]
+
+
+def test_a_dicom_seg_names_the_file_when_a_segment_is_missing_and_segments_need_a_seg(tmp_path):
+    from lesionviewer.io.errors import LoadError
+
+    _, mask = chest_with_a_tumour()
+    ct, seg = _write_chest_series_and_seg(tmp_path, [mask])
+    with pytest.raises(LoadError, match=r"seg\.dcm: has no segment 2; its segments are 1"):
+        load_hosts([f"path={ct},lesions={seg},lesion_type=5,segment=2"])
+    sitk.WriteImage(sitk.GetImageFromArray(mask), str(tmp_path / "tumour.nrrd"))
+    with pytest.raises(ValueError, match="segments can be chosen only in a DICOM SEG"):
+        load_hosts([f"path={ct},lesions={tmp_path / 'tumour.nrrd'},lesion_type=5,segment=1"])
+    with pytest.raises(ValueError, match="segment= chooses a segment"):
+        parse_host_spec(f"path={ct},segment=1")

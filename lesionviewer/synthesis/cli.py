@@ -2,7 +2,7 @@
 
 Example:
     >>> parse_host_spec("path=/ct/abdomen,labels=/ct/organs.nii.gz,weight=3")
-    {'path': '/ct/abdomen', 'labels': '/ct/organs.nii.gz', 'weight': 3.0, 'lidc': None, 'lesions': None, 'lesion_type': None}
+    {'path': '/ct/abdomen', 'labels': '/ct/organs.nii.gz', 'weight': 3.0, 'lidc': None, 'lesions': None, 'lesion_type': None, 'segment': None}
 """
 from __future__ import annotations
 
@@ -28,14 +28,17 @@ def default_host_spec(path: str | None, labels: str | None = None) -> dict[str, 
         >>> default_host_spec("/ct/a")["weight"], default_host_spec("/ct/a")["lesions"]
         (1.0, None)
     """
-    return {"path": path, "labels": labels, "weight": 1.0, "lidc": None, "lesions": None, "lesion_type": None}
+    return {"path": path, "labels": labels, "weight": 1.0, "lidc": None, "lesions": None, "lesion_type": None,
+            "segment": None}
 
 
 def parse_host_spec(text: str) -> dict:
-    """``PATH`` or ``path=PATH[,labels=FILE][,weight=W][,lidc=XML][,lesions=MASK,lesion_type=T]`` as a dict.
+    """``PATH`` or ``path=PATH[,labels=FILE][,weight=W][,lidc=XML][,lesions=MASK,lesion_type=T[,segment=N]]``
+    as a dict.
 
     ``lesions`` is a mask of real lesions on the host (any non-zero voxel; each connected part one
-    lesion), ``lesion_type`` their DeepLesion type (1 bone ... 8 pelvis), which a mask needs.
+    lesion; a NIfTI/NRRD file or a DICOM SEG), ``lesion_type`` their DeepLesion type (1 bone ... 8
+    pelvis), which a mask needs; ``segment`` takes one segment of a SEG (default: all of them).
     ``labels=estimate`` (:data:`ESTIMATE_LIVER`) takes no file: the host's liver is estimated from its HU.
 
     Example:
@@ -43,6 +46,8 @@ def parse_host_spec(text: str) -> dict:
         1.0
         >>> parse_host_spec("path=/ct/chest,lesions=/ct/tumour.nrrd,lesion_type=5")["lesion_type"]
         5
+        >>> parse_host_spec("path=/ct/chest,lesions=/ct/seg.dcm,lesion_type=5,segment=1")["segment"]
+        1
         >>> parse_host_spec("path=/ct/chest,lesions=/ct/tumour.nrrd")
         Traceback (most recent call last):
         ...
@@ -58,7 +63,7 @@ def parse_host_spec(text: str) -> dict:
             raise ValueError(f"--host {text!r}: expected PATH or path=PATH,labels=FILE,weight=W,lidc=XML,"
                              "lesions=MASK,lesion_type=T")
         try:
-            spec[key] = float(value) if key == "weight" else int(value) if key == "lesion_type" else value
+            spec[key] = float(value) if key == "weight" else int(value) if key in ("lesion_type", "segment") else value
         except ValueError:
             raise ValueError(f"--host {text!r}: {key}={value!r} is not a number") from None
     if not spec["path"]:
@@ -67,6 +72,8 @@ def parse_host_spec(text: str) -> dict:
         raise ValueError(f"--host {text!r}: weight must be positive")
     if spec["lesions"] and not (spec["lesion_type"] is not None and 1 <= spec["lesion_type"] <= 8):
         raise ValueError(f"--host {text!r}: lesions= needs lesion_type=1..8 (DeepLesion's types)")
+    if spec["segment"] is not None and not spec["lesions"]:
+        raise ValueError(f"--host {text!r}: segment= chooses a segment of lesions=SEG.dcm and needs it")
     return spec
 
 
@@ -86,7 +93,7 @@ def add_synthesize_parser(sub) -> None:
                                           "(DeepLesion layout), optionally merged with other sets")
     p.add_argument("--host", action="append", default=[], metavar="SPEC",
                    help="a real CT (DICOM folder, NIfTI...): PATH or path=PATH,labels=ORGAN_LABELS,weight=W,"
-                        "lidc=LIDC_XML,lesions=REAL_LESION_MASK,lesion_type=1..8 (repeatable); labels=estimate "
+                        "lidc=LIDC_XML,lesions=REAL_LESION_MASK,lesion_type=1..8[,segment=N] (repeatable); labels=estimate "
                         "estimates the liver from the image where no label file exists")
     p.add_argument("--host-folder", action="append", default=[], type=Path, metavar="DIR",
                    help="every CT series below DIR is a host (DICOM series, NIfTI/NRRD files); a file X.nii.gz "
@@ -159,7 +166,9 @@ def load_hosts(specs: list) -> list:
         if spec.get("lidc"):
             real += lidc_real_lesions(spec["lidc"], volume)
         if spec.get("lesions"):
-            real += lesions_from_mask_file(spec["lesions"], volume, int(spec["lesion_type"]))
+            segment = spec.get("segment")
+            real += lesions_from_mask_file(spec["lesions"], volume, int(spec["lesion_type"]),
+                                           None if segment is None else [int(segment)])
         hosts.append(Host(Path(spec["path"]).name, volume, labels, spec["weight"], real))
     return hosts
 

@@ -103,8 +103,10 @@ def lesions_from_mask(mask: np.ndarray, spacing: Sequence[float], type_code: int
     return lesions
 
 
-def lesions_from_mask_file(path: str | Path, volume, type_code: int) -> list[RealLesion]:
-    """The lesions of a mask file (NIfTI, NRRD...) resampled onto ``volume``'s grid by physical position.
+def lesions_from_mask_file(path: str | Path, volume, type_code: int,
+                           segments: Sequence[int] | None = None) -> list[RealLesion]:
+    """The lesions of a mask file (NIfTI, NRRD..., or a DICOM SEG and its ``segments``) resampled onto
+    ``volume``'s grid by physical position.
 
     Example:
         >>> import tempfile, pathlib, SimpleITK as sitk
@@ -116,7 +118,7 @@ def lesions_from_mask_file(path: str | Path, volume, type_code: int) -> list[Rea
     """
     from lesionviewer.synthesis.tissue import labels_on_volume_grid
 
-    return lesions_from_mask(labels_on_volume_grid(path, volume), volume.spacing, type_code)
+    return lesions_from_mask(labels_on_volume_grid(path, volume, segments), volume.spacing, type_code)
 
 
 def boxes_by_slice(lesions: Sequence[RealLesion]) -> dict[int, list[tuple[Box, int]]]:

@@ -22,6 +22,8 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +45,13 @@ MEDIASTINAL_FAT_SHARE = 0.5
 MEDIASTINAL_FAT_SIGMA_MM = 4.0
 
 
-def labels_on_volume_grid(label_path: str | Path, volume) -> np.ndarray:
-    """Read a label image (NIfTI, NRRD...) and resample it (nearest) onto ``volume``'s voxel grid.
+def labels_on_volume_grid(label_path: str | Path, volume, segments: Sequence[int] | None = None) -> np.ndarray:
+    """Read a label image (NIfTI, NRRD..., or a DICOM SEG) and resample it (nearest) onto ``volume``'s grid.
 
     Physical geometry decides the match, not the array order: a NIfTI label map stored with a
-    flipped axis lands on the right voxels.
+    flipped axis lands on the right voxels. A DICOM SEG becomes 1 inside the union of ``segments``
+    (all when None; :func:`lesionviewer.io.dicom_seg.read_dicom_seg_mask`); ``segments`` on any other
+    file is a ``ValueError``.
 
     Example:
         >>> import tempfile, pathlib, numpy as np, SimpleITK as sitk
@@ -61,7 +65,14 @@ def labels_on_volume_grid(label_path: str | Path, volume) -> np.ndarray:
     """
     import SimpleITK as sitk
 
-    label = sitk.ReadImage(str(label_path))
+    from lesionviewer.io.dicom_seg import is_dicom_seg, read_dicom_seg_mask
+
+    if is_dicom_seg(label_path):
+        label = read_dicom_seg_mask(label_path, segments)
+    elif segments is not None:
+        raise ValueError(f"{label_path}: segments can be chosen only in a DICOM SEG file")
+    else:
+        label = sitk.ReadImage(str(label_path))
     reference = sitk.Image(int(volume.shape[2]), int(volume.shape[1]), int(volume.shape[0]), sitk.sitkUInt8)
     reference.SetSpacing((volume.spacing[2], volume.spacing[1], volume.spacing[0]))
     reference.SetOrigin(tuple(volume.origin))
