@@ -76,12 +76,10 @@ def read_dicom_seg_mask(path: str | Path, segments: Sequence[int] | None = None)
     if missing or not chosen:
         raise LoadError(path, f"has no segment {', '.join(map(str, missing)) or '(none chosen)'}; "
                               f"its segments are {', '.join(map(str, numbers))}")
-    union = None
     try:
-        for number in chosen:  # one at a time: segments may overlap (two readers' outlines of one lesion)
-            volume = seg.get_volume(segment_numbers=[number], combine_segments=True)
-            inside = np.asarray(volume.array) > 0
-            union = inside if union is None else union | inside
+        # one segment at a time: segments may overlap (two readers' outlines of one lesion)
+        volumes = [seg.get_volume(segment_numbers=[number], combine_segments=True) for number in chosen]
     except (ValueError, RuntimeError) as exc:
         raise LoadError(path, f"its frames do not form one regular volume ({exc})") from None
-    return volume.with_array(union.astype(np.uint8)).to_simpleitk()
+    union = np.logical_or.reduce([np.asarray(v.array) > 0 for v in volumes])
+    return volumes[0].with_array(union.astype(np.uint8)).to_simpleitk()
