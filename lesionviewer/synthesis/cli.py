@@ -61,7 +61,7 @@ def parse_host_spec(text: str) -> dict:
         key = key.strip()
         if not sep or key not in spec:
             raise ValueError(f"--host {text!r}: expected PATH or path=PATH,labels=FILE,weight=W,lidc=XML,"
-                             "lesions=MASK,lesion_type=T")
+                             "lesions=MASK,lesion_type=T,segment=N")
         try:
             spec[key] = float(value) if key == "weight" else int(value) if key in ("lesion_type", "segment") else value
         except ValueError:
@@ -148,6 +148,7 @@ def load_hosts(specs: list) -> list:
         []
     """
     from lesionviewer.io import load_volume
+    from lesionviewer.io.dicom_seg import is_dicom_seg
     from lesionviewer.synthesis.real_lesions import lesions_from_mask_file
     from lesionviewer.synthesis.liver_estimate import estimated_liver_labels
     from lesionviewer.synthesis.tissue import labels_on_volume_grid
@@ -160,6 +161,9 @@ def load_hosts(specs: list) -> list:
         labels: np.ndarray | None
         if spec["labels"] == ESTIMATE_LIVER:
             labels = estimated_liver_labels(volume)
+        elif spec["labels"] and is_dicom_seg(spec["labels"]):
+            raise ValueError(f"{spec['labels']}: labels= takes a label map numbered as TotalSegmentator's classes "
+                             "(NIfTI, NRRD); a DICOM SEG is read only as lesions=")
         else:
             labels = labels_on_volume_grid(spec["labels"], volume) if spec["labels"] else None
         real = []
