@@ -158,5 +158,5 @@ def test_a_dicom_seg_names_the_file_when_a_segment_is_missing_and_segments_need_
         load_hosts([f"path={ct},lesions={tmp_path / 'tumour.nrrd'},lesion_type=5,segment=1"])
     with pytest.raises(ValueError, match="segment= chooses a segment"):
         parse_host_spec(f"path={ct},segment=1")
-    with pytest.raises(ValueError, match=r"seg\.dcm: labels= takes a label map"):  # not organ classes
+    with pytest.raises(ValueError, match=r"seg\.dcm: organ labels must be a label map"):  # not organ classes
         load_hosts([f"path={ct},labels={seg}"])

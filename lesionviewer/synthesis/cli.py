@@ -148,7 +148,6 @@ def load_hosts(specs: list) -> list:
         []
     """
     from lesionviewer.io import load_volume
-    from lesionviewer.io.dicom_seg import is_dicom_seg
     from lesionviewer.synthesis.real_lesions import lesions_from_mask_file
     from lesionviewer.synthesis.liver_estimate import estimated_liver_labels
     from lesionviewer.synthesis.tissue import labels_on_volume_grid
@@ -161,9 +160,6 @@ def load_hosts(specs: list) -> list:
         labels: np.ndarray | None
         if spec["labels"] == ESTIMATE_LIVER:
             labels = estimated_liver_labels(volume)
-        elif spec["labels"] and is_dicom_seg(spec["labels"]):
-            raise ValueError(f"{spec['labels']}: labels= takes a label map numbered as TotalSegmentator's classes "
-                             "(NIfTI, NRRD); a DICOM SEG is read only as lesions=")
         else:
             labels = labels_on_volume_grid(spec["labels"], volume) if spec["labels"] else None
         real = []

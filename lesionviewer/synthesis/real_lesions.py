@@ -116,9 +116,18 @@ def lesions_from_mask_file(path: str | Path, volume, type_code: int,
         >>> [l.boxes for l in lesions_from_mask_file(p, Volume(np.zeros((2, 20, 20), np.int16), (1, 1, 1)), 5)]
         [{1: (0.0, 0.0, 12.0, 16.0)}]
     """
-    from lesionviewer.synthesis.tissue import labels_on_volume_grid
+    import SimpleITK as sitk
 
-    return lesions_from_mask(labels_on_volume_grid(path, volume, segments), volume.spacing, type_code)
+    from lesionviewer.io.dicom_seg import is_dicom_seg, read_dicom_seg_mask
+    from lesionviewer.synthesis.tissue import image_on_volume_grid
+
+    if is_dicom_seg(path):
+        image = read_dicom_seg_mask(path, segments)
+    elif segments is not None:
+        raise ValueError(f"{path}: segments can be chosen only in a DICOM SEG file")
+    else:
+        image = sitk.ReadImage(str(path))
+    return lesions_from_mask(image_on_volume_grid(image, volume), volume.spacing, type_code)
 
 
 def boxes_by_slice(lesions: Sequence[RealLesion]) -> dict[int, list[tuple[Box, int]]]:

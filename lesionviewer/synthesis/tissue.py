@@ -22,8 +22,6 @@ Example:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +43,12 @@ MEDIASTINAL_FAT_SHARE = 0.5
 MEDIASTINAL_FAT_SIGMA_MM = 4.0
 
 
-def labels_on_volume_grid(label_path: str | Path, volume, segments: Sequence[int] | None = None) -> np.ndarray:
-    """Read a label image (NIfTI, NRRD..., or a DICOM SEG) and resample it (nearest) onto ``volume``'s grid.
+def labels_on_volume_grid(label_path: str | Path, volume) -> np.ndarray:
+    """Read an organ label map (NIfTI, NRRD...) and resample it (nearest) onto ``volume``'s voxel grid.
 
     Physical geometry decides the match, not the array order: a NIfTI label map stored with a
-    flipped axis lands on the right voxels. A DICOM SEG becomes 1 inside the union of ``segments``
-    (all when None; :func:`lesionviewer.io.dicom_seg.read_dicom_seg_mask`); ``segments`` on any other
-    file is a ``ValueError``.
+    flipped axis lands on the right voxels. A DICOM SEG is refused (``ValueError``): its segment
+    numbers are not TotalSegmentator's classes; lesion masks read it (``real_lesions``).
 
     Example:
         >>> import tempfile, pathlib, numpy as np, SimpleITK as sitk
@@ -65,19 +62,31 @@ def labels_on_volume_grid(label_path: str | Path, volume, segments: Sequence[int
     """
     import SimpleITK as sitk
 
-    from lesionviewer.io.dicom_seg import is_dicom_seg, read_dicom_seg_mask
+    from lesionviewer.io.dicom_seg import is_dicom_seg
 
     if is_dicom_seg(label_path):
-        label = read_dicom_seg_mask(label_path, segments)
-    elif segments is not None:
-        raise ValueError(f"{label_path}: segments can be chosen only in a DICOM SEG file")
-    else:
-        label = sitk.ReadImage(str(label_path))
+        raise ValueError(f"{label_path}: organ labels must be a label map numbered as TotalSegmentator's classes "
+                         "(NIfTI, NRRD); a DICOM SEG is read only as a lesion mask")
+    return image_on_volume_grid(sitk.ReadImage(str(label_path)), volume)
+
+
+def image_on_volume_grid(image, volume) -> np.ndarray:
+    """A SimpleITK label or mask image resampled (nearest, by physical position) onto ``volume``'s voxel grid.
+
+    Example:
+        >>> import numpy as np, SimpleITK as sitk
+        >>> from lesionviewer.io import Volume
+        >>> img = sitk.GetImageFromArray(np.eye(4, dtype=np.uint8)[None].repeat(2, 0))
+        >>> image_on_volume_grid(img, Volume(np.zeros((2, 4, 4), np.int16), (1, 1, 1)))[1].diagonal().tolist()
+        [1, 1, 1, 1]
+    """
+    import SimpleITK as sitk
+
     reference = sitk.Image(int(volume.shape[2]), int(volume.shape[1]), int(volume.shape[0]), sitk.sitkUInt8)
     reference.SetSpacing((volume.spacing[2], volume.spacing[1], volume.spacing[0]))
     reference.SetOrigin(tuple(volume.origin))
     reference.SetDirection(tuple(np.asarray(volume.direction, float).ravel()))
-    resampled = sitk.Resample(label, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, label.GetPixelID())
+    resampled = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, image.GetPixelID())
     return sitk.GetArrayFromImage(resampled).astype(np.int32)
 
 
