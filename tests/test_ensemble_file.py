@@ -276,3 +276,24 @@ def test_an_input_size_is_set_on_every_member_and_a_size_no_card_allows_is_refus
     assert cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(huge),
                      "--name", "huge", "--input-size", "40000"]) == 2
     assert "huge.safetensors: cannot write the ensemble: " in capsys.readouterr().err and not huge.exists()
+
+
+def test_proposal_counts_are_set_on_every_member_for_reading_only_and_zero_is_refused(members, tmp_path, capsys):
+    from lesionviewer.training import cli
+
+    out = tmp_path / "ab_p50.safetensors"
+    assert cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(out),
+                     "--name", "ab_p50", "--proposals", "50"]) == 0
+    own_model, _ = load_model(members[0])
+    for model, card in load_ensemble(out):
+        assert model.rpn._pre_nms_top_n == {"training": own_model.rpn._pre_nms_top_n["training"], "testing": 50}
+        assert model.rpn._post_nms_top_n == {"training": own_model.rpn._post_nms_top_n["training"], "testing": 50}
+        assert own_model.rpn._post_nms_top_n["testing"] != 50
+        assert card.architecture_options["width"] == 8 and card.architecture_options["rpn_post_nms_top_n_test"] == 50
+    assert read_card(members[0]).architecture_options.get("rpn_post_nms_top_n_test") is None  # the member file as it was
+    stored, own = read_tensors(out), read_tensors(members[1])
+    assert all(torch.equal(stored[member_prefix(1) + k], v) for k, v in own.items())  # weights unchanged
+    none = tmp_path / "none.safetensors"
+    assert cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(none),
+                     "--name", "none", "--proposals", "0"]) == 2
+    assert "none.safetensors: proposals must be at least 1, not 0" in capsys.readouterr().err and not none.exists()

@@ -82,6 +82,9 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
     ens.add_argument("--input-size", type=int, metavar="PX",
                      help="every member resizes each slice's shorter side to PX (default: each member's own card; "
                           "as export --input-size)")
+    ens.add_argument("--proposals", type=int, metavar="N",
+                     help="every member keeps N region proposals per pyramid level before the RPN's NMS and N after "
+                          "it when reading (default: each member's own card; MP3D reads with 1000)")
 
     es = sub.add_parser("ensemble-scores", help="score every ensemble of one to three detectors from their stored "
                                                 "evaluate records (no network runs)")
@@ -216,7 +219,8 @@ def _ensemble(args) -> int:
     if notes is None:
         return EXIT_USAGE
     try:
-        card = save_ensemble(args.out, args.models, args.name, args.description, notes, input_size=args.input_size)
+        card = save_ensemble(args.out, args.models, args.name, args.description, notes, input_size=args.input_size,
+                             proposals=args.proposals)
     except ModelFileError as err:
         return fail(str(err), EXIT_USAGE)
     print(f"wrote {args.out} (an ensemble of {' and '.join(c.name for c in card.member_cards)})")
