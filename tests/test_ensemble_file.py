@@ -260,12 +260,17 @@ def test_the_series_goes_to_the_device_and_is_mirrored_once_for_all_members_and_
     assert [(f.slice_index, f.box_px, f.score) for f in got] == [(f.slice_index, f.box_px, f.score) for f in expected]
 
 
-def test_an_input_size_is_set_on_every_member_and_a_size_no_card_allows_is_refused(members, tmp_path, capsys):
+def ensemble_cli(members, out, *options):
+    """Exit code of ``lesionviewer-train ensemble`` writing ``members`` to ``out`` with ``options``."""
     from lesionviewer.training import cli
 
+    return cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(out),
+                     "--name", out.stem, *options])
+
+
+def test_an_input_size_is_set_on_every_member_and_a_size_no_card_allows_is_refused(members, tmp_path, capsys):
     out = tmp_path / "ab96.safetensors"
-    assert cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(out),
-                     "--name", "ab96", "--input-size", "96"]) == 0
+    assert ensemble_cli(members, out, "--input-size", "96") == 0
     card = read_card(out)
     assert card.input_min_size == 96 and [c.input_min_size for c in card.member_cards] == [96, 96]
     assert [c.input_max_size for c in card.member_cards] == [96, 96]  # grown from the members' 64
@@ -273,17 +278,13 @@ def test_an_input_size_is_set_on_every_member_and_a_size_no_card_allows_is_refus
     stored, own = read_tensors(out), read_tensors(members[0])
     assert all(torch.equal(stored[member_prefix(0) + k], v) for k, v in own.items())  # weights unchanged
     huge = tmp_path / "huge.safetensors"
-    assert cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(huge),
-                     "--name", "huge", "--input-size", "40000"]) == 2
+    assert ensemble_cli(members, huge, "--input-size", "40000") == 2
     assert "huge.safetensors: cannot write the ensemble: " in capsys.readouterr().err and not huge.exists()
 
 
 def test_proposal_counts_are_set_on_every_member_for_reading_only_and_zero_is_refused(members, tmp_path, capsys):
-    from lesionviewer.training import cli
-
     out = tmp_path / "ab_p50.safetensors"
-    assert cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(out),
-                     "--name", "ab_p50", "--proposals", "50"]) == 0
+    assert ensemble_cli(members, out, "--proposals", "50") == 0
     own_model, _ = load_model(members[0])
     for model, card in load_ensemble(out):
         assert model.rpn._pre_nms_top_n == {"training": own_model.rpn._pre_nms_top_n["training"], "testing": 50}
@@ -294,6 +295,5 @@ def test_proposal_counts_are_set_on_every_member_for_reading_only_and_zero_is_re
     stored, own = read_tensors(out), read_tensors(members[1])
     assert all(torch.equal(stored[member_prefix(1) + k], v) for k, v in own.items())  # weights unchanged
     none = tmp_path / "none.safetensors"
-    assert cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(none),
-                     "--name", "none", "--proposals", "0"]) == 2
+    assert ensemble_cli(members, none, "--proposals", "0") == 2
     assert "none.safetensors: proposals must be at least 1, not 0" in capsys.readouterr().err and not none.exists()
