@@ -10,7 +10,7 @@ from test_training_run import tiny_config_file
 
 from lesionviewer.training import cli
 from lesionviewer.training.config import load_config
-from lesionviewer.training.ensemble_scores import StoredDetectionsError, fuse_stored, score_combinations
+from lesionviewer.training.ensemble_scores import StoredDetectionsError, bootstrap_gap, fuse_stored, score_combinations
 from lesionviewer.training.splits import build_split_datasets
 from lesionviewer.training.toy_data import write_toy_deeplesion
 
@@ -81,3 +81,21 @@ def test_the_command_prints_one_row_per_combination(split, tmp_path, capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
     assert [r.split(" | ")[0] for r in rows[1:]] == [f"| {a}", f"| {b}", f"| {a} + {b}"]
     assert rows[1].split(" | ")[1] == "1.0000"
+
+
+def test_the_bootstrap_compares_two_chosen_ensembles_and_refuses_bad_choices(split, tmp_path, capsys):
+    work, config, cfg, dataset, ids, truth = split
+    hits = write_record(tmp_path / "hits.json", ids, truth, [[0.9] * len(t) for t in truth])
+    far = [np.array([[40.0, 40.0, 44.0, 44.0]])] * len(ids)
+    blind = write_record(tmp_path / "blind.json", ids, far, [[0.95]] * len(ids))
+    gap = bootstrap_gap([hits, blind], (1,), (0,), dataset, cfg, resamples=50)
+    # the record that finds every lesion against the blind one: the whole sensitivity, on every draw
+    assert gap["difference"] == pytest.approx(1.0) and gap["low"] == pytest.approx(1.0)
+    assert gap["share_not_better"] == 0.0 and gap["challenger"] == [str(hits)]
+    args = ["ensemble-scores", "--detections", str(hits), "--detections", str(blind), "--config", config]
+    assert cli.main(args + ["--bootstrap", "40", "--baseline", "2", "--challenger", "1+2"]) == 0
+    assert "challenger not better in 0.0% of draws" in capsys.readouterr().out
+    assert cli.main(args + ["--bootstrap", "40", "--baseline", "3", "--challenger", "1"]) == 2
+    assert "there are 2 records, numbered 1 to 2" in capsys.readouterr().err
+    assert cli.main(args + ["--bootstrap", "40", "--baseline", "1"]) == 2
+    assert cli.main(args + ["--challenger", "1"]) == 2

@@ -94,6 +94,12 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
     es.add_argument("--config", type=Path, required=True, help="the TOML config whose data and scoring to use")
     es.add_argument("--split", choices=("val", "test"), default="val")
     es.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    es.add_argument("--bootstrap", type=int, metavar="N",
+                    help="instead of the table: the gap between --challenger and --baseline in mean sensitivity, with "
+                         "a 95%% interval from N draws of the images with replacement (a paired bootstrap)")
+    es.add_argument("--baseline", metavar="I+J", help="with --bootstrap: records by their places, 1-based (e.g. 1+2)")
+    es.add_argument("--challenger", metavar="I+J+K", help="with --bootstrap: records by their places, 1-based")
+    es.add_argument("--seed", type=int, default=0, help="with --bootstrap: the draws' seed (default 0)")
 
     avg = sub.add_parser("average", help="average the weights of runs of one network into a new run folder "
                                          "(model soup; then evaluate and export it like a run)")
@@ -232,8 +238,14 @@ def _ensemble_scores(args) -> int:
     from lesionviewer.training.ensemble_scores import StoredDetectionsError, score_combinations
     from lesionviewer.training.splits import build_split_datasets
 
+    if args.bootstrap is not None and not (args.baseline and args.challenger):
+        return fail("--bootstrap needs --baseline and --challenger (records by their places, e.g. 1+2)", EXIT_USAGE)
+    if args.bootstrap is None and (args.baseline or args.challenger):
+        return fail("--baseline and --challenger go with --bootstrap N", EXIT_USAGE)
     cfg = load_config(args.config, args.overrides)
     dataset = build_split_datasets(cfg, splits=(args.split,))[args.split]
+    if args.bootstrap is not None:
+        return _ensemble_gap(args, dataset, cfg)
     try:
         results = score_combinations(args.detections, dataset, cfg)
     except StoredDetectionsError as err:
@@ -244,6 +256,23 @@ def _ensemble_scores(args) -> int:
     for row in results:
         values = " | ".join(f"{row['sensitivity'][r]:.4f}" for r in rates)
         print(f"| {' + '.join(row['records'])} | {row['mean_sensitivity']:.4f} | {values} |")
+    return EXIT_OK
+
+
+def _ensemble_gap(args, dataset, cfg) -> int:
+    from lesionviewer.training.ensemble_scores import StoredDetectionsError, bootstrap_gap, parse_members
+
+    try:
+        baseline = parse_members(args.baseline, len(args.detections))
+        challenger = parse_members(args.challenger, len(args.detections))
+        gap = bootstrap_gap(args.detections, baseline, challenger, dataset, cfg, args.bootstrap, args.seed)
+    except (StoredDetectionsError, ValueError) as err:
+        return fail(str(err), EXIT_USAGE)
+    print(f"baseline:   {' + '.join(gap['baseline'])}")
+    print(f"challenger: {' + '.join(gap['challenger'])}")
+    print(f"mean sensitivity gap (challenger - baseline): {gap['difference']:+.4f}; 95 % interval over "
+          f"{gap['resamples']} paired draws of the images: {gap['low']:+.4f} to {gap['high']:+.4f}; "
+          f"challenger not better in {gap['share_not_better']:.1%} of draws (seed {gap['seed']})")
     return EXIT_OK
 
 

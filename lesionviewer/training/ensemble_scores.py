@@ -7,7 +7,9 @@ ensemble (:func:`~lesionviewer.detection.ensemble.fuse_member_outputs`) and scor
 running the ensemble would take minutes per member (Run 31 in docs/training.md: the route reproduced the
 files' own validation means to the fourth digit; the records keep boxes to 0.01 px, so it is close, not
 bit-exact). ``lesionviewer-train ensemble-scores --detections A.json --detections B.json --config C.toml
---split val`` prints every combination of one to three records.
+--split val`` prints every combination of one to three records; with ``--bootstrap N --baseline 1+2
+--challenger 1+2+3`` it prints instead the gap between two of those ensembles with a paired bootstrap's 95 %
+interval (:func:`bootstrap_gap`).
 
 Example:
     >>> import json, tempfile, pathlib
@@ -116,6 +118,20 @@ def score_combinations(records: Sequence[str | Path], dataset, cfg) -> list[dict
     """
     from lesionviewer.training.evaluate import score_split
 
+    paths, read = _read_aligned(records)
+    first_ids = read[0][0]
+    results = []
+    for size in range(1, min(MAX_COMBINATION, len(paths)) + 1):
+        for chosen in combinations(range(len(paths)), size):
+            fused = [fuse_stored([read[i][1][image] for i in chosen]) for image in range(len(first_ids))]
+            metrics, _ = score_split(fused, dataset, cfg)
+            results.append({"records": [str(paths[i]) for i in chosen],
+                            "mean_sensitivity": metrics["mean_sensitivity"], "sensitivity": metrics["sensitivity"]})
+    return results
+
+
+def _read_aligned(records: Sequence[str | Path]) -> tuple[list[Path], list[tuple[list[str], list[np.ndarray]]]]:
+    """Every record read, refused unless all list the same images in the same order; ``(paths, read)``."""
     paths = [Path(p) for p in records]
     if not paths:
         raise StoredDetectionsError("no detection records given")
@@ -125,11 +141,56 @@ def score_combinations(records: Sequence[str | Path], dataset, cfg) -> list[dict
         if ids != first_ids:
             raise StoredDetectionsError(f"{path}: its images differ from {paths[0]}'s "
                                         f"({len(ids)} against {len(first_ids)}, or in another order)")
-    results = []
-    for size in range(1, min(MAX_COMBINATION, len(paths)) + 1):
-        for chosen in combinations(range(len(paths)), size):
-            fused = [fuse_stored([read[i][1][image] for i in chosen]) for image in range(len(first_ids))]
-            metrics, _ = score_split(fused, dataset, cfg)
-            results.append({"records": [str(paths[i]) for i in chosen],
-                            "mean_sensitivity": metrics["mean_sensitivity"], "sensitivity": metrics["sensitivity"]})
-    return results
+    return paths, read
+
+
+def parse_members(text: str, count: int) -> tuple[int, ...]:
+    """``"1+3"`` -> ``(0, 2)``: records chosen by their 1-based places among ``count`` records (one to three).
+
+    Example:
+        >>> parse_members("1+3", 4)
+        (0, 2)
+        >>> parse_members("5", 4)
+        Traceback (most recent call last):
+        ...
+        lesionviewer.training.ensemble_scores.StoredDetectionsError: "5": there are 4 records, numbered 1 to 4
+    """
+    try:
+        chosen = tuple(int(part) - 1 for part in text.split("+"))
+    except ValueError:
+        raise StoredDetectionsError(f'"{text}": give records by their places joined by +, e.g. "1+2"') from None
+    if not 1 <= len(chosen) <= MAX_COMBINATION or len(set(chosen)) != len(chosen):
+        raise StoredDetectionsError(f'"{text}": one to {MAX_COMBINATION} different records')
+    if any(not 0 <= i < count for i in chosen):
+        raise StoredDetectionsError(f'"{text}": there are {count} records, numbered 1 to {count}')
+    return chosen
+
+
+def bootstrap_gap(records: Sequence[str | Path], baseline: Sequence[int], challenger: Sequence[int], dataset, cfg,
+                  resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The challenger ensemble's gap over the baseline's in mean sensitivity, with a paired bootstrap's interval.
+
+    ``baseline`` and ``challenger`` are 0-based places in ``records`` (see :func:`parse_members`); each is fused
+    from the stored detections as :func:`score_combinations` fuses it and scored on ``dataset`` with
+    ``cfg.eval``'s FP rates and IoU; the interval comes from
+    :func:`~lesionviewer.evaluation.paired_bootstrap.paired_bootstrap` (images drawn again with replacement).
+
+    Example:
+        >>> bootstrap_gap([], (0,), (1,), [], None)
+        Traceback (most recent call last):
+        ...
+        lesionviewer.training.ensemble_scores.StoredDetectionsError: no detection records given
+    """
+    from lesionviewer.evaluation.paired_bootstrap import paired_bootstrap
+    from lesionviewer.training.evaluate import ground_truth_boxes
+
+    paths, read = _read_aligned(records)
+    count = len(read[0][0])
+
+    def fused(chosen: Sequence[int]) -> list[np.ndarray]:
+        return [fuse_stored([read[i][1][image] for i in chosen]) for image in range(count)]
+
+    truth = ground_truth_boxes(dataset, count)
+    gap = paired_bootstrap(fused(baseline), fused(challenger), truth, fps=tuple(float(f) for f in cfg.eval.fps),
+                           iou=cfg.eval.iou, resamples=resamples, seed=seed)
+    return {"baseline": [str(paths[i]) for i in baseline], "challenger": [str(paths[i]) for i in challenger], **gap}
