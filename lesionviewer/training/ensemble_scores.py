@@ -119,12 +119,10 @@ def score_combinations(records: Sequence[str | Path], dataset, cfg) -> list[dict
     from lesionviewer.training.evaluate import score_split
 
     paths, read = _read_aligned(records)
-    first_ids = read[0][0]
     results = []
     for size in range(1, min(MAX_COMBINATION, len(paths)) + 1):
         for chosen in combinations(range(len(paths)), size):
-            fused = [fuse_stored([read[i][1][image] for i in chosen]) for image in range(len(first_ids))]
-            metrics, _ = score_split(fused, dataset, cfg)
+            metrics, _ = score_split(_fused(read, chosen), dataset, cfg)
             results.append({"records": [str(paths[i]) for i in chosen],
                             "mean_sensitivity": metrics["mean_sensitivity"], "sensitivity": metrics["sensitivity"]})
     return results
@@ -142,6 +140,11 @@ def _read_aligned(records: Sequence[str | Path]) -> tuple[list[Path], list[tuple
             raise StoredDetectionsError(f"{path}: its images differ from {paths[0]}'s "
                                         f"({len(ids)} against {len(first_ids)}, or in another order)")
     return paths, read
+
+
+def _fused(read: Sequence[tuple[list[str], list[np.ndarray]]], chosen: Sequence[int]) -> list[np.ndarray]:
+    """Each image's stored detections of the records at places ``chosen`` fused as the ensemble fuses them."""
+    return [fuse_stored([read[i][1][image] for i in chosen]) for image in range(len(read[0][0]))]
 
 
 def parse_members(text: str, count: int) -> tuple[int, ...]:
@@ -185,12 +188,7 @@ def bootstrap_gap(records: Sequence[str | Path], baseline: Sequence[int], challe
     from lesionviewer.training.evaluate import ground_truth_boxes
 
     paths, read = _read_aligned(records)
-    count = len(read[0][0])
-
-    def fused(chosen: Sequence[int]) -> list[np.ndarray]:
-        return [fuse_stored([read[i][1][image] for i in chosen]) for image in range(count)]
-
-    truth = ground_truth_boxes(dataset, count)
-    gap = paired_bootstrap(fused(baseline), fused(challenger), truth, fps=tuple(float(f) for f in cfg.eval.fps),
+    truth = ground_truth_boxes(dataset, len(read[0][0]))
+    gap = paired_bootstrap(_fused(read, baseline), _fused(read, challenger), truth, fps=tuple(float(f) for f in cfg.eval.fps),
                            iou=cfg.eval.iou, resamples=resamples, seed=seed)
     return {"baseline": [str(paths[i]) for i in baseline], "challenger": [str(paths[i]) for i in challenger], **gap}
