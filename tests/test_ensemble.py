@@ -1,4 +1,4 @@
-"""The output ensemble: two or three detectors' findings fused per slice (lesionviewer.detection.ensemble)."""
+"""The output ensemble: two to four detectors' findings fused per slice (lesionviewer.detection.ensemble)."""
 from types import SimpleNamespace
 
 import numpy as np
@@ -41,6 +41,6 @@ def test_three_members_score_a_box_by_how_many_found_it():
         ((0.0, 0.0, 10.0, 10.0), 0.6), ((40.0, 40.0, 50.0, 50.0), 0.5), ((20.0, 0.0, 30.0, 10.0), 0.3)]
 
 
-def test_four_members_are_refused():
-    with pytest.raises(ValueError, match="holds 2 to 3 detectors, not 4"):
-        EnsembleDetector([member()] * 4)
+def test_five_members_are_refused():
+    with pytest.raises(ValueError, match="holds 2 to 4 detectors, not 5"):
+        EnsembleDetector([member()] * 5)

@@ -1,4 +1,4 @@
-"""Ensemble model files: two or three detectors in one safetensors file, opened by the engine as one detector."""
+"""Ensemble model files: two to four detectors in one safetensors file, opened by the engine as one detector."""
 import json
 import threading
 
@@ -102,13 +102,13 @@ def test_a_single_network_loader_refuses_an_ensemble_and_the_writer_refuses_bad_
         load_model(out)
     with pytest.raises(ModelFileError, match=r"ab\.safetensors: this file holds an ensemble"):
         save_ensemble(tmp_path / "nested.safetensors", [out, members[0]], "nested")
-    with pytest.raises(ModelFileError, match="holds 2 to 3 detectors, not 4"):
-        save_ensemble(tmp_path / "four.safetensors", [*members, *members], "four")
-    with pytest.raises(ModelFileError, match="holds 2 to 3 detectors, not 1"):
+    with pytest.raises(ModelFileError, match="holds 2 to 4 detectors, not 5"):
+        save_ensemble(tmp_path / "five.safetensors", [*members, *members, members[0]], "five")
+    with pytest.raises(ModelFileError, match="holds 2 to 4 detectors, not 1"):
         save_ensemble(tmp_path / "one.safetensors", members[:1], "one")
     with pytest.raises(ModelFileError, match="holds one detector, not an ensemble"):
         load_ensemble(members[0])
-    assert not (tmp_path / "four.safetensors").exists() and not (tmp_path / "one.safetensors").exists()
+    assert not (tmp_path / "five.safetensors").exists() and not (tmp_path / "one.safetensors").exists()
 
 
 def test_a_stray_or_misshapen_tensor_is_refused_naming_the_member(members, tmp_path):
@@ -129,13 +129,14 @@ def test_a_stray_or_misshapen_tensor_is_refused_naming_the_member(members, tmp_p
         Detector.from_file(bad, device="cpu")
 
 
-def test_the_card_holds_two_or_three_plain_member_cards():
+def test_the_card_holds_two_to_four_plain_member_cards():
     one = ModelCard("a", "mp3d_small", 3, 2.5).to_dict()
     assert len(ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one, one]).member_cards) == 2
     assert len(ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one, one, one]).member_cards) == 3
-    with pytest.raises(ModelCardError, match="holds 2 to 3 detectors, not 4"):
-        ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one, one, one, one])
-    with pytest.raises(ModelCardError, match="holds 2 to 3 detectors, not 1"):
+    assert len(ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one] * 4).member_cards) == 4
+    with pytest.raises(ModelCardError, match="holds 2 to 4 detectors, not 5"):
+        ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one] * 5)
+    with pytest.raises(ModelCardError, match="holds 2 to 4 detectors, not 1"):
         ModelCard("e", "mp3d_small", 3, 2.5, ensemble_members=[one])
     nested = ModelCard("n", "mp3d_small", 3, 2.5, ensemble_members=[one, one]).to_dict()
     with pytest.raises(ModelCardError, match="ensemble member 0 is itself an ensemble"):
@@ -264,8 +265,8 @@ def ensemble_cli(members, out, *options):
     """Exit code of ``lesionviewer-train ensemble`` writing ``members`` to ``out`` with ``options``."""
     from lesionviewer.training import cli
 
-    return cli.main(["ensemble", "--model", str(members[0]), "--model", str(members[1]), "--out", str(out),
-                     "--name", out.stem, *options])
+    given = [option for member in members for option in ("--model", str(member))]
+    return cli.main(["ensemble", *given, "--out", str(out), "--name", out.stem, *options])
 
 
 def test_an_input_size_is_set_on_every_member_and_a_size_no_card_allows_is_refused(members, tmp_path, capsys):
@@ -297,3 +298,16 @@ def test_proposal_counts_are_set_on_every_member_for_reading_only_and_zero_is_re
     none = tmp_path / "none.safetensors"
     assert ensemble_cli(members, none, "--proposals", "0") == 2
     assert "none.safetensors: proposals must be at least 1, not 0" in capsys.readouterr().err and not none.exists()
+
+
+def test_four_members_fit_in_one_file_and_flipping_is_set_on_every_member(members, tmp_path):
+    four = [*members, *members]
+    flipped, once = tmp_path / "four_on.safetensors", tmp_path / "four_off.safetensors"
+    assert ensemble_cli(four, flipped, "--test-time-flip", "on") == 0
+    assert ensemble_cli(four, once, "--test-time-flip", "off") == 0
+    assert [card.test_time_flip for _, card in load_ensemble(flipped)] == [True] * 4
+    assert [card.test_time_flip for _, card in load_ensemble(once)] == [False] * 4
+    assert read_card(flipped).test_time_flip is True and read_card(once).test_time_flip is False
+    assert [c.name for c in read_card(once).member_cards] == ["a", "b", "a", "b"]
+    stored, own = read_tensors(once), read_tensors(members[1])
+    assert all(torch.equal(stored[member_prefix(3) + k], v) for k, v in own.items())  # the fourth member's weights

@@ -87,5 +87,5 @@ def test_wrong_combinations_and_a_mismatched_card_are_usage_errors(trained, tmp_
     assert not (tmp_path / "x").exists()
     assert cli.main(["ensemble", "--model", str(model), "--out", str(tmp_path / "one.safetensors"),
                      "--name", "one"]) == 2
-    assert "two or three --model, not 1" in capsys.readouterr().err
+    assert "two to four --model, not 1" in capsys.readouterr().err
     assert not (tmp_path / "one.safetensors").exists()

@@ -52,7 +52,7 @@ class EnsembleDetector:
         >>> EnsembleDetector([object()])
         Traceback (most recent call last):
         ...
-        ValueError: an ensemble holds 2 to 3 detectors, not 1
+        ValueError: an ensemble holds 2 to 4 detectors, not 1
     """
 
     def __init__(self, members: Sequence[Any], score_floor: float = SCORE_FLOOR, card: Any = None) -> None:

@@ -14,7 +14,7 @@ reading by the functions in ``_MIGRATIONS``, so every file ever written keeps lo
   ``window``, ``trained_on``) and no normalisation or resize fields (MP3D's were implied).
 * layout 2 - the fields of :class:`ModelCard` without ``ensemble_members``.
 * layout 3 - the current one: ``ensemble_members`` added (empty for a file holding one detector; the
-  two members' own cards for an output ensemble, :mod:`lesionviewer.detection.ensemble_file`).
+  members' own cards (two to four) for an output ensemble, :mod:`lesionviewer.detection.ensemble_file`).
 
 Example:
     >>> card = ModelCard(name="demo", architecture="mp3d_small", num_slices=3, slice_interval_mm=2.5)
@@ -35,7 +35,7 @@ CURRENT_LAYOUT = 3
 
 #: How many detectors an ensemble file may hold (the fusion, ``fuse_passes``, takes any number; each
 #: member reads every slice, so the time per slice grows with the count).
-ENSEMBLE_SIZES = range(2, 4)
+ENSEMBLE_SIZES = range(2, 5)
 
 
 def ensemble_size_problem(count: int) -> str | None:
@@ -43,7 +43,7 @@ def ensemble_size_problem(count: int) -> str | None:
 
     Example:
         >>> ensemble_size_problem(3) is None, ensemble_size_problem(1)
-        (True, 'an ensemble holds 2 to 3 detectors, not 1')
+        (True, 'an ensemble holds 2 to 4 detectors, not 1')
     """
     if count in ENSEMBLE_SIZES:
         return None
@@ -218,7 +218,7 @@ class ModelCard:
 
 
 def _ensemble_problems(members: Any) -> list[str]:
-    """What is wrong with a card's ``ensemble_members`` (empty when it is a valid list: none, or two cards)."""
+    """What is wrong with a card's ``ensemble_members`` (empty when it is a valid list: none, or two to four cards)."""
     if not isinstance(members, list):
         return ["ensemble_members must be a JSON list"]
     if not members:

@@ -44,7 +44,7 @@ def add_evaluate_real_parser(sub) -> None:
     p = sub.add_parser("evaluate-real", help="measure a detector file on real CT (DeepLesion key slices, LIDC, "
                                              "lesion-free series, organ labels)")
     p.add_argument("--model", type=Path, required=True, action="append",
-                   help="the detector file (.safetensors); given two or three times, the files' findings fused per slice "
+                   help="the detector file (.safetensors); given two to four times, the files' findings fused per slice "
                         "(an output ensemble, lesionviewer.detection.ensemble)")
     p.add_argument("--deeplesion-keyslices", type=Path, metavar="DIR",
                    help="folder with Images_png/<series>/<slice>.png and DL_info*.csv (key slice alone as context)")
@@ -177,7 +177,7 @@ def run_evaluate_real(args: argparse.Namespace) -> int:
         return fail(f"--threshold must be between 0 and 1, not {args.threshold}", EXIT_USAGE)
     models = args.model if isinstance(args.model, list) else [args.model]
     if len(models) > 1 and len(models) not in ENSEMBLE_SIZES:
-        return fail(f"--model given {len(models)} times: one file, or two or three for an ensemble", EXIT_USAGE)
+        return fail(f"--model given {len(models)} times: one file, or two to four for an ensemble", EXIT_USAGE)
     if len(models) > 1 and getattr(args, "record_in_card", False):
         return fail("--record-in-card needs one --model: files run together have no card of their own "
                     "(write them as one file with lesionviewer-train ensemble)", EXIT_USAGE)

@@ -70,10 +70,10 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
                          "data.test_size); measure it first with evaluate --set data.test_size=PX "
                          "--set data.max_size=PX")
 
-    ens = sub.add_parser("ensemble", help="write two or three model files as one ensemble model file (all run, their "
+    ens = sub.add_parser("ensemble", help="write two to four model files as one ensemble model file (all run, their "
                                           "findings fused per slice)")
     ens.add_argument("--model", dest="models", type=Path, action="append", required=True,
-                     help="a model file (.safetensors) holding one detector; give it two or three times")
+                     help="a model file (.safetensors) holding one detector; give it two to four times")
     ens.add_argument("--out", type=Path, required=True, help="the ensemble .safetensors file to write")
     ens.add_argument("--name", required=True, help="the ensemble's model name in its card")
     ens.add_argument("--description", default="", help="the card's description")
@@ -85,8 +85,11 @@ def add_detector_parsers(sub: argparse._SubParsersAction) -> None:
     ens.add_argument("--proposals", type=int, metavar="N",
                      help="every member keeps N region proposals per pyramid level before the RPN's NMS and N after "
                           "it when reading (default: each member's own card; MP3D reads with 1000)")
+    ens.add_argument("--test-time-flip", choices=("on", "off"),
+                     help="every member also reads each slice mirrored and fuses the two readings (on) or reads it "
+                          "once (off: half the time) (default: each member's own card)")
 
-    es = sub.add_parser("ensemble-scores", help="score every ensemble of one to three detectors from their stored "
+    es = sub.add_parser("ensemble-scores", help="score every ensemble of one to four detectors from their stored "
                                                 "evaluate records (no network runs)")
     es.add_argument("--detections", type=Path, action="append", required=True, metavar="JSON",
                     help="an evaluate record with per-image detections (e.g. val_<model>.json, a member's "
@@ -220,13 +223,14 @@ def _ensemble(args) -> int:
     from lesionviewer.detection.model_file import ModelFileError
 
     if len(args.models) not in ENSEMBLE_SIZES:
-        return fail(f"ensemble takes two or three --model, not {len(args.models)}", EXIT_USAGE)
+        return fail(f"ensemble takes two to four --model, not {len(args.models)}", EXIT_USAGE)
     notes = _data_notes(args.data_notes, "ensemble")
     if notes is None:
         return EXIT_USAGE
     try:
         card = save_ensemble(args.out, args.models, args.name, args.description, notes, input_size=args.input_size,
-                             proposals=args.proposals)
+                             proposals=args.proposals,
+                             test_time_flip=None if args.test_time_flip is None else args.test_time_flip == "on")
     except ModelFileError as err:
         return fail(str(err), EXIT_USAGE)
     print(f"wrote {args.out} (an ensemble of {' and '.join(c.name for c in card.member_cards)})")

@@ -7,7 +7,7 @@ ensemble (:func:`~lesionviewer.detection.ensemble.fuse_member_outputs`) and scor
 running the ensemble would take minutes per member (Run 31 in docs/training.md: the route reproduced the
 files' own validation means to the fourth digit; the records keep boxes to 0.01 px, so it is close, not
 bit-exact). ``lesionviewer-train ensemble-scores --detections A.json --detections B.json --config C.toml
---split val`` prints every combination of one to three records; with ``--bootstrap N --baseline 1+2
+--split val`` prints every combination of one to four records; with ``--bootstrap N --baseline 1+2
 --challenger 1+2+3`` it prints instead the gap between two of those ensembles with a paired bootstrap's 95 %
 interval (:func:`bootstrap_gap`).
 
@@ -96,7 +96,7 @@ def fuse_stored(per_member: Sequence[np.ndarray], heads: Any = None) -> np.ndarr
 
 
 def score_combinations(records: Sequence[str | Path], dataset, cfg) -> list[dict[str, Any]]:
-    """Every combination of one to three of ``records`` (``evaluate`` JSON files of one split), scored.
+    """Every combination of one to four of ``records`` (``evaluate`` JSON files of one split), scored.
 
     ``dataset`` is the split the records were made on (its first images, in order) and ``cfg`` gives the
     scoring (``eval.fps``, ``eval.iou``). Returns ``{"records": [paths], "mean_sensitivity", "sensitivity"}``
@@ -148,7 +148,7 @@ def _fused(read: Sequence[tuple[list[str], list[np.ndarray]]], chosen: Sequence[
 
 
 def parse_members(text: str, count: int) -> tuple[int, ...]:
-    """``"1+3"`` -> ``(0, 2)``: records chosen by their 1-based places among ``count`` records (one to three).
+    """``"1+3"`` -> ``(0, 2)``: records chosen by their 1-based places among ``count`` records (one to four).
 
     Example:
         >>> parse_members("1+3", 4)
