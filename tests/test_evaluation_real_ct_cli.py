@@ -120,11 +120,11 @@ def test_cli_ensemble_of_a_model_with_itself_counts_what_the_model_alone_counts(
 
 
 @pytest.mark.parametrize("times, extra, message", [
-    (4, [], "--model given 4 times"),
+    (5, [], "--model given 5 times"),
     (2, ["--record-in-card"], "--record-in-card needs one --model"),
     (3, ["--record-in-card"], "--record-in-card needs one --model"),
 ])
-def test_cli_refuses_more_than_three_models_and_recording_an_ensemble(tiny_model, capsys, times, extra, message):
+def test_cli_refuses_more_than_four_models_and_recording_an_ensemble(tiny_model, capsys, times, extra, message):
     args = [a for _ in range(times) for a in ("--model", str(tiny_model))]
     assert main(["evaluate-real", *args, "--lesion-free", "x.nii.gz", *extra]) == EXIT_USAGE
     assert message in capsys.readouterr().err
