@@ -301,13 +301,18 @@ def test_proposal_counts_are_set_on_every_member_for_reading_only_and_zero_is_re
 
 
 def test_four_members_fit_in_one_file_and_flipping_is_set_on_every_member(members, tmp_path):
-    four = [*members, *members]
-    flipped, once = tmp_path / "four_on.safetensors", tmp_path / "four_off.safetensors"
-    assert ensemble_cli(four, flipped, "--test-time-flip", "on") == 0
+    mirrored = []
+    for seed, name in ((3, "c"), (4, "d")):  # two members whose own cards ask for the mirrored reading
+        mirrored.append(tmp_path / f"{name}.safetensors")
+        save_model(mirrored[-1], tiny(seed), {"name": name, **CARD, "test_time_flip": True})
+    four = [*members, *mirrored]
+    own, flipped, once = (tmp_path / f"four_{how}.safetensors" for how in ("own", "on", "off"))
+    assert ensemble_cli(four, own) == 0 and ensemble_cli(four, flipped, "--test-time-flip", "on") == 0
     assert ensemble_cli(four, once, "--test-time-flip", "off") == 0
+    assert [card.test_time_flip for _, card in load_ensemble(own)] == [False, False, True, True]
     assert [card.test_time_flip for _, card in load_ensemble(flipped)] == [True] * 4
     assert [card.test_time_flip for _, card in load_ensemble(once)] == [False] * 4
     assert read_card(flipped).test_time_flip is True and read_card(once).test_time_flip is False
-    assert [c.name for c in read_card(once).member_cards] == ["a", "b", "a", "b"]
-    stored, own = read_tensors(once), read_tensors(members[1])
-    assert all(torch.equal(stored[member_prefix(3) + k], v) for k, v in own.items())  # the fourth member's weights
+    assert [c.name for c in read_card(once).member_cards] == ["a", "b", "c", "d"]
+    stored, weights = read_tensors(once), read_tensors(mirrored[1])
+    assert all(torch.equal(stored[member_prefix(3) + k], v) for k, v in weights.items())  # the fourth member's weights
