@@ -9,13 +9,18 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
+from lesionviewer.detection.model_fingerprint import model_fingerprint
 from lesionviewer.detection.model_status import demonstration_reason
 from lesionviewer.review.session import ReviewSession
 from lesionviewer_app import messages
 from lesionviewer_app.detection_estimate import describe_remaining
 from lesionviewer_app.model_files import is_risk_model, read_card
 
-__all__ = ["DetectionActions"]
+__all__ = ["DetectionActions", "MODEL_CHANGED_MESSAGE"]
+
+#: Shown when a study reopens with findings of another model file than the current one.
+MODEL_CHANGED_MESSAGE = ("The detection model changed since this study's findings were made: detecting again "
+                         "with the current one (your decisions and notes stay)")
 
 
 class DetectionActions:
@@ -24,10 +29,34 @@ class DetectionActions:
     def _auto_detect(self, session: ReviewSession) -> None:
         if not self.settings.auto_detect or not self._has_model():
             return
-        if session.model_name and session.unprocessed_slices():
+        if session.model_name and self._model_changed_since(session):
+            # findings of another model file (a new default model of the same name, a retrained file):
+            # detect again; the new findings replace the pending ones, decisions and notes stay
+            self.statusBar().showMessage(MODEL_CHANGED_MESSAGE, 15000)
+            self.run_detection()
+        elif session.model_name and session.unprocessed_slices():
             self.run_detection(resume=True)  # a cancelled or interrupted run: do the rest
         elif not session.model_name:
             self.run_detection()
+
+    def _current_model_fingerprint(self) -> str:
+        """The current model file's fingerprint (``lesionviewer.detection.model_fingerprint``), or ""
+        when there is no file to read: no model, or a detector that is not read from one."""
+        from lesionviewer_app.detection_runner import library_detector_factory
+
+        path = self.runner.model_path
+        if self.runner.factory is not library_detector_factory or not path:
+            return ""
+        try:
+            return model_fingerprint(path)
+        except OSError:  # gone or unreadable: loading it will say so, naming the file
+            return ""
+
+    def _model_changed_since(self, session: ReviewSession) -> bool:
+        """True when the review's findings came from another model file than the current one (a
+        review written before fingerprints were kept counts as another: it cannot tell)."""
+        current = self._current_model_fingerprint()
+        return bool(current) and session.model_fingerprint != current
 
     def _has_model(self) -> bool:
         from lesionviewer_app.detection_runner import library_detector_factory
@@ -84,7 +113,8 @@ class DetectionActions:
         self._show_detection_status()
         if session is not None and self.flow.model_ready(name, session.model_name):
             card = getattr(self.runner.model, "card", None)  # a test's detector may have none
-            session.begin_run(name, str(getattr(card, "version", "") or ""), keep_pending=True)
+            session.begin_run(name, str(getattr(card, "version", "") or ""), keep_pending=True,
+                              model_fingerprint=self._current_model_fingerprint())
 
     def _findings_ready(self, volume, slices, findings) -> None:
         session = self.bridge.session

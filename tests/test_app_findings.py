@@ -198,3 +198,44 @@ def test_ruler_and_recist_measurements_are_kept_in_the_session(make_window):
     assert recist.lengths_mm[1] == pytest.approx(7.0, abs=0.3)
     assert window.panel.measurements.count() == 2
     assert len(window.tools.overlay.segments) == 3  # drawn on the slice
+
+
+def test_a_study_reopened_after_the_model_file_changed_is_detected_again_keeping_decisions_and_notes(
+        make_window, tmp_path, qtbot):
+    from lesionviewer_app.main_window_detection import MODEL_CHANGED_MESSAGE
+
+    reviews = tmp_path / "r"
+
+    def window_with_model_file(fingerprint, detector):
+        window = make_window(review_folder=reviews, detector=detector, open_study=False)
+        window._current_model_fingerprint = lambda: fingerprint  # as read from the model file on disk
+        window.shown_messages = []
+        window.statusBar().messageChanged.connect(window.shown_messages.append)
+        window.open_path(tmp_path / "study.nii")
+        qtbot.waitUntil(lambda: window.state.volume is not None, timeout=5000)
+        wait_for_jobs(qtbot)
+        return window
+
+    first = window_with_model_file("sha256:old", SlowFakeDetector())
+    session = first.bridge.session
+    assert session.model_fingerprint == "sha256:old"
+    accepted, noted, plain = (f.id for f in session.findings()[:3])
+    session.set_status(accepted, "accepted")
+    session.set_note(noted, "compare with the 2019 study")
+    session.flush()
+
+    same = window_with_model_file("sha256:old", SlowFakeDetector())
+    assert same.detector.calls == []  # the same file: nothing to redo
+
+    newer = SlowFakeDetector()
+    changed = window_with_model_file("sha256:new", newer)
+    assert newer.calls == [[6, 7, 5, 8, 4, 9, 3, 10, 2, 11, 1, 0]]  # the whole study again
+    assert MODEL_CHANGED_MESSAGE in changed.shown_messages
+    assert MODEL_CHANGED_MESSAGE not in same.shown_messages
+    again = changed.bridge.session
+    assert again.model_fingerprint == "sha256:new"
+    assert again.finding(accepted).status.value == "accepted"
+    assert again.finding(noted).note == "compare with the 2019 study"
+    with pytest.raises(KeyError):
+        again.finding(plain)  # a pending finding without a note is replaced by the new run's
+    assert len(again.findings()) == 12  # one per slice: the kept two are not found twice

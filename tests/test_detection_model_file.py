@@ -566,3 +566,17 @@ def test_a_network_that_cannot_be_built_on_meta_still_loads(saved, monkeypatch):
     for name, tensor in original.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
     assert card.name == "tiny"
+
+
+def test_the_model_fingerprint_follows_the_file_bytes_and_names_a_missing_file(tmp_path):
+    from lesionviewer.detection.model_fingerprint import model_fingerprint
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"first weights")
+    first = model_fingerprint(path)
+    assert first.startswith("sha256:") and len(first) == len("sha256:") + 16
+    assert model_fingerprint(tmp_path / "." / "model.safetensors") == first  # the same file by another path
+    path.write_bytes(b"second weights, saved over the first")
+    assert model_fingerprint(path) != first
+    with pytest.raises(FileNotFoundError, match="gone.safetensors"):
+        model_fingerprint(tmp_path / "gone.safetensors")

@@ -81,6 +81,29 @@ def test_begin_run_keep_pending(volume):
     assert [rf.id for rf in s.findings()] == [a] and s.processed_slices == frozenset()
 
 
+def test_a_pending_finding_with_a_note_survives_a_rerun_and_a_new_run(volume, tmp_path):
+    s = ReviewSession.open(volume, folder=tmp_path)
+    noted, plain = s.add_findings([box(volume, 3, 0, 0), box(volume, 3, 40, 40)], slices=[3])
+    s.set_note(noted, "ask for the prior study")
+    # the same two boxes again, slightly moved: the noted one is not duplicated, the plain one is replaced
+    (new,) = s.add_findings([box(volume, 3, 1, 0), box(volume, 3, 41, 40)], slices=[3])
+    assert {rf.id for rf in s.findings()} == {noted, new}
+    assert s.finding(noted).status.value == "pending" and s.finding(noted).note == "ask for the prior study"
+    s.set_note(new, "   ")  # only blanks: not a note worth keeping
+    s.begin_run("another-model", "2", model_fingerprint="sha256:0123456789abcdef")
+    assert [rf.id for rf in s.findings()] == [noted]
+    s.flush()
+    reopened = ReviewSession.open(volume, folder=tmp_path)
+    assert reopened.model_fingerprint == "sha256:0123456789abcdef"
+    assert reopened.finding(noted).note == "ask for the prior study"
+
+
+def test_a_review_written_before_fingerprints_were_kept_reads_as_unknown(volume):
+    data = ReviewSession.open(volume).to_dict()
+    del data["model_fingerprint"]
+    assert ReviewSession.from_dict(data).model_fingerprint == ""
+
+
 def test_threshold_visibility_and_count(volume):
     s = ReviewSession.open(volume)
     ids = s.add_findings([box(volume, 1, 0, 0, score=0.95), box(volume, 2, 0, 0, score=0.55),

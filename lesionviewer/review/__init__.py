@@ -11,8 +11,9 @@ Opening and observing
     *after* it is saved. ``ReviewEvent(kind, ids, slices)``; ``kind`` is a :class:`ChangeKind`;
     ``SAVE_FAILED`` follows a change that could not be written (``session.autosave_error``).
 Detector results
-  - ``session.begin_run(model_name, model_version, keep_pending=False)``: a run starts
-    (processed slices reset; pending findings dropped unless ``keep_pending``).
+  - ``session.begin_run(model_name, model_version, keep_pending=False, model_fingerprint="")``: a run
+    starts (processed slices reset; pending findings without a note dropped unless ``keep_pending``;
+    decided and noted findings always stay); ``model_fingerprint`` names the model file's bytes.
   - ``session.add_findings(findings, slices)``: one batch of results (a slice or more); returns the
     new ids (``F<n>``). Its saves are throttled to one a second; ``session.flush()`` writes what is
     held back (call it when a run finishes, is cancelled, and before closing).
@@ -30,7 +31,7 @@ Reading
     threshold, or accepted), ``count_above(t=None)``, ``findings_on_slice(z, visible_only=True)``,
     ``next_finding(z, current_id=None)`` / ``previous_finding(...)`` (visible ones, wrapping),
     ``measurements()``, ``measurements_on_slice(z)``.
-  - Properties: ``key, path, threshold, model_name, model_version, dirty_since_export,
+  - Properties: ``key, path, threshold, model_name, model_version, model_fingerprint, dirty_since_export,
     last_export, risk, series_uid, study_uid, series_description, num_slices, warnings, autosave_error``.
 Export and keys
   - ``export_csv(session, path, include_patient=False, volume=None, selection="visible")``.

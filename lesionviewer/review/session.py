@@ -110,6 +110,7 @@ class ReviewSession(SessionQueries, SessionRecord):
         self._threshold = DEFAULT_THRESHOLD
         self._model_name = ""
         self._model_version = ""
+        self._model_fingerprint = ""
         self._processed: set[int] = set()
         self._next_finding = 1
         self._next_measurement = 1
@@ -324,6 +325,17 @@ class ReviewSession(SessionQueries, SessionRecord):
         return self._model_version
 
     @property
+    def model_fingerprint(self) -> str:
+        """Fingerprint of the model file of the latest run (:func:`lesionviewer.detection.model_fingerprint.model_fingerprint`;
+        ``""`` when unknown: no run yet, a detector not read from a file, or a review written before it was kept).
+
+        Example:
+            >>> s = ReviewSession("1.2"); s.begin_run("mp3d63", "1.0", model_fingerprint="3fa2"); s.model_fingerprint
+            '3fa2'
+        """
+        return self._model_fingerprint
+
+    @property
     def processed_slices(self) -> frozenset[int]:
         """Slices the detector has finished in the current run.
 
@@ -378,26 +390,43 @@ class ReviewSession(SessionQueries, SessionRecord):
             raise ValueError(f"slice {i} is outside this series (0..{(self.num_slices or 1) - 1})")
         return i
 
-    def begin_run(self, model_name: str, model_version: str = "", *, keep_pending: bool = False) -> None:
+    @staticmethod
+    def is_kept(finding: ReviewedFinding) -> bool:
+        """True for a finding a new detector run never replaces: one the user decided (accepted or
+        rejected) or wrote a note on - what the user did is never lost to a re-detection.
+
+        Example:
+            >>> s = ReviewSession("1.2"); (fid,) = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m")])
+            >>> ReviewSession.is_kept(s.finding(fid)); s.set_note(fid, "compare with 2019"); ReviewSession.is_kept(s.finding(fid))
+            False
+            True
+        """
+        return finding.status.is_decided or bool(finding.note.strip())
+
+    def begin_run(self, model_name: str, model_version: str = "", *, keep_pending: bool = False,
+                  model_fingerprint: str = "") -> None:
         """Start a detector run: record the model, forget which slices were done, drop pending findings.
 
-        Accepted and rejected findings always stay. ``keep_pending=True`` keeps the previous run's
-        pending findings until each slice's new results replace them. To resume a cancelled run
-        with the same model, skip this and detect :meth:`unprocessed_slices` only.
+        Accepted and rejected findings always stay, and so do pending findings the user wrote a
+        note on (:meth:`is_kept`). ``keep_pending=True`` keeps the previous run's other pending
+        findings until each slice's new results replace them. ``model_fingerprint`` identifies the
+        model file (see :attr:`model_fingerprint`). To resume a cancelled run with the same model,
+        skip this and detect :meth:`unprocessed_slices` only.
 
         Example:
             >>> s = ReviewSession("1.2")
             >>> a, b = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m"), Finding(1, (0, 0, 1, 1), .9, "m")])
-            >>> s.set_status(a, "rejected"); s.begin_run("other", "2")
+            >>> s.set_status(a, "rejected"); s.set_note(b, "ask the surgeon"); s.begin_run("other", "2")
             >>> [(f.id, f.status.value) for f in s.findings()], s.processed_slices
-            ([('F1', 'rejected')], frozenset())
+            ([('F1', 'rejected'), ('F2', 'pending')], frozenset())
         """
         self._model_name = str(model_name)
         self._model_version = str(model_version)
+        self._model_fingerprint = str(model_fingerprint)
         self._processed.clear()
         dropped = []
         if not keep_pending:
-            dropped = [fid for fid, rf in self._findings.items() if not rf.status.is_decided]
+            dropped = [fid for fid, rf in self._findings.items() if not self.is_kept(rf)]
             for fid in dropped:
                 del self._findings[fid]
         self._commit(ChangeKind.MODEL, dropped)
@@ -409,8 +438,8 @@ class ReviewSession(SessionQueries, SessionRecord):
 
         ``slices`` are the slices this batch covered, including those where nothing was found
         (default: the findings' own slices). On those slices earlier *pending* findings are
-        replaced; decided ones stay, and a new finding with IoU >= 0.5 to a decided one on the
-        same slice is dropped. The slices are marked processed.
+        replaced; decided ones and those with a note stay (:meth:`is_kept`), and a new finding
+        with IoU >= 0.5 to a kept one on the same slice is dropped. The slices are marked processed.
 
         Saving is throttled to once per second here (a save is an fsync, and a fast detector
         reports many slices a second): results held back are written by the next change of any
@@ -435,15 +464,15 @@ class ReviewSession(SessionQueries, SessionRecord):
             self._check_slice(f.slice_index)
         covered = {self._check_slice(i) for i in slices} if slices is not None else {f.slice_index for f in batch}
         covered |= {f.slice_index for f in batch}
-        replaced = [fid for fid, rf in self._findings.items() if rf.slice_index in covered and not rf.status.is_decided]
+        replaced = [fid for fid, rf in self._findings.items() if rf.slice_index in covered and not self.is_kept(rf)]
         for fid in replaced:
             del self._findings[fid]
-        decided = [rf for rf in self._findings.values() if rf.slice_index in covered]
+        kept = [rf for rf in self._findings.values() if rf.slice_index in covered]
         version = self._model_version if model_version is None else str(model_version)
         added = []
         for f in sorted(batch, key=lambda f: (f.slice_index, -f.score)):
             same_lesion = (
-                d.slice_index == f.slice_index and box_iou(d.finding.box_px, f.box_px) >= DUPLICATE_IOU for d in decided
+                d.slice_index == f.slice_index and box_iou(d.finding.box_px, f.box_px) >= DUPLICATE_IOU for d in kept
             )
             if any(same_lesion):
                 continue

@@ -39,6 +39,7 @@ class SessionRecord:
     _threshold: float
     _model_name: str
     _model_version: str
+    _model_fingerprint: str
     _processed: set[int]
     _next_finding: int
     _next_measurement: int
@@ -83,6 +84,7 @@ class SessionRecord:
             "num_slices": self.num_slices,
             "model_name": self._model_name,
             "model_version": self._model_version,
+            "model_fingerprint": self._model_fingerprint,
             "threshold": self._threshold,
             "processed_slices": sorted(self._processed),
             "next_finding_number": self._next_finding,
@@ -119,6 +121,7 @@ class SessionRecord:
             )
             session._model_name = str(data.get("model_name", ""))
             session._model_version = str(data.get("model_version", ""))
+            session._model_fingerprint = str(data.get("model_fingerprint", "") or "")  # "" in files from before it
             threshold = float(data.get("threshold", DEFAULT_THRESHOLD))
             if not 0.0 <= threshold <= 1.0:
                 raise ValueError(f"threshold {threshold} is outside 0..1")
