@@ -55,6 +55,19 @@ class ReviewedFinding:
         """
         return self.finding.score
 
+    @property
+    def kept_by_reruns(self) -> bool:
+        """True when a new detector run must never replace this finding: the user decided it
+        (accepted or rejected) or wrote a note on it. What the user did is never lost to a re-detection.
+
+        Example:
+            >>> from lesionviewer.detection.finding import Finding
+            >>> found = Finding(0, (0, 0, 1, 1), 0.9, "m")
+            >>> [ReviewedFinding("F1", found, note=n).kept_by_reruns for n in ("", "  ", "compare with 2019")]
+            [False, False, True]
+        """
+        return self.status.is_decided or bool(self.note.strip())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict.
 

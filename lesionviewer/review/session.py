@@ -305,37 +305,6 @@ class ReviewSession(SessionQueries, SessionRecord):
         return self._threshold
 
     @property
-    def model_name(self) -> str:
-        """Name of the detector model of the latest run (``""`` before any run).
-
-        Example:
-            >>> s = ReviewSession("1.2"); s.begin_run("mp3d63", "1.0"); s.model_name
-            'mp3d63'
-        """
-        return self._model_name
-
-    @property
-    def model_version(self) -> str:
-        """Version of the detector model of the latest run.
-
-        Example:
-            >>> s = ReviewSession("1.2"); s.begin_run("mp3d63", "1.0"); s.model_version
-            '1.0'
-        """
-        return self._model_version
-
-    @property
-    def model_fingerprint(self) -> str:
-        """Fingerprint of the model file of the latest run (:func:`lesionviewer.detection.model_fingerprint.model_fingerprint`;
-        ``""`` when unknown: no run yet, a detector not read from a file, or a review written before it was kept).
-
-        Example:
-            >>> s = ReviewSession("1.2"); s.begin_run("mp3d63", "1.0", model_fingerprint="3fa2"); s.model_fingerprint
-            '3fa2'
-        """
-        return self._model_fingerprint
-
-    @property
     def processed_slices(self) -> frozenset[int]:
         """Slices the detector has finished in the current run.
 
@@ -390,28 +359,14 @@ class ReviewSession(SessionQueries, SessionRecord):
             raise ValueError(f"slice {i} is outside this series (0..{(self.num_slices or 1) - 1})")
         return i
 
-    @staticmethod
-    def is_kept(finding: ReviewedFinding) -> bool:
-        """True for a finding a new detector run never replaces: one the user decided (accepted or
-        rejected) or wrote a note on - what the user did is never lost to a re-detection.
-
-        Example:
-            >>> s = ReviewSession("1.2"); (fid,) = s.add_findings([Finding(0, (0, 0, 1, 1), .9, "m")])
-            >>> ReviewSession.is_kept(s.finding(fid)); s.set_note(fid, "compare with 2019"); ReviewSession.is_kept(s.finding(fid))
-            False
-            True
-        """
-        return finding.status.is_decided or bool(finding.note.strip())
-
     def begin_run(self, model_name: str, model_version: str = "", *, keep_pending: bool = False,
                   model_fingerprint: str = "") -> None:
         """Start a detector run: record the model, forget which slices were done, drop pending findings.
 
-        Accepted and rejected findings always stay, and so do pending findings the user wrote a
-        note on (:meth:`is_kept`). ``keep_pending=True`` keeps the previous run's other pending
-        findings until each slice's new results replace them. ``model_fingerprint`` identifies the
-        model file (see :attr:`model_fingerprint`). To resume a cancelled run with the same model,
-        skip this and detect :meth:`unprocessed_slices` only.
+        Decided and noted findings always stay (``ReviewedFinding.kept_by_reruns``); ``keep_pending=True``
+        keeps the other pending ones until each slice's new results replace them. ``model_fingerprint``:
+        see :attr:`model_fingerprint`. To resume a cancelled run with the same model, skip this and
+        detect :meth:`unprocessed_slices` only.
 
         Example:
             >>> s = ReviewSession("1.2")
@@ -426,7 +381,7 @@ class ReviewSession(SessionQueries, SessionRecord):
         self._processed.clear()
         dropped = []
         if not keep_pending:
-            dropped = [fid for fid, rf in self._findings.items() if not self.is_kept(rf)]
+            dropped = [fid for fid, rf in self._findings.items() if not rf.kept_by_reruns]
             for fid in dropped:
                 del self._findings[fid]
         self._commit(ChangeKind.MODEL, dropped)
@@ -436,15 +391,15 @@ class ReviewSession(SessionQueries, SessionRecord):
     ) -> list[str]:
         """Add one batch of detector results; returns the new findings' ids (``F<n>``).
 
-        ``slices`` are the slices this batch covered, including those where nothing was found
-        (default: the findings' own slices). On those slices earlier *pending* findings are
-        replaced; decided ones and those with a note stay (:meth:`is_kept`), and a new finding
-        with IoU >= 0.5 to a kept one on the same slice is dropped. The slices are marked processed.
+        ``slices``: the slices this batch covered, those where nothing was found too (default: the
+        findings' own). There, pending findings are replaced but decided and noted ones stay
+        (``kept_by_reruns``); a new finding with IoU >= 0.5 to one kept on its slice is dropped.
+        The slices are marked processed.
 
-        Saving is throttled to once per second here (a save is an fsync, and a fast detector
-        reports many slices a second): results held back are written by the next change of any
-        kind or by :meth:`flush`. Lost only by a crash within that second, they cost nothing but a
-        re-detection of those slices, because the processed-slice marks are saved with them.
+        Saving is throttled to once a second here (a save is an fsync; a fast detector reports many
+        slices a second): what is held back is written by the next change or :meth:`flush`; lost
+        only by a crash within that second, it costs a re-detection of those slices (the
+        processed-slice marks are saved with them).
 
         Example:
             >>> s = ReviewSession("1.2")
@@ -464,7 +419,7 @@ class ReviewSession(SessionQueries, SessionRecord):
             self._check_slice(f.slice_index)
         covered = {self._check_slice(i) for i in slices} if slices is not None else {f.slice_index for f in batch}
         covered |= {f.slice_index for f in batch}
-        replaced = [fid for fid, rf in self._findings.items() if rf.slice_index in covered and not self.is_kept(rf)]
+        replaced = [fid for fid, rf in self._findings.items() if rf.slice_index in covered and not rf.kept_by_reruns]
         for fid in replaced:
             del self._findings[fid]
         kept = [rf for rf in self._findings.values() if rf.slice_index in covered]

@@ -1,5 +1,6 @@
 """What a review session answers without changing: its findings in order, the visible ones, next and
-previous, its measurements. A part of :class:`lesionviewer.review.session.ReviewSession`.
+previous, its measurements, the model of its latest run. A part of
+:class:`lesionviewer.review.session.ReviewSession`.
 
 Order everywhere: slice, then score (highest first), then the finding's number. Visible: score at or
 above the threshold, or accepted (the radiologist's decision outranks the slider).
@@ -30,12 +31,48 @@ def id_number(item_id: str) -> int:
 
 class SessionQueries:
     """The read-only questions a review answers (the session holds ``_findings``, ``_measurements``,
-    ``_threshold`` and the ``_ordered`` cache this reads)."""
+    ``_threshold``, the ``_model_*`` fields and the ``_ordered`` cache this reads)."""
 
+    _model_name: str
+    _model_version: str
+    _model_fingerprint: str
     _findings: dict[str, ReviewedFinding]
     _measurements: dict[str, Measurement]
     _threshold: float
     _ordered: list[ReviewedFinding] | None
+
+    @property
+    def model_name(self) -> str:
+        """Name of the detector model of the latest run (``""`` before any run).
+
+        Example:
+            >>> from lesionviewer.review.session import ReviewSession
+            >>> s = ReviewSession("1.2"); s.begin_run("mp3d63", "1.0"); s.model_name
+            'mp3d63'
+        """
+        return self._model_name
+
+    @property
+    def model_version(self) -> str:
+        """Version of the detector model of the latest run.
+
+        Example:
+            >>> from lesionviewer.review.session import ReviewSession
+            >>> s = ReviewSession("1.2"); s.begin_run("mp3d63", "1.0"); s.model_version
+            '1.0'
+        """
+        return self._model_version
+
+    @property
+    def model_fingerprint(self) -> str:
+        """The latest run's model file (``lesionviewer.detection.model_fingerprint``); "" when unknown.
+
+        Example:
+            >>> from lesionviewer.review.session import ReviewSession
+            >>> s = ReviewSession("1.2"); s.begin_run("m", "1", model_fingerprint="sha256:3fa2"); s.model_fingerprint
+            'sha256:3fa2'
+        """
+        return self._model_fingerprint
 
     def _order(self, rf: ReviewedFinding) -> tuple[int, float, int]:
         return (rf.slice_index, -rf.score, id_number(rf.id))
