@@ -36,6 +36,7 @@ import lesionviewer
 from lesionviewer.paths import user_cache_dir
 from lesionviewer.phantom import PhantomConfig, generate_patient, write_dicom_series, write_ground_truth
 from lesionviewer.util.atomic import atomic_write_text
+from lesionviewer.util.file_sha256 import file_sha256
 
 MANIFEST_FORMAT = "lesionviewer-sample/1"
 MANIFEST_NAME = "sample.json"
@@ -80,14 +81,6 @@ def sample_key(seed: int = SAMPLE_SEED, config: PhantomConfig | None = None) -> 
     return f"v{lesionviewer.__version__}-seed{int(seed)}-{digest}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _relative_files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
 
@@ -115,7 +108,7 @@ def sample_problem(folder: str | Path) -> str | None:
         extra = sorted(set(present) - set(expected))
         return f"files differ from the manifest (missing {missing[:3]}, unexpected {extra[:3]})"
     for name, digest in expected.items():
-        if _sha256(folder / name) != digest:
+        if file_sha256(folder / name) != digest:
             return f"{name} has changed since it was written"
     return None
 
@@ -124,7 +117,7 @@ def _write_sample(folder: Path, seed: int, config: PhantomConfig) -> None:
     case = generate_patient(seed, config)
     write_dicom_series(case, folder / SERIES_FOLDER, patient_index=1)
     write_ground_truth(case, folder / GROUND_TRUTH_NAME, patient_index=1)
-    files = {name: _sha256(folder / name) for name in _relative_files(folder)}
+    files = {name: file_sha256(folder / name) for name in _relative_files(folder)}
     manifest = {
         "format": MANIFEST_FORMAT,
         "lesionviewer_version": lesionviewer.__version__,

@@ -14,10 +14,11 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
+
+from lesionviewer.util.file_sha256 import file_sha256
 
 __all__ = ["model_fingerprint"]
 
@@ -46,8 +47,4 @@ def model_fingerprint(path: str | os.PathLike) -> str:
 
 @lru_cache(maxsize=32)
 def _fingerprint(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()[:FINGERPRINT_HEX_DIGITS]
+    return "sha256:" + file_sha256(path)[:FINGERPRINT_HEX_DIGITS]
