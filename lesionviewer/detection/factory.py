@@ -45,6 +45,7 @@ from lesionviewer.detection.networks.a3d import a3d_trunk
 from lesionviewer.detection.networks.backbone import ContextBackboneWithFPN
 from lesionviewer.detection.networks.depth_to_2d import depth_to_2d
 from lesionviewer.detection.networks.fpn_3dce import SLICES_PER_IMAGE, LateFusion, SharedTrunk2D, fpn3dce_norm
+from lesionviewer.detection.networks.input_windows import InputWindows
 from lesionviewer.detection.networks.mp3d_resnet import RESNET50_BLOCKS, mp3d_trunk
 from lesionviewer.detection.networks.normalization import no_norm, norm_layer
 from lesionviewer.detection.networks.resnet3d import mr3d_trunk
@@ -82,6 +83,12 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 ARCHITECTURES: tuple[str, ...] = tuple(ARCH_DEFAULTS)
 """Every name :func:`build_detector` accepts."""
 
+#: Options only the MP3D trunks take, and only when given (a model without them keeps its options as before):
+#: ``input_windows`` ([[low, high], ...] HU read as extra stem channels, ``networks/input_windows.py``) and
+#: ``input_hu_clip`` (the [low, high] HU the input's 0..255 spans).
+WINDOW_OPTIONS: tuple[str, ...] = ("input_windows", "input_hu_clip")
+WINDOW_ARCHITECTURES: tuple[str, ...] = ("mp3d63", "mp3d63_ctm", "mp3d63_isopool", "mp3d_small")
+
 def _norm(name: str) -> Callable[[int], nn.Module]:
     if name == "gn":
         return norm_layer
@@ -90,9 +97,18 @@ def _norm(name: str) -> Callable[[int], nn.Module]:
     raise ValueError(f"norm must be 'gn' or 'none', not {name!r}")
 
 
+def _input_windows(options: dict[str, Any]) -> InputWindows | None:
+    windows = options.get("input_windows") or []
+    if not windows:
+        return None
+    if "input_hu_clip" not in options:
+        raise ValueError("input_windows needs input_hu_clip: the [low, high] HU the input spans (the data's hu_clip)")
+    return InputWindows(windows, options["input_hu_clip"], PIXEL_MEAN, PIXEL_STD)
+
+
 def _mp3d_backbone(num_slices: int, options: dict[str, Any], fpn_channels: int) -> nn.Module:
     trunk = mp3d_trunk(options["width"], tuple(options["blocks"]), options["depth_pooling"],
-                       _norm(options["norm"]), options["stride_on"])
+                       _norm(options["norm"]), options["stride_on"], _input_windows(options))
     to_2d = [depth_to_2d(options["depth_to_2d"], c, d)
              for c, d in zip(trunk.stage_channels, trunk.stage_depths(num_slices))]
     return ContextBackboneWithFPN(trunk, to_2d, trunk.stage_channels, fpn_channels)
@@ -139,6 +155,8 @@ def resolve_options(arch: str, options: dict[str, Any]) -> tuple[dict[str, Any],
         >>> own, rcnn = resolve_options("mp3d63", {"box_score_thresh": 0.05})
         >>> own["depth_to_2d"], rcnn["box_score_thresh"], rcnn["rpn_nms_thresh"]
         ('gtm', 0.05, 0.7)
+        >>> resolve_options("mp3d_small", {"input_windows": [[-160, 240]], "input_hu_clip": [-1000, 400]})[0]["input_windows"]
+        [[-160, 240]]
     """
     if arch not in ARCH_DEFAULTS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
@@ -146,7 +164,9 @@ def resolve_options(arch: str, options: dict[str, Any]) -> tuple[dict[str, Any],
     own.update(ARCH_DEFAULTS[arch])
     rcnn = dict(DETECTOR_DEFAULTS)
     for key, value in options.items():
-        if key in own:
+        if key in WINDOW_OPTIONS and arch in WINDOW_ARCHITECTURES:
+            own[key] = value
+        elif key in own:
             own[key] = value
         elif key in rcnn:
             rcnn[key] = value

@@ -132,6 +132,9 @@ class FlatTrunk(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         trunk = self.trunk
+        windows = getattr(trunk, "input_windows", None)
+        if windows is not None:  # extra HU windows as channels, computed in float before any cast
+            x = windows(x.float(), dim=-1)
         x = x.to(self.dtype).contiguous()
         stem_conv, stem_norm = cast(nn.Conv3d, trunk.conv1), cast(nn.Module, trunk.norm1)
         x = self._norm(self._conv(x, stem_conv), stem_norm, relu=True)

@@ -145,6 +145,40 @@ def _depth_adapters(model: nn.Module) -> dict[str, int]:
     return axes
 
 
+def _windowed_stems(model: nn.Module) -> set[str]:
+    """Names of the stem weights of trunks that read extra input windows (``networks/input_windows.py``)."""
+    return {f"{name}.conv1.weight" for name, module in model.named_modules()
+            if getattr(module, "input_windows", None) is not None and isinstance(getattr(module, "conv1", None), nn.Conv3d)}
+
+
+def widens_input(source: torch.Tensor, target: torch.Tensor) -> bool:
+    """Whether ``target`` is ``source`` with more input channels (dim 1) and every other axis equal.
+
+    Example:
+        >>> widens_input(torch.zeros(8, 1, 1, 7, 7), torch.zeros(8, 2, 1, 7, 7))
+        True
+        >>> widens_input(torch.zeros(8, 1, 1, 7, 7), torch.zeros(4, 2, 1, 7, 7))
+        False
+    """
+    return (source.dim() == target.dim() >= 2 and source.shape[1] < target.shape[1]
+            and all(a == b for i, (a, b) in enumerate(zip(source.shape, target.shape)) if i != 1))
+
+
+def widen_input(weights: torch.Tensor, channels: int) -> torch.Tensor:
+    """A stem's weights for ``channels`` input channels: the old ones first, zeros for the new.
+
+    A trunk given extra input windows then computes exactly what it computed before; training
+    decides what the new channels add.
+
+    Example:
+        >>> widen_input(torch.ones(2, 1, 1, 1, 1), 3)[0].flatten().tolist()
+        [1.0, 0.0, 0.0]
+    """
+    shape = list(weights.shape)
+    shape[1] = channels - weights.shape[1]
+    return torch.cat([weights, weights.new_zeros(shape)], dim=1)
+
+
 def load_pretrained_detector(model: nn.Module, source: str | os.PathLike | Mapping[str, torch.Tensor]) -> InitReport:
     """Initialise ``model`` from a detector checkpoint built for another number of slices.
 
@@ -155,10 +189,17 @@ def load_pretrained_detector(model: nn.Module, source: str | os.PathLike | Mappi
         >>> report = load_pretrained_detector(lesion, coco.state_dict())
         >>> len(report.adapted), report.skipped
         (4, ['roi_heads.box_predictor.bbox_pred.bias', 'roi_heads.box_predictor.bbox_pred.weight', 'roi_heads.box_predictor.cls_score.bias', 'roi_heads.box_predictor.cls_score.weight'])
+        >>> windowed = build_detector("mp3d_small", 9, input_windows=[[-160, 240]], input_hu_clip=[-1000, 400])
+        >>> load_pretrained_detector(windowed, lesion.state_dict()).adapted
+        ['backbone.body.conv1.weight']
+
+    A trunk with extra input windows takes a stem without them: its old weights on the input
+    channel, zeros on the windows (:func:`widen_input`), so it starts as the source network.
     """
     state = read_state_dict(source)
     target = model.state_dict()
     adapters = _depth_adapters(model)
+    stems = _windowed_stems(model)
     report, new_state = InitReport(), {}
     for name, tensor in target.items():
         if name not in state:
@@ -171,6 +212,9 @@ def load_pretrained_detector(model: nn.Module, source: str | os.PathLike | Mappi
         elif name in adapters and value.dim() == tensor.dim() and all(
                 a == b for i, (a, b) in enumerate(zip(value.shape, tensor.shape)) if i != adapters[name]):
             new_state[name] = resample_depth(value, tensor.shape[adapters[name]], adapters[name])
+            report.adapted.append(name)
+        elif name in stems and widens_input(value, tensor):
+            new_state[name] = widen_input(value, tensor.shape[1])
             report.adapted.append(name)
         else:
             report.skipped.append(name)

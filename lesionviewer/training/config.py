@@ -360,6 +360,10 @@ class TrainingConfig:
             problem = model_options_problem(self.model.arch, self.model.options)
             if problem is not None:
                 raise ConfigError(f"{source}: {problem}")
+            given = self.model.options.get("input_hu_clip")
+            if given is not None and [float(v) for v in given] != [float(v) for v in self.data.hu_clip]:
+                raise ConfigError(f"{source}: model.options.input_hu_clip must be data.hu_clip {list(self.data.hu_clip)}, "
+                                  f"the HU the input spans (got {given!r}); leave it out to take data.hu_clip")
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainingConfig:

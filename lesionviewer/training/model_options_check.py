@@ -37,6 +37,11 @@ UNIT_FLOATS = ("rpn_nms_thresh", "rpn_fg_iou_thresh", "rpn_bg_iou_thresh", "rpn_
 MAX_STAGES, MAX_BLOCKS = 8, 64
 
 
+def _is_hu_range(value: Any) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(v) and math.isfinite(v) for v in value)
+            and value[1] > value[0])
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -53,6 +58,8 @@ def model_options_problem(arch: str, options: dict[str, Any]) -> str | None:
         'model.options.blocks must be a list of 1 to 8 integers from 1 to 64 (got [3, 4, 6000, 3])'
         >>> model_options_problem("mp3d63", {"rpn_nms_thresh": 7})
         'model.options.rpn_nms_thresh must be a number from 0 to 1 (got 7)'
+        >>> model_options_problem("mp3d_small", {"input_windows": [[240, -160]]})
+        'model.options.input_windows must be 1 to 4 [low, high] HU windows with high > low (got [[240, -160]])'
     """
     from lesionviewer.detection.factory import resolve_options
 
@@ -78,6 +85,12 @@ def model_options_problem(arch: str, options: dict[str, Any]) -> str | None:
             sizes = value if isinstance(value, (list, tuple)) else [value]
             if not sizes or not all(_is_int(v) and 1 <= v <= 8192 for v in sizes):
                 return f"{name} must be sizes from 1 to 8192 pixels (got {value!r})"
+        elif key == "input_windows":
+            if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 4 or not all(_is_hu_range(w) for w in value):
+                return f"{name} must be 1 to 4 [low, high] HU windows with high > low (got {value!r})"
+        elif key == "input_hu_clip":
+            if not _is_hu_range(value):
+                return f"{name} must be [low, high] HU with high > low (got {value!r})"
         elif key == "bbox_reg_weights":
             if not isinstance(value, (list, tuple)) or len(value) != 4 or not all(
                     _is_number(v) and math.isfinite(v) and v > 0 for v in value):

@@ -51,6 +51,10 @@ def build_model(cfg: TrainingConfig, num_classes: int = 2) -> torch.nn.Module:
         2
     """
     options = dict(cfg.model.options)
+    if options.get("input_windows"):
+        # the windows are computed from the input, so the network keeps the HU range the input spans (checked
+        # against data.hu_clip by the config)
+        options.setdefault("input_hu_clip", [float(v) for v in cfg.data.hu_clip])
     if cfg.model.builder:
         model = _builder(cfg.model.builder)(num_slices=cfg.data.num_slices, num_classes=num_classes, **options)
     else:

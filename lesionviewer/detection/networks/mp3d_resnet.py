@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from lesionviewer.detection.networks.input_windows import InputWindows
 from lesionviewer.detection.networks.normalization import norm_layer as default_norm
 from lesionviewer.detection.networks.pseudo3d import P3DBottleneck, p3d_variant
 
@@ -62,6 +63,8 @@ class ResNet3DTrunk(nn.Module):
         width: planes of the first stage (64 for ResNet-50); later stages double it.
         depth_pooling: max-pool depth after res2, res3 and res4 (the isotropic-pooling ablation).
         stem_depth: depth of the 7x7 stem kernel (1 for MP3D).
+        input_windows: extra HU windows the stem reads beside the input
+            (:class:`~lesionviewer.detection.networks.input_windows.InputWindows`); None: the input alone.
 
     Example:
         >>> trunk = mp3d_trunk(width=8, blocks=(1, 1, 1, 1))
@@ -71,12 +74,15 @@ class ResNet3DTrunk(nn.Module):
 
     def __init__(self, block: BlockFactory, blocks: Sequence[int] = RESNET50_BLOCKS, width: int = 64,
                  depth_pooling: bool = False, stem_depth: int = 1,
-                 norm: Callable[[int], nn.Module] = default_norm, expansion: int = 4):
+                 norm: Callable[[int], nn.Module] = default_norm, expansion: int = 4,
+                 input_windows: InputWindows | None = None):
         super().__init__()
         if len(blocks) != 4 or min(blocks) < 1:
             raise ValueError(f"blocks must be four positive counts, not {tuple(blocks)}")
         self.depth_pooling = depth_pooling
-        self.conv1 = nn.Conv3d(1, width, (stem_depth, 7, 7), stride=(1, 2, 2),
+        self.input_windows = input_windows
+        in_channels = 1 + (input_windows.num_windows if input_windows is not None else 0)
+        self.conv1 = nn.Conv3d(in_channels, width, (stem_depth, 7, 7), stride=(1, 2, 2),
                                padding=(stem_depth // 2, 3, 3), bias=False)
         self.norm1 = norm(width)
         self.relu = nn.ReLU(inplace=True)
@@ -109,6 +115,8 @@ class ResNet3DTrunk(nn.Module):
         return depths
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.input_windows is not None:
+            x = self.input_windows(x)
         x = self.maxpool(self.relu(self.norm1(self.conv1(x))))
         outputs = []
         for stage in range(4):
@@ -120,15 +128,21 @@ class ResNet3DTrunk(nn.Module):
 
 
 def mp3d_trunk(width: int = 64, blocks: Sequence[int] = RESNET50_BLOCKS, depth_pooling: bool = False,
-               norm: Callable[[int], nn.Module] = default_norm, stride_on: str = "conv1") -> ResNet3DTrunk:
+               norm: Callable[[int], nn.Module] = default_norm, stride_on: str = "conv1",
+               input_windows: InputWindows | None = None) -> ResNet3DTrunk:
     """The MP3D ResNet trunk (MP3D-63 with the defaults): P3D blocks cycled A, B, C.
+
+    ``input_windows`` adds HU-window channels before the stem (see ``input_windows.py``).
 
     Example:
         >>> trunk = mp3d_trunk()
         >>> trunk.stage_channels, trunk.layer1[1].variant, trunk.layer2[0].variant
         ([256, 512, 1024, 2048], 'B', 'A')
+        >>> windowed = mp3d_trunk(width=8, blocks=(1, 1, 1, 1), input_windows=InputWindows([(-160, 240)], (-1000, 400)))
+        >>> tuple(windowed.conv1.weight.shape), tuple(windowed(torch.zeros(1, 1, 3, 32, 32))[0].shape)
+        ((8, 2, 1, 7, 7), (1, 32, 3, 8, 8))
     """
     def block(inplanes: int, planes: int, stride: int, index: int) -> nn.Module:
         return P3DBottleneck(inplanes, planes, stride, p3d_variant(index), norm, stride_on)
 
-    return ResNet3DTrunk(block, blocks, width, depth_pooling, stem_depth=1, norm=norm)
+    return ResNet3DTrunk(block, blocks, width, depth_pooling, stem_depth=1, norm=norm, input_windows=input_windows)
