@@ -137,3 +137,29 @@ def test_the_trainer_takes_the_input_range_from_the_data_and_refuses_another():
     with pytest.raises(ConfigError, match=r"input_hu_clip must be data.hu_clip \[-1000.0, 400.0\]"):
         TrainingConfig.from_dict({"model": {"arch": "mp3d_small", "options": {**small, "input_hu_clip": [-1024, 1050]}},
                                   "data": {"hu_clip": CLIP}})
+
+
+@pytest.mark.parametrize("mode", ["window", "volume"])
+def test_the_viewers_fast_trunk_finds_what_the_3d_trunk_finds_with_windows(mode):
+    from lesionviewer.detection.engine import Detector
+    from lesionviewer.io import Volume
+
+    def detector(flat):
+        torch.manual_seed(0)
+        net = build_detector("mp3d_small", 3, norm="none", **TINY, input_windows=SOFT_TISSUE, input_hu_clip=CLIP)
+        with torch.no_grad():
+            net.backbone.body.conv1.weight[:, 1:].normal_(std=0.2)
+        card = {"name": "tiny", "architecture": "mp3d_small", "num_slices": 3, "slice_interval_mm": 2.5,
+                "input_min_size": 64, "input_max_size": 96, "hu_clip": CLIP}
+        return Detector(net, card, device="cpu", score_floor=0.0, mode=mode, flat=flat, volume_chunk=4)
+
+    rng = np.random.default_rng(0)
+    hu = rng.normal(40, 30, (8, 48, 48)).astype(np.int16)
+    hu[:, 10:20, 12:24] -= 40  # a hypodense block: visible mostly in the soft-tissue window
+    volume = Volume(hu, spacing=(2.5, 0.8, 0.8))
+    fast, plain = detector(True), detector(False)
+    assert fast.flat and not plain.flat
+    a, b = fast.detect(volume), plain.detect(volume)
+    assert len(a) > 0 and [f.slice_index for f in a] == [f.slice_index for f in b]
+    np.testing.assert_allclose([f.score for f in a], [f.score for f in b], atol=1e-3)
+    np.testing.assert_allclose([f.box_px for f in a], [f.box_px for f in b], atol=0.1)
