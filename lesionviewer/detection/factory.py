@@ -89,6 +89,7 @@ ARCHITECTURES: tuple[str, ...] = tuple(ARCH_DEFAULTS)
 WINDOW_OPTIONS: tuple[str, ...] = ("input_windows", "input_hu_clip")
 WINDOW_ARCHITECTURES: tuple[str, ...] = ("mp3d63", "mp3d63_ctm", "mp3d63_isopool", "mp3d_small")
 
+
 def _norm(name: str) -> Callable[[int], nn.Module]:
     if name == "gn":
         return norm_layer
@@ -164,9 +165,7 @@ def resolve_options(arch: str, options: dict[str, Any]) -> tuple[dict[str, Any],
     own.update(ARCH_DEFAULTS[arch])
     rcnn = dict(DETECTOR_DEFAULTS)
     for key, value in options.items():
-        if key in WINDOW_OPTIONS and arch in WINDOW_ARCHITECTURES:
-            own[key] = value
-        elif key in own:
+        if key in own or (key in WINDOW_OPTIONS and arch in WINDOW_ARCHITECTURES):
             own[key] = value
         elif key in rcnn:
             rcnn[key] = value
