@@ -28,10 +28,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-#: The factory's input normalisation (``factory.PIXEL_MEAN`` / ``PIXEL_STD``), repeated here so that this
-#: module does not import the factory.
-PIXEL_MEAN = 123.675
-PIXEL_STD = 58.395
+from lesionviewer.imaging.windowing import MP3D_MEAN, MP3D_STD
 
 
 class InputWindows(nn.Module):
@@ -50,7 +47,7 @@ class InputWindows(nn.Module):
     """
 
     def __init__(self, windows: Sequence[Sequence[float]], input_hu_clip: Sequence[float],
-                 pixel_mean: float = PIXEL_MEAN, pixel_std: float = PIXEL_STD) -> None:
+                 pixel_mean: float = MP3D_MEAN, pixel_std: float = MP3D_STD) -> None:
         super().__init__()
         self.windows = [(float(low), float(high)) for low, high in windows]
         if not self.windows:
