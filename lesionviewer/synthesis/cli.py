@@ -112,6 +112,10 @@ def add_synthesize_parser(sub) -> None:
                    help="least share of fat around a mediastinal lesion's centre (default %(default)s: lymph nodes "
                         "in the mediastinal fat; 0: anywhere in its fat and soft tissue, as data drawn before "
                         "session 18, e.g. the selection set of runs 34-37)")
+    p.add_argument("--gas-pockets", type=int, default=0, metavar="N",
+                   help="draw 0 to N gas pockets (bowel gas: unlabelled background, clear of every lesion) into each "
+                        "sample whose key slice shows abdomen; the lesions drawn stay those of the same seed without "
+                        "them (default 0: none)")
     p.add_argument("--merge", action="append", default=[], type=Path, metavar="DIR",
                    help="also take another DeepLesion-layout set (e.g. phantoms) with its splits (repeatable)")
     p.add_argument("--merge-splits", type=parse_splits, default=None, metavar="LIST",
@@ -265,6 +269,10 @@ def run_synthesize(args) -> int:
     if not 0.0 <= fat_share <= 1.0:
         print("lesionviewer-train synthesize: --mediastinal-fat-share must be between 0 and 1", file=sys.stderr)
         return 2
+    gas_pockets = getattr(args, "gas_pockets", 0)
+    if gas_pockets < 0:
+        print("lesionviewer-train synthesize: --gas-pockets must be >= 0", file=sys.stderr)
+        return 2
     specs = list(args.host)
     for folder in getattr(args, "host_folder", []):
         specs.extend(host_specs_in_folder(folder))
@@ -279,7 +287,7 @@ def run_synthesize(args) -> int:
                                             merge=args.merge, progress=progress, first_patient=args.first_patient,
                                             type_mix=getattr(args, "type_mix", "slice"),
                                             merge_splits=getattr(args, "merge_splits", None),
-                                            mediastinal_fat_share=fat_share)
+                                            mediastinal_fat_share=fat_share, gas_pockets=gas_pockets)
     summary["hosts"] = [h.name for h in hosts]
     print(json.dumps(summary, indent=2))
     return 0

@@ -36,6 +36,7 @@ from PIL import Image
 
 from lesionviewer.io.deeplesion_info import DL_INFO_COLUMNS
 from lesionviewer.phantom.deeplesion_writer import PNG_OFFSET, fmt_numbers, lesion_window, write_dl_info
+from lesionviewer.synthesis.distractors import insert_gas_pockets
 from lesionviewer.synthesis.insert import MIN_PLACEMENT_PIXELS, insert_lesions
 from lesionviewer.synthesis.statistics import type_weights
 from lesionviewer.synthesis.real_lesions import MIN_ANNOTATED_MM, RealLesion, boxes_by_slice, keep_away_mask
@@ -49,6 +50,8 @@ FIRST_SYNTHETIC_PATIENT = 500000
 
 #: How lesion types are drawn (see :func:`write_synthetic_training_data`).
 TYPE_MIXES = ("slice", "deeplesion")
+#: The third number of a gas-pocket random stream's seed ([seed, attempt, this]); the sample's own stream has two.
+GAS_POCKET_STREAM = 1
 
 
 @dataclass
@@ -141,7 +144,7 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
                                   merge: Sequence[str | Path] = (), progress=None,
                                   first_patient: int = FIRST_SYNTHETIC_PATIENT, type_mix: str = "slice",
                                   merge_splits: Sequence[int] | None = None,
-                                  mediastinal_fat_share: float = MEDIASTINAL_FAT_SHARE) -> dict:
+                                  mediastinal_fat_share: float = MEDIASTINAL_FAT_SHARE, gas_pockets: int = 0) -> dict:
     """Write ``samples`` synthetic key slices from ``hosts`` (and merge ``merge`` sets) under ``out``.
 
     Returns a summary (samples, lesions, per-type counts, real-lesion samples, merged rows). The
@@ -157,6 +160,10 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
 
     ``mediastinal_fat_share`` goes to :class:`~lesionviewer.synthesis.tissue.TissueMaps` (0 draws the
     mediastinal lesions as before session 18, anywhere in the mediastinum's fat and soft tissue).
+
+    ``gas_pockets`` > 0 draws 0 to that many gas pockets into each sample whose key slice has abdominal room
+    (:mod:`~lesionviewer.synthesis.distractors`: unlabelled background, clear of every lesion), from a random
+    stream of their own: the same seed draws the same lesions, hosts and slices with or without them.
 
     ``merge_splits`` keeps only the merged rows of those splits (1 train, 2 validation, 3 test), e.g.
     to reuse another set's validation and test rows with new training rows; ``None`` keeps all.
@@ -185,6 +192,7 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
     patient = int(first_patient)
     done = 0
     attempts = 0
+    gas_pocket_count = 0
     while done < samples and attempts < samples * 5:
         rng = np.random.default_rng([int(seed), attempts])
         attempts += 1
@@ -214,6 +222,12 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
         if not marked:
             continue
         split = 2 if rng.random() < val_fraction else 1
+        if gas_pockets > 0:
+            pocket_rng = np.random.default_rng([int(seed), attempts - 1, GAS_POCKET_STREAM])
+            pockets = insert_gas_pockets(result.hu, (lo, hi), tissue, pocket_rng, key,
+                                         int(pocket_rng.integers(0, gas_pockets + 1)),
+                                         lesion_mask=result.mask()[lo:hi] > 0)
+            gas_pocket_count += len(pockets)
         series = f"{patient:06d}_01_01"
         _write_pngs(out / "Images_png" / series, result.hu, lo)
         rows.extend(_lesion_rows(series, patient, key, marked, host, split))
@@ -239,7 +253,8 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
     merged = sum(_merge(Path(m), out, rows, merge_splits) for m in merge)
     write_dl_info(rows, out / "DL_info.csv")
     return {"samples": done, "lesions": int(sum(per_type.values())), "per_type": dict(sorted(per_type.items())),
-            "real_lesion_samples": real, "merged_rows": merged, "rows": len(rows)}
+            "real_lesion_samples": real, "merged_rows": merged, "rows": len(rows),
+            **({"gas_pockets": gas_pocket_count} if gas_pockets > 0 else {})}
 
 
 def draw_type_first(rng: np.random.Generator, maps: Sequence[TissueMaps], host_types: Sequence[set[int]],
