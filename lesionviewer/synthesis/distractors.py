@@ -118,8 +118,7 @@ def insert_gas_pockets(hu_slab: np.ndarray, z_range: tuple[int, int], maps: Tiss
         return []
     forbidden = np.zeros(hu_slab.shape, bool)
     if lesion_mask is not None and lesion_mask.any():
-        reach = [max(1, int(np.ceil(clearance_mm / s))) for s in (dz, dy, dx)]
-        forbidden = ndimage.binary_dilation(lesion_mask, structure=np.ones([2 * r + 1 for r in reach], bool))
+        forbidden = _grown(lesion_mask, [max(1, int(np.ceil(clearance_mm / s))) for s in (dz, dy, dx)])
     if maps.keep_away is not None:
         forbidden |= maps.keep_away[z0s:z1s]
     if maps.labels is not None:
@@ -142,6 +141,16 @@ def insert_gas_pockets(hu_slab: np.ndarray, z_range: tuple[int, int], maps: Tiss
         room &= (yy - cy) ** 2 + (xx - cx) ** 2 > clear_px ** 2
         pockets.append(GasPocket(int(cy), int(cx), long_mm))
     return pockets
+
+
+def _grown(mask: np.ndarray, reach: list[int]) -> np.ndarray:
+    """``mask`` grown by ``reach`` voxels along each axis (a box), worked out only around where it is set."""
+    grown = np.zeros_like(mask)
+    where = np.nonzero(mask)
+    box = tuple(slice(max(0, int(w.min()) - r), min(n, int(w.max()) + r + 1))
+                for w, r, n in zip(where, reach, mask.shape))
+    grown[box] = ndimage.maximum_filter(mask[box], size=[2 * r + 1 for r in reach])
+    return grown
 
 
 def _draw_one(hu_slab: np.ndarray, z_range: tuple[int, int], maps: TissueMaps, rng: np.random.Generator,
