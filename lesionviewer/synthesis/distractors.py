@@ -3,12 +3,11 @@
 A detector trained on real anatomy with synthetic lesions learns what a lesion is from the lesions and
 what it is not from everything else on the slice. Dark round blobs in the abdomen are mostly hypodense
 lesions in that training, while on real abdominal CT most dark round blobs are gas in bowel loops. This
-module draws such pockets inside the labelled stomach and bowel where the host has organ labels
-(TotalSegmentator's ids), and where an abdominal lymph node could sit (fat and soft tissue at least 20 mm
-inside the body, away from bone, outside the labelled organs, on slices without lung:
-:meth:`~lesionviewer.synthesis.tissue.TissueMaps.placement` for type 2); a pocket never covers a labelled
-solid organ or vessel, nor bone or anything enhanced above 180 HU. Each is an irregular ellipsoid of gas
-(-1000 to -900 HU) 6-35 mm long with a 2-3 mm soft-tissue wall (the bowel wall, 10-60 HU), blended like a
+module draws such pockets inside the labelled stomach and bowel of hosts with organ labels
+(TotalSegmentator's ids); a pocket never covers a labelled solid organ or vessel, nor bone or anything
+enhanced above 180 HU. A host without labels gets none: tried first, "fat and soft tissue 20 mm inside the
+body on a slice without lung" put pockets into unlabelled livers, neck and shoulder muscles (session 26).
+Each is an irregular ellipsoid of gas (-1000 to -900 HU) 6-35 mm long with a 2-3 mm soft-tissue wall (the bowel wall, 10-60 HU), blended like a
 lesion (``new = host + fraction * (value - smoothed host)``, so the host's noise grain runs through it).
 Nothing is added to the ground truth: a pocket is background. A pocket never touches a lesion: its
 footprint keeps ``clearance_mm`` from every synthetic lesion's voxels and stays off the keep-away mask
@@ -18,10 +17,11 @@ Example:
     >>> import numpy as np
     >>> from lesionviewer.io import Volume
     >>> from lesionviewer.synthesis.tissue import TissueMaps
-    >>> hu = np.full((5, 120, 120), -1000, np.int16); hu[:, 6:114, 6:114] = -80
+    >>> hu = np.full((5, 120, 120), -1000, np.int16); hu[:, 6:114, 6:114] = 30
+    >>> labels = np.zeros(hu.shape, np.int16); labels[:, 20:100, 20:100] = 20  # a (large) colon
     >>> host = Volume(hu, (2.5, 0.8, 0.8))
     >>> slab = hu.copy()
-    >>> pockets = insert_gas_pockets(slab, (0, 5), TissueMaps(host), np.random.default_rng(0), key_slice=2, count=1)
+    >>> pockets = insert_gas_pockets(slab, (0, 5), TissueMaps(host, labels), np.random.default_rng(0), 2, count=1)
     >>> len(pockets), int(slab[2].min()) < -850
     (1, True)
 """
@@ -41,8 +41,6 @@ GAS_HU = (-1000.0, -900.0)
 WALL_HU = (10.0, 60.0)
 WALL_MM = (2.0, 3.0)
 LONG_AXIS_MM = (6.0, 35.0)
-#: The lesion type whose placement says where a pocket may be centred (an abdominal lymph node's).
-ABDOMINAL_PLACEMENT_TYPE = 2
 #: Footprints keep this far from every synthetic lesion's voxels (mm).
 CLEARANCE_MM = 5.0
 #: No pocket covers voxels above this (bone, contrast-filled vessels).
@@ -54,25 +52,25 @@ SOLID_LABELS = tuple(i for i in ABDOMINAL_ORGAN_LABELS if i not in BOWEL_LABELS)
 
 
 def pocket_room(maps: TissueMaps, z: int) -> np.ndarray:
-    """Where a gas pocket may be centred on slice ``z``: labelled bowel with soft-tissue content, or abdominal fat
-    and soft tissue (type 2's placement).
+    """Where a gas pocket may be centred on slice ``z``: labelled stomach or bowel with soft-tissue content, 2 px
+    inside its edge, off the keep-away mask (none on a host without organ labels).
 
     Example:
         >>> import numpy as np
         >>> from lesionviewer.io import Volume
         >>> hu = np.full((1, 90, 90), -1000, np.int16); hu[0, 5:85, 5:85] = 30
-        >>> lab = np.zeros((1, 90, 90), np.int16); lab[0, 10:20, 40:50] = 20  # colon near the body's edge
+        >>> lab = np.zeros((1, 90, 90), np.int16); lab[0, 10:20, 40:50] = 20  # colon
         >>> room = pocket_room(TissueMaps(Volume(hu, (1.0, 1.0, 1.0)), lab), 0)
-        >>> bool(room[15, 45]), bool(room[45, 45])
-        (True, True)
+        >>> bool(room[15, 45]), bool(room[45, 45]), bool(pocket_room(TissueMaps(Volume(hu, (1.0, 1.0, 1.0))), 0).any())
+        (True, False, False)
     """
-    room = maps.placement(z, ABDOMINAL_PLACEMENT_TYPE).copy()
-    if maps.labels is not None:
-        hu = maps.hu[z]
-        bowel = np.isin(maps.labels[z], BOWEL_LABELS) & (hu > -200) & (hu < 150)
-        room |= ndimage.binary_erosion(bowel, iterations=2)
-        if maps.keep_away is not None:
-            room &= ~maps.keep_away[z]
+    if maps.labels is None:
+        return np.zeros(maps.hu.shape[1:], bool)
+    hu = maps.hu[z]
+    bowel = np.isin(maps.labels[z], BOWEL_LABELS) & (hu > -200) & (hu < 150)
+    room = ndimage.binary_erosion(bowel, iterations=2)
+    if maps.keep_away is not None:
+        room &= ~maps.keep_away[z]
     return room
 
 
@@ -97,13 +95,13 @@ def insert_gas_pockets(hu_slab: np.ndarray, z_range: tuple[int, int], maps: Tiss
 
     ``lesion_mask`` (bool, the slab's shape) marks the sample's lesions; no pocket comes within
     ``clearance_mm`` of them. Returns the pockets drawn (fewer than ``count`` where the slice has no
-    abdominal room left, e.g. a chest slice: none).
+    room left in labelled bowel; on a host without organ labels none).
 
     Example:
         >>> import numpy as np
         >>> from lesionviewer.io import Volume
         >>> from lesionviewer.synthesis.tissue import TissueMaps
-        >>> hu = np.full((3, 64, 64), -1000, np.int16); hu[:, 4:60, 4:60] = -800  # all lung: no abdomen
+        >>> hu = np.full((3, 64, 64), -1000, np.int16); hu[:, 4:60, 4:60] = 30  # no organ labels: no room
         >>> insert_gas_pockets(hu.copy(), (0, 3), TissueMaps(Volume(hu, (2.5, 1, 1))), np.random.default_rng(0), 1, 2)
         []
     """

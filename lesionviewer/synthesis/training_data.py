@@ -161,7 +161,7 @@ def write_synthetic_training_data(hosts: list[Host], out: str | Path, samples: i
     ``mediastinal_fat_share`` goes to :class:`~lesionviewer.synthesis.tissue.TissueMaps` (0 draws the
     mediastinal lesions as before session 18, anywhere in the mediastinum's fat and soft tissue).
 
-    ``gas_pockets`` > 0 draws 0 to that many gas pockets into each sample whose key slice has abdominal room
+    ``gas_pockets`` > 0 draws 0 to that many gas pockets into each sample whose key slice shows labelled bowel
     (:mod:`~lesionviewer.synthesis.distractors`: unlabelled background, clear of every lesion), from a random
     stream of their own: the same seed draws the same lesions, hosts and slices with or without them.
 
