@@ -114,8 +114,8 @@ def add_synthesize_parser(sub) -> None:
                         "session 18, e.g. the selection set of runs 34-37)")
     p.add_argument("--gas-pockets", type=int, default=0, metavar="N",
                    help="draw 0 to N gas pockets (bowel gas: unlabelled background, clear of every lesion) into each "
-                        "sample whose key slice shows labelled stomach or bowel (hosts with organ labels); the lesions drawn stay those of the same seed without "
-                        "them (default 0: none)")
+                        "sample whose key slice shows labelled stomach or bowel (hosts with organ labels); the "
+                        "lesions drawn stay those of the same seed without them (default 0: none)")
     p.add_argument("--merge", action="append", default=[], type=Path, metavar="DIR",
                    help="also take another DeepLesion-layout set (e.g. phantoms) with its splits (repeatable)")
     p.add_argument("--merge-splits", type=parse_splits, default=None, metavar="LIST",
