@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from lesionviewer.synthesis.shape import LocalGrid, _smooth_field, ellipsoid_fraction, random_rotation
+from lesionviewer.synthesis.insert import local_region
+from lesionviewer.synthesis.shape import _smooth_field, ellipsoid_fraction, random_rotation
 from lesionviewer.synthesis.texture import mottled_texture
 from lesionviewer.synthesis.tissue import ABDOMINAL_ORGAN_LABELS, TissueMaps
 
@@ -157,21 +158,13 @@ def _draw_one(hu_slab: np.ndarray, z_range: tuple[int, int], maps: TissueMaps, r
 
     Returns ``(index of the local box in the slab, footprint)`` or None when it would touch what it must not.
     """
-    dz, dy, dx = maps.spacing
     a = long_mm / 2.0
     b = a * float(rng.uniform(0.5, 1.0))
     c = float(rng.uniform(0.6 * b, a))
     wall_mm = float(rng.uniform(*WALL_MM))
     irregularity = float(rng.uniform(0.05, 0.3))
     reach = a * (1.0 + 3.0 * irregularity) * 1.15 + wall_mm + 2.0
-    hz, hy, hx = int(np.ceil(reach / dz)), int(np.ceil(reach / dy)), int(np.ceil(reach / dx))
-    ny, nx = hu_slab.shape[1:]
-    z0, z1 = max(z_range[0], key - hz), min(z_range[1], key + hz + 1)
-    y0, y1 = max(0, cy - hy), min(ny, cy + hy + 1)
-    x0, x1 = max(0, cx - hx), min(nx, cx + hx + 1)
-    thickness = max(dz, float(maps.volume.meta.get("slice_thickness") or dz))
-    grid = LocalGrid((np.arange(z0, z1) - key) * dz, (np.arange(y0, y1) - cy) * dy, (np.arange(x0, x1) - cx) * dx,
-                     thickness_mm=thickness)
+    (z0, y0, x0, z1, y1, x1), grid = local_region(maps, z_range, (key, cy, cx), reach)
     rotation = random_rotation(rng)
     deform = _smooth_field(rng)
     axes = np.array([c, a, b])
@@ -179,7 +172,7 @@ def _draw_one(hu_slab: np.ndarray, z_range: tuple[int, int], maps: TissueMaps, r
     outer = ellipsoid_fraction(grid, axes, rotation, irregularity, rng, scale=1.0 + wall_mm / b, field=deform)
     inside = np.stack([maps.body(z) for z in range(z0, z1)])[:, y0:y1, x0:x1]
     gas, outer = gas * inside, outer * inside
-    footprint = outer > 0.02
+    footprint = outer > 0  # every voxel the pocket changes (the fractions are multiples of 1/4)
     box = (slice(z0 - z_range[0], z1 - z_range[0]), slice(y0, y1), slice(x0, x1))
     if not (gas >= 0.5).any() or (footprint & forbidden[box]).any():
         return None

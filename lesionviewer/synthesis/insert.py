@@ -186,6 +186,33 @@ def _mass_effect(local: np.ndarray, grid: LocalGrid, semi_axes: np.ndarray, rota
     return out
 
 
+def local_region(maps: TissueMaps, z_range: tuple[int, int], centre: tuple[int, int, int], reach_mm: float,
+                 z_offset_mm: float = 0.0) -> tuple[tuple[int, int, int, int, int, int], LocalGrid]:
+    """The box of voxels within ``reach_mm`` of ``centre`` (key slice, row, column), cut to the image and to the
+    slices ``z_range``, as ``(z0, y0, x0, z1, y1, x1)`` (end exclusive), and its :class:`LocalGrid` in mm from the
+    centre (moved ``z_offset_mm`` along z; the host's slice thickness, at least its slice step).
+
+    Example:
+        >>> import numpy as np
+        >>> from lesionviewer.io import Volume
+        >>> maps = TissueMaps(Volume(np.zeros((5, 20, 20), np.int16), (2.0, 1.0, 1.0)))
+        >>> box, grid = local_region(maps, (1, 5), (2, 0, 10), 2.5)
+        >>> box, grid.z_mm.tolist(), grid.y_mm.tolist()
+        ((1, 0, 7, 5, 4, 14), [-2.0, 0.0, 2.0, 4.0], [0.0, 1.0, 2.0, 3.0])
+    """
+    dz, dy, dx = maps.spacing
+    z_key, cy, cx = centre
+    hz, hy, hx = int(np.ceil(reach_mm / dz)), int(np.ceil(reach_mm / dy)), int(np.ceil(reach_mm / dx))
+    nz, ny, nx = maps.hu.shape
+    z0, z1 = max(z_range[0], z_key - hz), min(z_range[1], z_key + hz + 1)
+    y0, y1 = max(0, cy - hy), min(ny, cy + hy + 1)
+    x0, x1 = max(0, cx - hx), min(nx, cx + hx + 1)
+    grid = LocalGrid((np.arange(z0, z1) - z_key) * dz - z_offset_mm, (np.arange(y0, y1) - cy) * dy,
+                     (np.arange(x0, x1) - cx) * dx, thickness_mm=max(dz, float(maps.volume.meta.get(
+                         "slice_thickness") or dz)))
+    return (z0, y0, x0, z1, y1, x1), grid
+
+
 def _insert_one(hu_slab: np.ndarray, z_range: tuple[int, int], maps: TissueMaps, rng: np.random.Generator,
                 type_code: int, z_key: int, long_mm: float,
                 taken: list, box_padding_px: float,
@@ -211,14 +238,7 @@ def _insert_one(hu_slab: np.ndarray, z_range: tuple[int, int], maps: TissueMaps,
     look = sample_appearance(rng, type_code, reference)
     cz_mm = float(rng.uniform(-0.3, 0.3)) * c  # the key slice cuts the lesion near its middle
     reach = a * (1.0 + 3.0 * look.irregularity) * 1.15 + 2.0 * look.edge_mm + 2.0 + (a * look.mass_effect * 2)
-    hz, hy, hx = int(np.ceil(reach / dz)), int(np.ceil(reach / dy)), int(np.ceil(reach / dx))
-    nz, ny, nx = maps.hu.shape
-    z0, z1 = max(z_range[0], z_key - hz), min(z_range[1], z_key + hz + 1)
-    y0, y1 = max(0, cy - hy), min(ny, cy + hy + 1)
-    x0, x1 = max(0, cx - hx), min(nx, cx + hx + 1)
-    grid = LocalGrid((np.arange(z0, z1) - z_key) * dz - cz_mm, (np.arange(y0, y1) - cy) * dy,
-                     (np.arange(x0, x1) - cx) * dx, thickness_mm=max(dz, float(maps.volume.meta.get(
-                         "slice_thickness") or dz)))
+    (z0, y0, x0, z1, y1, x1), grid = local_region(maps, z_range, (z_key, cy, cx), reach, cz_mm)
     deform = _smooth_field(rng)
     occ = ellipsoid_fraction(grid, semi_axes, rotation, look.irregularity, rng, field=deform)
     if look.edge_mm > 0:
