@@ -203,7 +203,7 @@ def local_region(maps: TissueMaps, z_range: tuple[int, int], centre: tuple[int, 
     dz, dy, dx = maps.spacing
     z_key, cy, cx = centre
     hz, hy, hx = int(np.ceil(reach_mm / dz)), int(np.ceil(reach_mm / dy)), int(np.ceil(reach_mm / dx))
-    nz, ny, nx = maps.hu.shape
+    ny, nx = maps.hu.shape[1:]
     z0, z1 = max(z_range[0], z_key - hz), min(z_range[1], z_key + hz + 1)
     y0, y1 = max(0, cy - hy), min(ny, cy + hy + 1)
     x0, x1 = max(0, cx - hx), min(nx, cx + hx + 1)
