@@ -195,6 +195,13 @@ class TrainConfig:
     #: Stop after this many optimizer steps in total without changing the schedule (0 = never);
     #: the run can be continued with ``--resume``.
     stop_after_steps: int = 0
+    #: Stochastic weight averaging along the run (Izmailov et al., "Averaging weights leads to wider optima
+    #: and better generalization", UAI 2018): every this many optimizer steps the weights join a running
+    #: mean, and the mean is the model the run keeps (``checkpoints/best.pt``); 0 = off.
+    average_every: int = 0
+    #: The first step whose weights join the mean (0 = the starting weights too), then every
+    #: ``average_every`` steps after it.
+    average_from_step: int = 0
     progress_bar: bool = True
 
     def checks(self, prefix: str = "train.") -> list[tuple[str, bool, str]]:
@@ -213,6 +220,8 @@ class TrainConfig:
             (prefix + "log_every", self.log_every >= 1, ">= 1"),
             (prefix + "steps_per_epoch", self.steps_per_epoch >= 0, ">= 0"),
             (prefix + "stop_after_steps", self.stop_after_steps >= 0, ">= 0"),
+            (prefix + "average_every", self.average_every >= 0, ">= 0"),
+            (prefix + "average_from_step", self.average_from_step >= 0, ">= 0"),
             (prefix + "loss_scale", self.loss_scale > 0, "> 0"),
             (prefix + "torch_threads", self.torch_threads >= 0, ">= 0"),
         ]

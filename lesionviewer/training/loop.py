@@ -15,7 +15,8 @@ The run folder (written by rank 0 only)::
     config.json              the resolved config
     metrics.jsonl            every iteration, epoch and evaluation record
     checkpoints/last.pt      the full state (see checkpoint.py), every checkpoint_every steps and per epoch
-    checkpoints/best.pt      the model with the best validation mean sensitivity
+    checkpoints/best.pt      the model with the best validation mean sensitivity, or with
+                             ``train.average_every`` the running mean of the weights (see WeightAverage)
     eval/val_epoch_NNN.json  validation results;  eval/test_best.json + eval/test_best_froc.png
     summary.json             the final numbers
 
@@ -111,6 +112,58 @@ def load_run_config(run_dir: str | Path) -> TrainingConfig:
     return config_from_json(paths["config"].read_text(encoding="utf-8"), source=str(paths["config"]))
 
 
+class WeightAverage:
+    """A running mean of a model's weights, taken every few optimizer steps (stochastic weight averaging).
+
+    Floating-point tensors are averaged in float64 (stored in the model's own type when read out);
+    any other tensor keeps its latest value. :meth:`state_dict` / :meth:`load_state_dict` carry the mean
+    through a checkpoint, so a resumed run averages exactly as the uninterrupted one would.
+
+    Example:
+        >>> net = torch.nn.Linear(1, 1, bias=False)
+        >>> mean = WeightAverage()
+        >>> for value in (1.0, 2.0, 6.0):
+        ...     _ = net.weight.data.fill_(value)
+        ...     mean.add(net)
+        >>> mean.count, mean.weights()["weight"].tolist()
+        (3, [[3.0]])
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: dict[str, torch.Tensor] = {}
+        self.dtypes: dict[str, torch.dtype] = {}
+
+    def add(self, model: torch.nn.Module) -> None:
+        """Let ``model``'s current weights join the mean."""
+        self.count += 1
+        for key, tensor in model.state_dict().items():
+            value = tensor.detach().to("cpu")
+            if not value.is_floating_point():
+                self.mean[key] = value.clone()
+                continue
+            self.dtypes[key] = value.dtype
+            if key not in self.mean:
+                self.mean[key] = value.to(torch.float64).clone()
+            else:
+                self.mean[key] += (value.to(torch.float64) - self.mean[key]) / self.count
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The mean as a state dict in the model's own dtypes."""
+        return {k: v.to(self.dtypes[k]) if k in self.dtypes else v.clone() for k, v in self.mean.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the mean (its count and float64 sums)."""
+        return {"count": self.count, "mean": dict(self.mean),
+                "dtypes": {k: str(v).replace("torch.", "") for k, v in self.dtypes.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.count = int(state["count"])
+        self.mean = dict(state["mean"])
+        self.dtypes = {k: getattr(torch, v) for k, v in state["dtypes"].items()}
+
+
 class Trainer:
     """Trains ``model`` on ``train_set`` as ``cfg`` says, writing into ``run_dir``.
 
@@ -186,11 +239,17 @@ class Trainer:
         self.nonfinite = 0
         self.best_metric = -math.inf
         self.best_epoch = -1
+        self.average = WeightAverage() if cfg.train.average_every else None
+        if self.average is not None and cfg.train.average_from_step > self.steps_per_epoch * cfg.optim.epochs:
+            raise RunError(f"train.average_from_step {cfg.train.average_from_step} is after the run's last step "
+                           f"({self.steps_per_epoch * cfg.optim.epochs}): no weights would be averaged")
         self.log = MetricLog(self.paths["log"], enabled=self.ctx.is_main)
         if resume:
             self._load_state()
-        elif self.ctx.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            if self.ctx.is_main:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._maybe_average()  # the starting weights, when train.average_from_step is 0
         if self.ctx.is_main:
             atomic_write_text(self.paths["config"], config_to_json(cfg))
 
@@ -205,6 +264,7 @@ class Trainer:
             "epoch": self.epoch, "step": self.step, "position": self.position,
             "nonfinite": self.nonfinite, "best_metric": self.best_metric, "best_epoch": self.best_epoch,
             "world_size": self.ctx.world_size, "config_json": config_to_json(self.cfg),
+            **({"weight_average": self.average.state_dict()} if self.average is not None else {}),
         }
 
     def _save_last(self) -> None:
@@ -224,6 +284,11 @@ class Trainer:
         self.epoch, self.step, self.position = int(state["epoch"]), int(state["step"]), int(state["position"])
         self.nonfinite = int(state["nonfinite"])
         self.best_metric, self.best_epoch = float(state["best_metric"]), int(state["best_epoch"])
+        if self.average is not None:
+            if "weight_average" not in state:
+                raise RunError(f"{self.paths['last']}: this run kept no weight average; resume it without "
+                               f"train.average_every (or start a new run with it)")
+            self.average.load_state_dict(state["weight_average"])
         ckpt.restore_rng_state(state["rng"])
         self.log.write("resume", self.step, epoch=self.epoch, position=self.position)
 
@@ -357,6 +422,7 @@ class Trainer:
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
                 self.scheduler.step()
             self.step += 1
+            self._maybe_average()
             now = time.perf_counter()
             speed = images_done * self.ctx.world_size / max(now - tick, 1e-9)
             tick, images_done = now, 0
@@ -377,6 +443,19 @@ class Trainer:
                 self._save_last()
                 return True
         return False
+
+    def _maybe_average(self) -> None:
+        every, first = self.cfg.train.average_every, self.cfg.train.average_from_step
+        if self.average is None or self.step < first or (self.step - first) % every:
+            return
+        self.average.add(self.model)
+        self.log.write("average", self.step, epoch=self.epoch, snapshots=self.average.count)
+
+    def _average_record(self) -> dict[str, int]:
+        every, first = self.cfg.train.average_every, self.cfg.train.average_from_step
+        count = self.average.count if self.average is not None else 0
+        return {"snapshots": count, "every": every, "from_step": first,
+                "last_step": first + every * (count - 1) if count else -1}
 
     def _check_weights(self) -> None:
         params = [p.detach() for p in self.model.parameters() if p.is_floating_point() and p.numel()]
@@ -421,8 +500,19 @@ class Trainer:
             f"best_val_{self.best_metric_name}": self.best_metric if math.isfinite(self.best_metric) else None,
         }
         summary.update(self.extra_summary)
+        if self.average is not None:
+            summary["weight_average"] = self._average_record()
+            summary["training_data"] = {**summary.get("training_data", {}), "weight_average": (
+                f"the kept weights are the mean of {self.average.count} snapshots taken every "
+                f"{cfg.train.average_every} steps from step {cfg.train.average_from_step}")}
         if not stopped_early and self.ctx.is_main:
-            if not self.paths["best"].is_file():
+            if self.average is not None:
+                # The run's product is the mean; validation scores were logged for the weights of the moment.
+                ckpt.save_checkpoint(self.paths["best"], {
+                    "model": self.average.weights(), "epoch": self.epoch, "step": self.step,
+                    "metrics": json.dumps({}), "config_json": config_to_json(cfg),
+                    "weight_average": json.dumps(summary["weight_average"])})
+            elif not self.paths["best"].is_file():
                 # No validation ran: the final model is the one to keep.
                 ckpt.save_checkpoint(self.paths["best"], {
                     "model": self.model.state_dict(), "epoch": self.epoch, "step": self.step,
