@@ -135,7 +135,14 @@ class WeightAverage:
         self.dtypes: dict[str, torch.dtype] = {}
 
     def add(self, model: torch.nn.Module) -> None:
-        """Let ``model``'s current weights join the mean."""
+        """Let ``model``'s current weights join the mean.
+
+        Example:
+            >>> mean = WeightAverage()
+            >>> mean.add(torch.nn.Linear(2, 1))
+            >>> mean.count, sorted(mean.mean), mean.mean["weight"].dtype
+            (1, ['bias', 'weight'], torch.float64)
+        """
         self.count += 1
         for key, tensor in model.state_dict().items():
             value = tensor.detach().to("cpu")
@@ -149,16 +156,40 @@ class WeightAverage:
                 self.mean[key] += (value.to(torch.float64) - self.mean[key]) / self.count
 
     def weights(self) -> dict[str, torch.Tensor]:
-        """The mean as a state dict in the model's own dtypes."""
+        """The mean as a state dict in the model's own dtypes.
+
+        Example:
+            >>> net = torch.nn.Linear(1, 1).to(torch.float16)
+            >>> mean = WeightAverage()
+            >>> mean.add(net)
+            >>> mean.weights()["bias"].dtype, torch.equal(mean.weights()["bias"], net.bias.detach())
+            (torch.float16, True)
+        """
         return {k: v.to(self.dtypes[k]) if k in self.dtypes else v.clone() for k, v in self.mean.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint keeps of the mean (its count and float64 sums)."""
+        """What a checkpoint keeps of the mean: its count, the float64 mean and each tensor's own dtype.
+
+        Example:
+            >>> mean = WeightAverage()
+            >>> mean.add(torch.nn.Linear(1, 1, bias=False))
+            >>> state = mean.state_dict()
+            >>> state["count"], state["dtypes"]
+            (1, {'weight': 'float32'})
+        """
         return {"count": self.count, "mean": dict(self.mean),
                 "dtypes": {k: str(v).replace("torch.", "") for k, v in self.dtypes.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Example:
+            >>> net, first, second = torch.nn.Linear(1, 1, bias=False), WeightAverage(), WeightAverage()
+            >>> first.add(net)
+            >>> second.load_state_dict(first.state_dict())
+            >>> second.count, torch.equal(second.weights()["weight"], first.weights()["weight"])
+            (1, True)
+        """
         self.count = int(state["count"])
         self.mean = dict(state["mean"])
         self.dtypes = {k: getattr(torch, v) for k, v in state["dtypes"].items()}
