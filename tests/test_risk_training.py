@@ -64,6 +64,7 @@ def test_run_folder_holds_config_log_checkpoints_and_evaluations(tmp_path, lists
     assert summary["loss"] == {"kind": "bce", "pos_weight": 2.0}  # 8 negatives / 4 positives
     assert summary["training_data"]["train"] == {"list": lists["train"], "cases": 12, "positive": 4}
     assert 0.0 <= summary["best_val_auc"] <= 1.0 and summary["best_epoch"] in (1, 2)
+    assert summary["kept_model"] == "best validation epoch"
     assert json.loads((run / "config.json").read_text())["model"]["backbone"] == "mp3d"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["kind"] == "eval"]

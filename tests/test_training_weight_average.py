@@ -72,6 +72,7 @@ def test_kept_model_is_the_mean_of_the_snapshot_steps(tmp_path, every, first, st
     assert summary["weight_average"] == {"snapshots": len(steps), "every": every, "from_step": first,
                                          "last_step": steps[-1]}
     assert f"mean of {len(steps)} snapshots" in summary["training_data"]["weight_average"]
+    assert summary["kept_model"] == "weight average"
 
 
 def test_stopped_and_resumed_run_keeps_the_same_mean(tmp_path):
@@ -87,7 +88,7 @@ def test_stopped_and_resumed_run_keeps_the_same_mean(tmp_path):
 
 def test_resuming_a_plain_run_with_averaging_is_refused(tmp_path):
     run = tmp_path / "plain"
-    Trainer(fit_config(stop_after_steps=2), run, Fit(), DATA).run()
+    assert Trainer(fit_config(stop_after_steps=2), run, Fit(), DATA).run()["kept_model"] == "last weights"
     with pytest.raises(RunError, match="kept no weight average"):
         Trainer(fit_config(average_every=1), run, Fit(), DATA, resume=True)
 

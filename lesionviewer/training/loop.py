@@ -531,7 +531,10 @@ class Trainer:
             f"best_val_{self.best_metric_name}": self.best_metric if math.isfinite(self.best_metric) else None,
         }
         summary.update(self.extra_summary)
+        # What checkpoints/best.pt holds: validation's best epoch (best_epoch above), the last weights, or the mean.
+        summary["kept_model"] = "best validation epoch" if self.best_epoch >= 0 else "last weights"
         if self.average is not None:
+            summary["kept_model"] = "weight average"
             summary["weight_average"] = self._average_record()
             summary["training_data"] = {**summary.get("training_data", {}), "weight_average": (
                 f"the kept weights are the mean of {self.average.count} snapshots taken every "
