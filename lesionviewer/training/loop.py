@@ -16,7 +16,7 @@ The run folder (written by rank 0 only)::
     metrics.jsonl            every iteration, epoch and evaluation record
     checkpoints/last.pt      the full state (see checkpoint.py), every checkpoint_every steps and per epoch
     checkpoints/best.pt      the model with the best validation mean sensitivity, or with
-                             ``train.average_every`` the running mean of the weights (see WeightAverage)
+                             ``train.average_every`` the running mean of the weights (torch's AveragedModel)
     eval/val_epoch_NNN.json  validation results;  eval/test_best.json + eval/test_best_froc.png
     summary.json             the final numbers
 
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
 from lesionviewer.detection.weights_check import non_finite_tensors
@@ -110,89 +111,6 @@ def load_run_config(run_dir: str | Path) -> TrainingConfig:
         raise RunError(f"cannot resume {run_dir}: it holds no training run "
                        f"(expected {paths['config'].name} and checkpoints/{paths['last'].name})")
     return config_from_json(paths["config"].read_text(encoding="utf-8"), source=str(paths["config"]))
-
-
-class WeightAverage:
-    """A running mean of a model's weights, taken every few optimizer steps (stochastic weight averaging).
-
-    Floating-point tensors are averaged in float64 (stored in the model's own type when read out);
-    any other tensor keeps its latest value. :meth:`state_dict` / :meth:`load_state_dict` carry the mean
-    through a checkpoint, so a resumed run averages exactly as the uninterrupted one would.
-
-    Example:
-        >>> net = torch.nn.Linear(1, 1, bias=False)
-        >>> mean = WeightAverage()
-        >>> for value in (1.0, 2.0, 6.0):
-        ...     _ = net.weight.data.fill_(value)
-        ...     mean.add(net)
-        >>> mean.count, mean.weights()["weight"].tolist()
-        (3, [[3.0]])
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.mean: dict[str, torch.Tensor] = {}
-        self.dtypes: dict[str, torch.dtype] = {}
-
-    def add(self, model: torch.nn.Module) -> None:
-        """Let ``model``'s current weights join the mean.
-
-        Example:
-            >>> mean = WeightAverage()
-            >>> mean.add(torch.nn.Linear(2, 1))
-            >>> mean.count, sorted(mean.mean), mean.mean["weight"].dtype
-            (1, ['bias', 'weight'], torch.float64)
-        """
-        self.count += 1
-        for key, tensor in model.state_dict().items():
-            value = tensor.detach().to("cpu")
-            if not value.is_floating_point():
-                self.mean[key] = value.clone()
-                continue
-            self.dtypes[key] = value.dtype
-            if key not in self.mean:
-                self.mean[key] = value.to(torch.float64).clone()
-            else:
-                self.mean[key] += (value.to(torch.float64) - self.mean[key]) / self.count
-
-    def weights(self) -> dict[str, torch.Tensor]:
-        """The mean as a state dict in the model's own dtypes.
-
-        Example:
-            >>> net = torch.nn.Linear(1, 1).to(torch.float16)
-            >>> mean = WeightAverage()
-            >>> mean.add(net)
-            >>> mean.weights()["bias"].dtype, torch.equal(mean.weights()["bias"], net.bias.detach())
-            (torch.float16, True)
-        """
-        return {k: v.to(self.dtypes[k]) if k in self.dtypes else v.clone() for k, v in self.mean.items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint keeps of the mean: its count, the float64 mean and each tensor's own dtype.
-
-        Example:
-            >>> mean = WeightAverage()
-            >>> mean.add(torch.nn.Linear(1, 1, bias=False))
-            >>> state = mean.state_dict()
-            >>> state["count"], state["dtypes"]
-            (1, {'weight': 'float32'})
-        """
-        return {"count": self.count, "mean": dict(self.mean),
-                "dtypes": {k: str(v).replace("torch.", "") for k, v in self.dtypes.items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned.
-
-        Example:
-            >>> net, first, second = torch.nn.Linear(1, 1, bias=False), WeightAverage(), WeightAverage()
-            >>> first.add(net)
-            >>> second.load_state_dict(first.state_dict())
-            >>> second.count, torch.equal(second.weights()["weight"], first.weights()["weight"])
-            (1, True)
-        """
-        self.count = int(state["count"])
-        self.mean = dict(state["mean"])
-        self.dtypes = {k: getattr(torch, v) for k, v in state["dtypes"].items()}
 
 
 class Trainer:
@@ -270,7 +188,8 @@ class Trainer:
         self.nonfinite = 0
         self.best_metric = -math.inf
         self.best_epoch = -1
-        self.average = WeightAverage() if cfg.train.average_every else None
+        # Stochastic weight averaging: a CPU copy of the parameters, averaged as they go (buffers are not averaged).
+        self.average = AveragedModel(self.model, device="cpu") if cfg.train.average_every else None
         if self.average is not None and cfg.train.average_from_step > self.steps_per_epoch * cfg.optim.epochs:
             raise RunError(f"train.average_from_step {cfg.train.average_from_step} is after the run's last step "
                            f"({self.steps_per_epoch * cfg.optim.epochs}): no weights would be averaged")
@@ -479,12 +398,20 @@ class Trainer:
         every, first = self.cfg.train.average_every, self.cfg.train.average_from_step
         if self.average is None or self.step < first or (self.step - first) % every:
             return
-        self.average.add(self.model)
-        self.log.write("average", self.step, epoch=self.epoch, snapshots=self.average.count)
+        self.average.update_parameters(self.model)
+        self.log.write("average", self.step, epoch=self.epoch, snapshots=self._snapshots())
+
+    def _snapshots(self) -> int:
+        return int(self.average.n_averaged) if self.average is not None else 0
+
+    def _averaged_weights(self) -> dict[str, torch.Tensor]:
+        # Averaged parameters; any buffer (the detector has none) as the live model holds it now.
+        averaged = {name: p.detach().clone() for name, p in self.average.module.named_parameters()}
+        return {name: averaged.get(name, tensor.detach().to("cpu")) for name, tensor in self.model.state_dict().items()}
 
     def _average_record(self) -> dict[str, int]:
         every, first = self.cfg.train.average_every, self.cfg.train.average_from_step
-        count = self.average.count if self.average is not None else 0
+        count = self._snapshots()
         return {"snapshots": count, "every": every, "from_step": first,
                 "last_step": first + every * (count - 1) if count else -1}
 
@@ -537,13 +464,13 @@ class Trainer:
             summary["kept_model"] = "weight average"
             summary["weight_average"] = self._average_record()
             summary["training_data"] = {**summary.get("training_data", {}), "weight_average": (
-                f"the kept weights are the mean of {self.average.count} snapshots taken every "
+                f"the kept weights are the mean of {self._snapshots()} snapshots taken every "
                 f"{cfg.train.average_every} steps from step {cfg.train.average_from_step}")}
         if not stopped_early and self.ctx.is_main:
             if self.average is not None:
                 # The run's product is the mean; validation scores were logged for the weights of the moment.
                 ckpt.save_checkpoint(self.paths["best"], {
-                    "model": self.average.weights(), "epoch": self.epoch, "step": self.step,
+                    "model": self._averaged_weights(), "epoch": self.epoch, "step": self.step,
                     "metrics": json.dumps({}), "config_json": config_to_json(cfg),
                     "weight_average": json.dumps(summary["weight_average"])})
             elif not self.paths["best"].is_file():
