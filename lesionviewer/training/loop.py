@@ -189,7 +189,7 @@ class Trainer:
         self.best_metric = -math.inf
         self.best_epoch = -1
         # Stochastic weight averaging: a CPU copy of the parameters, averaged as they go (buffers are not averaged).
-        self.average = AveragedModel(self.model, device="cpu") if cfg.train.average_every else None
+        self.average = AveragedModel(self.model, device=torch.device("cpu")) if cfg.train.average_every else None
         if self.average is not None and cfg.train.average_from_step > self.steps_per_epoch * cfg.optim.epochs:
             raise RunError(f"train.average_from_step {cfg.train.average_from_step} is after the run's last step "
                            f"({self.steps_per_epoch * cfg.optim.epochs}): no weights would be averaged")
@@ -404,9 +404,9 @@ class Trainer:
     def _snapshots(self) -> int:
         return int(self.average.n_averaged) if self.average is not None else 0
 
-    def _averaged_weights(self) -> dict[str, torch.Tensor]:
+    def _averaged_weights(self, average: AveragedModel) -> dict[str, torch.Tensor]:
         # Averaged parameters; any buffer (the detector has none) as the live model holds it now.
-        averaged = {name: p.detach().clone() for name, p in self.average.module.named_parameters()}
+        averaged = {name: p.detach().clone() for name, p in average.module.named_parameters()}
         return {name: averaged.get(name, tensor.detach().to("cpu")) for name, tensor in self.model.state_dict().items()}
 
     def _average_record(self) -> dict[str, int]:
@@ -470,7 +470,7 @@ class Trainer:
             if self.average is not None:
                 # The run's product is the mean; validation scores were logged for the weights of the moment.
                 ckpt.save_checkpoint(self.paths["best"], {
-                    "model": self._averaged_weights(), "epoch": self.epoch, "step": self.step,
+                    "model": self._averaged_weights(self.average), "epoch": self.epoch, "step": self.step,
                     "metrics": json.dumps({}), "config_json": config_to_json(cfg),
                     "weight_average": json.dumps(summary["weight_average"])})
             elif not self.paths["best"].is_file():
