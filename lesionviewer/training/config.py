@@ -244,6 +244,9 @@ class EvalConfig:
     #: Read each key slice also mirrored left-right and fuse the two passes (as the viewer does for a model
     #: whose card says ``test_time_flip``); ``export`` writes this into the card.
     test_time_flip: bool = False
+    #: Read every evaluated key slice alone, repeated as its own context, as ``evaluate-real`` reads DeepLesion's
+    #: key slices and as the goals are scored (training stacks are unaffected; ``data.repeat_key_slice`` is theirs).
+    key_slice_alone: bool = False
 
 
 @dataclass

@@ -34,7 +34,7 @@ from lesionviewer.imaging.context import context_stack
 from lesionviewer.imaging.slice_source import PngSliceSource
 from lesionviewer.imaging.windowing import MP3D_HU_MAX, MP3D_HU_MIN, clip_and_scale_mp3d
 from lesionviewer.training.affine_jitter import AffineJitter
-from lesionviewer.training.augmentation import StackAugmentation, sample_rng
+from lesionviewer.training.augmentation import StackAugmentation, repeat_key_slice, sample_rng
 from lesionviewer.training.intensity_jitter import IntensityJitter
 from lesionviewer.training.key_slices import KeySlice
 from lesionviewer.training.resolution_jitter import ResolutionJitter
@@ -118,6 +118,8 @@ class LesionDataset(torch.utils.data.Dataset):
     """Context stacks and targets for a list of :class:`KeySlice` records.
 
     ``augment`` is a :class:`StackAugmentation` for training or ``None`` for evaluation.
+    ``key_slice_alone`` replaces every stack's context by its key slice repeated (how single key slices
+    are scored; ``eval.key_slice_alone``).
     ``dataset[(epoch, i)]`` (or ``dataset[i]``, epoch 0) returns ``(stack, target)`` with ``stack`` a
     float32 tensor ``(D, H, W)`` in 0..255 and ``target`` a dict of ``boxes`` (float32 ``(K, 4)``),
     ``labels`` (int64 ones) and ``index``.
@@ -134,13 +136,17 @@ class LesionDataset(torch.utils.data.Dataset):
         >>> x1, _, x2, _ = key_slices[0].boxes[0]
         >>> flipped["boxes"][0, [0, 2]].tolist() == [32 - x2, 32 - x1], len(ds) == len(key_slices)
         (True, True)
+        >>> alone, _ = LesionDataset(root, key_slices, 3, 2.0, key_slice_alone=True)[0]
+        >>> bool((alone == LesionDataset(root, key_slices, 3, 2.0)[0][0][1]).all())
+        True
     """
 
     def __init__(self, root: str | Path, key_slices: list[KeySlice], num_slices: int, slice_interval_mm: float,
                  augment: StackAugmentation | None = None, seed: int = 0,
                  hu_clip: tuple[float, float] = (MP3D_HU_MIN, MP3D_HU_MAX),
                  zoom_crop: ZoomCrop | None = None, intensity: IntensityJitter | None = None,
-                 resolution: ResolutionJitter | None = None, affine: AffineJitter | None = None) -> None:
+                 resolution: ResolutionJitter | None = None, affine: AffineJitter | None = None,
+                 key_slice_alone: bool = False) -> None:
         self.root = Path(root)
         self.images_dir = self.root / "Images_png"
         if not self.images_dir.is_dir():
@@ -156,6 +162,7 @@ class LesionDataset(torch.utils.data.Dataset):
         self.intensity = intensity if intensity is not None and intensity.active else None
         self.resolution = resolution if resolution is not None and resolution.active else None
         self.affine = affine if affine is not None and affine.active else None
+        self.key_slice_alone = bool(key_slice_alone)
         self._series: dict[str, SeriesFolder] = {}
 
     def __len__(self) -> int:
@@ -210,6 +217,8 @@ class LesionDataset(torch.utils.data.Dataset):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         ks = self.key_slices[index]
         stack = self.stack(index, epoch if self.augment is not None else None)
+        if self.key_slice_alone:
+            stack = repeat_key_slice(stack)
         boxes = ks.boxes
         if self.augment is not None:
             rng = sample_rng(self.seed, epoch, index)

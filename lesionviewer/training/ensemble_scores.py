@@ -134,12 +134,26 @@ def _read_aligned(records: Sequence[str | Path]) -> tuple[list[Path], list[tuple
     if not paths:
         raise StoredDetectionsError("no detection records given")
     read = [read_stored_detections(p) for p in paths]
+    readings = [_read_key_slice_alone(p) for p in paths]
+    for path, alone in zip(paths[1:], readings[1:]):
+        if alone != readings[0]:
+            raise StoredDetectionsError(f"{path}: read its key slices {_reading(alone)}, {paths[0]} "
+                                        f"{_reading(readings[0])}; records of one reading only")
     first_ids = read[0][0]
     for path, (ids, _) in zip(paths[1:], read[1:]):
         if ids != first_ids:
             raise StoredDetectionsError(f"{path}: its images differ from {paths[0]}'s "
                                         f"({len(ids)} against {len(first_ids)}, or in another order)")
     return paths, read
+
+
+def _read_key_slice_alone(path: Path) -> bool:
+    """Whether an ``evaluate`` record read each key slice alone (``eval.key_slice_alone``; older records: no)."""
+    return bool(json.loads(path.read_text(encoding="utf-8")).get("key_slice_alone", False))
+
+
+def _reading(alone: bool) -> str:
+    return "alone (eval.key_slice_alone)" if alone else "with their context"
 
 
 def _fused(read: Sequence[tuple[list[str], list[np.ndarray]]], chosen: Sequence[int]) -> list[np.ndarray]:

@@ -179,6 +179,7 @@ def evaluate_split(model: torch.nn.Module, dataset, cfg: TrainingConfig, device:
     detections = predict(model, dataset, device, cfg.eval.batch_size, cfg, cfg.eval.max_images, progress)
     metrics, truth = score_split(detections, dataset, cfg)
     metrics["test_time_flip"] = bool(cfg.eval.test_time_flip)
+    metrics["key_slice_alone"] = bool(getattr(dataset, "key_slice_alone", False))
     return metrics, detections, truth
 
 

@@ -68,7 +68,7 @@ def build_split_datasets(cfg: TrainingConfig, splits: tuple[str, ...] = SPLITS) 
         datasets[split] = LesionDataset(cfg.data.root, items, cfg.data.num_slices, cfg.data.slice_interval_mm,
                                         augment=augment, seed=cfg.train.seed, hu_clip=tuple(cfg.data.hu_clip),
                                         zoom_crop=zoom_crop, intensity=intensity, resolution=resolution,
-                                        affine=affine)
+                                        affine=affine, key_slice_alone=split != "train" and cfg.eval.key_slice_alone)
     return datasets
 
 
