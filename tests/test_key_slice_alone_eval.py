@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import types
 
-import numpy as np
 import pytest
 import torch
 
 from lesionviewer.training.config import ConfigError, TrainingConfig
 from lesionviewer.training.ensemble_scores import StoredDetectionsError, score_combinations
-from lesionviewer.training.evaluate import evaluate_split, write_evaluation
+from lesionviewer.training.evaluate import evaluate_split, score_split, write_evaluation
 from lesionviewer.training.splits import build_split_datasets
 from lesionviewer.training.toy_data import write_toy_deeplesion
 
@@ -20,9 +19,8 @@ def toy_root(tmp_path_factory):
     return write_toy_deeplesion(tmp_path_factory.mktemp("toy"), patients=8, size=32, slices=8)
 
 
-def _config(root, alone: bool, repeat_in_training: float = 0.0) -> TrainingConfig:
-    return TrainingConfig.from_dict({"data": {"root": str(root), "num_slices": 3, "slice_interval_mm": 2.0,
-                                              "repeat_key_slice": repeat_in_training},
+def _config(root, alone: bool) -> TrainingConfig:
+    return TrainingConfig.from_dict({"data": {"root": str(root), "num_slices": 3, "slice_interval_mm": 2.0},
                                      "eval": {"key_slice_alone": alone, "fps": [0.5, 4.0]}})
 
 
@@ -45,8 +43,9 @@ def test_training_stacks_keep_their_context(toy_root):
     cfg = _config(toy_root, True)
     train = build_split_datasets(cfg, splits=("train",))["train"]
     assert train.key_slice_alone is False
-    stack = train.stack(0)
-    assert not np.array_equal(stack[0], stack[1])
+    for index in range(len(train)):  # the samples the trainer reads (flips drawn, no repeat: data.repeat_key_slice 0)
+        stack, _ = train[(0, index)]
+        assert not torch.equal(stack[0], stack[1]) and not torch.equal(stack[2], stack[1])
 
 
 class _ContextSensitive(torch.nn.Module):
@@ -81,6 +80,11 @@ def test_the_reading_reaches_the_model_and_is_recorded(toy_root, tmp_path):
     assert all(float(d[:, 4].max()) == 0.0 for d in results[True][1])
     assert json.loads((tmp_path / "True" / "val.json").read_text())["key_slice_alone"] is True
     assert json.loads((tmp_path / "False" / "val.json").read_text())["key_slice_alone"] is False
+    # score_split names the reading too, so an ensemble's per-member records (scored by it alone) carry it
+    dataset = build_split_datasets(_config(toy_root, True), splits=("val",))["val"]
+    assert score_split(results[True][1], dataset, _config(toy_root, True))[0]["key_slice_alone"] is True
+    assert score_split(results[True][1], [(None, {"boxes": torch.zeros((0, 4))})] * len(results[True][1]),
+                       _config(toy_root, True))[0]["key_slice_alone"] is False
 
 
 def _record(folder, name, alone):
@@ -105,6 +109,6 @@ def test_ensemble_scores_refuses_records_of_two_readings(tmp_path):
         score_combinations([alone_a, older], items, cfg)
 
 
-def test_the_option_must_be_a_boolean(toy_root):
+def test_the_option_must_be_a_boolean():
     with pytest.raises(ConfigError, match="key_slice_alone"):
         TrainingConfig.from_dict({"eval": {"key_slice_alone": "yes"}})

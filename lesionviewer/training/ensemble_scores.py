@@ -54,16 +54,31 @@ def read_stored_detections(path: str | Path) -> tuple[list[str], list[np.ndarray
     Raises :class:`StoredDetectionsError` naming the file when it is missing, not JSON or has no detections.
     (Example: the module docstring.)
     """
+    return _stored_detections(_read_record(path), Path(path))
+
+
+def _read_record(path: str | Path) -> dict[str, Any]:
+    """An ``evaluate`` JSON record, read once; :class:`StoredDetectionsError` naming the file when it cannot be."""
     path = Path(path)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoredDetectionsError(f"{path}: no such file") from None
+    except (OSError, ValueError) as err:
+        raise StoredDetectionsError(f"{path}: not an evaluate record with per-image detections ({err})") from None
+    if not isinstance(record, dict):
+        raise StoredDetectionsError(f"{path}: not an evaluate record with per-image detections (not a JSON object)")
+    return record
+
+
+def _stored_detections(record: dict[str, Any], path: Path) -> tuple[list[str], list[np.ndarray]]:
+    """``read_stored_detections`` on a record already read."""
+    try:
         rows = record["detections"]
         ids = [str(row["image"]) for row in rows]
         found = [np.concatenate([np.asarray(row["boxes"], np.float32).reshape(-1, 4),
                                  np.asarray(row["scores"], np.float32).reshape(-1, 1)], axis=1) for row in rows]
-    except FileNotFoundError:
-        raise StoredDetectionsError(f"{path}: no such file") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError) as err:
         raise StoredDetectionsError(f"{path}: not an evaluate record with per-image detections ({err})") from None
     return ids, found
 
@@ -133,8 +148,10 @@ def _read_aligned(records: Sequence[str | Path]) -> tuple[list[Path], list[tuple
     paths = [Path(p) for p in records]
     if not paths:
         raise StoredDetectionsError("no detection records given")
-    read = [read_stored_detections(p) for p in paths]
-    readings = [_read_key_slice_alone(p) for p in paths]
+    stored = [_read_record(p) for p in paths]
+    read = [_stored_detections(record, path) for record, path in zip(stored, paths)]
+    # how each record read its key slices (eval.key_slice_alone; records written before it: with context)
+    readings = [bool(record.get("key_slice_alone", False)) for record in stored]
     for path, alone in zip(paths[1:], readings[1:]):
         if alone != readings[0]:
             raise StoredDetectionsError(f"{path}: read its key slices {_reading(alone)}, {paths[0]} "
@@ -145,11 +162,6 @@ def _read_aligned(records: Sequence[str | Path]) -> tuple[list[Path], list[tuple
             raise StoredDetectionsError(f"{path}: its images differ from {paths[0]}'s "
                                         f"({len(ids)} against {len(first_ids)}, or in another order)")
     return paths, read
-
-
-def _read_key_slice_alone(path: Path) -> bool:
-    """Whether an ``evaluate`` record read each key slice alone (``eval.key_slice_alone``; older records: no)."""
-    return bool(json.loads(path.read_text(encoding="utf-8")).get("key_slice_alone", False))
 
 
 def _reading(alone: bool) -> str:

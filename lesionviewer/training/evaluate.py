@@ -179,14 +179,15 @@ def evaluate_split(model: torch.nn.Module, dataset, cfg: TrainingConfig, device:
     detections = predict(model, dataset, device, cfg.eval.batch_size, cfg, cfg.eval.max_images, progress)
     metrics, truth = score_split(detections, dataset, cfg)
     metrics["test_time_flip"] = bool(cfg.eval.test_time_flip)
-    metrics["key_slice_alone"] = bool(getattr(dataset, "key_slice_alone", False))
     return metrics, detections, truth
 
 
 def score_split(detections: list[np.ndarray], dataset, cfg: TrainingConfig) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Score per-image ``detections`` against the first ``len(detections)`` items of ``dataset``; ``(metrics, truth)``.
 
-    With a key-slice dataset the metrics break down by lesion type and size too.
+    With a key-slice dataset the metrics break down by lesion type and size too; ``key_slice_alone`` says
+    whether the dataset read each key slice alone (``eval.key_slice_alone``), so every record written from
+    these metrics (an ensemble's members' too) names its reading.
 
     Example:
         >>> items = [(None, {"boxes": torch.tensor([[0.0, 0.0, 8.0, 8.0]])})]
@@ -201,7 +202,9 @@ def score_split(detections: list[np.ndarray], dataset, cfg: TrainingConfig) -> t
         types = [list(k.lesion_types) for k in items]
         if all(len(k.long_diameters_mm) == k.num_lesions for k in items):
             diameters = [np.asarray(k.long_diameters_mm, dtype=np.float64) for k in items]
-    return score_detections(detections, truth, cfg.eval.fps, cfg.eval.iou, types, diameters), truth
+    metrics = score_detections(detections, truth, cfg.eval.fps, cfg.eval.iou, types, diameters)
+    metrics["key_slice_alone"] = bool(getattr(dataset, "key_slice_alone", False))
+    return metrics, truth
 
 
 def write_evaluation(folder: str | Path, name: str, metrics: dict[str, Any], detections: list[np.ndarray],

@@ -105,7 +105,6 @@ def evaluate_model_file(model_path: str | Path, cfg: TrainingConfig, split: str,
     metrics, truth = score_split(detections, dataset, cfg)
     metrics["test_time_flip"] = any(member_card.test_time_flip for _, member_card in members)
     metrics["members"] = [member_card.name for _, member_card in members]
-    metrics["key_slice_alone"] = bool(dataset.key_slice_alone)
     ids = [k.image_id for k in dataset.key_slices[: len(detections)]]
     if len(outputs) > 1:
         metrics["member_scores"] = []
