@@ -43,9 +43,12 @@ LINEAGE = [
     ("real_small_key_50", "runs/real_small_key_50"),             # run 63c
 ]
 
-#: (output folder, seed, first patient) of every synthetic-lesion set, as docs/training.md records them.
+#: (output folder, seed, first patient) of the synthetic-lesion sets of runs 1-6, as docs/training.md records them.
 SYNTHETIC_SETS = {"data/synth_a": ("1", "500000"), "data/synth_b": ("2", "600000"), "data/synth_c": ("3", "700000"),
-                  "data/synth_d": ("4", "800000"), "data/synth_e": ("5", "900000"), "data/synth_f": ("6", "1000000")}
+                  "data/synth_d": ("4", "800000")}
+#: What ``tools/rebuild_real_ct_data.sh --training-only`` writes (it checks the seeds' result itself: 4,272 rows).
+REBUILD = "tools/rebuild_real_ct_data.sh"
+REBUILT = ["data/phantoms_demo", "data/phantoms_b", "data/synth_e", "data/synth_f", "data/real_mix5"]
 
 
 def scratch_root(folder: Path) -> Path:
@@ -107,7 +110,9 @@ class Walk:
 
     def step(self, cmd: list[str]) -> None:
         line = shlex.join(cmd)
-        if cmd[0] == "lesionviewer-phantom":
+        if cmd[0] == REBUILD:
+            self.data.extend(REBUILT)
+        elif cmd[0] == "lesionviewer-phantom":
             self.data.append(norm(cmd[1]))
         elif cmd[:2] == ["lesionviewer-train", "synthesize"]:
             for merged in options(cmd, "--merge"):
@@ -147,6 +152,8 @@ class Walk:
 
 def written_paths(cmd: list[str]) -> list[str]:
     """Every path a command of the plan writes."""
+    if cmd[0] == REBUILD:
+        return REBUILT
     if cmd[0] == "lesionviewer-phantom":
         return [cmd[1]]
     if cmd[0] in ("cp", "mv"):
@@ -204,6 +211,9 @@ def test_the_members_reach_the_folders_the_run_58_configs_read(plan):
 
 
 def test_data_sets_use_the_recorded_seeds(plan):
+    rebuilds = [cmd for cmd in plan if cmd[0] == REBUILD]
+    assert len(rebuilds) == 1 and rebuilds[0][1] == "--training-only"  # no selection set: nothing here reads one
+    assert plan.index(rebuilds[0]) == 0  # first: the other sets merge its phantoms, synth_e and synth_f
     synth = {norm(option(cmd, "--out")): cmd for cmd in plan if cmd[:2] == ["lesionviewer-train", "synthesize"]
              and "--host" in cmd}
     assert set(synth) == set(SYNTHETIC_SETS)
@@ -211,14 +221,8 @@ def test_data_sets_use_the_recorded_seeds(plan):
         cmd = synth[out]
         assert (option(cmd, "--seed"), option(cmd, "--first-patient")) == (seed, first), out
         assert option(cmd, "--mediastinal-fat-share") == "0", out  # every set here predates Run 37
-        assert len(options(cmd, "--host")) == (7 if out in ("data/synth_e", "data/synth_f") else 5), out
-    phantoms = {norm(cmd[1]): cmd for cmd in plan if cmd[0] == "lesionviewer-phantom"}
-    assert set(phantoms) == {"data/phantoms_demo", "data/phantoms_b"}
-    assert option(phantoms["data/phantoms_demo"], "--seed") == "0"
-    assert (option(phantoms["data/phantoms_b"], "--seed"), option(phantoms["data/phantoms_b"], "--first-patient"),
-            option(phantoms["data/phantoms_b"], "--only-split")) == ("1", "401", "train")
-    for cmd in phantoms.values():
-        assert "--annotate-all" in cmd and option(cmd, "--lesion-contrast") == "8" and option(cmd, "-n") == "400"
+        assert len(options(cmd, "--host")) == 5, out
+    assert not any(cmd[0] == "lesionviewer-phantom" for cmd in plan)  # the phantoms come from the rebuild only
 
 
 def test_the_ensemble_is_the_three_run_63_members(plan):
@@ -277,8 +281,8 @@ def test_an_unknown_device_is_refused(tmp_path):
 
 def test_finished_steps_are_skipped_and_an_interrupted_run_resumes(tmp_path):
     root = scratch_root(tmp_path / "root")
-    (root / "data" / "phantoms_demo").mkdir(parents=True)
-    (root / "data" / "phantoms_demo" / "DL_info.csv").write_text("File_name\n")
+    (root / "data" / "real_mix5").mkdir(parents=True)
+    (root / "data" / "real_mix5" / "DL_info.csv").write_text("File_name\n")
     (root / "data" / "synth_a").mkdir(parents=True)  # killed while drawing: no DL_info.csv yet
     (root / "runs" / "demo_small_phantom").mkdir(parents=True)
     (root / "runs" / "demo_small_phantom" / "summary.json").write_text(json.dumps({"finished": True}))
@@ -288,7 +292,7 @@ def test_finished_steps_are_skipped_and_an_interrupted_run_resumes(tmp_path):
     done = run_script(root, "--dry-run", "--device", "cuda")
     assert done.returncode == 0, done.stderr
     cmds = commands(done.stdout)
-    assert not any(cmd[0] == "lesionviewer-phantom" and cmd[1] == "data/phantoms_demo" for cmd in cmds)
+    assert not any(cmd[0] == REBUILD for cmd in cmds)
     assert not any(is_train(cmd) and "--run-dir" in cmd and option(cmd, "--run-dir") == "runs/demo_small_phantom"
                    for cmd in cmds)
     assert not any(cmd[:2] == ["lesionviewer-train", "export"] and option(cmd, "--run-dir") == "runs/demo_small_phantom"
@@ -304,3 +308,14 @@ def test_finished_steps_are_skipped_and_an_interrupted_run_resumes(tmp_path):
     # the rest of the chain is still there, in the same order
     assert [norm(option(cmd, "--run-dir")) for cmd in cmds if is_train(cmd) and "--run-dir" in cmd] == \
         [run for _, run in LINEAGE[2:]]
+
+
+def test_a_killed_rebuild_is_cleared_and_run_again(tmp_path):
+    root = scratch_root(tmp_path / "root")
+    (root / "data" / "phantoms_demo").mkdir(parents=True)  # the rebuild got this far: no data/real_mix5 yet
+    (root / "data" / "phantoms_demo" / "DL_info.csv").write_text("File_name\n")
+    done = run_script(root, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    cmds = commands(done.stdout)
+    rebuild = next(i for i, cmd in enumerate(cmds) if cmd[0] == REBUILD)
+    assert cmds[:rebuild] == [["rm", "-rf", "--", "data/phantoms_demo"]]

@@ -7,8 +7,9 @@
 # The shipped file is an output ensemble of three detectors (runs 63a, 63b and 63c of docs/training.md), and
 # each of them is the last link of a chain of fine-tuning runs. This script replays that chain in order:
 #
-#   1. the data: the pyradiomics chest CTs (hosts/), the two demo phantom sets, and the four synthetic-lesion
-#      sets the runs trained on (data/real_mix, real_mix2, real_mix3, real_mix5), with the seeds the docs record;
+#   1. the data: tools/rebuild_real_ct_data.sh --training-only (the pyradiomics chest CTs, the two demo phantom
+#      sets, data/real_mix5 and its parts), then the sets of runs 1-8 (data/real_mix, real_mix2, real_mix3), with
+#      the seeds the docs record;
 #   2. the demo phantom model (demo_small_phantom.toml), into runs/demo_small_phantom; run 1 is pointed at it
 #      with --set model.init_from, so the shipped demo file is never read or written;
 #   3. runs 1-6 and 8 (real_small_mixed, _jitter, _visible, _coarse, _hardneg, _ohem, _hosts), each started
@@ -35,11 +36,11 @@
 # Nothing checks where an existing output came from, so start in a fresh checkout (or move old runs/ and data/
 # aside): a runs/member11 written out of an older shipped file, say, would count as done and be used.
 #
-# How long: the wall times docs/training.md records on the project's 2-core CPU add up to about 7 h 40 min of
+# How long: the wall times docs/training.md records on the project's 2-core CPU add up to 7 h 42 min of
 # training (demo 18:47, run 1 50:10, run 2 74:41, run 3 20:12, run 4 26:14, run 5 26:10, run 6 20:12,
 # run 8 25:19, run 11 21:53, run 46 45:31, run 50 53:02, run 58 12:46 + 12:59 + 12:57, run 63 13:49 +
-# 14:03 + 13:21), and the data sets took about 25 minutes more there, built mostly two at a time; this script builds
-# them one after another, which takes somewhat longer. On a GPU each step is far quicker: docs/benchmarks.md
+# 14:03 + 13:21); the data come on top (the rebuild's part took 7 min 28 s in Run 64; the four draws of runs
+# 1-6, made here one after another, were not timed as a set). On a GPU each step is far quicker: docs/benchmarks.md
 # measured one training step of this recipe at 0.042 s on an H200 (synthetic stacks, so without data loading),
 # so the chain's 53,300 steps come to about 37 minutes of steps there; validation, data loading and the data
 # synthesis, which runs on the CPU either way, come on top.
@@ -156,64 +157,39 @@ copy_model() {
 
 # --- 1. data --------------------------------------------------------------------------------------------------
 note "reproducing resources/models/ct_mp3d_small.safetensors into $OUT (device $DEVICE, shared data $S)"
-note "data: the pyradiomics 3.0.1 chest CTs lung1 and lung2 with their tumour masks (Run 8), from PyPI's sdist"
-if [ -f hosts/lung1_image.nrrd ] && [ -f hosts/lung1_label.nrrd ] && [ -f hosts/lung2_image.nrrd ] \
-   && [ -f hosts/lung2_label.nrrd ]; then
-  note "skipped, hosts/lung1_* and hosts/lung2_* are there"
+note "data: the training set of runs 11 onwards and its parts (tools/rebuild_real_ct_data.sh --training-only: the"
+note "pyradiomics hosts, data/phantoms_demo, phantoms_b, synth_e, synth_f, real_mix5, checked against its 4,272 rows)"
+REBUILT=(data/phantoms_demo data/phantoms_b data/synth_e data/synth_f data/real_mix5)
+if [ -f data/real_mix5/DL_info.csv ]; then
+  skip data/real_mix5/DL_info.csv tools/rebuild_real_ct_data.sh --training-only "$S"
 else
-  run pip download -q --no-deps --no-binary :all: --no-build-isolation pyradiomics==3.0.1 -d /tmp/pyradiomics-sdist
-  run mkdir -p hosts
-  run tar xzf /tmp/pyradiomics-sdist/pyradiomics-3.0.1.tar.gz -C hosts --strip-components 2 \
-    pyradiomics-3.0.1/data/lung1_image.nrrd pyradiomics-3.0.1/data/lung1_label.nrrd \
-    pyradiomics-3.0.1/data/lung2_image.nrrd pyradiomics-3.0.1/data/lung2_label.nrrd
+  need_shared
+  for dir in "${REBUILT[@]}"; do  # a killed rebuild leaves parts that its commands would not write over
+    if [ -e "$dir" ]; then run rm -rf -- "$dir"; fi
+  done
+  run tools/rebuild_real_ct_data.sh --training-only "$S"
 fi
 
-# Run 1's five real hosts; run 8 adds the two pyradiomics chests after them (the order is part of the draw).
+# Run 1's five real hosts (run 8 added the two pyradiomics chests after them: the rebuild's synth_e and synth_f).
 HOSTS5=(--host "path=$S/ct_abdomen_totalseg,labels=$S/ct_abdomen_totalseg_organs/organs.nii.gz,weight=3"
         --host "path=$S/lidc_idri_0002,weight=3,lidc=$S/lidc_idri_0002/071.xml"
         --host "path=$S/ct_compressed_singles/D_CLUNIE_CT1_RLE_FRAGS.dcm,weight=0.3"
         --host "path=$S/ct_compressed_singles/IM-0001-0001-0001.dcm,weight=0.3"
         --host "path=$S/ct_compressed_singles/693_UNCR.dcm,weight=0.3")
-HOSTS7=("${HOSTS5[@]}"
-        --host "path=hosts/lung1_image.nrrd,weight=2,lesions=hosts/lung1_label.nrrd,lesion_type=5"
-        --host "path=hosts/lung2_image.nrrd,weight=2,lesions=hosts/lung2_label.nrrd,lesion_type=5")
-OLD=(--mediastinal-fat-share 0)  # every set here was drawn before Run 37 moved the lymph nodes into the fat
-
-note "data: the demo phantoms (Run 1 and the demo model; -j changes no byte)"
-data_set data/phantoms_demo lesionviewer-phantom data/phantoms_demo -n 400 --size small --seed 0 -j 1 --annotate-all \
-  --box-padding 2 --lesion-contrast 8
-note "data: runs 1-2, data/real_mix (seeds 1 and 2)"
-data_set data/synth_a lesionviewer-train synthesize "${HOSTS5[@]}" --out data/synth_a --samples 550 --seed 1 \
-  --first-patient 500000 "${OLD[@]}"
-data_set data/synth_b lesionviewer-train synthesize "${HOSTS5[@]}" --out data/synth_b --samples 550 --seed 2 \
-  --first-patient 600000 "${OLD[@]}"
+note "data: runs 1-2 read data/real_mix (draws a, b), runs 3-6 data/real_mix2 (draws c, d); every set here was"
+note "drawn before Run 37 moved the lymph nodes into the fat (--mediastinal-fat-share 0)"
+for draw in "a 1 500000" "b 2 600000" "c 3 700000" "d 4 800000"; do
+  read -r name seed first <<< "$draw"
+  data_set "data/synth_$name" lesionviewer-train synthesize "${HOSTS5[@]}" --out "data/synth_$name" --samples 550 \
+    --seed "$seed" --first-patient "$first" --mediastinal-fat-share 0
+done
 data_set data/real_mix lesionviewer-train synthesize --out data/real_mix --samples 0 --merge data/synth_a \
   --merge data/synth_b --merge data/phantoms_demo
-note "data: runs 3-6, data/real_mix2 (seeds 3 and 4)"
-data_set data/synth_c lesionviewer-train synthesize "${HOSTS5[@]}" --out data/synth_c --samples 550 --seed 3 \
-  --first-patient 700000 "${OLD[@]}"
-data_set data/synth_d lesionviewer-train synthesize "${HOSTS5[@]}" --out data/synth_d --samples 550 --seed 4 \
-  --first-patient 800000 "${OLD[@]}"
 data_set data/real_mix2 lesionviewer-train synthesize --out data/real_mix2 --samples 0 --merge data/synth_c \
   --merge data/synth_d --merge data/phantoms_demo
-note "data: run 8, data/real_mix3 (seeds 5 and 6, seven hosts)"
-data_set data/synth_e lesionviewer-train synthesize "${HOSTS7[@]}" --out data/synth_e --samples 700 --seed 5 \
-  --first-patient 900000 "${OLD[@]}"
-data_set data/synth_f lesionviewer-train synthesize "${HOSTS7[@]}" --out data/synth_f --samples 700 --seed 6 \
-  --first-patient 1000000 "${OLD[@]}"
+note "data: run 8 read data/real_mix3 = the rebuild's synth_e and synth_f with the first phantom set"
 data_set data/real_mix3 lesionviewer-train synthesize --out data/real_mix3 --samples 0 --merge data/synth_e \
   --merge data/synth_f --merge data/phantoms_demo
-note "data: runs 11 onwards, data/real_mix5 = real_mix3's sets plus a second phantom set"
-data_set data/phantoms_b lesionviewer-phantom data/phantoms_b -n 400 --size small --seed 1 --first-patient 401 -j 1 \
-  --annotate-all --box-padding 2 --lesion-contrast 8 --only-split train
-data_set data/real_mix5 lesionviewer-train synthesize --out data/real_mix5 --samples 0 --merge data/synth_e \
-  --merge data/synth_f --merge data/phantoms_demo --merge data/phantoms_b
-if [ "$DRY" = 1 ]; then
-  note "check: data/real_mix5 must hold the recorded 4,272 rows"
-else
-  rows=$(($(wc -l < data/real_mix5/DL_info.csv) - 1))
-  [ "$rows" = 4272 ] || { echo "reproduce: data/real_mix5 has $rows rows, 4,272 recorded; stopping" >&2; exit 1; }
-fi
 
 # --- 2. the demo model, runs 1-6 and 8 ------------------------------------------------------------------------
 C=resources/configs
